@@ -1,0 +1,7 @@
+namespace Syllabus.Operator.Tests;
+
+public sealed class SmokeTests
+{
+    [Fact]
+    public void Builds() => Assert.True(true);
+}
