@@ -1,0 +1,319 @@
+using k8s;
+using k8s.Models;
+using Microsoft.Extensions.Logging;
+
+namespace Syllabus.Operator.Runtime;
+
+/// <summary>What an informer tells its subscribers. Handlers run on the informer's loop: keep them short (enqueue and return).</summary>
+public sealed record ResourceEventHandler<T>(
+    Action<T>? OnAdd = null,
+    Action<T, T>? OnUpdate = null,
+    Action<T>? OnDelete = null,
+    Action<T>? OnResync = null)
+    where T : class;
+
+public sealed record InformerOptions
+{
+    /// <summary>Namespaces to watch; empty means all namespaces (one cluster-wide list and watch).</summary>
+    public IReadOnlyList<string> Namespaces { get; init; } = [];
+
+    public string? LabelSelector { get; init; }
+
+    /// <summary>How often every cached object is handed to OnResync; zero turns resync off.</summary>
+    public TimeSpan ResyncPeriod { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Server-side watch timeout: a random value between this and twice this, as client-go does, so watches do not all reconnect together.</summary>
+    public TimeSpan MinWatchTimeout { get; init; } = TimeSpan.FromMinutes(5);
+
+    public TimeSpan InitialBackoff { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(30);
+
+    public int PageSize { get; init; } = 500;
+}
+
+/// <summary>A kind-erased view of an informer, for readiness and start-up.</summary>
+public interface IInformer
+{
+    string Kind { get; }
+
+    bool HasSynced { get; }
+
+    Task WaitForSyncAsync(CancellationToken ct);
+
+    Task RunAsync(CancellationToken ct);
+}
+
+/// <summary>
+/// List, then watch from the list's resourceVersion (with bookmarks), keeping <see cref="Cache"/> current.
+/// A dropped watch resumes from the last resourceVersion seen, with backoff; 410 Gone (as an HTTP status or as an
+/// ERROR event carrying a Status) means that version is compacted away, so it lists again and reports the difference.
+/// </summary>
+public sealed class Informer<T> : IInformer
+    where T : class, IKubernetesObject<V1ObjectMeta>
+{
+    private readonly IKindApi<T> api;
+    private readonly InformerOptions options;
+    private readonly TimeProvider time;
+    private readonly ILogger logger;
+    private readonly Func<double> random;
+    private readonly Lock handlersGate = new();
+    private readonly TaskCompletionSource synced = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private ResourceEventHandler<T>[] handlers = [];
+    private int scopesSynced;
+    private long relists;
+    private long watchRestarts;
+
+    internal Informer(IKindApi<T> api, InformerOptions options, TimeProvider time, ILogger logger, Func<double>? random = null)
+    {
+        this.api = api;
+        this.options = options;
+        this.time = time;
+        this.logger = logger;
+        this.random = random ?? Random.Shared.NextDouble;
+    }
+
+    public string Kind => ResourceType<T>.Kind;
+
+    public ResourceCache<T> Cache { get; } = new();
+
+    public bool HasSynced => synced.Task.IsCompleted;
+
+    /// <summary>Full lists after the first (410 Gone or a failed list); a test and benchmark observable.</summary>
+    public long Relists => Interlocked.Read(ref relists);
+
+    /// <summary>Watches re-opened after the first one of each list.</summary>
+    public long WatchRestarts => Interlocked.Read(ref watchRestarts);
+
+    public void AddHandler(ResourceEventHandler<T> handler)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        lock (handlersGate)
+        {
+            handlers = [.. handlers, handler];
+        }
+
+        // A handler added after the first sync still hears about every object already cached.
+        if (handler.OnAdd is { } onAdd)
+        {
+            foreach (var obj in Cache.List())
+            {
+                onAdd(obj);
+            }
+        }
+    }
+
+    public Task WaitForSyncAsync(CancellationToken ct) => synced.Task.WaitAsync(ct);
+
+    public async Task RunAsync(CancellationToken ct)
+    {
+        IReadOnlyList<string?> scopes = options.Namespaces.Count == 0 ? [null] : [.. options.Namespaces];
+        var loops = scopes.Select(scope => Task.Run(() => ListWatchLoopAsync(scope, scopes.Count, ct), CancellationToken.None)).ToList();
+        if (options.ResyncPeriod > TimeSpan.Zero)
+        {
+            loops.Add(Task.Run(() => ResyncLoopAsync(ct), CancellationToken.None));
+        }
+
+        await Task.WhenAll(loops).ConfigureAwait(false);
+    }
+
+    private async Task ListWatchLoopAsync(string? scope, int scopeCount, CancellationToken ct)
+    {
+        string? resourceVersion = null;
+        var failures = 0;
+        var firstList = true;
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                if (resourceVersion is null)
+                {
+                    if (!firstList)
+                    {
+                        Interlocked.Increment(ref relists);
+                    }
+
+                    resourceVersion = await ListAndReplaceAsync(scope, ct).ConfigureAwait(false);
+                    if (firstList)
+                    {
+                        firstList = false;
+                        if (Interlocked.Increment(ref scopesSynced) == scopeCount)
+                        {
+                            synced.TrySetResult();
+                        }
+                    }
+
+                    failures = 0;
+                }
+                else
+                {
+                    Interlocked.Increment(ref watchRestarts);
+                }
+
+                Exception? streamError = null;
+                var timeout = (int)(options.MinWatchTimeout.TotalSeconds * (1 + random()));
+                logger.WatchStarting(Kind, scope ?? "*", resourceVersion);
+                await foreach (var (type, obj) in api.WatchAsync(scope, options.LabelSelector, resourceVersion, timeout, e => streamError ??= e, ct).ConfigureAwait(false))
+                {
+                    resourceVersion = Apply(type, obj) ?? resourceVersion;
+                    failures = 0;
+                }
+
+                if (KubernetesErrors.IsGone(streamError))
+                {
+                    logger.ResourceVersionGone(Kind, scope ?? "*", resourceVersion);
+                    resourceVersion = null;
+                    continue;
+                }
+
+                if (streamError is not null)
+                {
+                    throw new InvalidOperationException($"The {Kind} watch reported an error: {streamError.Message}", streamError);
+                }
+
+                // The server ended the watch (its timeout) cleanly: resume from where we are.
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (KubernetesErrors.IsGone(e))
+            {
+                logger.ResourceVersionGone(Kind, scope ?? "*", resourceVersion);
+                resourceVersion = null;
+            }
+            catch (Exception e)
+            {
+                failures++;
+                var delay = Backoff(failures);
+                logger.WatchFailed(e, Kind, scope ?? "*", resourceVersion, delay);
+                try
+                {
+                    await Task.Delay(delay, time, ct).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    private TimeSpan Backoff(int failures)
+    {
+        var seconds = options.InitialBackoff.TotalSeconds * Math.Pow(2, Math.Min(failures - 1, 30));
+        seconds = Math.Min(seconds, options.MaxBackoff.TotalSeconds) * (0.5 + (0.5 * random()));
+        return TimeSpan.FromSeconds(seconds);
+    }
+
+    private async Task<string> ListAndReplaceAsync(string? scope, CancellationToken ct)
+    {
+        var fresh = new Dictionary<ObjectKey, T>();
+        string? continueToken = null;
+        string resourceVersion;
+        do
+        {
+            var page = await api.ListAsync(scope, options.LabelSelector, continueToken, options.PageSize, ct).ConfigureAwait(false);
+            foreach (var item in page.Items)
+            {
+                fresh[ObjectKey.From(item)] = item;
+            }
+
+            resourceVersion = page.ResourceVersion;
+            continueToken = string.IsNullOrEmpty(page.Continue) ? null : page.Continue;
+        }
+        while (continueToken is not null);
+
+        // Only what changed since the cache last saw it is reported, so a re-list does not re-trigger every reconcile.
+        foreach (var key in Cache.Keys())
+        {
+            if ((scope is null || key.Namespace == scope) && !fresh.ContainsKey(key) && Cache.Remove(key) is { } gone)
+            {
+                Dispatch(h => h.OnDelete?.Invoke(gone));
+            }
+        }
+
+        foreach (var item in fresh.Values)
+        {
+            var old = Cache.Upsert(item);
+            if (old is null)
+            {
+                Dispatch(h => h.OnAdd?.Invoke(item));
+            }
+            else if (old.Metadata.ResourceVersion != item.Metadata.ResourceVersion)
+            {
+                Dispatch(h => h.OnUpdate?.Invoke(old, item));
+            }
+        }
+
+        logger.Listed(Kind, scope ?? "*", fresh.Count, resourceVersion);
+        return resourceVersion;
+    }
+
+    /// <summary>Applies one watch event to the cache and returns the resourceVersion it carries.</summary>
+    private string? Apply(WatchEventType type, T obj)
+    {
+        var rv = obj.Metadata?.ResourceVersion;
+        switch (type)
+        {
+            case WatchEventType.Added:
+            case WatchEventType.Modified:
+                var old = Cache.Upsert(obj);
+                if (old is null)
+                {
+                    Dispatch(h => h.OnAdd?.Invoke(obj));
+                }
+                else
+                {
+                    Dispatch(h => h.OnUpdate?.Invoke(old, obj));
+                }
+
+                break;
+            case WatchEventType.Deleted:
+                var removed = Cache.Remove(ObjectKey.From(obj)) ?? obj;
+                Dispatch(h => h.OnDelete?.Invoke(removed));
+                break;
+            case WatchEventType.Bookmark:
+                break;
+            default:
+                logger.UnexpectedWatchEvent(Kind, type.ToString());
+                return null;
+        }
+
+        return rv;
+    }
+
+    private async Task ResyncLoopAsync(CancellationToken ct)
+    {
+        try
+        {
+            await WaitForSyncAsync(ct).ConfigureAwait(false);
+            while (true)
+            {
+                await Task.Delay(options.ResyncPeriod, time, ct).ConfigureAwait(false);
+                foreach (var obj in Cache.List())
+                {
+                    Dispatch(h => h.OnResync?.Invoke(obj));
+                }
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+    }
+
+    private void Dispatch(Action<ResourceEventHandler<T>> call)
+    {
+        foreach (var handler in Volatile.Read(ref handlers))
+        {
+            try
+            {
+                call(handler);
+            }
+            catch (Exception e)
+            {
+                logger.HandlerFailed(e, Kind);
+            }
+        }
+    }
+}

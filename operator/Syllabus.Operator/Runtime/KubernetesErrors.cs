@@ -1,0 +1,26 @@
+using System.Net;
+using k8s;
+using k8s.Autorest;
+
+namespace Syllabus.Operator.Runtime;
+
+/// <summary>Classifies API errors, whether they arrive as an HTTP status or as a Status object inside a watch stream.</summary>
+public static class KubernetesErrors
+{
+    public static HttpStatusCode? StatusOf(Exception? exception) => exception switch
+    {
+        HttpOperationException http when http.Response is not null => http.Response.StatusCode,
+        KubernetesException { Status.Code: { } code } => (HttpStatusCode)code,
+        _ => null,
+    };
+
+    public static bool IsNotFound(Exception? exception) => StatusOf(exception) == HttpStatusCode.NotFound;
+
+    public static bool IsConflict(Exception? exception) => StatusOf(exception) == HttpStatusCode.Conflict;
+
+    /// <summary>410 Gone: the resourceVersion we asked for has been compacted away; only a fresh list helps.</summary>
+    public static bool IsGone(Exception? exception) => StatusOf(exception) == HttpStatusCode.Gone;
+
+    public static bool IsAlreadyExists(Exception? exception) => IsConflict(exception) && exception is HttpOperationException http
+        && (http.Response?.Content?.Contains("AlreadyExists", StringComparison.Ordinal) ?? false);
+}
