@@ -1,1 +1,10 @@
-return 0;
+using Syllabus.Operator.Hosting;
+
+var builder = OperatorHost.CreateBuilder(args);
+
+// Reconcilers register here, e.g.
+// builder.Services.AddController<TrainingRun, TrainingRunReconciler>(c => c.Owns<V1Job>().Owns<V1ConfigMap>());
+// With none registered the manager runs idle: leader election, probes and /metrics still work.
+var app = builder.Build();
+app.MapOperatorEndpoints();
+await app.RunAsync();

@@ -1,0 +1,84 @@
+using k8s;
+using k8s.Models;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
+using Syllabus.Operator.Runtime;
+
+namespace Syllabus.Operator.Hosting;
+
+public static class OperatorServiceCollectionExtensions
+{
+    /// <summary>
+    /// The runtime's services: validated <see cref="OperatorOptions"/>, the Kubernetes client (a registered
+    /// <see cref="KubernetesClientConfiguration"/> wins over the options), resource clients, the event recorder,
+    /// metrics, probes and the controller manager.
+    /// </summary>
+    public static IServiceCollection AddSyllabusOperator(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        services.AddOptions<OperatorOptions>()
+            .Bind(configuration.GetSection(OperatorOptions.SectionName))
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<OperatorOptions>, OperatorOptionsValidator>());
+
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<IKubernetes>(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<OperatorOptions>>().Value;
+            var config = sp.GetService<KubernetesClientConfiguration>() ?? BuildClientConfiguration(options);
+            return new Kubernetes(config, new ClientRateLimitingHandler(options.ClientQps, options.ClientBurst));
+        });
+        services.TryAdd(ServiceDescriptor.Singleton(typeof(IResourceClient<>), typeof(ResourceClient<>)));
+        services.TryAddSingleton(new EventRecorderOptions());
+        services.TryAddSingleton<IEventRecorder, EventRecorder>();
+        services.TryAddSingleton<OperatorMetrics>();
+        services.TryAddSingleton<OperatorStatus>();
+        services.AddHostedService<ControllerManager>();
+
+        services.AddHealthChecks()
+            .AddCheck<LivenessCheck>("manager", tags: ["live"])
+            .AddCheck<ReadinessCheck>("controllers", tags: ["ready"]);
+        services.AddOpenTelemetry().WithMetrics(metrics => metrics
+            .AddMeter(OperatorMetrics.MeterName)
+            .AddPrometheusExporter());
+        return services;
+    }
+
+    /// <summary>
+    /// Registers a controller for <typeparamref name="TResource"/> with <typeparamref name="TReconciler"/> (a singleton),
+    /// e.g. <c>services.AddController&lt;TrainingRun, TrainingRunReconciler&gt;(c =&gt; c.Owns&lt;V1Job&gt;().Owns&lt;V1ConfigMap&gt;())</c>.
+    /// </summary>
+    public static IServiceCollection AddController<TResource, TReconciler>(this IServiceCollection services, Action<ControllerBuilder<TResource>>? configure = null)
+        where TResource : class, IKubernetesObject<V1ObjectMeta>
+        where TReconciler : class, IReconciler<TResource>
+    {
+        _ = ResourceType<TResource>.Kind; // a type without [KubernetesEntity] fails here, at registration
+        if (services.Any(d => d.ServiceType == typeof(ControllerRegistration) && d.ImplementationInstance is ControllerRegistration r && r.Kind == ResourceType<TResource>.Kind))
+        {
+            throw new InvalidOperationException($"A controller for {ResourceType<TResource>.Kind} is already registered.");
+        }
+
+        var builder = new ControllerBuilder<TResource>();
+        configure?.Invoke(builder);
+        services.TryAddSingleton<TReconciler>();
+        services.AddSingleton<ControllerRegistration>(new ControllerRegistration<TResource, TReconciler>(builder));
+        return services;
+    }
+
+    internal static KubernetesClientConfiguration BuildClientConfiguration(OperatorOptions options)
+    {
+        if (options.InCluster)
+        {
+            return KubernetesClientConfiguration.InClusterConfig();
+        }
+
+        return options.Kubeconfig is { } path
+            ? KubernetesClientConfiguration.BuildConfigFromConfigFile(path, options.KubeconfigContext)
+            : KubernetesClientConfiguration.BuildDefaultConfig();
+    }
+}
