@@ -1,0 +1,220 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Syllabus.Testing;
+
+/// <summary>
+/// A child process (etcd, kube-apiserver, ...) that dies with the test process. It runs under a small bash
+/// guard that holds the read end of a pipe whose write end only this process has: when the test process
+/// exits for any reason (even SIGKILL) the pipe reaches EOF and the guard terminates the child. No prctl,
+/// no polling of PIDs.
+/// </summary>
+internal sealed class ManagedProcess : IAsyncDisposable
+{
+    // Waits for either the child to exit or stdin to close; on stdin EOF, TERM then KILL the child.
+    private const string GuardScript = """
+        exec 3<&0 </dev/null
+        "$@" 3<&- &
+        child=$!
+        cat <&3 >/dev/null &
+        guard=$!
+        exec 3<&-
+        wait -n "$child" "$guard"
+        if kill -0 "$child" 2>/dev/null; then
+          kill -TERM "$child" 2>/dev/null
+          for _ in $(seq 50); do kill -0 "$child" 2>/dev/null || break; sleep 0.1; done
+          kill -KILL "$child" 2>/dev/null
+        else
+          kill "$guard" 2>/dev/null
+        fi
+        wait "$child"
+        """;
+
+    private readonly Process process;
+    private readonly FileStream log;
+    private readonly Task pump;
+
+    private ManagedProcess(string name, Process process, string logPath, FileStream log, Task pump)
+    {
+        Name = name;
+        this.process = process;
+        LogPath = logPath;
+        this.log = log;
+        this.pump = pump;
+    }
+
+    public string Name { get; }
+
+    public string LogPath { get; }
+
+    public bool HasExited => process.HasExited;
+
+    public int? ExitCode => process.HasExited ? process.ExitCode : null;
+
+    public static ManagedProcess Start(string name, string executable, IEnumerable<string> arguments, string logPath, string? workingDirectory = null)
+    {
+        if (!File.Exists(executable))
+        {
+            throw new FileNotFoundException($"{name}: executable {executable} not found", executable);
+        }
+
+        var target = new ProcessStartInfo(executable) { WorkingDirectory = workingDirectory ?? Path.GetDirectoryName(logPath)! };
+        foreach (var argument in arguments)
+        {
+            target.ArgumentList.Add(argument);
+        }
+
+        return Start(name, target, logPath);
+    }
+
+    /// <summary>Starts <paramref name="target"/> (FileName, ArgumentList, Environment, WorkingDirectory) under the guard; stdout and stderr go to <paramref name="logPath"/>.</summary>
+    public static ManagedProcess Start(string name, ProcessStartInfo target, string logPath)
+    {
+        if (!string.IsNullOrEmpty(target.Arguments))
+        {
+            throw new ArgumentException($"{name}: use ProcessStartInfo.ArgumentList, not Arguments", nameof(target));
+        }
+
+        var startInfo = new ProcessStartInfo("/bin/bash")
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = string.IsNullOrEmpty(target.WorkingDirectory) ? Path.GetDirectoryName(logPath)! : target.WorkingDirectory,
+        };
+        startInfo.Environment.Clear();
+        foreach (var (key, value) in target.Environment)
+        {
+            startInfo.Environment[key] = value;
+        }
+
+        startInfo.ArgumentList.Add("-c");
+        startInfo.ArgumentList.Add(GuardScript);
+        startInfo.ArgumentList.Add(name);
+        startInfo.ArgumentList.Add(target.FileName);
+        foreach (var argument in target.ArgumentList)
+        {
+            startInfo.ArgumentList.Add(argument);
+        }
+
+        var log = new FileStream(logPath, FileMode.Create, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, 4096, useAsync: true);
+        Process process;
+        try
+        {
+            process = Process.Start(startInfo) ?? throw new InvalidOperationException($"{name}: could not start {target.FileName}");
+        }
+        catch
+        {
+            log.Dispose();
+            throw;
+        }
+
+        var pump = Task.WhenAll(
+            process.StandardOutput.BaseStream.CopyToAsync(log),
+            process.StandardError.BaseStream.CopyToAsync(log));
+        return new ManagedProcess(name, process, logPath, log, pump);
+    }
+
+    public int ProcessId => process.Id;
+
+    /// <summary>Waits for the process to exit and its output to be written; returns the exit code (128 + signal when killed).</summary>
+    public async Task<int> WaitForExitAsync(CancellationToken ct)
+    {
+        await process.WaitForExitAsync(ct);
+        try
+        {
+            await pump.WaitAsync(TimeSpan.FromSeconds(5), ct);
+        }
+        catch (TimeoutException)
+        {
+        }
+
+        await log.FlushAsync(ct);
+        return process.ExitCode;
+    }
+
+    /// <summary>The last lines of the process's output, for error messages.</summary>
+    public string Tail(int lines = 40) => ReadTail(LogPath, lines);
+
+    internal static string ReadTail(string path, int lines)
+    {
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            const int MaxBytes = 16 * 1024;
+            if (stream.Length > MaxBytes)
+            {
+                stream.Seek(-MaxBytes, SeekOrigin.End);
+            }
+
+            using var reader = new StreamReader(stream, Encoding.UTF8);
+            var all = reader.ReadToEnd().Split('\n');
+            return string.Join('\n', all.TakeLast(lines));
+        }
+        catch (IOException e)
+        {
+            return $"(could not read {path}: {e.Message})";
+        }
+    }
+
+    /// <summary>Throws with the output tail if the process has exited.</summary>
+    public void ThrowIfExited()
+    {
+        if (process.HasExited)
+        {
+            throw new InvalidOperationException(
+                $"{Name} exited with code {process.ExitCode}; last output ({LogPath}):\n{Tail()}");
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!process.HasExited)
+        {
+            // Closing stdin makes the guard send TERM (a clean etcd shutdown), then KILL after 5 s.
+            try
+            {
+                process.StandardInput.Close();
+            }
+            catch (IOException)
+            {
+            }
+
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(8));
+            try
+            {
+                await process.WaitForExitAsync(cts.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                process.Kill(entireProcessTree: true);
+                await process.WaitForExitAsync();
+            }
+        }
+
+        try
+        {
+            await pump.WaitAsync(TimeSpan.FromSeconds(5));
+        }
+        catch (TimeoutException)
+        {
+        }
+
+        await log.DisposeAsync();
+        process.Dispose();
+    }
+}
+
+/// <summary>Free loopback ports. The OS picks them; a tiny race remains between probing and binding.</summary>
+internal static class FreePorts
+{
+    public static int Next()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)listener.LocalEndPoint!).Port;
+    }
+}
