@@ -1,0 +1,155 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using k8s;
+using k8s.Models;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Syllabus.Operator.Runtime;
+
+namespace Syllabus.Operator.Tests.Runtime;
+
+public sealed class ControllerTests
+{
+    private readonly FakeKindApi<V1ConfigMap> api = new();
+
+    [Fact]
+    public async Task Errors_back_off_and_retry_terminal_errors_do_not_and_RequeueAfter_comes_back()
+    {
+        api.EnqueueList("1", Cm("fails-twice", "1"), Cm("terminal", "1"), Cm("requeue-once", "1"), Cm("fine", "1"));
+        var reconciler = new ScriptedReconciler(name => name switch
+        {
+            "fails-twice" => attempt => attempt <= 2 ? throw new InvalidOperationException("boom") : ReconcileResult.Done,
+            "terminal" => _ => throw new TerminalReconcileException("bad spec"),
+            "requeue-once" => attempt => attempt == 1 ? ReconcileResult.After(TimeSpan.FromMilliseconds(50)) : ReconcileResult.Done,
+            _ => _ => ReconcileResult.Done,
+        });
+
+        var (controller, informer, stop) = await StartAsync(reconciler);
+        await Eventually.TrueAsync(() => reconciler.Count("fails-twice") == 3 && reconciler.Count("requeue-once") == 2, "retries and requeue");
+        await Task.Delay(200, TestContext.Current.CancellationToken);
+        await stop();
+
+        Assert.Equal(3, reconciler.Count("fails-twice"));
+        Assert.Equal(1, reconciler.Count("terminal"));
+        Assert.Equal(2, reconciler.Count("requeue-once"));
+        Assert.Equal(1, reconciler.Count("fine"));
+        Assert.Equal(0, controller.Queue.NumRequeues(new ObjectKey(null, "fails-twice")));
+        Assert.Equal(7, controller.ReconcileCount);
+        Assert.NotNull(informer);
+    }
+
+    [Fact]
+    public async Task The_reconciler_gets_a_copy_so_changing_it_cannot_corrupt_the_cache()
+    {
+        api.EnqueueList("1", Cm("a", "1"));
+        var reconciler = new ScriptedReconciler(_ => _ => ReconcileResult.Done, mutate: true);
+        var (_, informer, stop) = await StartAsync(reconciler);
+        await Eventually.TrueAsync(() => reconciler.Count("a") == 1, "one reconcile");
+        await stop();
+        Assert.Null(informer.Cache.Get(null, "a")!.Data);
+    }
+
+    [Fact]
+    public async Task Owned_objects_enqueue_their_controlling_owner_of_the_right_kind()
+    {
+        api.EnqueueList("1", Cm("owner", "1", "ns"));
+        var jobs = new FakeKindApi<V1Job>();
+        var owned = new V1Job { Metadata = new V1ObjectMeta { Name = "child", NamespaceProperty = "ns", ResourceVersion = "1" } };
+        OwnerReferences.SetControllerReference(new V1ConfigMap { Metadata = new V1ObjectMeta { Name = "owner", NamespaceProperty = "ns", Uid = "u" } }, owned);
+        var foreign = new V1Job { Metadata = new V1ObjectMeta { Name = "foreign", NamespaceProperty = "ns", ResourceVersion = "1" } };
+        OwnerReferences.SetControllerReference(new V1Deployment { Metadata = new V1ObjectMeta { Name = "owner", NamespaceProperty = "ns", Uid = "d" } }, foreign);
+        jobs.EnqueueList("1");
+        jobs.EnqueueWatch((WatchEventType.Added, owned), (WatchEventType.Added, foreign));
+
+        var reconciler = new ScriptedReconciler(_ => _ => ReconcileResult.Done);
+        var informer = new Informer<V1ConfigMap>(api, new InformerOptions { ResyncPeriod = TimeSpan.Zero }, TimeProvider.System, NullLogger.Instance);
+        var jobInformer = new Informer<V1Job>(jobs, new InformerOptions { ResyncPeriod = TimeSpan.Zero }, TimeProvider.System, NullLogger.Instance);
+        var controller = new Controller<V1ConfigMap>(informer, reconciler, new ControllerOptions { Workers = 1 }, TimeProvider.System, NullLogger.Instance);
+        controller.Owns(jobInformer);
+        using var cts = new CancellationTokenSource();
+        var running = Task.WhenAll(informer.RunAsync(cts.Token), jobInformer.RunAsync(cts.Token));
+        await controller.StartAsync(TestContext.Current.CancellationToken);
+        await Eventually.TrueAsync(() => jobInformer.Cache.Count == 2 && controller.Queue.Count == 0 && controller.Queue.ProcessingCount == 0, "job events handled");
+        await controller.StopAsync(CancellationToken.None);
+        await cts.CancelAsync();
+        await running;
+
+        // One reconcile from the initial list, at most one more from the owned job; the Deployment-owned job enqueues nothing.
+        Assert.InRange(reconciler.Count("owner"), 1, 2);
+        Assert.Equal(["owner"], reconciler.Names.Distinct());
+    }
+
+    [Fact]
+    public async Task Reconcile_metrics_are_recorded_by_kind_and_result()
+    {
+        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var meterFactory = services.GetRequiredService<IMeterFactory>();
+        var metrics = new OperatorMetrics(meterFactory);
+        var seen = new ConcurrentQueue<string>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (i, l) =>
+        {
+            if (i.Meter.Name == OperatorMetrics.MeterName)
+            {
+                l.EnableMeasurementEvents(i);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((i, value, tags, _) =>
+        {
+            var t = tags.ToArray().ToDictionary(kv => kv.Key, kv => kv.Value?.ToString());
+            seen.Enqueue($"{i.Name} {t.GetValueOrDefault("kind")} {t.GetValueOrDefault("result")}");
+        });
+        listener.Start();
+
+        api.EnqueueList("1", Cm("ok", "1"), Cm("bad", "1"));
+        var reconciler = new ScriptedReconciler(name => name == "bad" ? _ => throw new TerminalReconcileException("no") : _ => ReconcileResult.Done);
+        var (_, _, stop) = await StartAsync(reconciler, metrics);
+        await Eventually.TrueAsync(() => reconciler.Count("ok") + reconciler.Count("bad") == 2, "both reconciled");
+        await stop();
+
+        Assert.Contains("syllabus.reconcile ConfigMap success", seen);
+        Assert.Contains("syllabus.reconcile ConfigMap terminal", seen);
+        Assert.Contains("syllabus.workqueue.adds ConfigMap ", seen);
+    }
+
+    private async Task<(Controller<V1ConfigMap>, Informer<V1ConfigMap>, Func<Task>)> StartAsync(ScriptedReconciler reconciler, OperatorMetrics? metrics = null)
+    {
+        var informer = new Informer<V1ConfigMap>(api, new InformerOptions { ResyncPeriod = TimeSpan.Zero }, TimeProvider.System, NullLogger.Instance);
+        var limiter = new ItemExponentialFailureRateLimiter<ObjectKey>(TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(20));
+        var controller = new Controller<V1ConfigMap>(informer, reconciler, new ControllerOptions { Workers = 3 }, TimeProvider.System, NullLogger.Instance, metrics, limiter);
+        var cts = new CancellationTokenSource();
+        var running = informer.RunAsync(cts.Token);
+        await controller.StartAsync(TestContext.Current.CancellationToken);
+        return (controller, informer, async () =>
+        {
+            await controller.StopAsync(CancellationToken.None);
+            await cts.CancelAsync();
+            await running;
+            cts.Dispose();
+        });
+    }
+
+    private static V1ConfigMap Cm(string name, string rv, string? ns = null) => new() { Metadata = new V1ObjectMeta { Name = name, ResourceVersion = rv, NamespaceProperty = ns } };
+
+    private sealed class ScriptedReconciler(Func<string, Func<int, ReconcileResult>> script, bool mutate = false) : IReconciler<V1ConfigMap>
+    {
+        private readonly ConcurrentDictionary<string, int> counts = new();
+
+        public ConcurrentQueue<string> Names { get; } = new();
+
+        public int Count(string name) => counts.GetValueOrDefault(name);
+
+        public Task<ReconcileResult> ReconcileAsync(V1ConfigMap resource, CancellationToken ct)
+        {
+            var name = resource.Metadata.Name;
+            Names.Enqueue(name);
+            var attempt = counts.AddOrUpdate(name, 1, (_, n) => n + 1);
+            if (mutate)
+            {
+                resource.Data = new Dictionary<string, string> { ["changed"] = "yes" };
+            }
+
+            return Task.FromResult(script(name)(attempt));
+        }
+    }
+}
