@@ -1,0 +1,691 @@
+using System.Globalization;
+using Syllabus.Api;
+using Syllabus.Trainer.Profiling;
+using Syllabus.Trainer.Storage;
+
+namespace Syllabus.Trainer.Data;
+
+/// <summary>Everything the trainer needs from DataSpec: encoded splits, the fitted schema, the load report and the raw profile.</summary>
+public sealed record LoadedData(
+    TabularData Train,
+    TabularData Validation,
+    TabularData? Test,
+    FeatureSchema Schema,
+    DataLoadReport Report,
+    DataProfile Profile)
+{
+    /// <summary>Older data to mix in (DataSpec.replay), encoded with the same schema.</summary>
+    public TabularData? Replay { get; init; }
+}
+
+/// <summary>Loads CSV and Parquet data as DataSpec describes.</summary>
+public static class DataLoader
+{
+    /// <summary>Validation share used when DataSpec names neither validation nor validationFraction.</summary>
+    public const double DefaultValidationFraction = 0.1;
+
+    /// <summary>Reads the training data, fits the schema (classes, categories, imputation, normalisation) on it, and loads the other splits with it.</summary>
+    public static LoadedData Load(DataSpec spec, string baseDirectory, int seed)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(baseDirectory);
+        var report = new DataLoadReport();
+        var budget = new BadRowBudget(spec.MaxBadRows);
+
+        var trainFiles = ResolveFiles(spec.Train, baseDirectory);
+        var plan = ColumnPlan.FromSpec(spec, trainFiles[0]);
+        IReadOnlyList<string>? knownClasses = spec.Classes is { Count: > 0 } ? spec.Classes : null;
+        var rows = ParseFiles(trainFiles, spec.Train.Format, "train", plan, spec, knownClasses, labelRequired: true, report, budget);
+        if (rows.Count == 0)
+        {
+            throw new DataException($"No usable training rows in {spec.Train.Uri} ({report.BadRowCount} bad, {report.SkippedMissingCount} skipped for missing values).", trainFiles[0]);
+        }
+
+        var classes = knownClasses ?? InferClasses(rows);
+        if (knownClasses is null)
+        {
+            MapLabels(rows, classes);
+        }
+
+        List<ParsedRow> validationRows;
+        if (spec.Validation is not null)
+        {
+            validationRows = ParseFiles(ResolveFiles(spec.Validation, baseDirectory), spec.Validation.Format, "validation", plan, spec, classes, labelRequired: true, report, budget);
+        }
+        else
+        {
+            var fraction = spec.ValidationFraction ?? DefaultValidationFraction;
+            if (spec.ValidationFraction is null)
+            {
+                report.AddNote($"data.validation and data.validationFraction are unset: held out {fraction:0.##} of the training data (stratified, seeded).");
+            }
+
+            var (trainIndices, validationIndices) = Sampling.StratifiedSplit(rows.Select(r => r.Label).ToArray(), fraction, seed);
+            validationRows = [.. validationIndices.Select(i => rows[i])];
+            rows = [.. trainIndices.Select(i => rows[i])];
+        }
+
+        if (spec.Limit is { } limit && limit < rows.Count)
+        {
+            var chosen = Sampling.StratifiedSample(rows.Select(r => r.Label).ToArray(), limit, seed);
+            report.AddNote($"data.limit: using {limit} of {rows.Count} training rows (stratified, seeded).");
+            rows = [.. chosen.Select(i => rows[i])];
+        }
+
+        var schema = Fit(spec, plan, classes, rows);
+        var profile = BuildProfile(plan, schema, rows);
+        var train = Encode(rows, plan, schema, report);
+        var validation = Encode(validationRows, plan, schema, report);
+
+        TabularData? test = null;
+        if (spec.Test is not null)
+        {
+            var testRows = ParseFiles(ResolveFiles(spec.Test, baseDirectory), spec.Test.Format, "test", plan, spec, classes, labelRequired: true, report, budget);
+            test = Encode(testRows, plan, schema, report);
+        }
+
+        TabularData? replay = null;
+        if (spec.Replay is not null)
+        {
+            var replayRows = ParseFiles(ResolveFiles(spec.Replay.Data, baseDirectory), spec.Replay.Data.Format, "replay", plan, spec, classes, labelRequired: true, report, budget);
+            replay = Encode(replayRows, plan, schema, report);
+        }
+
+        return new LoadedData(train, validation, test, schema, report, profile) { Replay = replay };
+    }
+
+    /// <summary>
+    /// Loads data with an already fitted schema (score and serve time, or a base model's data). A file without the
+    /// label column, or an empty label, gives label -1.
+    /// </summary>
+    public static TabularData LoadWithSchema(DatasetSource source, DataSpec spec, FeatureSchema schema, string baseDirectory, DataLoadReport report)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(schema);
+        ArgumentNullException.ThrowIfNull(report);
+        var plan = ColumnPlan.FromSchema(schema, spec);
+        var rows = ParseFiles(ResolveFiles(source, baseDirectory), source.Format, "score", plan, spec, schema.Classes, labelRequired: false, report, new BadRowBudget(spec.MaxBadRows));
+        return Encode(rows, plan, schema, report);
+    }
+
+    /// <summary>The files of a source: the file itself, or every file of the format in a folder, sorted by name.</summary>
+    internal static string[] ResolveFiles(DatasetSource source, string baseDirectory)
+    {
+        string path;
+        try
+        {
+            path = ArtifactLocation.ResolvePath(source.Uri, baseDirectory);
+        }
+        catch (ArgumentException e)
+        {
+            throw new DataException($"Data URI '{source.Uri}': {e.Message}", source.Uri, innerException: e);
+        }
+
+        if (System.IO.File.Exists(path))
+        {
+            return [path];
+        }
+
+        if (Directory.Exists(path))
+        {
+            var extension = source.Format == DataFormats.Parquet ? "*.parquet" : "*.csv";
+            var files = Directory.GetFiles(path, extension).Order(StringComparer.Ordinal).ToArray();
+            return files.Length > 0
+                ? files
+                : throw new DataException($"{path}: the folder has no {extension} files (data URI '{source.Uri}', format {source.Format}).", path);
+        }
+
+        throw new DataException($"{path}: no such file or folder (data URI '{source.Uri}').", path);
+    }
+
+    private static List<ParsedRow> ParseFiles(
+        string[] files,
+        string format,
+        string split,
+        ColumnPlan plan,
+        DataSpec spec,
+        IReadOnlyList<string>? classes,
+        bool labelRequired,
+        DataLoadReport report,
+        BadRowBudget budget)
+    {
+        var rows = new List<ParsedRow>();
+        var labelLookup = classes is null ? null : new FeatureSchema { Classes = classes };
+        foreach (var path in files)
+        {
+            using var reader = RecordReaders.Open(path, format);
+            var file = report.AddFile(path, split);
+            var map = plan.Map(reader, labelRequired);
+            while (reader.Read())
+            {
+                file.RowsRead++;
+                var row = ParseRow(reader, plan, map, labelRequired, spec.MissingValues.Policy, file, report, budget);
+                if (row is null)
+                {
+                    continue;
+                }
+
+                if (labelLookup is not null && row.RawLabel is not null)
+                {
+                    row.Label = labelLookup.ClassIndex(row.RawLabel);
+                    if (row.Label < 0)
+                    {
+                        budget.Add(report, file, row.Line, plan.Label, $"unknown label '{row.RawLabel}' (classes: {Describe(classes!)})");
+                        continue;
+                    }
+                }
+
+                file.RowsUsed++;
+                rows.Add(row);
+            }
+        }
+
+        return rows;
+    }
+
+    private static ParsedRow? ParseRow(IRecordReader reader, ColumnPlan plan, ColumnMap map, bool labelRequired, string missingPolicy, DataFileReport file, DataLoadReport report, BadRowBudget budget)
+    {
+        var line = reader.Line;
+        if (reader.Malformation is { } malformation)
+        {
+            budget.Add(report, file, line, null, malformation);
+            return null;
+        }
+
+        if (reader.FieldCount != reader.Columns.Count)
+        {
+            budget.Add(report, file, line, null, $"expected {reader.Columns.Count} fields, found {reader.FieldCount}");
+            return null;
+        }
+
+        var row = new ParsedRow(file, line, new float[plan.Numeric.Count], new string?[plan.Categorical.Count]);
+        int? firstMissing = null;
+        for (var c = 0; c < plan.Numeric.Count; c++)
+        {
+            var cell = reader[map.Numeric[c]];
+            if (cell.IsMissing)
+            {
+                row.Numeric[c] = float.NaN;
+                firstMissing ??= map.Numeric[c];
+            }
+            else if (!cell.TryGetNumber(out var x) || !double.IsFinite(x))
+            {
+                budget.Add(report, file, line, plan.Numeric[c], $"'{cell.AsText()}' is not a finite number");
+                return null;
+            }
+            else
+            {
+                row.Numeric[c] = (float)x;
+            }
+        }
+
+        for (var c = 0; c < plan.Categorical.Count; c++)
+        {
+            var cell = reader[map.Categorical[c]];
+            if (cell.IsMissing)
+            {
+                firstMissing ??= map.Categorical[c];
+            }
+            else
+            {
+                row.Categorical[c] = cell.AsText();
+            }
+        }
+
+        if (map.Label >= 0 && !reader[map.Label].IsMissing)
+        {
+            row.RawLabel = reader[map.Label].AsText();
+        }
+        else if (labelRequired)
+        {
+            budget.Add(report, file, line, plan.Label, "missing label");
+            return null;
+        }
+
+        if (map.Difficulty >= 0)
+        {
+            if (!TryNumber(reader[map.Difficulty], out var d))
+            {
+                budget.Add(report, file, line, plan.Difficulty, $"difficulty '{reader[map.Difficulty].AsText()}' is not a finite number");
+                return null;
+            }
+
+            row.Difficulty = d;
+        }
+
+        if (map.Weight >= 0)
+        {
+            if (!TryNumber(reader[map.Weight], out var w) || w < 0)
+            {
+                budget.Add(report, file, line, plan.Weight, $"weight '{reader[map.Weight].AsText()}' is not a non-negative number");
+                return null;
+            }
+
+            row.Weight = (float)w;
+        }
+
+        if (map.Slice >= 0 && !reader[map.Slice].IsMissing)
+        {
+            row.Slice = reader[map.Slice].AsText();
+        }
+
+        if (map.Timestamp >= 0 && !reader[map.Timestamp].IsMissing)
+        {
+            if (!TryTimestamp(reader[map.Timestamp], out var t))
+            {
+                budget.Add(report, file, line, plan.Timestamp, $"timestamp '{reader[map.Timestamp].AsText()}' is neither ISO 8601 nor Unix seconds");
+                return null;
+            }
+
+            row.Timestamp = t;
+        }
+
+        if (firstMissing is { } missingColumn)
+        {
+            switch (missingPolicy)
+            {
+                case MissingValuePolicies.Skip:
+                    report.AddSkippedMissing(file);
+                    return null;
+                case MissingValuePolicies.Impute:
+                    break;
+                default:
+                    var name = reader.Columns[missingColumn];
+                    throw new DataException(
+                        $"{file.Path}:{line}:{missingColumn + 1}: column '{name}': missing value (data.missingValues.policy is {missingPolicy}; use Skip or Impute to accept missing values).",
+                        file.Path, line, name);
+            }
+        }
+
+        return row;
+    }
+
+    private static bool TryNumber(RawCell cell, out double value) =>
+        cell.TryGetNumber(out value) && double.IsFinite(value);
+
+    private static bool TryTimestamp(RawCell cell, out DateTimeOffset value)
+    {
+        if (cell.TryGetNumber(out var seconds) && double.IsFinite(seconds))
+        {
+            try
+            {
+                value = DateTimeOffset.FromUnixTimeMilliseconds(checked((long)Math.Round(seconds * 1000)));
+                return true;
+            }
+            catch (Exception e) when (e is ArgumentOutOfRangeException or OverflowException)
+            {
+                value = default;
+                return false;
+            }
+        }
+
+        return DateTimeOffset.TryParse(cell.AsText(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out value);
+    }
+
+    /// <summary>Without data.classes: integer labels are indices (classes "0".."max"), anything else class names sorted.</summary>
+    private static List<string> InferClasses(List<ParsedRow> rows)
+    {
+        var distinct = rows.Select(r => r.RawLabel!).Distinct(StringComparer.Ordinal).ToList();
+        var indices = new List<long>(distinct.Count);
+        foreach (var label in distinct)
+        {
+            if (!long.TryParse(label, NumberStyles.Integer, CultureInfo.InvariantCulture, out var i) || i < 0)
+            {
+                return [.. distinct.Order(StringComparer.Ordinal)];
+            }
+
+            indices.Add(i);
+        }
+
+        var max = indices.Max();
+        if (max >= 100_000)
+        {
+            throw new DataException($"Integer labels go up to {max}; give data.classes or use class names for labels.", rows[0].File.Path);
+        }
+
+        return [.. Enumerable.Range(0, (int)max + 1).Select(i => i.ToString(CultureInfo.InvariantCulture))];
+    }
+
+    private static void MapLabels(List<ParsedRow> rows, IReadOnlyList<string> classes)
+    {
+        var lookup = new FeatureSchema { Classes = classes };
+        foreach (var row in rows)
+        {
+            // Classes come from these very labels, so every label maps.
+            row.Label = lookup.ClassIndex(row.RawLabel!);
+        }
+    }
+
+    private static FeatureSchema Fit(DataSpec spec, ColumnPlan plan, IReadOnlyList<string> classes, List<ParsedRow> rows)
+    {
+        var impute = spec.MissingValues.Policy == MissingValuePolicies.Impute ? spec.MissingValues.Impute ?? ImputeStrategies.Mean : null;
+        var normalization = spec.Normalization;
+        if (normalization == Normalizations.Scale && spec.Scale is not > 0)
+        {
+            throw new DataException("data.normalization is Scale but data.scale is not a positive number.");
+        }
+
+        var columns = new List<FeatureColumn>(plan.Features.Count);
+        foreach (var name in plan.Features)
+        {
+            var c = plan.Categorical.IndexOf(name);
+            if (c >= 0)
+            {
+                var values = rows.Select(r => r.Categorical[c]).Where(v => v is not null).Select(v => v!).ToList();
+                var categories = values.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+                string? imputeCategory = impute is null or ImputeStrategies.Zero
+                    ? null
+                    : values.GroupBy(v => v, StringComparer.Ordinal).OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal).Select(g => g.Key).FirstOrDefault();
+                columns.Add(new FeatureColumn { Name = name, Kind = FeatureKinds.Categorical, Categories = categories, ImputeCategory = imputeCategory });
+                continue;
+            }
+
+            var n = plan.Numeric.IndexOf(name);
+            var present = rows.Select(r => (double)r.Numeric[n]).Where(v => !double.IsNaN(v)).ToArray();
+            double? imputeValue = impute switch
+            {
+                null => null,
+                ImputeStrategies.Zero => 0.0,
+                ImputeStrategies.Median => present.Length == 0 ? 0.0 : Median(present),
+                ImputeStrategies.MostFrequent => present.Length == 0 ? 0.0 : present.GroupBy(v => v).OrderByDescending(g => g.Count()).ThenBy(g => g.Key).First().Key,
+                _ => present.Length == 0 ? 0.0 : present.Average(),
+            };
+            var fitted = imputeValue is { } fill && present.Length < rows.Count
+                ? [.. present, .. Enumerable.Repeat(fill, rows.Count - present.Length)]
+                : present;
+            var (shift, divisor) = NormalizationParameters(normalization, spec.Scale, fitted);
+            columns.Add(new FeatureColumn { Name = name, Kind = FeatureKinds.Numeric, ImputeValue = imputeValue, Shift = shift, Divisor = divisor });
+        }
+
+        return new FeatureSchema
+        {
+            LabelColumn = plan.Label,
+            Classes = [.. classes],
+            Columns = columns,
+            Normalization = normalization,
+            MissingValuePolicy = spec.MissingValues.Policy,
+            DifficultyColumn = plan.Difficulty,
+            SliceColumn = plan.Slice,
+            WeightColumn = plan.Weight,
+            TimestampColumn = plan.Timestamp,
+        };
+    }
+
+    private static (double Shift, double Divisor) NormalizationParameters(string normalization, double? scale, double[] values)
+    {
+        switch (normalization)
+        {
+            case Normalizations.None:
+                return (0, 1);
+            case Normalizations.Scale:
+                return (0, scale!.Value);
+            case Normalizations.MinMax:
+                if (values.Length == 0)
+                {
+                    return (0, 1);
+                }
+
+                var min = values.Min();
+                var range = values.Max() - min;
+                // A constant column maps to 0 rather than dividing by zero.
+                return (min, range > 0 ? range : 1);
+            case Normalizations.Standard:
+                if (values.Length == 0)
+                {
+                    return (0, 1);
+                }
+
+                var mean = values.Average();
+                var variance = values.Sum(v => (v - mean) * (v - mean)) / values.Length;
+                var std = Math.Sqrt(variance);
+                return (mean, std > 0 ? std : 1);
+            default:
+                throw new DataException($"data.normalization '{normalization}' is not one of None, Standard, MinMax, Scale.");
+        }
+    }
+
+    private static double Median(double[] values)
+    {
+        var sorted = values.Order().ToArray();
+        var mid = sorted.Length / 2;
+        return sorted.Length % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+    }
+
+    private static DataProfile BuildProfile(ColumnPlan plan, FeatureSchema schema, List<ParsedRow> rows)
+    {
+        var numeric = plan.Numeric.Select((_, c) => rows.Select(r => r.Numeric[c]).ToArray()).ToList();
+        var categorical = plan.Categorical.Select((_, c) => rows.Select(r => r.Categorical[c]).ToArray()).ToList();
+        return DataProfile.Build(plan.Numeric, numeric, plan.Categorical, categorical, schema.Classes, rows.Select(r => r.Label).ToArray());
+    }
+
+    private static TabularData Encode(List<ParsedRow> rows, ColumnPlan plan, FeatureSchema schema, DataLoadReport report)
+    {
+        var width = schema.FeatureCount;
+        var features = new float[(long)rows.Count * width];
+        var labels = new long[rows.Count];
+        var imputed = new long[schema.Columns.Count];
+        var unknown = new long[schema.Columns.Count];
+        var offset = 0;
+        for (var k = 0; k < schema.Columns.Count; k++)
+        {
+            var column = schema.Columns[k];
+            if (column.Kind == FeatureKinds.Categorical)
+            {
+                var c = plan.Categorical.IndexOf(column.Name);
+                for (var i = 0; i < rows.Count; i++)
+                {
+                    var value = rows[i].Categorical[c];
+                    if (value is null)
+                    {
+                        imputed[k]++;
+                        value = column.ImputeCategory;
+                        if (value is null)
+                        {
+                            continue;
+                        }
+                    }
+
+                    var index = column.CategoryIndex(value);
+                    if (index >= 0)
+                    {
+                        features[((long)i * width) + offset + index] = 1f;
+                    }
+                    else
+                    {
+                        unknown[k]++;
+                    }
+                }
+            }
+            else
+            {
+                var n = plan.Numeric.IndexOf(column.Name);
+                for (var i = 0; i < rows.Count; i++)
+                {
+                    double x = rows[i].Numeric[n];
+                    if (double.IsNaN(x))
+                    {
+                        imputed[k]++;
+                        x = column.ImputeValue ?? 0;
+                    }
+
+                    features[((long)i * width) + offset] = column.Normalize(x);
+                }
+            }
+
+            offset += column.Width;
+        }
+
+        for (var k = 0; k < schema.Columns.Count; k++)
+        {
+            report.AddImputed(schema.Columns[k].Name, imputed[k]);
+            report.AddUnknownCategories(schema.Columns[k].Name, unknown[k]);
+        }
+
+        for (var i = 0; i < rows.Count; i++)
+        {
+            labels[i] = rows[i].Label;
+        }
+
+        return new TabularData(
+            width,
+            features,
+            labels,
+            plan.Weight is null ? null : rows.Select(r => r.Weight).ToArray(),
+            plan.Difficulty is null ? null : rows.Select(r => r.Difficulty).ToArray(),
+            plan.Slice is null ? null : rows.Select(r => r.Slice).ToArray(),
+            plan.Timestamp is null ? null : rows.Select(r => r.Timestamp).ToArray());
+    }
+
+    private static string Describe(IReadOnlyList<string> names) =>
+        names.Count <= 12 ? string.Join(", ", names) : string.Join(", ", names.Take(12)) + $", ... ({names.Count} in all)";
+
+    /// <summary>One parsed, not yet encoded row.</summary>
+    private sealed class ParsedRow(DataFileReport file, long line, float[] numeric, string?[] categorical)
+    {
+        public DataFileReport File { get; } = file;
+
+        public long Line { get; } = line;
+
+        /// <summary>Numeric feature values; NaN where missing.</summary>
+        public float[] Numeric { get; } = numeric;
+
+        /// <summary>Categorical feature values; null where missing.</summary>
+        public string?[] Categorical { get; } = categorical;
+
+        public string? RawLabel { get; set; }
+
+        public long Label { get; set; } = -1;
+
+        public double Difficulty { get; set; } = double.NaN;
+
+        public float Weight { get; set; } = 1f;
+
+        public string? Slice { get; set; }
+
+        public DateTimeOffset? Timestamp { get; set; }
+    }
+
+    /// <summary>Counts bad rows across the whole load and fails once data.maxBadRows is exceeded.</summary>
+    private sealed class BadRowBudget(int maxBadRows)
+    {
+        private readonly List<string> first = [];
+        private long count;
+
+        public void Add(DataLoadReport report, DataFileReport file, long line, string? column, string reason)
+        {
+            count++;
+            report.AddBadRow(file, line, column, reason);
+            if (first.Count < 5)
+            {
+                first.Add(column is null ? $"{file.Path}:{line}: {reason}" : $"{file.Path}:{line}: column '{column}': {reason}");
+            }
+
+            if (count > maxBadRows)
+            {
+                throw new DataException(
+                    $"More than data.maxBadRows ({maxBadRows}) bad rows; the first: {string.Join("; ", first)}",
+                    file.Path, line, column);
+            }
+        }
+    }
+
+    /// <summary>Which columns play which role, by name.</summary>
+    private sealed class ColumnPlan
+    {
+        public required string Label { get; init; }
+
+        public required List<string> Features { get; init; }
+
+        public required List<string> Numeric { get; init; }
+
+        public required List<string> Categorical { get; init; }
+
+        public string? Difficulty { get; init; }
+
+        public string? Slice { get; init; }
+
+        public string? Weight { get; init; }
+
+        public string? Timestamp { get; init; }
+
+        public static ColumnPlan FromSpec(DataSpec spec, string firstTrainFile)
+        {
+            var special = new[] { spec.LabelColumn, spec.DifficultyColumn, spec.SliceColumn, spec.WeightColumn, spec.TimestampColumn }
+                .Where(c => !string.IsNullOrEmpty(c)).Select(c => c!).ToHashSet(StringComparer.Ordinal);
+            List<string> features;
+            if (spec.FeatureColumns is { Count: > 0 } declared)
+            {
+                features = [.. declared];
+                var clash = features.FirstOrDefault(special.Contains);
+                if (clash is not null)
+                {
+                    throw new DataException($"data.featureColumns names '{clash}', which is also the label or a special column.", firstTrainFile, column: clash);
+                }
+            }
+            else
+            {
+                using var reader = RecordReaders.Open(firstTrainFile, spec.Train.Format);
+                features = [.. reader.Columns.Where(c => !special.Contains(c))];
+            }
+
+            var categorical = spec.CategoricalColumns ?? [];
+            var notFeature = categorical.FirstOrDefault(c => !features.Contains(c, StringComparer.Ordinal));
+            if (notFeature is not null)
+            {
+                throw new DataException($"data.categoricalColumns names '{notFeature}', which is not a feature column.", firstTrainFile, column: notFeature);
+            }
+
+            if (features.Count == 0)
+            {
+                throw new DataException($"{firstTrainFile}: no feature columns (every column is the label or a special column).", firstTrainFile);
+            }
+
+            return new ColumnPlan
+            {
+                Label = spec.LabelColumn,
+                Features = features,
+                Numeric = [.. features.Where(f => !categorical.Contains(f, StringComparer.Ordinal))],
+                Categorical = [.. features.Where(f => categorical.Contains(f, StringComparer.Ordinal))],
+                Difficulty = NullIfEmpty(spec.DifficultyColumn),
+                Slice = NullIfEmpty(spec.SliceColumn),
+                Weight = NullIfEmpty(spec.WeightColumn),
+                Timestamp = NullIfEmpty(spec.TimestampColumn),
+            };
+        }
+
+        public static ColumnPlan FromSchema(FeatureSchema schema, DataSpec spec) => new()
+        {
+            Label = schema.LabelColumn,
+            Features = [.. schema.Columns.Select(c => c.Name)],
+            Numeric = [.. schema.Columns.Where(c => c.Kind != FeatureKinds.Categorical).Select(c => c.Name)],
+            Categorical = [.. schema.Columns.Where(c => c.Kind == FeatureKinds.Categorical).Select(c => c.Name)],
+            Difficulty = NullIfEmpty(spec.DifficultyColumn ?? schema.DifficultyColumn),
+            Slice = NullIfEmpty(spec.SliceColumn ?? schema.SliceColumn),
+            Weight = NullIfEmpty(spec.WeightColumn ?? schema.WeightColumn),
+            Timestamp = NullIfEmpty(spec.TimestampColumn ?? schema.TimestampColumn),
+        };
+
+        public ColumnMap Map(IRecordReader reader, bool labelRequired)
+        {
+            var index = reader.Columns.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i, StringComparer.Ordinal);
+            int Required(string name, string role) => index.TryGetValue(name, out var i)
+                ? i
+                : throw new DataException($"{reader.File}: no {role} column '{name}' (columns: {Describe(reader.Columns)}).", reader.File, 1, name);
+            int Optional(string? name, string role) => name is null ? -1 : Required(name, role);
+
+            return new ColumnMap(
+                [.. Numeric.Select(n => Required(n, "feature"))],
+                [.. Categorical.Select(n => Required(n, "feature"))],
+                labelRequired ? Required(Label, "label") : index.GetValueOrDefault(Label, -1),
+                Optional(Difficulty, "difficulty"),
+                Optional(Slice, "slice"),
+                Optional(Weight, "weight"),
+                Optional(Timestamp, "timestamp"));
+        }
+
+        private static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;
+    }
+
+    private sealed record ColumnMap(int[] Numeric, int[] Categorical, int Label, int Difficulty, int Slice, int Weight, int Timestamp);
+}

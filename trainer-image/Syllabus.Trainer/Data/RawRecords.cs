@@ -1,0 +1,61 @@
+using System.Globalization;
+
+namespace Syllabus.Trainer.Data;
+
+/// <summary>One cell as a file holds it: text (CSV, Parquet strings), a number (Parquet numeric types) or nothing.</summary>
+internal readonly record struct RawCell(string? Text, double Number, bool IsNumber)
+{
+    public static RawCell Missing => default;
+
+    public static RawCell OfText(string? text) => new(text, 0, false);
+
+    public static RawCell OfNumber(double number) => new(null, number, true);
+
+    /// <summary>Empty or whitespace text, or a null Parquet value.</summary>
+    public bool IsMissing => !IsNumber && string.IsNullOrWhiteSpace(Text);
+
+    public bool TryGetNumber(out double value)
+    {
+        if (IsNumber)
+        {
+            value = Number;
+            return true;
+        }
+
+        return double.TryParse(Text, NumberStyles.Float, CultureInfo.InvariantCulture, out value);
+    }
+
+    /// <summary>The cell as text: numbers in their shortest round-trip form, so 3 and "3" name the same category or class.</summary>
+    public string AsText() => IsNumber ? Number.ToString("R", CultureInfo.InvariantCulture) : (Text ?? "").Trim();
+}
+
+/// <summary>A forward-only reader of the records of one data file.</summary>
+internal interface IRecordReader : IDisposable
+{
+    string File { get; }
+
+    IReadOnlyList<string> Columns { get; }
+
+    /// <summary>1-based line (CSV: where the record starts) or row (Parquet) of the current record.</summary>
+    long Line { get; }
+
+    /// <summary>Cells in the current record (a CSV record may have too few or too many).</summary>
+    int FieldCount { get; }
+
+    RawCell this[int index] { get; }
+
+    /// <summary>A CSV quoting problem in the current record, if any.</summary>
+    string? Malformation { get; }
+
+    bool Read();
+}
+
+internal static class RecordReaders
+{
+    public static IRecordReader Open(string path, string format) => format switch
+    {
+        Syllabus.Api.DataFormats.Csv => new CsvRecordReader(path),
+        Syllabus.Api.DataFormats.Parquet => new ParquetRecordReader(path),
+        _ => throw new DataException($"{path}: unsupported data format '{format}' (expected Csv or Parquet).", path),
+    };
+}
