@@ -100,7 +100,8 @@ internal sealed class ParquetRecordReader : IRecordReader
     private async Task<ParquetColumn> ReadColumn(ParquetRowGroupReader rg, DataField field, int rows)
     {
         var type = Nullable.GetUnderlyingType(field.ClrType) ?? field.ClrType;
-        if (type == typeof(string))
+        // Parquet.Net reports UTF-8 string columns as ReadOnlyMemory<char>; read them as strings.
+        if (type == typeof(string) || type == typeof(ReadOnlyMemory<char>))
         {
             var values = new string?[rows];
             await rg.ReadAsync(field, values.AsMemory()).ConfigureAwait(false);

@@ -52,7 +52,7 @@ public static class ArtifactLocation
             }
 
             var claimRoot = Path.GetFullPath(Path.Combine(string.IsNullOrEmpty(pvcRoot) ? DefaultPvcRoot : pvcRoot, claim));
-            var full = Path.GetFullPath(Path.Combine(claimRoot, inner));
+            var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(Path.Combine(claimRoot, inner)));
             // A path must not climb out of its claim with "..".
             if (full != claimRoot && !full.StartsWith(claimRoot + Path.DirectorySeparatorChar, StringComparison.Ordinal))
             {
