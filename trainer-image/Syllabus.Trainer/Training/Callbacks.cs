@@ -1,0 +1,127 @@
+using Syllabus.Api;
+using Syllabus.Trainer.Artifacts;
+using static TorchSharp.torch;
+
+namespace Syllabus.Trainer.Training;
+
+/// <summary>Whether a metric improves downwards (loss, calibration error) or upwards (everything else).</summary>
+public static class MetricDirection
+{
+    public static bool Minimise(string metric) =>
+        metric is "loss" or "ece" || metric.EndsWith("/loss", StringComparison.Ordinal);
+
+    public static double Value(IReadOnlyDictionary<string, double> metrics, string metric, string field)
+    {
+        ArgumentNullException.ThrowIfNull(metrics);
+        if (!metrics.TryGetValue(metric, out var value))
+        {
+            throw new ArgumentException($"{field}: '{metric}' is not a validation metric (available: {string.Join(", ", metrics.Keys.Order(StringComparer.Ordinal))})");
+        }
+
+        return value;
+    }
+}
+
+/// <summary>
+/// Stops when the monitored validation metric has not improved by minDelta for patience epochs, and keeps the
+/// best weights so the final model is the best one (Keras' restore_best_weights).
+/// </summary>
+public sealed class EarlyStoppingCallback(EarlyStoppingSpec spec, nn.Module<Tensor, Tensor> model) : ITrainerCallback, IDisposable
+{
+    private Dictionary<string, Tensor>? _best;
+
+    /// <summary>The best epoch's weights, if any epoch was evaluated in this process (or restored).</summary>
+    public IReadOnlyDictionary<string, Tensor>? BestWeights => _best;
+
+    public void OnEpochEnd(TrainerState state, TrainerControl control, EpochRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        ArgumentNullException.ThrowIfNull(control);
+        ArgumentNullException.ThrowIfNull(record);
+        if (record.Validation.Count == 0)
+        {
+            return;
+        }
+
+        var value = MetricDirection.Value(record.Validation, spec.Monitor, "earlyStopping.monitor");
+        var minimise = MetricDirection.Minimise(spec.Monitor);
+        var improved = state.BestMetric is not { } best
+            || (minimise ? value < best - spec.MinDelta : value > best + spec.MinDelta);
+        if (improved)
+        {
+            state.BestMetric = value;
+            state.BestEpoch = record.Epoch;
+            state.EpochsWithoutImprovement = 0;
+            Snapshot();
+        }
+        else if (++state.EpochsWithoutImprovement >= spec.Patience)
+        {
+            state.StoppedEarly = true;
+            control.ShouldStop = true;
+        }
+    }
+
+    public void OnTrainEnd(TrainerState state, TrainerControl control)
+    {
+        if (_best is null)
+        {
+            return;
+        }
+
+        using var noGrad = no_grad();
+        foreach (var (name, target) in model.state_dict())
+        {
+            if (_best.TryGetValue(name, out var source))
+            {
+                target.copy_(source);
+            }
+        }
+    }
+
+    /// <summary>Restores the best weights saved with a checkpoint.</summary>
+    public void Restore(string bestWeightsPath)
+    {
+        if (!File.Exists(bestWeightsPath))
+        {
+            return;
+        }
+
+        Dispose();
+        _best = SafeTensors.Load(bestWeightsPath, out _);
+    }
+
+    private void Snapshot()
+    {
+        Dispose();
+        _best = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+    }
+
+    public void Dispose()
+    {
+        if (_best is null)
+        {
+            return;
+        }
+
+        foreach (var t in _best.Values)
+        {
+            t.Dispose();
+        }
+
+        _best = null;
+    }
+}
+
+/// <summary>Asks for a checkpoint every <c>everyEpochs</c> epochs and after the last one.</summary>
+public sealed class CheckpointCallback(CheckpointSpec spec) : ITrainerCallback
+{
+    public void OnEpochEnd(TrainerState state, TrainerControl control, EpochRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        ArgumentNullException.ThrowIfNull(control);
+        if (state.Epoch % spec.EveryEpochs == 0 || state.Epoch == state.TotalEpochs || control.ShouldStop)
+        {
+            control.ShouldSave = true;
+        }
+    }
+}
