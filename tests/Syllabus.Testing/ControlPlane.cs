@@ -107,6 +107,9 @@ public sealed class ControlPlane : IAsyncDisposable
 
     public Uri ApiServerUri { get; }
 
+    // etcd rejects URLs with a path, even "/".
+    private string EtcdUrl => etcdUri.GetLeftPart(UriPartial.Authority);
+
     /// <summary>The directory holding data, certificates, kubeconfig and each component's log.</summary>
     public string WorkDirectory => workDirectory;
 
@@ -167,8 +170,8 @@ public sealed class ControlPlane : IAsyncDisposable
         [
             "--name=default",
             $"--data-dir={etcdData}",
-            $"--listen-client-urls={etcdUri}",
-            $"--advertise-client-urls={etcdUri}",
+            $"--listen-client-urls={EtcdUrl}",
+            $"--advertise-client-urls={EtcdUrl}",
             $"--listen-peer-urls=http://127.0.0.1:{etcdPeerPort}",
             $"--initial-advertise-peer-urls=http://127.0.0.1:{etcdPeerPort}",
             $"--initial-cluster=default=http://127.0.0.1:{etcdPeerPort}",
@@ -184,7 +187,7 @@ public sealed class ControlPlane : IAsyncDisposable
         var certDirectory = Directory.CreateDirectory(Path.Combine(workDirectory, "certs")).FullName;
         var apiserver = Start("kube-apiserver", Path.Combine(assets, "kube-apiserver"),
         [
-            $"--etcd-servers={etcdUri}",
+            $"--etcd-servers={EtcdUrl}",
             $"--etcd-prefix=/registry",
             $"--cert-dir={certDirectory}",
             $"--secure-port={ApiServerUri.Port}",

@@ -136,13 +136,6 @@ public sealed class FaultProxy : IAsyncDisposable
         using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
         OpenWatch? watch = null;
         long id = 0;
-        if (IsWatch(incoming))
-        {
-            id = Interlocked.Increment(ref nextWatchId);
-            watch = new OpenWatch(context, cancellation);
-            watches[id] = watch;
-        }
-
         try
         {
             using var response = await upstreamClient.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellation.Token);
@@ -155,17 +148,28 @@ public sealed class FaultProxy : IAsyncDisposable
                 }
             }
 
+            // A watch counts as open once its response has started, so cutting it always breaks a live stream.
+            if (IsWatch(incoming) && response.IsSuccessStatusCode)
+            {
+                await context.Response.StartAsync(cancellation.Token);
+                id = Interlocked.Increment(ref nextWatchId);
+                watch = new OpenWatch(context, cancellation);
+                watches[id] = watch;
+            }
+
             await using var body = await response.Content.ReadAsStreamAsync(cancellation.Token);
             var buffer = new byte[16 * 1024];
             int read;
             while ((read = await body.ReadAsync(buffer, cancellation.Token)) > 0)
             {
                 // Flush each piece: watch events must reach the client as they happen.
-                await context.Response.Body.WriteAsync(buffer.AsMemory(0, read), cancellation.Token);
-                await context.Response.Body.FlushAsync(cancellation.Token);
+                // Only the upstream read is cancelled by Cut/EndWatches: a cancelled Kestrel write would
+                // break the connection even when the stream should end cleanly.
+                await context.Response.Body.WriteAsync(buffer.AsMemory(0, read), context.RequestAborted);
+                await context.Response.Body.FlushAsync(context.RequestAborted);
             }
         }
-        catch (OperationCanceledException) when (watch is not null && cancellation.IsCancellationRequested)
+        catch (OperationCanceledException) when (watch is not null && cancellation.IsCancellationRequested && !context.RequestAborted.IsCancellationRequested)
         {
             if (!watch.Graceful)
             {

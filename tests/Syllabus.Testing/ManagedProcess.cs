@@ -165,6 +165,16 @@ internal sealed class ManagedProcess : IAsyncDisposable
     {
         if (process.HasExited)
         {
+            // Let the last output reach the log before quoting it.
+            try
+            {
+                pump.Wait(TimeSpan.FromSeconds(2));
+                log.Flush();
+            }
+            catch (Exception e) when (e is AggregateException or IOException or ObjectDisposedException)
+            {
+            }
+
             throw new InvalidOperationException(
                 $"{Name} exited with code {process.ExitCode}; last output ({LogPath}):\n{Tail()}");
         }
