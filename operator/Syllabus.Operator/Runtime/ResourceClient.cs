@@ -37,7 +37,7 @@ public interface IResourceClient<T>
     /// <summary>Adds the finalizer if missing (conflict-retried); returns the current object.</summary>
     Task<T> AddFinalizerAsync(T resource, string finalizer, CancellationToken ct = default);
 
-    /// <summary>Removes the finalizer if present (conflict-retried); returns the current object, or null if that let it be deleted.</summary>
+    /// <summary>Removes the finalizer if present (conflict-retried); returns the object as written, or null if it was already gone.</summary>
     Task<T?> RemoveFinalizerAsync(T resource, string finalizer, CancellationToken ct = default);
 }
 

@@ -1,0 +1,152 @@
+using System.Diagnostics;
+using System.Net;
+using k8s;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Syllabus.Operator.Hosting;
+using Syllabus.Operator.Runtime;
+
+namespace Syllabus.Operator.Tests.Runtime.EndToEnd;
+
+[Collection(ControlPlaneCollection.Name)]
+public sealed class HostTests(ControlPlaneFixture fixture)
+{
+    private static readonly TimeSpan LeaseDuration = TimeSpan.FromSeconds(6);
+
+    [Fact]
+    public async Task The_host_serves_reconcile_metrics_in_Prometheus_text_and_its_probes()
+    {
+        fixture.SkipIfUnavailable();
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await fixture.CreateNamespaceAsync("metrics");
+        var log = new ReconcileLog();
+        await using var host = await StartHostAsync(ns, log, "solo", leaderElection: false);
+        using var direct = fixture.Plane.CreateClient();
+        await direct.CustomObjects.CreateNamespacedCustomObjectAsync(Widget.New(ns, "w"), "test.syllabus.dev", "v1", ns, "widgets", cancellationToken: ct);
+        await Eventually.TrueAsync(() => log.Count(new ObjectKey(ns, "w"), 1) == 1, "the widget reconciled", TimeSpan.FromSeconds(30));
+
+        using var http = new HttpClient { BaseAddress = host.Address };
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/healthz", ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/readyz", ct)).StatusCode);
+        var response = await http.GetAsync("/metrics", ct);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.StartsWith("text/plain", response.Content.Headers.ContentType?.MediaType, StringComparison.Ordinal);
+        var text = await response.Content.ReadAsStringAsync(ct);
+
+        Assert.Contains("# TYPE syllabus_reconcile_total counter", text, StringComparison.Ordinal);
+        Assert.Matches("""syllabus_reconcile_total\{[^}]*kind="Widget"[^}]*result="success"[^}]*\} [1-9]""", text);
+        Assert.Contains("# TYPE syllabus_reconcile_duration_seconds histogram", text, StringComparison.Ordinal);
+        Assert.Matches("""syllabus_reconcile_duration_seconds_count\{[^}]*kind="Widget"[^}]*\} [1-9]""", text);
+        Assert.Matches("""syllabus_workqueue_depth\{[^}]*kind="Widget"[^}]*\} 0""", text);
+        Assert.Matches("""syllabus_workqueue_latency_seconds_bucket\{[^}]*kind="Widget""", text);
+        Assert.Matches("""syllabus_objects\{[^}]*kind="Widget"[^}]*phase="Ready"[^}]*\} 1""", text);
+    }
+
+    [Fact]
+    public async Task Two_instances_elect_one_leader_and_the_standby_takes_over_within_the_lease_duration()
+    {
+        fixture.SkipIfUnavailable();
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await fixture.CreateNamespaceAsync("election");
+        var log = new ReconcileLog();
+        var first = await StartHostAsync(ns, log, "first", leaderElection: true);
+        await using var second = await StartHostAsync(ns, log, "second", leaderElection: true);
+        try
+        {
+            await Eventually.TrueAsync(() => first.Status.IsLeader || second.Status.IsLeader, "a leader", TimeSpan.FromSeconds(30));
+            await Task.Delay(TimeSpan.FromSeconds(2), ct);
+            Assert.True(first.Status.IsLeader ^ second.Status.IsLeader, "exactly one instance leads");
+            var (leader, standby) = first.Status.IsLeader ? (first, second) : (second, first);
+
+            using var http = new HttpClient { BaseAddress = standby.Address };
+            Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/readyz", ct)).StatusCode); // standing by is ready
+
+            using var direct = fixture.Plane.CreateClient();
+            await direct.CustomObjects.CreateNamespacedCustomObjectAsync(Widget.New(ns, "before"), "test.syllabus.dev", "v1", ns, "widgets", cancellationToken: ct);
+            await Eventually.TrueAsync(() => log.Count(new ObjectKey(ns, "before"), 1) == 1, "the leader reconciles", TimeSpan.FromSeconds(30));
+            Assert.All(log.Reconcilers, r => Assert.Equal(leader.Identity, r));
+
+            var stopwatch = Stopwatch.StartNew();
+            await leader.DisposeAsync();
+            await Eventually.TrueAsync(() => standby.Status.IsLeader, "the standby to take over", LeaseDuration + TimeSpan.FromSeconds(10));
+            var takeover = stopwatch.Elapsed;
+            Assert.True(takeover <= LeaseDuration, $"took over after {takeover}, lease duration {LeaseDuration}");
+
+            var lease = await direct.CoordinationV1.ReadNamespacedLeaseAsync("syllabus-operator", ns, cancellationToken: ct);
+            Assert.Equal(standby.Identity, lease.Spec.HolderIdentity);
+
+            await direct.CustomObjects.CreateNamespacedCustomObjectAsync(Widget.New(ns, "after"), "test.syllabus.dev", "v1", ns, "widgets", cancellationToken: ct);
+            await Eventually.TrueAsync(() => log.Count(new ObjectKey(ns, "after"), 1) == 1, "the new leader reconciles", TimeSpan.FromSeconds(30));
+            Assert.Equal(standby.Identity, log.Reconcilers.Last());
+        }
+        finally
+        {
+            await first.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Invalid_options_fail_start_up_with_a_message_naming_the_setting()
+    {
+        var builder = OperatorHost.CreateBuilder(
+            ["--Operator:ProbePort=0", "--Operator:ClientQps=0", "--Operator:LeaderElection:RenewDeadline=00:01:00", "--Operator:Namespaces:0=Not_A_Namespace"],
+            b => b.Services.AddSingleton(new KubernetesClientConfiguration { Host = "http://127.0.0.1:1" }));
+        await using var app = builder.Build();
+        var e = await Assert.ThrowsAsync<OptionsValidationException>(() => app.StartAsync(TestContext.Current.CancellationToken));
+        var message = string.Join("\n", e.Failures);
+        Assert.Contains("ClientQps", message, StringComparison.Ordinal);
+        Assert.Contains("RenewDeadline", message, StringComparison.Ordinal);
+        Assert.Contains("Not_A_Namespace", message, StringComparison.Ordinal);
+    }
+
+    private async Task<RunningHost> StartHostAsync(string ns, ReconcileLog log, string identity, bool leaderElection)
+    {
+        var config = fixture.Plane.CreateClientConfiguration();
+        var builder = OperatorHost.CreateBuilder(
+            [
+                "--Operator:ProbePort=0",
+                $"--Operator:Namespaces:0={ns}",
+                $"--Operator:LeaderElection:Enabled={leaderElection}",
+                $"--Operator:LeaderElection:LeaseNamespace={ns}",
+                $"--Operator:LeaderElection:Identity={identity}",
+                $"--Operator:LeaderElection:LeaseDuration={LeaseDuration}",
+                "--Operator:LeaderElection:RenewDeadline=00:00:04",
+                "--Operator:LeaderElection:RetryPeriod=00:00:00.500",
+                "--Logging:LogLevel:Default=Warning",
+            ],
+            b =>
+            {
+                b.Services.AddSingleton(config);
+                b.Services.AddSingleton(log);
+                b.Services.AddController<Widget, WidgetReconciler>();
+                b.Services.AddSingleton(sp => new WidgetReconciler(
+                    sp.GetRequiredService<IResourceClient<Widget>>(), log, TimeProvider.System, sp.GetRequiredService<OperatorMetrics>(), identity));
+            });
+        var app = builder.Build();
+        app.MapOperatorEndpoints();
+        await app.StartAsync(TestContext.Current.CancellationToken);
+        var address = new Uri(app.Urls.First().Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal));
+        return new RunningHost(app, address, app.Services.GetRequiredService<OperatorStatus>(), identity);
+    }
+
+    private sealed class RunningHost(WebApplication app, Uri address, OperatorStatus status, string identity) : IAsyncDisposable
+    {
+        private int disposed;
+
+        public Uri Address => address;
+
+        public OperatorStatus Status => status;
+
+        public string Identity => identity;
+
+        public async ValueTask DisposeAsync()
+        {
+            if (Interlocked.Exchange(ref disposed, 1) == 0)
+            {
+                await app.StopAsync(CancellationToken.None);
+                await app.DisposeAsync();
+            }
+        }
+    }
+}
