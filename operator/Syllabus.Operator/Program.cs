@@ -1,6 +1,8 @@
 using Syllabus.Operator.Hosting;
+using Syllabus.Operator.TrainingRuns;
 
 var builder = OperatorHost.CreateBuilder(args);
+builder.Services.AddTrainingRunControllers(builder.Configuration);
 
 // Reconcilers register here, e.g.
 // builder.Services.AddController<TrainingRun, TrainingRunReconciler>(c => c.Owns<V1Job>().Owns<V1ConfigMap>());

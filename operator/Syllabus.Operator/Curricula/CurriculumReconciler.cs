@@ -1,0 +1,77 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Syllabus.Api;
+using Syllabus.Operator.Runtime;
+using Syllabus.Operator.TrainingRuns;
+using Syllabus.Operator.Validation;
+
+namespace Syllabus.Operator.Curricula;
+
+/// <summary>
+/// Validates a Curriculum (Valid condition) and lists the TrainingRuns that use it. Runs already started keep the
+/// copy inlined into their ConfigMap, so nothing here touches them. TrainingRuns are not owned by a Curriculum, so
+/// usage is recounted every <see cref="TrainerImageOptions.CurriculumUsageInterval"/>.
+/// </summary>
+internal sealed partial class CurriculumReconciler(
+    IResourceClient<Curriculum> curricula,
+    IResourceClient<TrainingRun> runs,
+    IOptions<TrainerImageOptions> options,
+    TimeProvider time,
+    ILogger<CurriculumReconciler> log) : IReconciler<Curriculum>
+{
+    public async Task<ReconcileResult> ReconcileAsync(Curriculum resource, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(resource);
+        if (resource.Metadata.DeletionTimestamp is not null)
+        {
+            return ReconcileResult.Done;
+        }
+
+        var ns = resource.Metadata.NamespaceProperty;
+        var users = (await runs.ListAsync(ns, ct: ct).ConfigureAwait(false))
+            .Where(r => r.Spec.CurriculumRef?.Name == resource.Metadata.Name && r.Metadata.DeletionTimestamp is null)
+            .Select(r => r.Metadata.Name)
+            .Order(StringComparer.Ordinal)
+            .ToList();
+        var status = CurriculumStatusCalculator.Compute(resource, SpecValidation.Validate(resource.Spec), users, time.GetUtcNow());
+        if (Manifests.ToJson(resource.Status ?? new CurriculumStatus()) != Manifests.ToJson(status))
+        {
+            await curricula.UpdateStatusAsync(resource, c => c.Status = status, ct).ConfigureAwait(false);
+            LogUsage(ObjectKey.From(resource), users.Count);
+        }
+
+        return ReconcileResult.After(options.Value.CurriculumUsageInterval);
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Curriculum {Curriculum} is used by {Count} TrainingRuns")]
+    private partial void LogUsage(ObjectKey curriculum, int count);
+}
+
+/// <summary>The status of a Curriculum from its validation errors and the runs that reference it (pure).</summary>
+public static class CurriculumStatusCalculator
+{
+    public static CurriculumStatus Compute(Curriculum curriculum, IReadOnlyList<ValidationError> errors, IReadOnlyList<string> usedBy, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(curriculum);
+        ArgumentNullException.ThrowIfNull(errors);
+        ArgumentNullException.ThrowIfNull(usedBy);
+        var conditions = curriculum.Status?.Conditions?.Select(KubernetesObjects.DeepClone).ToList() ?? [];
+        var generation = curriculum.Metadata.Generation;
+        if (errors.Count == 0)
+        {
+            Conditions.SetCondition(conditions, ConditionTypes.Valid, Conditions.True, TrainingRunReasons.Valid, "The curriculum passed the operator's validation", generation, now);
+        }
+        else
+        {
+            Conditions.SetCondition(conditions, ConditionTypes.Valid, Conditions.False, TrainingRunReasons.InvalidSpec, SpecValidation.Describe(errors), generation, now);
+        }
+
+        return new CurriculumStatus
+        {
+            ObservedGeneration = generation,
+            Conditions = conditions,
+            UsedBy = usedBy.Count == 0 ? null : [.. usedBy],
+            UsedByCount = usedBy.Count,
+        };
+    }
+}

@@ -1,0 +1,260 @@
+using System.Collections.Concurrent;
+using k8s.Models;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Syllabus.Api;
+using Syllabus.Operator.Runtime;
+using Syllabus.Operator.Validation;
+
+namespace Syllabus.Operator.TrainingRuns;
+
+/// <summary>
+/// Converges a TrainingRun: finalizer first; gather (Jobs, pods, ConfigMap, Curriculum, base run, progress) into one
+/// observation; <see cref="TrainingRunStatusCalculator.Compute"/> decides; act (ConfigMap, Job, deletes); write status
+/// once if it changed; record Events. Deletion is <see cref="ReconcileDeleteAsync"/>.
+/// </summary>
+internal sealed partial class TrainingRunReconciler(
+    IResourceClient<TrainingRun> runs,
+    IResourceClient<V1Job> jobs,
+    IResourceClient<V1Pod> pods,
+    IResourceClient<V1ConfigMap> configMaps,
+    IResourceClient<Curriculum> curricula,
+    ITrainerMetricsScraper scraper,
+    IEventRecorder events,
+    IOptions<TrainerImageOptions> options,
+    OperatorMetrics metrics,
+    TimeProvider time,
+    ILogger<TrainingRunReconciler> log) : IReconciler<TrainingRun>
+{
+    private readonly ConcurrentDictionary<ObjectKey, string> phases = Register(metrics, new ConcurrentDictionary<ObjectKey, string>());
+
+    public async Task<ReconcileResult> ReconcileAsync(TrainingRun resource, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(resource);
+        var key = ObjectKey.From(resource);
+        if (resource.Metadata.DeletionTimestamp is not null)
+        {
+            phases.TryRemove(key, out _);
+            return await ReconcileDeleteAsync(resource, ct).ConfigureAwait(false);
+        }
+
+        var run = Finalizers.Has(resource, TrainingRunNames.Finalizer)
+            ? resource
+            : await runs.AddFinalizerAsync(resource, TrainingRunNames.Finalizer, ct).ConfigureAwait(false);
+        var opts = options.Value;
+        var ns = run.Metadata.NamespaceProperty;
+        var name = run.Metadata.Name;
+        var selector = $"{TrainingRunNames.RunLabel}={TrainingRunNames.LabelValue(name)}";
+
+        // Gather. Jobs and pods come from consistent API lists, so a Job created just before a restart is seen.
+        var runJobs = (await jobs.ListAsync(ns, selector, ct).ConfigureAwait(false)).Where(j => OwnerReferences.IsControlledBy(j, run)).ToList();
+        var runPods = await pods.ListAsync(ns, selector, ct).ConfigureAwait(false);
+        var configMap = await configMaps.GetAsync(ns, TrainingRunNames.ConfigMap(name), ct).ConfigureAwait(false);
+        var errors = SpecValidation.Validate(run.Spec);
+        ResolvedTrainerConfig? config = null;
+        var dependencies = DependencyState.Ready;
+        if (configMap is not null)
+        {
+            config = ResolvedTrainerConfig.FromConfigMap(configMap);
+        }
+        else if (errors.Count == 0 && run.Status?.Phase is not (TrainingRunPhases.Succeeded or TrainingRunPhases.Failed))
+        {
+            (config, dependencies) = await ResolveAsync(run, ct).ConfigureAwait(false);
+        }
+
+        var now = time.GetUtcNow();
+        TrainingProgress? progress = null;
+        var runningPod = runPods
+            .Where(p => p.Status?.Phase == "Running")
+            .OrderBy(p => p.Metadata.CreationTimestamp ?? DateTime.MinValue)
+            .LastOrDefault();
+        if (TrainingRunStatusCalculator.ShouldScrape(run, runningPod, now, opts.ProgressInterval))
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(opts.ScrapeTimeout);
+            try
+            {
+                progress = await scraper.ScrapeAsync(runningPod!.Status.PodIP, opts.MetricsPort, timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                progress = null;
+            }
+        }
+
+        var decision = TrainingRunStatusCalculator.Compute(new TrainingRunObservation
+        {
+            Run = run,
+            ValidationErrors = errors,
+            Dependencies = dependencies,
+            Jobs = runJobs,
+            Pods = runPods,
+            ScrapedProgress = progress,
+            Now = now,
+            Options = opts,
+        });
+
+        // Act.
+        foreach (var action in decision.Actions)
+        {
+            switch (action)
+            {
+                case TrainingRunAction.CreateAttempt create:
+                    if (config is null)
+                    {
+                        throw new InvalidOperationException($"TrainingRun {key} is ready to start but its config could not be resolved.");
+                    }
+
+                    await configMaps.CreateOrGetAsync(TrainerJobBuilder.BuildConfigMap(run, config), ct).ConfigureAwait(false);
+                    var job = TrainerJobBuilder.Build(run, config, opts, create.Attempt, create.ActiveDeadlineSeconds);
+                    await jobs.CreateOrGetAsync(job, ct).ConfigureAwait(false);
+                    LogCreatedJob(job.Metadata.Name, key, create.Attempt);
+                    break;
+                case TrainingRunAction.DeleteJob delete:
+                    if (await jobs.DeleteAsync(ns, delete.Name, ct).ConfigureAwait(false))
+                    {
+                        LogDeletedJob(delete.Name, key);
+                    }
+
+                    break;
+                case TrainingRunAction.DeleteRun:
+                    LogExpired(key);
+                    await runs.DeleteAsync(ns, name, ct).ConfigureAwait(false);
+                    break;
+            }
+        }
+
+        // Write status once, only if it changed; observedGeneration is stamped because this reconcile had no error.
+        var status = decision.Status;
+        status.ObservedGeneration = run.Metadata.Generation;
+        status.ResolvedBaseModelUri = config?.BaseModelUri ?? status.ResolvedBaseModelUri;
+        if (!SameStatus(run.Status, status))
+        {
+            await runs.UpdateStatusAsync(run, r => r.Status = status, ct).ConfigureAwait(false);
+        }
+
+        phases[key] = status.Phase ?? TrainingRunPhases.Pending;
+        foreach (var e in decision.Events)
+        {
+            await events.RecordAsync(run, e.Type, e.Reason, e.Message, ct).ConfigureAwait(false);
+        }
+
+        return decision.RequeueAfter is { } after ? ReconcileResult.After(after) : ReconcileResult.Done;
+    }
+
+    /// <summary>Deletes the run's Jobs (their pods with them) and ConfigMap, then lets the run go.</summary>
+    internal async Task<ReconcileResult> ReconcileDeleteAsync(TrainingRun run, CancellationToken ct)
+    {
+        if (!Finalizers.Has(run, TrainingRunNames.Finalizer))
+        {
+            return ReconcileResult.Done;
+        }
+
+        var ns = run.Metadata.NamespaceProperty;
+        var selector = $"{TrainingRunNames.RunLabel}={TrainingRunNames.LabelValue(run.Metadata.Name)}";
+        foreach (var job in await jobs.ListAsync(ns, selector, ct).ConfigureAwait(false))
+        {
+            if (OwnerReferences.IsControlledBy(job, run))
+            {
+                await jobs.DeleteAsync(ns, job.Metadata.Name, ct).ConfigureAwait(false);
+            }
+        }
+
+        await configMaps.DeleteAsync(ns, TrainingRunNames.ConfigMap(run.Metadata.Name), ct).ConfigureAwait(false);
+        await runs.RemoveFinalizerAsync(run, TrainingRunNames.Finalizer, ct).ConfigureAwait(false);
+        LogCleanedUp(ObjectKey.From(run));
+        return ReconcileResult.Done;
+    }
+
+    /// <summary>The config to start with, or why the run cannot start yet.</summary>
+    private async Task<(ResolvedTrainerConfig? Config, DependencyState State)> ResolveAsync(TrainingRun run, CancellationToken ct)
+    {
+        var ns = run.Metadata.NamespaceProperty;
+        Curriculum? curriculum = null;
+        if (run.Spec.CurriculumRef is { } curriculumRef)
+        {
+            curriculum = await curricula.GetAsync(ns, curriculumRef.Name, ct).ConfigureAwait(false);
+            if (curriculum is null)
+            {
+                return (null, DependencyState.Waiting("CurriculumNotFound", $"Curriculum {curriculumRef.Name} does not exist (yet)"));
+            }
+
+            var invalid = SpecValidation.Validate(curriculum.Spec);
+            if (invalid.Count > 0)
+            {
+                return (null, DependencyState.Waiting("CurriculumInvalid", $"Curriculum {curriculumRef.Name} is invalid: {SpecValidation.Describe(invalid)}"));
+            }
+        }
+
+        string? baseModelUri = null;
+        if (run.Spec.BaseModel?.TrainingRun is { } baseRef)
+        {
+            var baseRun = await runs.GetAsync(ns, baseRef.Name, ct).ConfigureAwait(false);
+            var state = BaseModelPolicy.Evaluate(baseRef.Name, baseRun);
+            if (state.Status != DependencyStatus.Ready)
+            {
+                return (null, state);
+            }
+
+            baseModelUri = baseRun!.Status!.Result!.ModelUri;
+        }
+
+        return (ResolvedConfigBuilder.Build(run, curriculum, baseModelUri), DependencyState.Ready);
+    }
+
+    private static bool SameStatus(TrainingRunStatus? a, TrainingRunStatus b) =>
+        a is not null && Manifests.ToJson(a) == Manifests.ToJson(b);
+
+    private static ConcurrentDictionary<ObjectKey, string> Register(OperatorMetrics metrics, ConcurrentDictionary<ObjectKey, string> phases)
+    {
+        metrics.RegisterObjectCounts(TrainingRun.KindName, () => phases.Values.GroupBy(p => p).Select(g => KeyValuePair.Create(g.Key, (long)g.Count())));
+        return phases;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Created trainer job {Job} for {Run} (attempt {Attempt})")]
+    private partial void LogCreatedJob(string job, ObjectKey run, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Deleted trainer job {Job} of {Run}")]
+    private partial void LogDeletedJob(string job, ObjectKey run);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Deleting {Run}: ttlSecondsAfterFinished passed")]
+    private partial void LogExpired(ObjectKey run);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Cleaned up the jobs and config of {Run}")]
+    private partial void LogCleanedUp(ObjectKey run);
+}
+
+/// <summary>Whether a base TrainingRun can be started from: it must have succeeded with its gates passed and name a model.</summary>
+public static class BaseModelPolicy
+{
+    public static DependencyState Evaluate(string name, TrainingRun? baseRun)
+    {
+        if (baseRun is null)
+        {
+            return DependencyState.Waiting("BaseModelNotFound", $"Base TrainingRun {name} does not exist (yet)");
+        }
+
+        var status = baseRun.Status;
+        if (status?.Phase == TrainingRunPhases.Failed)
+        {
+            var failed = Conditions.Find(status.Conditions, ConditionTypes.Failed);
+            return failed?.Reason == TrainingRunReasons.GatesFailed
+                ? DependencyState.Failed("BaseModelGatesFailed", $"Base TrainingRun {name} failed its gates: {failed.Message}")
+                : DependencyState.Failed("BaseModelFailed", $"Base TrainingRun {name} failed ({failed?.Reason}): {failed?.Message}");
+        }
+
+        if (status?.Phase != TrainingRunPhases.Succeeded)
+        {
+            return DependencyState.Waiting("WaitingForBaseModel", $"Waiting for base TrainingRun {name} to succeed (now {status?.Phase ?? "not started"})");
+        }
+
+        if (Conditions.IsFalse(status.Conditions, ConditionTypes.GatesPassed))
+        {
+            return DependencyState.Failed("BaseModelGatesFailed", $"Base TrainingRun {name} did not pass its gates");
+        }
+
+        return string.IsNullOrEmpty(status.Result?.ModelUri)
+            ? DependencyState.Failed("BaseModelMissing", $"Base TrainingRun {name} succeeded without a model URI")
+            : DependencyState.Ready;
+    }
+}

@@ -1,0 +1,131 @@
+using Syllabus.Api;
+
+namespace Syllabus.Operator.Validation;
+
+/// <summary>One broken cross-field rule: the field path as the API server's validator names it, and the rule's message.</summary>
+public sealed record ValidationError(string Path, string Message)
+{
+    public override string ToString() => $"{Path}: {Message}";
+}
+
+/// <summary>
+/// The cross-field rules the CRDs express in CEL (x-kubernetes-validations), enforced by the operator because a
+/// server older than 1.25 ignores them. Each rule is a small pure function with the CEL rule's message, so the
+/// operator and a CEL-capable server report the same thing; a test runs both over the same invalid manifests.
+/// C# "has(x)" is "x is not null" (fields with schema defaults are always present after defaulting).
+/// </summary>
+public static class SpecValidation
+{
+    public static IReadOnlyList<ValidationError> Validate(TrainingRunSpec spec, string path = "spec")
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var errors = new List<ValidationError>();
+        Check(errors, path, !(spec.CurriculumRef is not null && spec.Curriculum is not null), "set at most one of curriculumRef or curriculum");
+        if (spec.Model is { } model)
+        {
+            Check(errors, $"{path}.model", model.Architecture != ModelArchitectures.Cnn || model.InputShape is not null, "model.inputShape is required for a CNN");
+            Check(errors, $"{path}.model", model.Architecture != ModelArchitectures.Custom || model.Image is not null, "model.image is required for a Custom model");
+        }
+
+        if (spec.BaseModel is { } baseModel)
+        {
+            Check(errors, $"{path}.baseModel", (baseModel.TrainingRun is not null ? 1 : 0) + (baseModel.Uri is not null ? 1 : 0) == 1, "a base model has exactly one source: trainingRun or uri");
+        }
+
+        if (spec.Data is { } data)
+        {
+            Check(errors, $"{path}.data", !(data.Validation is not null && data.ValidationFraction is not null), "set at most one of validation or validationFraction");
+            Check(errors, $"{path}.data", data.Normalization != Normalizations.Scale || data.Scale is not null, "data.scale is required when normalization is Scale");
+            if (data.MissingValues is { } missing)
+            {
+                Check(errors, $"{path}.data.missingValues", missing.Policy != MissingValuePolicies.Impute || missing.Impute is not null, "missingValues.impute is required when policy is Impute");
+            }
+        }
+
+        if (spec.Optimizer is { } optimizer)
+        {
+            Check(errors, $"{path}.optimizer", !optimizer.Nesterov || (optimizer.Type == OptimizerTypes.Sgd && optimizer.Momentum > 0.0), "nesterov needs type SGD and momentum > 0");
+        }
+
+        if (spec.LrSchedule is { } schedule)
+        {
+            ValidateSchedule(errors, $"{path}.lrSchedule", schedule);
+        }
+
+        for (var i = 0; i < (spec.Gates?.Count ?? 0); i++)
+        {
+            ValidateGate(errors, $"{path}.gates[{i}]", spec.Gates![i]);
+        }
+
+        if (spec.Curriculum is { } curriculum)
+        {
+            errors.AddRange(Validate(curriculum, $"{path}.curriculum"));
+        }
+
+        return errors;
+    }
+
+    public static IReadOnlyList<ValidationError> Validate(CurriculumSpec spec, string path = "spec")
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var errors = new List<ValidationError>();
+        Check(errors, path, (spec.Pacing is not null) != (spec.Stages is not null), "exactly one of pacing or stages must be set");
+        if (spec.Difficulty is { } difficulty)
+        {
+            Check(errors, $"{path}.difficulty", difficulty.Source != DifficultySources.Column || difficulty.Column is not null, "difficulty.column is required when source is Column");
+            Check(errors, $"{path}.difficulty", difficulty.Source == DifficultySources.Column || difficulty.Teacher is not null, "difficulty.teacher is required when source is TeacherLoss or TeacherConfidence");
+            if (difficulty.Teacher is { } teacher)
+            {
+                Check(errors, $"{path}.difficulty.teacher", (teacher.TrainingRun is not null ? 1 : 0) + (teacher.Uri is not null ? 1 : 0) == 1, "exactly one of trainingRun or uri must be set");
+            }
+        }
+
+        if (spec.Pacing is { } pacing)
+        {
+            Check(errors, $"{path}.pacing", pacing.Function != PacingFunctions.Step || pacing.Steps is not null, "pacing.steps is required for the Step function");
+            Check(errors, $"{path}.pacing", pacing.Steps is null || pacing.Function == PacingFunctions.Step, "pacing.steps is only used by the Step function");
+        }
+
+        for (var i = 0; i < (spec.Stages?.Count ?? 0); i++)
+        {
+            var stage = spec.Stages![i];
+            var stagePath = $"{path}.stages[{i}]";
+            Check(errors, stagePath, stage.MaxEpochs is null || stage.MaxEpochs >= stage.MinEpochs, "maxEpochs must be at least minEpochs");
+            if (stage.AdvanceWhen is { } gate)
+            {
+                ValidateGate(errors, $"{stagePath}.advanceWhen", gate);
+            }
+        }
+
+        return errors;
+    }
+
+    /// <summary>All errors as one message for a condition, e.g. "spec.gates[0]: a gate needs ...; spec: ...".</summary>
+    public static string Describe(IReadOnlyList<ValidationError> errors) => string.Join("; ", errors);
+
+    private static void ValidateGate(List<ValidationError> errors, string path, Gate gate) =>
+        Check(errors, path, (gate.AtLeast is not null) != (gate.AtMost is not null), "a gate needs exactly one of atLeast or atMost");
+
+    private static void ValidateSchedule(List<ValidationError> errors, string path, LrScheduleSpec s)
+    {
+        Check(errors, path, s.Type != LrScheduleTypes.Step || s.StepSize is not null, "lrSchedule.stepSize is required for Step");
+        Check(errors, path, s.Type != LrScheduleTypes.MultiStep || s.Milestones is not null, "lrSchedule.milestones is required for MultiStep");
+        Check(errors, path, s.Type != LrScheduleTypes.Exponential || s.Gamma is not null, "lrSchedule.gamma is required for Exponential");
+        Check(errors, path, s.Type != LrScheduleTypes.CosineWarmRestarts || s.T0 is not null, "lrSchedule.t0 is required for CosineWarmRestarts");
+        Check(errors, path, s.Type is not (LrScheduleTypes.Cyclic or LrScheduleTypes.OneCycle) || s.MaxLearningRate is not null, "lrSchedule.maxLearningRate is required for Cyclic and OneCycle");
+        Check(errors, path, s.Mode is null || s.Type == LrScheduleTypes.Cyclic, "lrSchedule.mode applies to Cyclic only");
+        Check(errors, path, s.Milestones is null || s.Type == LrScheduleTypes.MultiStep, "lrSchedule.milestones applies to MultiStep only");
+        Check(errors, path, s.StepSize is null || s.Type == LrScheduleTypes.Step, "lrSchedule.stepSize applies to Step only");
+        Check(errors, path, s.T0 is null || s.Type == LrScheduleTypes.CosineWarmRestarts, "lrSchedule.t0 applies to CosineWarmRestarts only");
+        Check(errors, path, s.Patience is null || s.Type == LrScheduleTypes.ReduceOnPlateau, "lrSchedule.patience applies to ReduceOnPlateau only");
+        Check(errors, path, s.Type != LrScheduleTypes.OneCycle || s.Warmup is null, "OneCycle has its own warm-up phase; do not add warmup");
+    }
+
+    private static void Check(List<ValidationError> errors, string path, bool ok, string message)
+    {
+        if (!ok)
+        {
+            errors.Add(new ValidationError(path, message));
+        }
+    }
+}
