@@ -35,6 +35,7 @@ internal sealed class ManagedProcess : IAsyncDisposable
     private readonly Process process;
     private readonly FileStream log;
     private readonly Task pump;
+    private int disposed;
 
     private ManagedProcess(string name, Process process, string logPath, FileStream log, Task pump)
     {
@@ -182,6 +183,11 @@ internal sealed class ManagedProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref disposed, 1) == 1)
+        {
+            return;
+        }
+
         if (!process.HasExited)
         {
             // Closing stdin makes the guard send TERM (a clean etcd shutdown), then KILL after 5 s.
