@@ -203,15 +203,23 @@ public static class DataLoader
         int? firstMissing = null;
         for (var c = 0; c < plan.Numeric.Count; c++)
         {
-            var cell = reader[map.Numeric[c]];
-            if (cell.IsMissing)
+            var index = map.Numeric[c];
+            if (reader.IsMissing(index))
             {
                 row.Numeric[c] = float.NaN;
-                firstMissing ??= map.Numeric[c];
+                firstMissing ??= index;
             }
-            else if (!cell.TryGetNumber(out var x) || !double.IsFinite(x))
+            else if (!reader.TryGetNumber(index, out var x) || !double.IsFinite(x))
             {
-                budget.Add(report, file, line, plan.Numeric[c], $"'{cell.AsText()}' is not a finite number");
+                if (reader[index].IsMissing)
+                {
+                    // Whitespace only: missing, not malformed.
+                    row.Numeric[c] = float.NaN;
+                    firstMissing ??= index;
+                    continue;
+                }
+
+                budget.Add(report, file, line, plan.Numeric[c], $"'{reader[index].AsText()}' is not a finite number");
                 return null;
             }
             else

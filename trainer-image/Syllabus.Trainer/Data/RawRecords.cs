@@ -48,6 +48,12 @@ internal interface IRecordReader : IDisposable
     string? Malformation { get; }
 
     bool Read();
+
+    /// <summary>Whether cell <paramref name="index"/> is missing, without materialising it.</summary>
+    bool IsMissing(int index) => this[index].IsMissing;
+
+    /// <summary>Cell <paramref name="index"/> as a number, without materialising it where the format allows.</summary>
+    bool TryGetNumber(int index, out double value) => this[index].TryGetNumber(out value);
 }
 
 internal static class RecordReaders
