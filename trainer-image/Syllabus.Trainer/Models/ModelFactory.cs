@@ -83,7 +83,12 @@ public static class ModelFactory
         ArgumentNullException.ThrowIfNull(model);
         var shapes = model.named_parameters().ToDictionary(p => p.name, p => p.parameter.shape);
         var layers = new List<LayerInfo>();
-        foreach (var (name, module) in model.named_modules())
+        // Forward order: features, classifier, head; numeric indices inside a Sequential.
+        string[] blocks = ["features", "classifier", "head"];
+        var ordered = model.named_modules()
+            .OrderBy(m => Array.IndexOf(blocks, m.name.Split('.')[0]))
+            .ThenBy(m => m.name.Contains('.', StringComparison.Ordinal) ? int.Parse(m.name[(m.name.IndexOf('.', StringComparison.Ordinal) + 1)..], System.Globalization.CultureInfo.InvariantCulture) : -1);
+        foreach (var (name, module) in ordered)
         {
             if (name.Length == 0 || module is TorchSharp.Modules.Sequential)
             {

@@ -98,7 +98,7 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
         var stepsPerEpoch = (int)Math.Ceiling(data.Train.Count * (1 + replayFraction) / spec.BatchSize);
         using var optimizer = OptimizerFactory.Create(spec.Optimizer, groups);
         var schedule = LearningRateScheduleFactory.Create(spec.LrSchedule, optimizer, spec.Epochs, Math.Max(1, stepsPerEpoch));
-        var curriculum = new CurriculumScheduler(spec.Curriculum, difficulty, spec.Epochs, spec.Seed);
+        var curriculum = new CurriculumScheduler(spec.Curriculum, difficulty, spec.Epochs, spec.Seed, data.Train.Count);
 
         var callbacks = new List<ITrainerCallback>();
         using var earlyStopping = spec.EarlyStopping is { } stopping ? new EarlyStoppingCallback(stopping, model) : null;
