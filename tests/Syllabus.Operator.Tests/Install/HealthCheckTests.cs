@@ -1,0 +1,193 @@
+using System.Reflection;
+using System.Text.Json.Nodes;
+using k8s;
+using k8s.Models;
+using Syllabus.Api;
+
+namespace Syllabus.Operator.Tests.Install;
+
+/// <summary>The Argo CD health scripts give the documented health for every phase and condition of every kind.</summary>
+public sealed class HealthCheckTests
+{
+    private static readonly Lazy<IReadOnlyDictionary<string, string>> Scripts = new(HealthChecks.Load);
+
+    private static readonly DateTime Then = new(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+
+    /// <summary>A sample resource of <paramref name="Kind"/> and the health Argo CD must show for it.</summary>
+    /// <param name="Status">null: the resource has no status yet.</param>
+    public sealed record Case(string Kind, ResourceStatus? Status, string ExpectedHealth, string ExpectedMessage, long Generation = 2);
+
+    private static V1Condition C(string type, string status, string reason, string message = "") =>
+        new() { Type = type, Status = status, Reason = reason, Message = message, LastTransitionTime = Then, ObservedGeneration = 2 };
+
+    private static List<V1Condition> Cs(params V1Condition[] conditions) => [.. conditions];
+
+    private static TrainingRunStatus Run(string? phase, params V1Condition[] conditions) =>
+        new() { Phase = phase, ObservedGeneration = 2, Conditions = Cs(conditions) };
+
+    private static ModelDeploymentStatus Md(string? phase, params V1Condition[] conditions) =>
+        new() { Phase = phase, ObservedGeneration = 2, Conditions = Cs(conditions) };
+
+    private static LabelingQueueStatus Lq(string? phase, params V1Condition[] conditions) =>
+        new() { Phase = phase, ObservedGeneration = 2, Conditions = Cs(conditions) };
+
+    public static IReadOnlyDictionary<string, Case> Cases { get; } = BuildCases();
+
+    public static TheoryData<string> CaseNames => [.. Cases.Keys];
+
+    private static Dictionary<string, Case> BuildCases()
+    {
+        const string Tr = TrainingRun.KindName, Md_ = ModelDeployment.KindName, Dp = DriftPolicy.KindName, Cur = Curriculum.KindName, Lq_ = LabelingQueue.KindName;
+        var cases = new Dictionary<string, Case>(StringComparer.Ordinal)
+        {
+            ["TrainingRun Pending, scheduled condition"] = new(Tr, Run(TrainingRunPhases.Pending, C(ConditionTypes.Scheduled, "False", "Unschedulable", "0/3 nodes have nvidia.com/gpu")), "Progressing", "0/3 nodes have nvidia.com/gpu"),
+            ["TrainingRun Pending, no conditions"] = new(Tr, Run(TrainingRunPhases.Pending), "Progressing", "Waiting for the trainer to start"),
+            ["TrainingRun status without a phase"] = new(Tr, Run(null), "Progressing", "Waiting for the trainer to start"),
+            ["TrainingRun Running"] = new(Tr, Run(TrainingRunPhases.Running, C(ConditionTypes.Running, "True", "Training", "epoch 3/10, stage warm-up")), "Progressing", "epoch 3/10, stage warm-up"),
+            ["TrainingRun Succeeded, gates passed"] = new(Tr, Run(TrainingRunPhases.Succeeded, C(ConditionTypes.Completed, "True", "Succeeded", "model written to pvc://models/run-1"), C(ConditionTypes.GatesPassed, "True", "AllGatesPassed", "2/2 gates passed")), "Healthy", "model written to pvc://models/run-1"),
+            ["TrainingRun Succeeded, no gates"] = new(Tr, Run(TrainingRunPhases.Succeeded), "Healthy", "Training succeeded"),
+            ["TrainingRun Succeeded, gates failed"] = new(Tr, Run(TrainingRunPhases.Succeeded, C(ConditionTypes.Completed, "True", "Succeeded", "done"), C(ConditionTypes.GatesPassed, "False", "GateFailed", "accuracy 0.82 is below 0.9")), "Degraded", "accuracy 0.82 is below 0.9"),
+            ["TrainingRun Failed"] = new(Tr, Run(TrainingRunPhases.Failed, C(ConditionTypes.Failed, "True", "BackoffLimitExceeded", "the trainer failed 3 times: CUDA out of memory")), "Degraded", "the trainer failed 3 times: CUDA out of memory"),
+            ["TrainingRun Failed, reason only"] = new(Tr, Run(TrainingRunPhases.Failed, C(ConditionTypes.Failed, "True", "DeadlineExceeded")), "Degraded", "DeadlineExceeded"),
+            ["TrainingRun Suspended"] = new(Tr, Run(TrainingRunPhases.Suspended, C(ConditionTypes.Suspended, "True", "Suspended", "spec.suspend is true")), "Suspended", "spec.suspend is true"),
+            ["TrainingRun unknown phase"] = new(Tr, Run("Exploded"), "Unknown", "Unrecognised phase Exploded"),
+
+            ["ModelDeployment Pending"] = new(Md_, Md(ModelDeploymentPhases.Pending, C(ConditionTypes.Ready, "False", "NoCandidate", "no succeeded TrainingRun matches the selector")), "Progressing", "no succeeded TrainingRun matches the selector"),
+            ["ModelDeployment Progressing"] = new(Md_, Md(ModelDeploymentPhases.Progressing, C(ConditionTypes.Progressing, "True", "CanaryAnalysis", "canary rev 4 at 20%, 2/5 checks passed")), "Progressing", "canary rev 4 at 20%, 2/5 checks passed"),
+            ["ModelDeployment Healthy"] = new(Md_, Md(ModelDeploymentPhases.Healthy, C(ConditionTypes.Ready, "True", "Serving", "revision 3 serving on 2 replicas")), "Healthy", "revision 3 serving on 2 replicas"),
+            ["ModelDeployment Degraded"] = new(Md_, Md(ModelDeploymentPhases.Degraded, C(ConditionTypes.Degraded, "True", "ReplicasUnavailable", "0/2 replicas available")), "Degraded", "0/2 replicas available"),
+            ["ModelDeployment Degraded, Ready=False only"] = new(Md_, Md(ModelDeploymentPhases.Degraded, C(ConditionTypes.Ready, "False", "ImagePullBackOff", "cannot pull the trainer image")), "Degraded", "cannot pull the trainer image"),
+            ["ModelDeployment rolled back"] = new(Md_, Md(ModelDeploymentPhases.Healthy, C(ConditionTypes.Ready, "True", "Serving", "revision 2"), C(ConditionTypes.RolledBack, "True", "AnalysisFailed", "rolled back from revision 3 to 2: error rate 0.2 above 0.05")), "Degraded", "rolled back from revision 3 to 2: error rate 0.2 above 0.05"),
+            ["ModelDeployment RolledBack=False"] = new(Md_, Md(ModelDeploymentPhases.Healthy, C(ConditionTypes.Ready, "True", "Serving", "revision 3"), C(ConditionTypes.RolledBack, "False", "NoRollback", "")), "Healthy", "revision 3"),
+
+            ["DriftPolicy drifted"] = new(Dp, new DriftPolicyStatus { ObservedGeneration = 2, Conditions = Cs(C(ConditionTypes.Drifted, "True", "PsiAboveThreshold", "PSI of feature age is 0.31 (threshold 0.2) for 3 evaluations")) }, "Degraded", "PSI of feature age is 0.31 (threshold 0.2) for 3 evaluations"),
+            ["DriftPolicy not drifted"] = new(Dp, new DriftPolicyStatus { ObservedGeneration = 2, Conditions = Cs(C(ConditionTypes.Drifted, "False", "WithinThresholds", "all 4 detectors within thresholds")) }, "Healthy", "all 4 detectors within thresholds"),
+            ["DriftPolicy not yet evaluated"] = new(Dp, new DriftPolicyStatus { ObservedGeneration = 2 }, "Healthy", "No drift detected"),
+            ["DriftPolicy invalid"] = new(Dp, new DriftPolicyStatus { ObservedGeneration = 2, Conditions = Cs(C(ConditionTypes.Valid, "False", "DeploymentNotFound", "ModelDeployment fraud-model does not exist")) }, "Degraded", "ModelDeployment fraud-model does not exist"),
+
+            ["Curriculum valid"] = new(Cur, new CurriculumStatus { ObservedGeneration = 2, UsedByCount = 2, Conditions = Cs(C(ConditionTypes.Valid, "True", "Valid", "used by 2 TrainingRuns")) }, "Healthy", "used by 2 TrainingRuns"),
+            ["Curriculum invalid"] = new(Cur, new CurriculumStatus { ObservedGeneration = 2, Conditions = Cs(C(ConditionTypes.Valid, "False", "StagesNotIncreasing", "stage hard uses less data (0.5) than stage medium (0.7)")) }, "Degraded", "stage hard uses less data (0.5) than stage medium (0.7)"),
+
+            ["LabelingQueue Pending"] = new(Lq_, Lq("Pending"), "Progressing", "Waiting for the first scoring round"),
+            ["LabelingQueue Scoring"] = new(Lq_, Lq("Scoring", C(ConditionTypes.Ready, "True", "Scoring", "scoring 10000 pool examples")), "Healthy", "scoring 10000 pool examples"),
+            ["LabelingQueue Labelling"] = new(Lq_, Lq("Labelling"), "Healthy", "Waiting for labels"),
+            ["LabelingQueue budget exhausted"] = new(Lq_, Lq("Exhausted", C(ConditionTypes.BudgetExhausted, "True", "BudgetSpent", "500 of 500 labels collected")), "Healthy", "500 of 500 labels collected"),
+            ["LabelingQueue Exhausted without condition"] = new(Lq_, Lq("Exhausted"), "Healthy", "Labelling budget exhausted"),
+        };
+
+        foreach (var (kind, _, _) in SyllabusKinds.All)
+        {
+            cases[$"{kind} without status"] = new(kind, null, "Progressing", "Waiting for the operator to report status");
+            cases[$"{kind} with a stale status"] = new(kind, HealthyLooking(kind, observed: 1), "Progressing", "Waiting for the operator to observe the latest spec (generation 2, observed 1)");
+            var unobserved = HealthyLooking(kind, observed: null);
+            unobserved.Conditions = [C(ConditionTypes.Ready, "Unknown", "Reconciling")];
+            cases[$"{kind} with a status missing observedGeneration"] = new(kind, unobserved, "Progressing", "Waiting for the operator to observe the latest spec (generation 2, observed none)");
+            cases[$"{kind} observed, healthy-looking"] = new(kind, HealthyLooking(kind, observed: 2), "Healthy", HealthyMessage(kind));
+            var invalid = HealthyLooking(kind, observed: 2);
+            invalid.Conditions = [C(ConditionTypes.Valid, "False", "InvalidSpec", $"{kind} spec is invalid: spec.x must be positive")];
+            cases[$"{kind} Valid=False"] = new(kind, invalid, "Degraded", $"{kind} spec is invalid: spec.x must be positive");
+        }
+
+        return cases;
+    }
+
+    /// <summary>A status that would be Healthy if it were current.</summary>
+    private static ResourceStatus HealthyLooking(string kind, long? observed) => kind switch
+    {
+        TrainingRun.KindName => new TrainingRunStatus { Phase = TrainingRunPhases.Succeeded, ObservedGeneration = observed },
+        ModelDeployment.KindName => new ModelDeploymentStatus { Phase = ModelDeploymentPhases.Healthy, ObservedGeneration = observed },
+        LabelingQueue.KindName => new LabelingQueueStatus { Phase = "Labelling", ObservedGeneration = observed },
+        DriftPolicy.KindName => new DriftPolicyStatus { ObservedGeneration = observed },
+        Curriculum.KindName => new CurriculumStatus { ObservedGeneration = observed },
+        _ => throw new ArgumentException($"no sample status for kind {kind}; add one to HealthCheckTests", nameof(kind)),
+    };
+
+    private static string HealthyMessage(string kind) => kind switch
+    {
+        TrainingRun.KindName => "Training succeeded",
+        ModelDeployment.KindName => "Serving",
+        LabelingQueue.KindName => "Waiting for labels",
+        DriftPolicy.KindName => "No drift detected",
+        _ => "Valid",
+    };
+
+    [Theory]
+    [MemberData(nameof(CaseNames))]
+    public void HealthScriptReportsTheDocumentedHealth(string name)
+    {
+        var c = Cases[name];
+        var script = Assert.Contains(c.Kind, Scripts.Value);
+        var health = HealthChecks.Run(script, Resource(c));
+        Assert.Equal(new Health(c.ExpectedHealth, c.ExpectedMessage), health);
+    }
+
+    [Fact]
+    public void EveryKindHasAHealthScript() =>
+        Assert.Equal(SyllabusKinds.All.Select(k => k.Kind).Order(StringComparer.Ordinal), Scripts.Value.Keys.Order(StringComparer.Ordinal));
+
+    [Fact]
+    public void EveryDeclaredPhaseHasACaseAndAKnownHealth()
+    {
+        // TrainingRunPhases, ModelDeploymentPhases, ...: every constant must be exercised and must not fall through to Unknown.
+        var phaseClasses = typeof(SyllabusGroup).Assembly.GetTypes().Where(t => t.IsAbstract && t.IsSealed && t.Name.EndsWith("Phases", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(phaseClasses);
+        foreach (var type in phaseClasses)
+        {
+            var kind = type.Name[..^"Phases".Length];
+            foreach (var phase in type.GetFields(BindingFlags.Public | BindingFlags.Static).Where(f => f.IsLiteral).Select(f => (string)f.GetRawConstantValue()!))
+            {
+                var covering = Cases.Values.Where(c => c.Kind == kind && PhaseOf(c.Status) == phase).ToList();
+                Assert.True(covering.Count > 0, $"no health case for {kind} phase {phase}");
+                Assert.All(covering, c => Assert.NotEqual("Unknown", c.ExpectedHealth));
+            }
+        }
+    }
+
+    [Fact]
+    public void ScriptsInTheRenderedConfigMapAreTheFilesTheKustomizationNames()
+    {
+        Kubectl.RequirePath();
+        Assert.Equal(HealthChecks.FromKustomization(), HealthChecks.FromRenderedConfigMap());
+    }
+
+    [Fact]
+    public void ScriptRejectsAKindItDoesNotKnow()
+    {
+        var script = Scripts.Value[TrainingRun.KindName];
+        var health = HealthChecks.Run(script, new JsonObject { ["apiVersion"] = SyllabusGroup.ApiVersion, ["kind"] = "Syllabus", ["metadata"] = new JsonObject { ["name"] = "x" } });
+        Assert.Equal(new Health("Unknown", "No health check for kind Syllabus"), health);
+    }
+
+    [Fact]
+    public void ToLuaEscapesStringsSoAnyMessageSurvives()
+    {
+        var message = "quote \" backslash \\ newline \n tab \t ünïcode ✓ ]] --";
+        using var lua = HealthChecks.NewSandbox();
+        lua.DoString("x = " + HealthChecks.ToLua(new JsonObject { ["m"] = message, ["n"] = 3, ["f"] = 0.25, ["b"] = true, ["a"] = new JsonArray(1, 2) }));
+        Assert.Equal(message, lua["x.m"]);
+        // Generations must arrive as integers, as in gopher-lua's string.format("%d", ...).
+        Assert.Equal("integer 3", lua.DoString("return math.type(x.n) .. ' ' .. x.n")[0]);
+        Assert.Equal("float 0.25", lua.DoString("return math.type(x.f) .. ' ' .. x.f")[0]);
+        Assert.Equal(true, lua["x.b"]);
+        Assert.Equal("2 1 2", lua.DoString("return #x.a .. ' ' .. x.a[1] .. ' ' .. x.a[2]")[0]);
+    }
+
+    private static string? PhaseOf(ResourceStatus? status) => status switch
+    {
+        TrainingRunStatus s => s.Phase,
+        ModelDeploymentStatus s => s.Phase,
+        LabelingQueueStatus s => s.Phase,
+        _ => null,
+    };
+
+    /// <summary>The sample as the API server would hold it, serialised by the same code the operator uses.</summary>
+    private static JsonNode Resource(Case c)
+    {
+        var type = SyllabusKinds.All.Single(k => k.Kind == c.Kind).Type;
+        var resource = Activator.CreateInstance(type)!;
+        var metadata = new V1ObjectMeta { Name = "sample", NamespaceProperty = "team-a", Generation = c.Generation, Uid = "00000000-0000-0000-0000-000000000001" };
+        type.GetProperty("Metadata")!.SetValue(resource, metadata);
+        type.GetProperty("Status")!.SetValue(resource, c.Status);
+        return JsonNode.Parse(KubernetesJson.Serialize(resource))!;
+    }
+}
