@@ -6,30 +6,35 @@ using System.Text;
 namespace Syllabus.Testing;
 
 /// <summary>
-/// A child process (etcd, kube-apiserver, ...) that dies with the test process. It runs under a small bash
-/// guard that holds the read end of a pipe whose write end only this process has: when the test process
-/// exits for any reason (even SIGKILL) the pipe reaches EOF and the guard terminates the child. No prctl,
-/// no polling of PIDs.
+/// A child process (etcd, kube-apiserver, a test container, ...) that dies with the test process. It runs
+/// under a small bash guard that holds the read end of a pipe whose write end only this process has: when
+/// the test process exits for any reason (even SIGKILL) the pipe reaches EOF and the guard terminates the
+/// child's whole process group. No prctl, no polling of PIDs.
 /// </summary>
 internal sealed class ManagedProcess : IAsyncDisposable
 {
-    // Waits for either the child to exit or stdin to close; on stdin EOF, TERM then KILL the child.
+    // The child runs in its own process group (set -m) so that shells' children die with it. A background
+    // reader waits for EOF on our stdin pipe; then it sends TERM to the group and KILL after 5 s. When the
+    // child exits first, the reader and any leftovers of the group are killed. The guard's own stderr is
+    // silenced (job notices); the child's goes to the log.
     private const string GuardScript = """
-        exec 3<&0 </dev/null
-        "$@" 3<&- &
+        set -m
+        exec 3<&0 </dev/null 4>&2 2>/dev/null
+        "$@" 2>&4 3<&- 4>&- &
         child=$!
-        cat <&3 >/dev/null &
-        guard=$!
-        exec 3<&-
-        wait -n "$child" "$guard"
-        if kill -0 "$child" 2>/dev/null; then
-          kill -TERM "$child" 2>/dev/null
-          for _ in $(seq 50); do kill -0 "$child" 2>/dev/null || break; sleep 0.1; done
-          kill -KILL "$child" 2>/dev/null
-        else
-          kill "$guard" 2>/dev/null
-        fi
+        {
+          while read -r -u 3 _; do :; done
+          kill -TERM -- -"$child"
+          for _ in $(seq 50); do kill -0 "$child" || exit 0; sleep 0.1; done
+          kill -KILL -- -"$child"
+        } 4>&- &
+        watcher=$!
+        exec 3<&- 4>&-
         wait "$child"
+        rc=$?
+        kill "$watcher"
+        kill -KILL -- -"$child"
+        exit "$rc"
         """;
 
     private readonly Process process;

@@ -9,7 +9,7 @@ using Microsoft.Extensions.Logging;
 namespace Syllabus.Testing;
 
 /// <summary>Runs one pod's containers as local processes and reports its status the way a kubelet does.</summary>
-internal sealed partial class PodRunner(IKubernetes client, V1Pod pod, TestKubeletOptions options, string podRoot, string claimsRoot, ILogger log)
+internal sealed partial class PodRunner(IKubernetes client, V1Pod pod, TestKubeletOptions options, string podRoot, string claimsRoot, ILogger log, Action<string, Exception> reportError)
 {
     private const string PodIp = "127.0.0.1";
     private const int MaxTerminationMessageBytes = 4096;
@@ -130,6 +130,7 @@ internal sealed partial class PodRunner(IKubernetes client, V1Pod pod, TestKubel
         catch (Exception e)
         {
             LogRunnerFailed(log, Namespace, Name, e);
+            reportError($"pod {Namespace}/{Name}", e);
         }
         finally
         {

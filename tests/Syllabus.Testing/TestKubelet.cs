@@ -57,6 +57,7 @@ public sealed partial class TestKubelet : IAsyncDisposable
     private readonly List<Task> background = [];
     private readonly List<Task> cleanups = [];
     private readonly CancellationTokenSource stop = new();
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> errors = new();
 
     private TestKubelet(IKubernetes client, TestKubeletOptions options, string root, bool ownsRoot)
     {
@@ -67,6 +68,11 @@ public sealed partial class TestKubelet : IAsyncDisposable
         log = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger<TestKubelet>();
         nodeNames = [.. options.Nodes.Select(n => n.Name)];
     }
+
+    /// <summary>Unexpected failures inside the kubelet (a pod runner or a loop crashed), for test diagnostics and assertions.</summary>
+    public IReadOnlyList<string> Errors => [.. errors];
+
+    private void ReportError(string where, Exception e) => errors.Enqueue($"{where}: {e}");
 
     /// <summary>Where pod roots and claim folders live.</summary>
     public string RootDirectory => root;
@@ -239,6 +245,7 @@ public sealed partial class TestKubelet : IAsyncDisposable
             catch (Exception e)
             {
                 LogLoopError(log, "heartbeat", e);
+                ReportError("heartbeat", e);
             }
         }
     }
@@ -306,6 +313,7 @@ public sealed partial class TestKubelet : IAsyncDisposable
             catch (Exception e)
             {
                 LogLoopError(log, "pod watch", e);
+                ReportError("pod watch", e);
                 await Task.Delay(TimeSpan.FromSeconds(1), options.TimeProvider, CancellationToken.None);
             }
         }
@@ -345,7 +353,7 @@ public sealed partial class TestKubelet : IAsyncDisposable
 
         var podRoot = Path.Combine(root, "pods", pod.Metadata.Uid);
         Directory.CreateDirectory(podRoot);
-        runner = new PodRunner(client, pod, options, podRoot, Path.Combine(root, "claims"), log);
+        runner = new PodRunner(client, pod, options, podRoot, Path.Combine(root, "claims"), log, ReportError);
         lock (runnersGate)
         {
             runners[pod.Metadata.Uid] = runner;
@@ -422,6 +430,7 @@ public sealed partial class TestKubelet : IAsyncDisposable
             catch (Exception e)
             {
                 LogLoopError(log, "volume provisioner", e);
+                ReportError("volume provisioner", e);
                 await Task.Delay(TimeSpan.FromSeconds(1), options.TimeProvider, CancellationToken.None);
             }
         }

@@ -42,7 +42,7 @@ public sealed class WorkloadTests(ClusterFixture fixture) : IClassFixture<Cluste
         },
     };
 
-    private static async Task<V1Job> WaitForJobConditionAsync(IKubernetes client, string ns, string name, string type)
+    private async Task<V1Job> WaitForJobConditionAsync(IKubernetes client, string ns, string name, string type)
     {
         V1Job? last = null;
         IList<V1Pod> pods = [];
@@ -54,7 +54,7 @@ public sealed class WorkloadTests(ClusterFixture fixture) : IClassFixture<Cluste
                 return last.Status?.Conditions?.Any(c => c.Type == type && c.Status == "True") == true ? last : null;
             },
             Timeout,
-            () => $"job {ns}/{name} has no {type}=True condition; status: {KubernetesJson.Serialize(last?.Status)}; pods: {string.Join(", ", pods.Select(p => $"{p.Metadata.Name} on {p.Spec.NodeName}: {KubernetesJson.Serialize(p.Status)}"))}");
+            () => $"job {ns}/{name} has no {type}=True condition; status: {KubernetesJson.Serialize(last?.Status)}; pods: {string.Join(", ", pods.Select(p => $"{p.Metadata.Name} on {p.Spec.NodeName}: {KubernetesJson.Serialize(p.Status)}"))}; kubelet errors: {string.Join("\n", fixture.Kubelet?.Errors ?? [])}");
     }
 
     private static async Task<IList<V1Pod>> JobPodsAsync(IKubernetes client, string ns, string job) =>
@@ -82,6 +82,7 @@ public sealed class WorkloadTests(ClusterFixture fixture) : IClassFixture<Cluste
         Assert.NotNull(terminated.StartedAt);
         Assert.True(terminated.FinishedAt >= terminated.StartedAt);
         Assert.Contains(pod.Status.Conditions, c => c.Type == "PodScheduled" && c.Status == "True");
+        Assert.Empty(fixture.Kubelet!.Errors);
     }
 
     [Fact]
@@ -199,6 +200,7 @@ public sealed class WorkloadTests(ClusterFixture fixture) : IClassFixture<Cluste
         await client.CoreV1.CreateNamespacedPodAsync(Pod("reader", "cat /artifacts/writer.txt; test -s /artifacts/writer.txt"), ns, cancellationToken: Ct);
         await WaitForPhaseAsync(client, ns, "reader", "Succeeded");
         Assert.Equal("epochs: 3\ntrain writer\n", kubelet.ReadContainerLog(ns, "reader", "main"));
+        Assert.Empty(kubelet.Errors);
     }
 
     [Fact]
