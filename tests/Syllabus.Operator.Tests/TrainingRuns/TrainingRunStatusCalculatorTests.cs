@@ -1,0 +1,370 @@
+using k8s.Models;
+using Syllabus.Api;
+using Syllabus.Operator.Runtime;
+using Syllabus.Operator.TrainingRuns;
+using Syllabus.Operator.Validation;
+using static Syllabus.Operator.Tests.TrainingRuns.TestRuns;
+
+namespace Syllabus.Operator.Tests.TrainingRuns;
+
+public sealed class TrainingRunStatusCalculatorTests
+{
+    private static TrainingRunDecision Compute(TrainingRun run, DateTimeOffset now, IReadOnlyList<V1Job>? jobs = null, IReadOnlyList<V1Pod>? pods = null,
+        TrainingProgress? progress = null, DependencyState? dependencies = null, IReadOnlyList<ValidationError>? errors = null) =>
+        TrainingRunStatusCalculator.Compute(new TrainingRunObservation
+        {
+            Run = run,
+            Jobs = jobs ?? [],
+            Pods = pods ?? [],
+            ScrapedProgress = progress,
+            Dependencies = dependencies ?? DependencyState.Ready,
+            ValidationErrors = errors ?? [],
+            Now = now,
+            Options = Options(),
+        });
+
+    /// <summary>Applies a decision's status to the run, as the reconciler's single status write does.</summary>
+    private static TrainingRun With(TrainingRun run, TrainingRunDecision decision)
+    {
+        var copy = KubernetesObjects.DeepClone(run);
+        copy.Status = KubernetesObjects.DeepClone(decision.Status);
+        return copy;
+    }
+
+    private static V1Condition Condition(TrainingRunDecision d, string type) =>
+        Conditions.Find(d.Status.Conditions, type) ?? throw new Xunit.Sdk.XunitException($"no {type} condition");
+
+    [Fact]
+    public void A_new_run_creates_attempt_one_and_is_Pending()
+    {
+        var d = Compute(Run(), T0);
+
+        var create = Assert.IsType<TrainingRunAction.CreateAttempt>(Assert.Single(d.Actions));
+        Assert.Equal(1, create.Attempt);
+        Assert.Equal(TrainingRunPhases.Pending, d.Status.Phase);
+        Assert.Equal(1, d.Status.Attempts);
+        Assert.Equal("mnist-mlp-1", d.Status.JobName);
+        Assert.Equal(T0.UtcDateTime, d.Status.StartTime);
+        Assert.Equal(Conditions.True, Condition(d, ConditionTypes.Valid).Status);
+        Assert.Equal(Conditions.Unknown, Condition(d, ConditionTypes.Scheduled).Status);
+        Assert.Equal(Conditions.Unknown, Condition(d, ConditionTypes.GatesPassed).Status);
+        Assert.Equal(Conditions.False, Condition(d, ConditionTypes.Failed).Status);
+        Assert.Contains(d.Events, e => e.Reason == "AttemptCreated");
+        Assert.All(d.Status.Conditions!, c => Assert.Equal(1, c.ObservedGeneration));
+    }
+
+    [Fact]
+    public void Once_the_job_exists_no_second_job_is_created_even_if_status_was_never_written()
+    {
+        // The operator died after creating the Job and before writing status: the Job list alone says attempt 1 exists.
+        var run = Run();
+        var d = Compute(run, T0.AddSeconds(5), jobs: [Job(run, 1)]);
+        Assert.Empty(d.Actions);
+        Assert.Equal(1, d.Status.Attempts);
+        Assert.Equal(Conditions.Unknown, Condition(d, ConditionTypes.Scheduled).Status);
+    }
+
+    [Fact]
+    public void An_unschedulable_pod_is_reported_with_the_schedulers_message()
+    {
+        var run = Run();
+        var pod = Pod(run, 1, "Pending", null, new V1PodCondition { Type = "PodScheduled", Status = "False", Reason = "Unschedulable", Message = "0/1 nodes are available: 1 Insufficient nvidia.com/gpu." });
+        var d = Compute(run, T0, [Job(run, 1)], [pod]);
+
+        var scheduled = Condition(d, ConditionTypes.Scheduled);
+        Assert.Equal(Conditions.False, scheduled.Status);
+        Assert.Equal("Unschedulable", scheduled.Reason);
+        Assert.Contains("Insufficient nvidia.com/gpu", scheduled.Message, StringComparison.Ordinal);
+        Assert.Equal(TrainingRunPhases.Pending, d.Status.Phase);
+        Assert.Contains(d.Events, e => e.Type == EventTypes.Warning && e.Reason == "Unschedulable");
+        Assert.NotNull(d.RequeueAfter);
+
+        // Reported once: the same observation again raises no second event.
+        Assert.DoesNotContain(Compute(With(run, d), T0.AddSeconds(15), [Job(run, 1)], [pod]).Events, e => e.Reason == "Unschedulable");
+    }
+
+    [Fact]
+    public void An_image_that_cannot_be_pulled_is_ImagePullBackOff()
+    {
+        var run = Run();
+        var pod = Pod(run, 1, "Pending", new V1ContainerState { Waiting = new V1ContainerStateWaiting { Reason = "ImagePullBackOff", Message = "Back-off pulling image" } });
+        var d = Compute(run, T0, [Job(run, 1)], [pod]);
+        Assert.Equal("ImagePullBackOff", Condition(d, ConditionTypes.Running).Reason);
+        Assert.Equal(Conditions.True, Condition(d, ConditionTypes.Scheduled).Status);
+    }
+
+    [Fact]
+    public void A_running_pod_makes_the_run_Running_with_the_scraped_progress()
+    {
+        var run = Run();
+        var progress = new TrainingProgress { Epoch = 2, TotalEpochs = 5, Stage = "easy", Accuracy = 0.91, UpdatedAt = T0.UtcDateTime };
+        var d = Compute(run, T0, [Job(run, 1)], [Pod(run, 1, "Running", Running(T0))], progress);
+
+        Assert.Equal(TrainingRunPhases.Running, d.Status.Phase);
+        Assert.Equal(Conditions.True, Condition(d, ConditionTypes.Running).Status);
+        Assert.Equal(Conditions.True, Condition(d, ConditionTypes.Scheduled).Status);
+        Assert.Equal(2, d.Status.Progress!.Epoch);
+        Assert.Equal(TimeSpan.FromSeconds(15), d.RequeueAfter);
+        Assert.Contains(d.Events, e => e.Reason == "Running");
+
+        // Without a new scrape the last progress is kept.
+        var later = Compute(With(run, d), T0.AddSeconds(5), [Job(run, 1)], [Pod(run, 1, "Running", Running(T0))]);
+        Assert.Equal(2, later.Status.Progress!.Epoch);
+        Assert.Equal(TimeSpan.FromSeconds(10), later.RequeueAfter);
+    }
+
+    [Fact]
+    public void Scraping_is_due_at_most_once_per_interval()
+    {
+        var run = Run();
+        var pod = Pod(run, 1, "Running", Running(T0));
+        var interval = TimeSpan.FromSeconds(15);
+        Assert.True(TrainingRunStatusCalculator.ShouldScrape(run, pod, T0, interval));
+
+        run.Status = new TrainingRunStatus { Phase = TrainingRunPhases.Running, Progress = new TrainingProgress { Epoch = 1, UpdatedAt = T0.UtcDateTime } };
+        Assert.False(TrainingRunStatusCalculator.ShouldScrape(run, pod, T0.AddSeconds(14), interval));
+        Assert.True(TrainingRunStatusCalculator.ShouldScrape(run, pod, T0.AddSeconds(15), interval));
+        Assert.False(TrainingRunStatusCalculator.ShouldScrape(run, Pod(run, 1, "Pending"), T0.AddSeconds(60), interval));
+        Assert.False(TrainingRunStatusCalculator.ShouldScrape(run, null, T0.AddSeconds(60), interval));
+    }
+
+    [Fact]
+    public void A_successful_attempt_with_passing_gates_Succeeds_with_the_result()
+    {
+        var run = Run();
+        var pod = Pod(run, 1, "Succeeded", Terminated(0, T0.AddMinutes(3), PassingSummary));
+        var d = Compute(run, T0.AddMinutes(3), [Job(run, 1, new V1JobCondition { Type = "Complete", Status = "True" })], [pod]);
+
+        Assert.Equal(TrainingRunPhases.Succeeded, d.Status.Phase);
+        Assert.Equal("pvc://artifacts/runs/mnist-mlp/model", d.Status.Result!.ModelUri);
+        Assert.Equal(0.9612, d.Status.Result.Metrics!["accuracy"]);
+        Assert.All(d.Status.Result.Gates!, g => Assert.True(g.Passed));
+        Assert.Equal(0.021, d.Status.Result.Gates!.Single(g => g.Metric == "ece").Value);
+        Assert.Equal(Conditions.True, Condition(d, ConditionTypes.GatesPassed).Status);
+        Assert.Equal(Conditions.True, Condition(d, ConditionTypes.Completed).Status);
+        Assert.Equal(Conditions.False, Condition(d, ConditionTypes.Failed).Status);
+        Assert.Equal(T0.AddMinutes(3).UtcDateTime, d.Status.CompletionTime);
+        Assert.Contains(d.Events, e => e.Reason == "Completed" && e.Type == EventTypes.Normal);
+    }
+
+    [Fact]
+    public void Failing_gates_fail_the_run_with_GatesFailed()
+    {
+        var run = Run();
+        var pod = Pod(run, 1, "Succeeded", Terminated(0, T0, FailingSummary));
+        var d = Compute(run, T0, [Job(run, 1)], [pod]);
+
+        Assert.Equal(TrainingRunPhases.Failed, d.Status.Phase);
+        Assert.Equal(TrainingRunReasons.GatesFailed, Condition(d, ConditionTypes.Failed).Reason);
+        Assert.Equal(Conditions.False, Condition(d, ConditionTypes.GatesPassed).Status);
+        Assert.Equal(Conditions.True, Condition(d, ConditionTypes.Completed).Status);
+        var accuracy = d.Status.Result!.Gates!.Single(g => g.Metric == "accuracy");
+        Assert.False(accuracy.Passed);
+        Assert.Equal(0.71, accuracy.Value);
+        Assert.Contains("below 0.9", accuracy.Message, StringComparison.Ordinal);
+        Assert.True(d.Status.Result.Gates!.Single(g => g.Metric == "ece").Passed);
+    }
+
+    [Fact]
+    public void A_failed_attempt_waits_out_the_backoff_then_starts_the_next_attempt()
+    {
+        var run = Run();
+        run.Status = new TrainingRunStatus { Phase = TrainingRunPhases.Running, Attempts = 1, StartTime = T0.UtcDateTime };
+        var failedAt = T0.AddMinutes(1);
+        var jobs = new[] { Job(run, 1) };
+        var pods = new[] { Pod(run, 1, "Failed", Terminated(1, failedAt, """{"phase":"Failed","message":"IOException: disk full"}""")) };
+
+        var waiting = Compute(run, failedAt.AddSeconds(4), jobs, pods);
+        Assert.Empty(waiting.Actions);
+        Assert.Equal(TimeSpan.FromSeconds(6), waiting.RequeueAfter);
+        Assert.Equal(TrainingRunReasons.RetryBackoff, Condition(waiting, ConditionTypes.Running).Reason);
+        Assert.Contains("disk full", Condition(waiting, ConditionTypes.Running).Message, StringComparison.Ordinal);
+        Assert.Contains(waiting.Events, e => e.Type == EventTypes.Warning && e.Reason == TrainingRunReasons.TrainerError);
+
+        var retry = Compute(With(run, waiting), failedAt.AddSeconds(10), jobs, pods);
+        Assert.Equal(2, Assert.IsType<TrainingRunAction.CreateAttempt>(Assert.Single(retry.Actions)).Attempt);
+        Assert.Equal(2, retry.Status.Attempts);
+        Assert.Equal("mnist-mlp-2", retry.Status.JobName);
+        Assert.Equal(T0.UtcDateTime, retry.Status.StartTime);
+    }
+
+    [Fact]
+    public void The_backoff_doubles_up_to_the_cap()
+    {
+        var b = TimeSpan.FromSeconds(10);
+        var cap = TimeSpan.FromSeconds(60);
+        Assert.Equal(TimeSpan.Zero, TrainingRunStatusCalculator.Backoff(0, b, cap));
+        Assert.Equal(TimeSpan.FromSeconds(10), TrainingRunStatusCalculator.Backoff(1, b, cap));
+        Assert.Equal(TimeSpan.FromSeconds(20), TrainingRunStatusCalculator.Backoff(2, b, cap));
+        Assert.Equal(TimeSpan.FromSeconds(40), TrainingRunStatusCalculator.Backoff(3, b, cap));
+        Assert.Equal(cap, TrainingRunStatusCalculator.Backoff(4, b, cap));
+        Assert.Equal(cap, TrainingRunStatusCalculator.Backoff(500, b, cap));
+    }
+
+    [Fact]
+    public void More_failures_than_backoffLimit_fail_the_run_with_the_last_reason()
+    {
+        var run = Run(configure: s => s.BackoffLimit = 1);
+        run.Status = new TrainingRunStatus { Phase = TrainingRunPhases.Pending, Attempts = 2, StartTime = T0.UtcDateTime };
+        var jobs = new[] { Job(run, 1), Job(run, 2) };
+        var pods = new[] { Pod(run, 1, "Failed", Terminated(1, T0)), Pod(run, 2, "Failed", Terminated(137, T0.AddMinutes(1), reason: "OOMKilled")) };
+        var d = Compute(run, T0.AddMinutes(2), jobs, pods);
+
+        Assert.Equal(TrainingRunPhases.Failed, d.Status.Phase);
+        var failed = Condition(d, ConditionTypes.Failed);
+        Assert.Equal(TrainingRunReasons.OomKilled, failed.Reason);
+        Assert.Contains("exceed backoffLimit 1", failed.Message, StringComparison.Ordinal);
+        Assert.Empty(d.Actions);
+        Assert.Equal(T0.AddMinutes(2).UtcDateTime, d.Status.CompletionTime);
+    }
+
+    [Fact]
+    public void Bad_input_is_not_retried()
+    {
+        var run = Run();
+        var pods = new[] { Pod(run, 1, "Failed", Terminated(2, T0, """{"phase":"Failed","message":"data.train: file not found"}""")) };
+        var d = Compute(run, T0, [Job(run, 1)], pods);
+        Assert.Equal(TrainingRunPhases.Failed, d.Status.Phase);
+        Assert.Equal(TrainingRunReasons.InvalidInput, Condition(d, ConditionTypes.Failed).Reason);
+        Assert.Contains("file not found", Condition(d, ConditionTypes.Failed).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Past_the_deadline_the_run_fails_and_its_running_job_is_deleted()
+    {
+        var run = Run(configure: s => s.ActiveDeadlineSeconds = 600);
+        run.Status = new TrainingRunStatus { Phase = TrainingRunPhases.Running, Attempts = 1, StartTime = T0.UtcDateTime };
+        var jobs = new[] { Job(run, 1) };
+        var pods = new[] { Pod(run, 1, "Running", Running(T0)) };
+
+        Assert.Equal(TrainingRunPhases.Running, Compute(run, T0.AddSeconds(599), jobs, pods).Status.Phase);
+        var d = Compute(run, T0.AddSeconds(600), jobs, pods);
+        Assert.Equal(TrainingRunPhases.Failed, d.Status.Phase);
+        Assert.Equal(TrainingRunReasons.DeadlineExceeded, Condition(d, ConditionTypes.Failed).Reason);
+        Assert.Equal("mnist-mlp-1", Assert.IsType<TrainingRunAction.DeleteJob>(Assert.Single(d.Actions)).Name);
+    }
+
+    [Fact]
+    public void The_remaining_deadline_is_passed_to_the_next_attempt()
+    {
+        var run = Run(configure: s => s.ActiveDeadlineSeconds = 600);
+        run.Status = new TrainingRunStatus { Phase = TrainingRunPhases.Running, Attempts = 1, StartTime = T0.UtcDateTime };
+        var d = Compute(run, T0.AddSeconds(100), [Job(run, 1)], [Pod(run, 1, "Failed", Terminated(1, T0.AddSeconds(50)))]);
+        Assert.Equal(500, Assert.IsType<TrainingRunAction.CreateAttempt>(Assert.Single(d.Actions)).ActiveDeadlineSeconds);
+    }
+
+    [Fact]
+    public void Suspending_deletes_the_running_job_and_resuming_starts_the_next_attempt()
+    {
+        var run = Run(configure: s => s.Suspend = true);
+        run.Status = new TrainingRunStatus { Phase = TrainingRunPhases.Running, Attempts = 1, StartTime = T0.UtcDateTime, JobName = "mnist-mlp-1" };
+        var suspended = Compute(run, T0.AddMinutes(1), [Job(run, 1)], [Pod(run, 1, "Running", Running(T0))]);
+
+        Assert.Equal(TrainingRunPhases.Suspended, suspended.Status.Phase);
+        Assert.Equal("mnist-mlp-1", Assert.IsType<TrainingRunAction.DeleteJob>(Assert.Single(suspended.Actions)).Name);
+        Assert.Equal(Conditions.True, Condition(suspended, ConditionTypes.Suspended).Status);
+        Assert.Contains(suspended.Events, e => e.Reason == "Suspended");
+
+        // The Job is gone; still suspended: nothing to do.
+        var run2 = With(run, suspended);
+        Assert.Empty(Compute(run2, T0.AddMinutes(2)).Actions);
+
+        run2.Spec.Suspend = false;
+        var resumed = Compute(run2, T0.AddMinutes(3));
+        Assert.Equal(2, Assert.IsType<TrainingRunAction.CreateAttempt>(Assert.Single(resumed.Actions)).Attempt);
+        Assert.Equal(Conditions.False, Condition(resumed, ConditionTypes.Suspended).Status);
+        Assert.Contains(resumed.Events, e => e.Reason == "Resumed");
+        Assert.Equal(TrainingRunPhases.Pending, resumed.Status.Phase);
+    }
+
+    [Fact]
+    public void A_finished_run_is_deleted_when_its_TTL_passes()
+    {
+        var run = Run(configure: s => s.TtlSecondsAfterFinished = 30);
+        run.Status = new TrainingRunStatus { Phase = TrainingRunPhases.Succeeded, Attempts = 1, CompletionTime = T0.UtcDateTime };
+        var complete = new V1JobCondition { Type = "Complete", Status = "True" };
+
+        var early = Compute(run, T0.AddSeconds(10), [Job(run, 1, complete)]);
+        Assert.Empty(early.Actions);
+        Assert.Equal(TimeSpan.FromSeconds(20), early.RequeueAfter);
+        Assert.Equal(TrainingRunPhases.Succeeded, early.Status.Phase);
+
+        Assert.IsType<TrainingRunAction.DeleteRun>(Assert.Single(Compute(run, T0.AddSeconds(30), [Job(run, 1, complete)]).Actions));
+        // Without a TTL a finished run just stays.
+        run.Spec.TtlSecondsAfterFinished = null;
+        var kept = Compute(run, T0.AddDays(30), [Job(run, 1, complete)]);
+        Assert.Empty(kept.Actions);
+        Assert.Null(kept.RequeueAfter);
+    }
+
+    [Fact]
+    public void An_invalid_spec_fails_an_unstarted_run_without_creating_anything()
+    {
+        var errors = new[] { new ValidationError("spec.gates[0]", "a gate needs exactly one of atLeast or atMost") };
+        var d = Compute(Run(), T0, errors: errors);
+        Assert.Empty(d.Actions);
+        Assert.Equal(TrainingRunPhases.Failed, d.Status.Phase);
+        Assert.Equal(Conditions.False, Condition(d, ConditionTypes.Valid).Status);
+        Assert.Equal("spec.gates[0]: a gate needs exactly one of atLeast or atMost", Condition(d, ConditionTypes.Valid).Message);
+        Assert.Equal(TrainingRunReasons.InvalidSpec, Condition(d, ConditionTypes.Failed).Reason);
+        Assert.Null(d.Status.CompletionTime);
+
+        // Fixed (new generation): it starts.
+        var fixedRun = With(Run(), d);
+        fixedRun.Metadata.Generation = 2;
+        var started = Compute(fixedRun, T0.AddMinutes(1));
+        Assert.IsType<TrainingRunAction.CreateAttempt>(Assert.Single(started.Actions));
+        Assert.Equal(Conditions.True, Condition(started, ConditionTypes.Valid).Status);
+        Assert.Equal(Conditions.False, Condition(started, ConditionTypes.Failed).Status);
+    }
+
+    [Fact]
+    public void Waiting_for_a_base_model_polls_and_a_failed_base_model_fails_the_run()
+    {
+        var waiting = Compute(Run(), T0, dependencies: DependencyState.Waiting("WaitingForBaseModel", "Waiting for base TrainingRun pretrain"));
+        Assert.Empty(waiting.Actions);
+        Assert.Equal(TrainingRunPhases.Pending, waiting.Status.Phase);
+        Assert.Equal(TimeSpan.FromSeconds(10), waiting.RequeueAfter);
+        Assert.Equal("WaitingForBaseModel", Condition(waiting, ConditionTypes.Scheduled).Reason);
+
+        var failed = Compute(Run(), T0, dependencies: DependencyState.Failed("BaseModelGatesFailed", "Base TrainingRun pretrain failed its gates"));
+        Assert.Equal(TrainingRunPhases.Failed, failed.Status.Phase);
+        Assert.Equal("BaseModelGatesFailed", Condition(failed, ConditionTypes.Failed).Reason);
+    }
+
+    [Fact]
+    public void Recomputing_the_same_observation_changes_nothing()
+    {
+        var run = Run();
+        var jobs = new[] { Job(run, 1) };
+        var pods = new[] { Pod(run, 1, "Running", Running(T0)) };
+        var first = Compute(run, T0, jobs, pods, new TrainingProgress { Epoch = 1, UpdatedAt = T0.UtcDateTime });
+        var second = Compute(With(run, first), T0.AddSeconds(3), jobs, pods);
+
+        Assert.Equal(Syllabus.Api.Manifests.ToJson(first.Status), Syllabus.Api.Manifests.ToJson(second.Status));
+        Assert.Empty(second.Events);
+        Assert.Empty(second.Actions);
+    }
+
+    [Fact]
+    public void Base_model_policy_waits_fails_or_allows()
+    {
+        Assert.Equal(DependencyStatus.Waiting, BaseModelPolicy.Evaluate("pretrain", null).Status);
+        var baseRun = Run("pretrain");
+        baseRun.Status = new TrainingRunStatus { Phase = TrainingRunPhases.Running };
+        Assert.Equal("WaitingForBaseModel", BaseModelPolicy.Evaluate("pretrain", baseRun).Reason);
+
+        baseRun.Status = new TrainingRunStatus
+        {
+            Phase = TrainingRunPhases.Failed,
+            Conditions = [new V1Condition { Type = ConditionTypes.Failed, Status = Conditions.True, Reason = TrainingRunReasons.GatesFailed, Message = "accuracy" }],
+        };
+        Assert.Equal(("BaseModelGatesFailed", DependencyStatus.Failed), (BaseModelPolicy.Evaluate("pretrain", baseRun).Reason, BaseModelPolicy.Evaluate("pretrain", baseRun).Status));
+
+        baseRun.Status.Conditions[0].Reason = TrainingRunReasons.OomKilled;
+        Assert.Equal("BaseModelFailed", BaseModelPolicy.Evaluate("pretrain", baseRun).Reason);
+
+        baseRun.Status = new TrainingRunStatus { Phase = TrainingRunPhases.Succeeded, Result = new TrainingResult { ModelUri = "pvc://a/m" } };
+        Assert.Equal(DependencyStatus.Ready, BaseModelPolicy.Evaluate("pretrain", baseRun).Status);
+    }
+}
