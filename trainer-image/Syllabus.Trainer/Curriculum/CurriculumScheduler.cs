@@ -121,9 +121,9 @@ public sealed class CurriculumScheduler
 
         var stageIndex = Int(state, "stageIndex");
         var stageCount = _spec?.Stages?.Count ?? 1;
-        if (stageIndex >= Math.Max(stageCount, 1) && _spec?.Stages is not null)
+        if (stageIndex >= stageCount)
         {
-            throw new InvalidDataException($"curriculum state is in stage {stageIndex}, the curriculum has {stageCount} stages");
+            throw new InvalidDataException($"curriculum state is in stage {stageIndex}, the curriculum has {stageCount} stage(s)");
         }
 
         _epoch = Int(state, "epoch");

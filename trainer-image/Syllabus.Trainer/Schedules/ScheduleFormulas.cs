@@ -8,28 +8,17 @@ internal static class ScheduleFormulas
 {
     /// <summary>
     /// CosineAnnealingWarmRestarts (absent from TorchSharp): with T_i the current period and T_cur the intervals since the
-    /// last restart, lr = eta_min + (base - eta_min)(1 + cos(pi T_cur / T_i)) / 2. With T_mult = 1, T_cur = t mod T_0;
-    /// otherwise n = floor(log_{T_mult}(t (T_mult - 1) / T_0 + 1)), T_cur = t - T_0 (T_mult^n - 1)/(T_mult - 1), T_i = T_0 T_mult^n.
+    /// last restart, lr = eta_min + (base - eta_min)(1 + cos(pi T_cur / T_i)) / 2, where T_0 is the first period and each
+    /// restart multiplies the period by T_mult. PyTorch finds the period with a logarithm; walking the periods gives the
+    /// same T_cur and T_i without floating-point error at the restart points.
     /// </summary>
     public static double CosineWarmRestarts(int t, int t0, int tMult, double baseLr, double etaMin)
     {
-        double tCur, tI;
-        if (tMult == 1)
+        long tCur = t, tI = t0;
+        while (tCur >= tI)
         {
-            tCur = t % t0;
-            tI = t0;
-        }
-        else
-        {
-            var n = Math.Floor(Math.Log((t * (tMult - 1.0) / t0) + 1.0, tMult));
-            tCur = t - (t0 * (Math.Pow(tMult, n) - 1.0) / (tMult - 1.0));
-            tI = t0 * Math.Pow(tMult, n);
-            // Guard floating-point error at exact restart points (log may land a hair below an integer).
-            if (tCur >= tI)
-            {
-                tCur -= tI;
-                tI *= tMult;
-            }
+            tCur -= tI;
+            tI *= tMult;
         }
 
         return etaMin + ((baseLr - etaMin) * (1 + Math.Cos(Math.PI * tCur / tI)) / 2);
