@@ -107,6 +107,10 @@ public sealed class ControlPlane : IAsyncDisposable
 
     public Uri ApiServerUri { get; }
 
+    private string EtcdDataDirectory => Directory.Exists("/dev/shm")
+        ? Path.Combine("/dev/shm", Path.GetFileName(workDirectory))
+        : Path.Combine(workDirectory, "etcd");
+
     // etcd rejects URLs with a path, even "/".
     private string EtcdUrl => etcdUri.GetLeftPart(UriPartial.Authority);
 
@@ -144,7 +148,7 @@ public sealed class ControlPlane : IAsyncDisposable
 
     private static async Task<ControlPlane> CreateAsync(CancellationToken ct)
     {
-        var work = Directory.CreateTempSubdirectory("syllabus-cp-").FullName;
+        var work = OwnedTempDirectories.Create(Path.GetTempPath(), "syllabus-cp-");
         var token = Convert.ToHexString(RandomNumberGenerator.GetBytes(24)).ToLowerInvariant();
         var apiPort = FreePorts.Next();
         var etcdPort = FreePorts.Next();
@@ -160,12 +164,12 @@ public sealed class ControlPlane : IAsyncDisposable
 
     private async Task StartComponentsAsync(ControlPlaneOptions options, CancellationToken ct)
     {
+        OwnedTempDirectories.Sweep("/dev/shm", "syllabus-cp-");
         var assets = AssetsDirectory!;
         var etcdPeerPort = FreePorts.Next();
 
         // etcd fsyncs every write; tmpfs keeps that cheap on small CI machines.
-        var dataRoot = Directory.Exists("/dev/shm") ? "/dev/shm" : workDirectory;
-        var etcdData = Path.Combine(dataRoot, $"{Path.GetFileName(workDirectory)}-etcd");
+        var etcdData = EtcdDataDirectory;
         var etcd = Start("etcd", Path.Combine(assets, "etcd"),
         [
             "--name=default",
@@ -503,7 +507,7 @@ public sealed class ControlPlane : IAsyncDisposable
         }
 
         processes.Clear();
-        TryDelete(Path.Combine("/dev/shm", $"{Path.GetFileName(workDirectory)}-etcd"));
+        TryDelete(EtcdDataDirectory);
         TryDelete(workDirectory);
     }
 

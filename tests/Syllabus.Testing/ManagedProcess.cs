@@ -239,3 +239,46 @@ internal static class FreePorts
         return ((IPEndPoint)listener.LocalEndPoint!).Port;
     }
 }
+
+/// <summary>
+/// Temporary directories named after the process that made them (prefix-PID-...), so a later run can delete
+/// the ones whose owner died without cleaning up (SIGKILL, a crashed test host).
+/// </summary>
+internal static class OwnedTempDirectories
+{
+    public static string Create(string parent, string prefix)
+    {
+        Sweep(parent, prefix);
+        var path = Path.Combine(parent, $"{prefix}{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}");
+        Directory.CreateDirectory(path);
+        return path;
+    }
+
+    public static void Sweep(string parent, string prefix)
+    {
+        if (!Directory.Exists(parent) || !Directory.Exists("/proc"))
+        {
+            return;
+        }
+
+        foreach (var directory in Directory.EnumerateDirectories(parent, prefix + "*"))
+        {
+            var rest = Path.GetFileName(directory)[prefix.Length..];
+            var dash = rest.IndexOf('-', StringComparison.Ordinal);
+            if (dash > 0 && int.TryParse(rest[..dash], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var pid)
+                && !Directory.Exists($"/proc/{pid}"))
+            {
+                try
+                {
+                    Directory.Delete(directory, recursive: true);
+                }
+                catch (IOException)
+                {
+                }
+                catch (UnauthorizedAccessException)
+                {
+                }
+            }
+        }
+    }
+}

@@ -93,7 +93,7 @@ public sealed partial class TestKubelet : IAsyncDisposable
         }
 
         var ownsRoot = options.RootDirectory is null;
-        var root = options.RootDirectory ?? Directory.CreateTempSubdirectory("syllabus-kubelet-").FullName;
+        var root = options.RootDirectory ?? OwnedTempDirectories.Create(Path.GetTempPath(), "syllabus-kubelet-");
         Directory.CreateDirectory(root);
         var kubelet = new TestKubelet(client, options, root, ownsRoot);
         try
