@@ -385,5 +385,24 @@ public sealed class CsvLoadingTests : IDisposable
         Assert.Equal(1, report.UnknownCategories["colour"]);
         Assert.Equal(schema.Encode(new Dictionary<string, string?> { ["x"] = "3", ["colour"] = "red" }), scored.Row(0).ToArray());
         Assert.Contains("\"classes\":[\"0\",\"1\"]", json, StringComparison.Ordinal);
+        Assert.Contains("\"featureNames\":[\"colour=blue\",\"colour=red\",\"x\"]", json, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void LoadWithSchema_tolerates_missing_training_only_columns_and_imputes_as_fitted()
+    {
+        var train = dir.Csv("train.csv", "x,label,w", "1,0,1", ",1,2", "5,1,1");
+        var spec = Specs.Csv(train, train);
+        spec.WeightColumn = "w";
+        spec.MissingValues = new MissingValuesSpec { Policy = MissingValuePolicies.Impute, Impute = ImputeStrategies.Median };
+        var data = DataLoader.Load(spec, dir.Path, 1);
+        var pool = dir.Csv("pool.csv", "id,x", "a,", "b,7");
+        var report = new DataLoadReport();
+        var failSpec = Specs.Csv(train); // the schema's policy applies, not this spec's Fail
+
+        var scored = DataLoader.LoadWithSchema(new DatasetSource { Uri = pool }, failSpec, data.Schema, dir.Path, report);
+
+        Assert.Equal([3f, 7f], scored.Features);
+        Assert.Equal(1, report.Imputed["x"]);
     }
 }

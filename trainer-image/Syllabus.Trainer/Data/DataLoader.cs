@@ -105,7 +105,9 @@ public static class DataLoader
         ArgumentNullException.ThrowIfNull(schema);
         ArgumentNullException.ThrowIfNull(report);
         var plan = ColumnPlan.FromSchema(schema, spec);
-        var rows = ParseFiles(ResolveFiles(source, baseDirectory), source.Format, "score", plan, spec, schema.Classes, labelRequired: false, report, new BadRowBudget(spec.MaxBadRows));
+        // Missing values are handled as the schema was fitted (its imputation values), whatever the spec says now.
+        var asFitted = new DataSpec { MissingValues = new MissingValuesSpec { Policy = schema.MissingValuePolicy } };
+        var rows = ParseFiles(ResolveFiles(source, baseDirectory), source.Format, "score", plan, asFitted, schema.Classes, labelRequired: false, report, new BadRowBudget(spec.MaxBadRows));
         return Encode(rows, plan, schema, report);
     }
 
@@ -680,7 +682,8 @@ public static class DataLoader
             int Required(string name, string role) => index.TryGetValue(name, out var i)
                 ? i
                 : throw new DataException($"{reader.File}: no {role} column '{name}' (columns: {Describe(reader.Columns)}).", reader.File, 1, name);
-            int Optional(string? name, string role) => name is null ? -1 : Required(name, role);
+            // Data scored with a fitted schema need not carry the training-only columns (weight, difficulty, ...).
+            int Optional(string? name, string role) => name is null ? -1 : labelRequired ? Required(name, role) : index.GetValueOrDefault(name, -1);
 
             return new ColumnMap(
                 [.. Numeric.Select(n => Required(n, "feature"))],

@@ -49,11 +49,12 @@ public sealed class FeatureSchema
     [JsonPropertyName("timestampColumn")]
     public string? TimestampColumn { get; init; }
 
-    [JsonIgnore]
+    /// <summary>Written for readers of model.json; derived from the columns.</summary>
+    [JsonPropertyName("featureCount")]
     public int FeatureCount => Columns.Sum(c => c.Width);
 
     /// <summary>One name per feature: the column, or column=category for a one-hot feature.</summary>
-    [JsonIgnore]
+    [JsonPropertyName("featureNames")]
     public IReadOnlyList<string> FeatureNames => [.. Columns.SelectMany(c => c.Kind == FeatureKinds.Categorical
         ? c.Categories!.Select(cat => $"{c.Name}={cat}")
         : [c.Name])];
