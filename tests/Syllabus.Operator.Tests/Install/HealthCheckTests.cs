@@ -121,6 +121,20 @@ public sealed class HealthCheckTests
         Assert.Equal(new Health(c.ExpectedHealth, c.ExpectedMessage), health);
     }
 
+    [Theory]
+    [MemberData(nameof(CaseNames))]
+    public void HealthScriptGivesTheSameHealthOnLua51(string name)
+    {
+        var c = Cases[name];
+        var health = HealthChecks.RunLua51(Scripts.Value[c.Kind], Resource(c));
+        if (health is null)
+        {
+            Assert.Skip("lua5.1 is not on PATH (Debian: apt-get install lua5.1); Argo CD runs health checks on Lua 5.1 (gopher-lua)");
+        }
+
+        Assert.Equal(new Health(c.ExpectedHealth, c.ExpectedMessage), health);
+    }
+
     [Fact]
     public void EveryKindHasAHealthScript() =>
         Assert.Equal(SyllabusKinds.All.Select(k => k.Kind).Order(StringComparer.Ordinal), Scripts.Value.Keys.Order(StringComparer.Ordinal));

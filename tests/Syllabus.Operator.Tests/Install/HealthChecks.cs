@@ -76,6 +76,53 @@ internal static class HealthChecks
         }
     }
 
+    /// <summary>
+    /// Runs the script on a Lua 5.1 interpreter (<c>lua5.1</c> on PATH), the language version of Argo CD's
+    /// gopher-lua, so 5.2+-only constructs are caught. Null when no lua5.1 is installed.
+    /// </summary>
+    public static Health? RunLua51(string script, JsonNode resource)
+    {
+        var lua = (Environment.GetEnvironmentVariable("PATH") ?? "")
+            .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+            .Select(d => Path.Combine(d, "lua5.1"))
+            .FirstOrDefault(File.Exists);
+        if (lua is null)
+        {
+            return null;
+        }
+
+        // The script's top-level returns become the wrapper function's; the result goes out one field per line.
+        var program = $"""
+            os.exit = nil
+            obj = {ToLua(resource)}
+            local function check()
+            {script}
+            end
+            local hs = check()
+            io.write(tostring(hs.status), "\n", tostring(hs.message))
+            """;
+        var info = new System.Diagnostics.ProcessStartInfo(lua, "-")
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        using var process = System.Diagnostics.Process.Start(info) ?? throw new InvalidOperationException($"could not start {lua}");
+        process.StandardInput.Write(program);
+        process.StandardInput.Close();
+        var stderr = process.StandardError.ReadToEndAsync();
+        var stdout = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidDataException($"lua5.1 failed (exit {process.ExitCode}): {stderr.GetAwaiter().GetResult()}");
+        }
+
+        var lines = stdout.Split('\n', 2);
+        return new Health(lines[0], lines.Length > 1 ? lines[1] : "");
+    }
+
     /// <summary>A Lua state with what Argo CD's gopher-lua VM offers: base, table, string, math and coroutine; UTF-8 strings as in Go.</summary>
     public static Lua NewSandbox()
     {
