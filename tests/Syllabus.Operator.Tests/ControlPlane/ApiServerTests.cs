@@ -202,7 +202,8 @@ public sealed class ApiServerTests(ApiServerFixture fixture) : IClassFixture<Api
         }, Ct);
 
         Assert.Equal(1, await proxy.WaitForWatchesAsync(1, TimeSpan.FromSeconds(10)));
-        await direct.CoreV1.CreateNamespacedConfigMapAsync(new V1ConfigMap { Metadata = new V1ObjectMeta { Name = "streamed" } }, ns, cancellationToken: Ct);
+        // A request with a body through the proxy too.
+        await proxied.CoreV1.CreateNamespacedConfigMapAsync(new V1ConfigMap { Metadata = new V1ObjectMeta { Name = "streamed" } }, ns, cancellationToken: Ct);
         await Eventually.GetAsync(() => Task.FromResult(Contains(seen, "streamed") ? "yes" : null), TimeSpan.FromSeconds(10), () => "the watch event did not stream through the proxy");
 
         proxy.CutWatches();

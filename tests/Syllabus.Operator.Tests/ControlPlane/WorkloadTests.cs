@@ -221,6 +221,45 @@ public sealed class WorkloadTests(ClusterFixture fixture) : IClassFixture<Cluste
             () => "pod still present: a bound pod needs the kubelet to delete it with grace 0");
     }
 
+    [Fact]
+    public async Task Unknown_image_leaves_the_container_waiting_in_image_pull_backoff()
+    {
+        var (_, client, _) = fixture.Require();
+        var ns = await Eventually.NewNamespaceAsync(client, "no-image");
+        var spec = GpuJob("unused", "exit 0", gpus: 0, backoffLimit: 0).Spec.Template.Spec;
+        spec.Containers[0].Image = "registry.example/not-mapped:1.0";
+        await client.CoreV1.CreateNamespacedPodAsync(new V1Pod { Metadata = new V1ObjectMeta { Name = "pull" }, Spec = spec }, ns, cancellationToken: Ct);
+
+        V1Pod? last = null;
+        await Eventually.GetAsync(
+            async () =>
+            {
+                last = await client.CoreV1.ReadNamespacedPodAsync("pull", ns, cancellationToken: Ct);
+                return last.Status?.ContainerStatuses?.SingleOrDefault()?.State?.Waiting?.Reason == "ImagePullBackOff" ? last : null;
+            },
+            Timeout,
+            () => $"no ImagePullBackOff; status: {KubernetesJson.Serialize(last?.Status)}");
+        Assert.Equal("Pending", last!.Status.Phase);
+    }
+
+    [Fact]
+    public async Task OnFailure_restarts_a_failed_container_in_place()
+    {
+        var (_, client, _) = fixture.Require();
+        var ns = await Eventually.NewNamespaceAsync(client, "restart");
+        var spec = GpuJob("unused", "if [ -f /scratch/tried ]; then exit 0; fi; touch /scratch/tried; exit 3", gpus: 0, backoffLimit: 0).Spec.Template.Spec;
+        spec.RestartPolicy = "OnFailure";
+        spec.Volumes = [new V1Volume { Name = "scratch", EmptyDir = new V1EmptyDirVolumeSource() }];
+        spec.Containers[0].VolumeMounts = [new V1VolumeMount { Name = "scratch", MountPath = "/scratch" }];
+        await client.CoreV1.CreateNamespacedPodAsync(new V1Pod { Metadata = new V1ObjectMeta { Name = "flaky" }, Spec = spec }, ns, cancellationToken: Ct);
+
+        var pod = await WaitForPhaseAsync(client, ns, "flaky", "Succeeded");
+        var status = Assert.Single(pod.Status.ContainerStatuses);
+        Assert.Equal(1, status.RestartCount);
+        Assert.Equal(3, status.LastState.Terminated?.ExitCode);
+        Assert.Equal(0, status.State.Terminated?.ExitCode);
+    }
+
     private static async Task<V1Pod> WaitForPhaseAsync(IKubernetes client, string ns, string name, string phase)
     {
         V1Pod? last = null;
