@@ -22,10 +22,11 @@ public sealed class ElasticWeightConsolidation : IDisposable
     /// <summary>
     /// Estimates the Fisher on <paramref name="baseModel"/> over up to <paramref name="samples"/> rows of
     /// <paramref name="data"/> and anchors the trainable parameters of <paramref name="model"/> that have the same
-    /// name and shape in the base model.
+    /// name and shape in the base model (and that <paramref name="include"/> accepts).
     /// </summary>
     public static ElasticWeightConsolidation Create(
-        nn.Module<Tensor, Tensor> baseModel, nn.Module<Tensor, Tensor> model, TabularData data, int samples, double lambda, int seed)
+        nn.Module<Tensor, Tensor> baseModel, nn.Module<Tensor, Tensor> model, TabularData data, int samples, double lambda, int seed,
+        Func<string, bool>? include = null)
     {
         ArgumentNullException.ThrowIfNull(baseModel);
         ArgumentNullException.ThrowIfNull(model);
@@ -66,7 +67,7 @@ public sealed class ElasticWeightConsolidation : IDisposable
         var names = new List<string>();
         foreach (var (name, parameter) in model.named_parameters())
         {
-            if (!parameter.requires_grad || !baseParameters.TryGetValue(name, out var anchor) || !anchor.shape.SequenceEqual(parameter.shape))
+            if (!parameter.requires_grad || include?.Invoke(name) == false || !baseParameters.TryGetValue(name, out var anchor) || !anchor.shape.SequenceEqual(parameter.shape))
             {
                 continue;
             }

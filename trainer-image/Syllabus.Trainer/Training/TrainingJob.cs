@@ -84,7 +84,10 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
                 }
 
                 using var baseNetwork = ModelArtifact.Load(run.BaseModelFolder, out _);
-                ewc = ElasticWeightConsolidation.Create(baseNetwork, model, data.Replay ?? data.Train, ewcSpec.FisherSamples, ewcSpec.Lambda, spec.Seed);
+                // A re-initialised head has nothing of the base model to keep.
+                var resetHead = spec.BaseModel?.ResetHead == true;
+                ewc = ElasticWeightConsolidation.Create(baseNetwork, model, data.Replay ?? data.Train, ewcSpec.FisherSamples, ewcSpec.Lambda, spec.Seed,
+                    name => !resetHead || !name.StartsWith(ModelFactory.HeadPrefix, StringComparison.Ordinal));
             }
         }
         catch (Exception e) when (e is ArgumentException or InvalidDataException)
