@@ -1,3 +1,4 @@
+using System.Globalization;
 using CsvHelper;
 
 namespace Syllabus.Trainer.Data;
@@ -15,6 +16,7 @@ internal sealed class CsvRecordReader : IRecordReader
         var options = new CsvReaderOptions
         {
             Separator = ',',
+            FormatProvider = CultureInfo.InvariantCulture,
             HasHeader = true,
             TrackLineNumbers = true,
             SkipEmptyLines = true,
@@ -62,7 +64,7 @@ internal sealed class CsvRecordReader : IRecordReader
 
     public RawCell this[int index] => RawCell.OfText(reader.GetString(index));
 
-    // Numbers parse straight from the UTF-8 field (InvariantCulture by default), skipping a string per field.
+    // Numbers parse straight from the UTF-8 field, skipping a string per field.
     public bool IsMissing(int index) => reader.IsEmpty(index);
 
     public bool TryGetNumber(int index, out double value) => reader.TryParse(index, out value);
