@@ -123,6 +123,22 @@ public sealed class CsvLoadingTests : IDisposable
     }
 
     [Fact]
+    public void Malformed_quoting_is_a_bad_row()
+    {
+        var train = dir.Csv("train.csv", "x,note,label", "1,ok,0", "2,a\"b,1", "3,\"fine\",0");
+        var spec = Specs.Csv(train, train);
+        spec.FeatureColumns = ["x"];
+        spec.MaxBadRows = 2;
+
+        var data = DataLoader.Load(spec, dir.Path, 1);
+
+        Assert.Equal([1f, 3f], data.Train.Features);
+        var bad = data.Report.BadRows[0];
+        Assert.Equal(3, bad.Line);
+        Assert.Contains("quote inside an unquoted field", bad.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Missing_value_policy_fail_names_file_line_and_column()
     {
         var train = dir.Csv("train.csv", "a,b,label", "1,2,0", "3,,1");
