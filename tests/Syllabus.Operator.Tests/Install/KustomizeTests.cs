@@ -60,8 +60,10 @@ public sealed class KustomizeTests
         Assert.Equal(port.ContainerPort.ToString(System.Globalization.CultureInfo.InvariantCulture), env["Operator__ProbePort"].Value);
         Assert.Equal("true", env["Operator__LeaderElection__Enabled"].Value);
         Assert.Equal("metadata.namespace", env["Operator__LeaderElection__LeaseNamespace"].ValueFrom.FieldRef.FieldPath);
-        var optionNames = OptionPaths(typeof(Hosting.OperatorOptions), "Operator");
-        Assert.All(env.Keys.Where(k => k.StartsWith("Operator__", StringComparison.Ordinal)), k => Assert.Contains(k, optionNames));
+        var optionNames = OptionPaths(typeof(Syllabus.Operator.Hosting.OperatorOptions), Syllabus.Operator.Hosting.OperatorOptions.SectionName)
+            .Concat(OptionPaths(typeof(Syllabus.Operator.TrainingRuns.TrainerImageOptions), Syllabus.Operator.TrainingRuns.TrainerImageOptions.SectionName)).ToHashSet();
+        Assert.All(env.Keys.Where(k => k.Contains("__", StringComparison.Ordinal)), k => Assert.Contains(k, optionNames));
+        Assert.DoesNotContain(":latest", env["Trainer__Image"].Value, StringComparison.Ordinal);
         Assert.True(deployment.Spec.Replicas >= 2, "two replicas show that leader election is on");
 
         var service = manifests.Single("Service", "syllabus-controller-manager-metrics").As<V1Service>();
