@@ -53,6 +53,9 @@ public sealed class ControlPlane : IAsyncDisposable
         this.etcdUri = etcdUri;
         ApiServerUri = apiServerUri;
         this.adminToken = adminToken;
+        EtcdDataDirectory = HasRoomOnShm()
+            ? Path.Combine("/dev/shm", Path.GetFileName(workDirectory))
+            : Path.Combine(workDirectory, "etcd");
     }
 
     /// <summary><c>KUBEBUILDER_ASSETS</c> if set, else the cache directory of <c>scripts/kube-assets.sh</c>.</summary>
@@ -107,9 +110,20 @@ public sealed class ControlPlane : IAsyncDisposable
 
     public Uri ApiServerUri { get; }
 
-    private string EtcdDataDirectory => Directory.Exists("/dev/shm")
-        ? Path.Combine("/dev/shm", Path.GetFileName(workDirectory))
-        : Path.Combine(workDirectory, "etcd");
+    // etcd preallocates 64 MB WAL segments: use tmpfs only where it has room (Docker's default /dev/shm is 64 MB).
+    private string EtcdDataDirectory { get; }
+
+    private static bool HasRoomOnShm()
+    {
+        try
+        {
+            return Directory.Exists("/dev/shm") && new DriveInfo("/dev/shm").AvailableFreeSpace > 1L << 30;
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
 
     // etcd rejects URLs with a path, even "/".
     private string EtcdUrl => etcdUri.GetLeftPart(UriPartial.Authority);
