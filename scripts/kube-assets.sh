@@ -6,7 +6,8 @@
 #   export KUBEBUILDER_ASSETS=$(bash scripts/kube-assets.sh | tail -1)
 #
 # Idempotent: with a complete cache it prints the path and exits at once. After a partial failure, re-running
-# resumes in the same build directory (make is incremental). Needs root (apt-get). Progress goes to stderr.
+# resumes in the same build directory (make is incremental); after success the build directory is removed
+# unless KEEP_KUBE_BUILD=1. Needs root (apt-get). Progress goes to stderr.
 set -euo pipefail
 
 readonly K8S_VERSION=1.20.2
@@ -103,12 +104,14 @@ fetch_source() {
   # A half-extracted tree from an earlier failure is discarded.
   rm -rf "$BUILD_DIR"/kubernetes-* "$BUILD_DIR"/kubernetes_*
   log "apt-get source kubernetes (into $BUILD_DIR)"
-  (cd "$BUILD_DIR" && apt-get source -qq "kubernetes=$K8S_VERSION*" >&2 || apt-get source -qq kubernetes >&2)
+  # Debian 12 ships v1.20.2 as "1.20.5+really1.20.2"; the version check below makes sure of it.
+  (cd "$BUILD_DIR" && apt-get source -qq kubernetes >&2)
   SRC_DIR=$(find "$BUILD_DIR" -maxdepth 1 -type d -name 'kubernetes-*' | head -1)
   [[ -n $SRC_DIR && -f $SRC_DIR/Makefile ]] || die "apt-get source kubernetes produced no source tree in $BUILD_DIR"
   local version
   version=$(basename "$SRC_DIR")
-  [[ $version == "kubernetes-$K8S_VERSION"* ]] || log "warning: expected kubernetes-$K8S_VERSION, got $version"
+  [[ $version == "kubernetes-$K8S_VERSION"* || $version == *"really$K8S_VERSION" ]] ||
+    die "expected Kubernetes $K8S_VERSION from apt-get source, got $version (is this Debian 12?)"
 }
 
 patch_reflect2() {
@@ -155,5 +158,10 @@ build
 install_assets
 have_all || die "assets incomplete in $ASSETS_DIR"
 "$ASSETS_DIR/kube-apiserver" --version >&2
+# The source tree and build outputs take 2.4 GB; keep them only on request (KEEP_KUBE_BUILD=1).
+if [[ ${KEEP_KUBE_BUILD:-0} != 1 ]]; then
+  log "removing build directory $BUILD_DIR"
+  rm -rf "$BUILD_DIR"
+fi
 log "done"
 echo "$ASSETS_DIR"
