@@ -50,8 +50,11 @@ internal sealed class TrainerFixture : IDisposable
     private static double Gaussian(Random random) =>
         Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
 
-    /// <summary>Writes a TrainingRun manifest; <paramref name="extraSpec"/> is YAML indented by two spaces, inserted into spec.</summary>
-    public string Manifest(string name, string extraSpec = "", int epochs = 3, string model = "MLP", string hidden = "[16]", string file = "run.yaml", double dropout = 0)
+    /// <summary>
+    /// Writes a TrainingRun manifest; <paramref name="extraSpec"/> is YAML indented by two spaces, inserted into spec,
+    /// <paramref name="dataExtra"/> YAML indented by four, inserted into spec.data.
+    /// </summary>
+    public string Manifest(string name, string extraSpec = "", int epochs = 3, string model = "MLP", string hidden = "[16]", string file = "run.yaml", double dropout = 0, string dataExtra = "")
     {
         var yaml = $$"""
             apiVersion: syllabus.dev/v1alpha1
@@ -70,6 +73,7 @@ internal sealed class TrainerFixture : IDisposable
                 classes: [cat, dog, fish]
                 difficultyColumn: difficulty
                 validationFraction: 0.2
+            {{dataExtra}}
               optimizer: {type: Adam, learningRate: 0.01}
               epochs: {{epochs}}
               batchSize: 32

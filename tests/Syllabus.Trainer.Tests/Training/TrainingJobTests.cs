@@ -158,4 +158,31 @@ public sealed class TrainingJobTests : IDisposable
         // EWC anchors the trainable base parameters, not the frozen ones nor the re-initialised head.
         Assert.Equal(["features.2.bias", "features.2.weight"], outcome.Report.Model.EwcParameters!.Order(StringComparer.Ordinal));
     }
+
+    [Fact]
+    public void Curriculum_replay_and_example_weights_shape_each_epoch()
+    {
+        var manifest = _fixture.Manifest("paced", """
+              curriculum:
+                difficulty: {source: Column, column: difficulty}
+                pacing: {function: Linear, startFraction: 0.25, fullDataAt: 0.75}
+            """, epochs: 4, dataExtra: """
+                weightColumn: difficulty
+                replay:
+                  data: {uri: test.csv}
+                  fraction: 0.5
+            """);
+
+        var report = Train(manifest).Report;
+
+        var fractions = report.History.Select(h => h.DataFraction).ToArray();
+        Assert.Equal(0.25, fractions[0], 3);
+        Assert.Equal(1.0, fractions[^1], 3);
+        Assert.True(fractions.Zip(fractions.Skip(1)).All(p => p.Second >= p.First), string.Join(", ", fractions));
+        Assert.Equal(["pacing", "full"], report.History.Select(h => h.Stage).Distinct());
+        // 480 training rows (600 less 20% validation); replay adds half as many again each epoch.
+        Assert.Equal(120, report.History[0].Examples - report.History[0].ReplayExamples);
+        Assert.All(report.History, h => Assert.Equal((int)Math.Round(0.5 * (h.Examples - h.ReplayExamples)), h.ReplayExamples));
+        Assert.Equal(480 + 240, report.History[^1].Examples);
+    }
 }
