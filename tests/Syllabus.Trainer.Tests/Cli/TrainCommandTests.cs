@@ -116,4 +116,15 @@ public sealed class TrainCommandTrainingTests : IDisposable
         Assert.Contains("gate accuracy >= 0: passed", output, StringComparison.Ordinal);
         Assert.Contains("\"gatesPassed\":1", File.ReadAllText(termination), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task An_unknown_early_stopping_metric_exits_2_naming_it()
+    {
+        var manifest = _fixture.Manifest("monitor", "  earlyStopping: {monitor: acuracy}", epochs: 2);
+
+        var (exitCode, _, error) = await TrainCommandTests.RunAsync("train", "-f", manifest, "--metrics-port", "0", "--no-progress");
+
+        Assert.Equal(2, exitCode);
+        Assert.Contains("earlyStopping.monitor: 'acuracy' is not a validation metric", error, StringComparison.Ordinal);
+    }
 }

@@ -1,5 +1,6 @@
 using Syllabus.Api;
 using Syllabus.Trainer.Artifacts;
+using Syllabus.Trainer.Cli;
 using static TorchSharp.torch;
 
 namespace Syllabus.Trainer.Training;
@@ -15,7 +16,8 @@ public static class MetricDirection
         ArgumentNullException.ThrowIfNull(metrics);
         if (!metrics.TryGetValue(metric, out var value))
         {
-            throw new ArgumentException($"{field}: '{metric}' is not a validation metric (available: {string.Join(", ", metrics.Keys.Order(StringComparer.Ordinal))})");
+            // A misspelt metric is bad input (exit 2), found once the first validation ran.
+            throw new InputException($"{field}: '{metric}' is not a validation metric (available: {string.Join(", ", metrics.Keys.Order(StringComparer.Ordinal))})");
         }
 
         return value;
