@@ -80,6 +80,53 @@ public sealed class ControllerTests
     }
 
     [Fact]
+    public async Task Stopping_finishes_in_flight_reconciles_and_starts_no_new_ones()
+    {
+        api.EnqueueList("1", Cm("slow", "1"), Cm("queued", "1"));
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var reconciler = new BlockingReconciler(entered, release);
+        var informer = new Informer<V1ConfigMap>(api, new InformerOptions { ResyncPeriod = TimeSpan.Zero }, TimeProvider.System, NullLogger.Instance);
+        var controller = new Controller<V1ConfigMap>(informer, reconciler, new ControllerOptions { Workers = 1 }, TimeProvider.System, NullLogger.Instance);
+        using var cts = new CancellationTokenSource();
+        var running = informer.RunAsync(cts.Token);
+        await controller.StartAsync(TestContext.Current.CancellationToken);
+        await entered.Task.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+
+        var stopping = controller.StopAsync(CancellationToken.None);
+        await Task.Delay(100, TestContext.Current.CancellationToken);
+        Assert.False(stopping.IsCompleted, "stop waits for the in-flight reconcile");
+        release.SetResult();
+        await stopping.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+
+        Assert.Equal(1, reconciler.Started);
+        Assert.Equal(1, reconciler.Finished);
+        Assert.False(reconciler.SawCancellation);
+        await cts.CancelAsync();
+        await running;
+    }
+
+    [Fact]
+    public async Task Aborting_a_stop_cancels_the_in_flight_reconcile()
+    {
+        api.EnqueueList("1", Cm("slow", "1"));
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var reconciler = new BlockingReconciler(entered, new TaskCompletionSource());
+        var informer = new Informer<V1ConfigMap>(api, new InformerOptions { ResyncPeriod = TimeSpan.Zero }, TimeProvider.System, NullLogger.Instance);
+        var controller = new Controller<V1ConfigMap>(informer, reconciler, new ControllerOptions { Workers = 1 }, TimeProvider.System, NullLogger.Instance);
+        using var cts = new CancellationTokenSource();
+        var running = informer.RunAsync(cts.Token);
+        await controller.StartAsync(TestContext.Current.CancellationToken);
+        await entered.Task.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+
+        using var abort = new CancellationTokenSource(TimeSpan.FromMilliseconds(100));
+        await controller.StopAsync(abort.Token).WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        Assert.True(reconciler.SawCancellation);
+        await cts.CancelAsync();
+        await running;
+    }
+
+    [Fact]
     public async Task Reconcile_metrics_are_recorded_by_kind_and_result()
     {
         using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
@@ -150,6 +197,31 @@ public sealed class ControllerTests
             }
 
             return Task.FromResult(script(name)(attempt));
+        }
+    }
+
+    private sealed class BlockingReconciler(TaskCompletionSource entered, TaskCompletionSource release) : IReconciler<V1ConfigMap>
+    {
+        public int Started;
+        public int Finished;
+        public bool SawCancellation;
+
+        public async Task<ReconcileResult> ReconcileAsync(V1ConfigMap resource, CancellationToken ct)
+        {
+            Interlocked.Increment(ref Started);
+            entered.TrySetResult();
+            try
+            {
+                await release.Task.WaitAsync(ct);
+            }
+            catch (OperationCanceledException)
+            {
+                SawCancellation = true;
+                throw;
+            }
+
+            Interlocked.Increment(ref Finished);
+            return ReconcileResult.Done;
         }
     }
 }

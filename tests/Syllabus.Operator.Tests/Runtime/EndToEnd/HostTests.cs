@@ -87,6 +87,25 @@ public sealed class HostTests(ControlPlaneFixture fixture)
     }
 
     [Fact]
+    public async Task The_host_runs_with_no_controllers_registered_and_becomes_ready()
+    {
+        fixture.SkipIfUnavailable();
+        var ns = await fixture.CreateNamespaceAsync("idle");
+        var builder = OperatorHost.CreateBuilder(
+            ["--Operator:ProbePort=0", $"--Operator:LeaderElection:LeaseNamespace={ns}", "--Logging:LogLevel:Default=Warning"],
+            b => b.Services.AddSingleton(fixture.Plane.CreateClientConfiguration()));
+        await using var app = builder.Build();
+        app.MapOperatorEndpoints();
+        await app.StartAsync(TestContext.Current.CancellationToken);
+        var status = app.Services.GetRequiredService<OperatorStatus>();
+        await Eventually.TrueAsync(() => status.IsLeader && status.CachesSynced, "leading with (no) caches synced", TimeSpan.FromSeconds(30));
+        using var http = new HttpClient { BaseAddress = new Uri(app.Urls.First().Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal)) };
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/readyz", TestContext.Current.CancellationToken)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/metrics", TestContext.Current.CancellationToken)).StatusCode);
+        await app.StopAsync(TestContext.Current.CancellationToken);
+    }
+
+    [Fact]
     public async Task Invalid_options_fail_start_up_with_a_message_naming_the_setting()
     {
         var builder = OperatorHost.CreateBuilder(
