@@ -88,6 +88,12 @@ public sealed class TrainingJobTests : IDisposable
         var best = SafeTensors.Load(Path.Combine(_fixture.Artifacts("early"), "checkpoints", "epoch-0003", CheckpointStore.BestWeightsFileName), out _);
         var final = SafeTensors.Load(Path.Combine(outcome.ModelFolder, ModelArtifact.WeightsFileName), out _);
         Assert.Equal(best["head.weight"].data<float>().ToArray(), final["head.weight"].data<float>().ToArray());
+
+        // Started again, the finished run resumes from its last checkpoint and does not train on.
+        var again = Train(manifest).Report;
+        Assert.Equal(3, again.ResumedFromEpoch);
+        Assert.Equal(3, again.EpochsTrained);
+        Assert.Equal(report.Metrics!["accuracy"], again.Metrics!["accuracy"]);
     }
 
     [Fact]

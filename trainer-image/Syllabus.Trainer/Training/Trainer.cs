@@ -78,7 +78,8 @@ public sealed class Trainer : IDisposable
     public TrainerState Fit(TrainerState state, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(state);
-        var control = new TrainerControl();
+        // A run restored after it stopped early is finished: restarting it must not train on.
+        var control = new TrainerControl { ShouldStop = state.StoppedEarly };
         foreach (var cb in _callbacks)
         {
             cb.OnTrainBegin(state, control);
