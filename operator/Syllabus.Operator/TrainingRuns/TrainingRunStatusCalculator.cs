@@ -222,7 +222,7 @@ public static class TrainingRunStatusCalculator
     {
         if (!ctx.Run.Spec.Suspend)
         {
-            ctx.Set(ConditionTypes.Suspended, Conditions.False, TrainingRunReasons.NotSuspended, "");
+            ctx.Set(ConditionTypes.Suspended, Conditions.False, TrainingRunReasons.NotSuspended, "spec.suspend is false");
             return null;
         }
 
@@ -552,8 +552,9 @@ public static class TrainingRunStatusCalculator
 
         private DateTimeOffset? completion;
 
+        // The CRD requires a message string; an empty one can come back as null, so there is always some text.
         public void Set(string type, string status, string reason, string message) =>
-            Conditions.SetCondition(conditions, type, status, reason, message, generation, Now);
+            Conditions.SetCondition(conditions, type, status, reason, string.IsNullOrWhiteSpace(message) ? reason : message, generation, Now);
 
         public void Progress(Attempt running)
         {
@@ -607,7 +608,7 @@ public static class TrainingRunStatusCalculator
 
         public Outcome Succeed(string message)
         {
-            Set(ConditionTypes.Failed, Conditions.False, TrainingRunReasons.NotFailed, "");
+            Set(ConditionTypes.Failed, Conditions.False, TrainingRunReasons.NotFailed, "The run has not failed");
             completion = Now;
             var outcome = new Outcome(TrainingRunPhases.Succeeded);
             outcome.Events.Add(new RunEvent(EventTypes.Normal, TrainingRunReasons.Completed, message));
@@ -626,12 +627,12 @@ public static class TrainingRunStatusCalculator
             {
                 if (outcome.Phase != TrainingRunPhases.Failed && Input.ValidationErrors.Count == 0)
                 {
-                    Set(ConditionTypes.Failed, Conditions.False, TrainingRunReasons.NotFailed, "");
+                    Set(ConditionTypes.Failed, Conditions.False, TrainingRunReasons.NotFailed, "The run has not failed");
                 }
 
                 if (outcome.Phase is TrainingRunPhases.Pending or TrainingRunPhases.Running or TrainingRunPhases.Suspended)
                 {
-                    Set(ConditionTypes.Completed, Conditions.False, TrainingRunReasons.NotCompleted, "");
+                    Set(ConditionTypes.Completed, Conditions.False, TrainingRunReasons.NotCompleted, "Training has not completed yet");
                     if (Conditions.Find(conditions, ConditionTypes.GatesPassed) is null)
                     {
                         Set(ConditionTypes.GatesPassed, Conditions.Unknown, TrainingRunReasons.Pending, "Gates are judged when training completes");
@@ -640,12 +641,12 @@ public static class TrainingRunStatusCalculator
 
                 if (Conditions.Find(conditions, ConditionTypes.Scheduled) is null)
                 {
-                    Set(ConditionTypes.Scheduled, Conditions.Unknown, TrainingRunReasons.Pending, "");
+                    Set(ConditionTypes.Scheduled, Conditions.Unknown, TrainingRunReasons.Pending, "No trainer pod yet");
                 }
 
                 if (Conditions.Find(conditions, ConditionTypes.Running) is null)
                 {
-                    Set(ConditionTypes.Running, Conditions.Unknown, TrainingRunReasons.Pending, "");
+                    Set(ConditionTypes.Running, Conditions.Unknown, TrainingRunReasons.Pending, "No trainer pod yet");
                 }
             }
 

@@ -1,0 +1,250 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using k8s;
+using k8s.Models;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Syllabus.Api;
+using Syllabus.Operator.Hosting;
+using Syllabus.Operator.Runtime;
+using Syllabus.Operator.TrainingRuns;
+using Syllabus.Testing;
+
+namespace Syllabus.Operator.Tests.TrainingRuns;
+
+/// <summary>
+/// The real control plane (apiserver, controller manager, scheduler) with the Syllabus CRDs, and a TestKubelet with one
+/// 2-GPU node that runs the image <see cref="TrainerImage"/> as the built syllabus-trainer and "busybox" as /bin/sh.
+/// Every trainer listens on 127.0.0.1 (the test kubelet's pod IP) at one free port chosen here; the tests of a class
+/// run one after another and each runs one trainer at a time, so the port is never shared.
+/// </summary>
+public sealed class TrainingRunCluster : IAsyncLifetime
+{
+    public const string NodeName = "gpu-node-1";
+    public const string TrainerImage = "syllabus-trainer-test:dev";
+    public const int NodeGpus = 2;
+
+    private string? skipReason;
+    private ControlPlane? plane;
+    private IKubernetes? client;
+    private TestKubelet? kubelet;
+
+    public ControlPlane Plane => plane ?? throw new InvalidOperationException("not started");
+
+    public IKubernetes Client => client ?? throw new InvalidOperationException("not started");
+
+    public TestKubelet Kubelet => kubelet ?? throw new InvalidOperationException("not started");
+
+    public int MetricsPort { get; } = FreePort();
+
+    public static string RepositoryRoot { get; } = FindRepositoryRoot();
+
+    public static string MnistDirectory =>
+        Environment.GetEnvironmentVariable("SYLLABUS_MNIST_DIR")
+        ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "syllabus", "mnist");
+
+    /// <summary>The trainer the solution build produced (this project must not reference it: libtorch stays out).</summary>
+    public static string? TrainerPath { get; } = FindTrainer();
+
+    public void Require()
+    {
+        if (skipReason is not null)
+        {
+            Assert.Skip(skipReason);
+        }
+    }
+
+    public async ValueTask InitializeAsync()
+    {
+        skipReason = ControlPlane.SkipReason
+            ?? (TrainerPath is null ? "the trainer is not built (dotnet build trainer-image/Syllabus.Trainer)" : null)
+            ?? (File.Exists(Path.Combine(MnistDirectory, "train.csv")) ? null : $"no MNIST CSVs in {MnistDirectory} (bash scripts/prepare-mnist.sh)");
+        if (skipReason is not null)
+        {
+            return;
+        }
+
+        plane = await ControlPlane.StartAsync(new ControlPlaneOptions { WithControllerManager = true, WithScheduler = true });
+        await plane.InstallCrdsAsync(Path.Combine(RepositoryRoot, "crds"));
+        client = plane.CreateClient();
+        kubelet = await TestKubelet.StartAsync(client, new TestKubeletOptions
+        {
+            Nodes = [new TestNode(NodeName, Cpu: "8", Memory: "32Gi", Gpus: NodeGpus)],
+            Images = new Dictionary<string, string> { ["busybox"] = "/bin/sh" },
+            ImageLaunchers = new Dictionary<string, Func<ContainerLaunch, ProcessStartInfo>> { [TrainerImage] = LaunchTrainer },
+        });
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (kubelet is not null)
+        {
+            await kubelet.DisposeAsync();
+        }
+
+        client?.Dispose();
+        if (plane is not null)
+        {
+            await plane.DisposeAsync();
+        }
+    }
+
+    /// <summary>A namespace with the claims "datasets" (seeded with digits CSVs) and "artifacts".</summary>
+    public async Task<string> NewNamespaceAsync(string prefix, int trainRows = 3000, int testRows = 500)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = $"{prefix}-{Guid.NewGuid().ToString("N")[..6]}";
+        await Client.CoreV1.CreateNamespaceAsync(new V1Namespace { Metadata = new V1ObjectMeta { Name = ns } }, cancellationToken: ct);
+        foreach (var claim in new[] { "datasets", "artifacts" })
+        {
+            await Client.CoreV1.CreateNamespacedPersistentVolumeClaimAsync(new V1PersistentVolumeClaim
+            {
+                Metadata = new V1ObjectMeta { Name = claim },
+                Spec = new V1PersistentVolumeClaimSpec
+                {
+                    AccessModes = ["ReadWriteOnce"],
+                    Resources = new V1VolumeResourceRequirements { Requests = new Dictionary<string, ResourceQuantity> { ["storage"] = new("1Gi") } },
+                },
+            }, ns, cancellationToken: ct);
+        }
+
+        var data = Path.Combine(Kubelet.ClaimDirectory(ns, "datasets"), "mnist");
+        Directory.CreateDirectory(data);
+        await WriteDigitsAsync(Path.Combine(MnistDirectory, "train.csv"), Path.Combine(data, "train.csv"), trainRows, ct);
+        await WriteDigitsAsync(Path.Combine(MnistDirectory, "test.csv"), Path.Combine(data, "test.csv"), testRows, ct);
+        return ns;
+    }
+
+    /// <summary>Starts an operator (TrainingRun and Curriculum controllers) watching <paramref name="ns"/>, with short intervals.</summary>
+    public async Task<RunningOperator> StartOperatorAsync(string ns)
+    {
+        var builder = OperatorHost.CreateBuilder(
+            [
+                "--Operator:ProbePort=0",
+                $"--Operator:Namespaces:0={ns}",
+                "--Operator:LeaderElection:Enabled=false",
+                $"--Trainer:Image={TrainerImage}",
+                $"--Trainer:MetricsPort={MetricsPort}",
+                "--Trainer:ProgressInterval=00:00:01",
+                "--Trainer:ScrapeTimeout=00:00:00.5",
+                "--Trainer:BackoffBase=00:00:01",
+                "--Trainer:BackoffCap=00:00:04",
+                "--Trainer:DependencyPollInterval=00:00:01",
+                "--Trainer:CurriculumUsageInterval=00:00:01",
+                "--Logging:LogLevel:Default=Warning",
+            ],
+            b => b.Services.AddSingleton(Plane.CreateClientConfiguration()));
+        builder.Services.AddTrainingRunControllers(builder.Configuration);
+        var app = builder.Build();
+        app.MapOperatorEndpoints();
+        await app.StartAsync(TestContext.Current.CancellationToken);
+        return new RunningOperator(app);
+    }
+
+    public ResourceClient<T> Resources<T>()
+        where T : class, IKubernetesObject<V1ObjectMeta> =>
+        new(Client, TimeProvider.System, NullLogger<ResourceClient<T>>.Instance);
+
+    /// <summary>kubectl's view: the server-side Table of <c>kubectl get tr</c> (additionalPrinterColumns evaluated by the API server).</summary>
+    public async Task<(IReadOnlyList<string> Columns, IReadOnlyList<IReadOnlyList<string>> Rows)> GetTableAsync(string ns, string plural)
+    {
+        var config = Plane.CreateClientConfiguration();
+        using var handler = new HttpClientHandler { ServerCertificateCustomValidationCallback = HttpClientHandler.DangerousAcceptAnyServerCertificateValidator };
+        using var http = new HttpClient(handler);
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"{config.Host}/apis/{SyllabusGroup.Name}/{SyllabusGroup.Version}/namespaces/{ns}/{plural}");
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", config.AccessToken);
+        request.Headers.Accept.ParseAdd("application/json;as=Table;v=v1;g=meta.k8s.io");
+        using var response = await http.SendAsync(request, TestContext.Current.CancellationToken);
+        response.EnsureSuccessStatusCode();
+        using var json = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+        var columns = json.RootElement.GetProperty("columnDefinitions").EnumerateArray().Select(c => c.GetProperty("name").GetString()!).ToList();
+        var rows = json.RootElement.GetProperty("rows").EnumerateArray()
+            .Select(r => (IReadOnlyList<string>)[.. r.GetProperty("cells").EnumerateArray().Select(c => c.ValueKind == System.Text.Json.JsonValueKind.Null ? "" : c.ToString())])
+            .ToList();
+        return (columns, rows);
+    }
+
+    private static ProcessStartInfo LaunchTrainer(ContainerLaunch launch)
+    {
+        // The pod mounts each claim at /var/run/syllabus/pvc/CLAIM; the kubelet keeps claims of a namespace side by side,
+        // so the parent of any mapped claim is the trainer's SYLLABUS_PVC_ROOT. The container's env is applied after this
+        // start info is built, so the override goes through env(1), which wins over the inherited variable.
+        var claimRoot = launch.PathMap
+            .Where(p => p.Key.StartsWith(TrainerJobBuilder.PvcMountRoot + "/", StringComparison.Ordinal))
+            .Select(p => Path.GetDirectoryName(p.Value.TrimEnd('/')))
+            .FirstOrDefault();
+        var start = new ProcessStartInfo("/usr/bin/env");
+        if (claimRoot is not null)
+        {
+            start.ArgumentList.Add($"{TrainerJobBuilder.PvcRootVariable}={claimRoot}");
+        }
+
+        start.ArgumentList.Add(TrainerPath!);
+        foreach (var argument in launch.Arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        return start;
+    }
+
+    /// <summary>The first rows of an MNIST CSV plus a "difficulty" column (inked pixels), for the curriculum.</summary>
+    private static async Task WriteDigitsAsync(string source, string target, int rows, CancellationToken ct)
+    {
+        using var reader = new StreamReader(source);
+        await using var writer = new StreamWriter(target, false, new UTF8Encoding(false));
+        var header = await reader.ReadLineAsync(ct) ?? throw new InvalidDataException($"{source} is empty");
+        await writer.WriteLineAsync($"{header},difficulty");
+        for (var i = 0; i < rows && await reader.ReadLineAsync(ct) is { } line; i++)
+        {
+            var inked = line.Split(',').Skip(1).Count(v => v != "0");
+            await writer.WriteLineAsync($"{line},{inked}");
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static string FindRepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Operator.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException($"Operator.sln not found above {AppContext.BaseDirectory}");
+    }
+
+    private static string? FindTrainer()
+    {
+        var configuration = new DirectoryInfo(AppContext.BaseDirectory).Parent?.Parent?.Name ?? "Debug";
+        return new[] { configuration, "Debug", "Release" }
+            .Select(c => Path.Combine(FindRepositoryRoot(), "trainer-image", "Syllabus.Trainer", "bin", c, "net10.0", "linux-x64", "syllabus-trainer"))
+            .FirstOrDefault(File.Exists);
+    }
+}
+
+/// <summary>An operator host started by a test; disposing stops it (in-flight reconciles finish).</summary>
+public sealed class RunningOperator(WebApplication app) : IAsyncDisposable
+{
+    private int disposed;
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref disposed, 1) == 0)
+        {
+            await app.StopAsync(CancellationToken.None);
+            await app.DisposeAsync();
+        }
+    }
+}

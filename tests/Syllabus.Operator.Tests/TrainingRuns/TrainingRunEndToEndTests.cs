@@ -1,0 +1,347 @@
+using k8s;
+using k8s.Models;
+using Syllabus.Api;
+using Syllabus.Operator.Runtime;
+using Syllabus.Operator.TrainingRuns;
+
+namespace Syllabus.Operator.Tests.TrainingRuns;
+
+/// <summary>
+/// TrainingRuns against the real control plane: the scheduler binds trainer pods to the test kubelet's GPU node and the
+/// kubelet runs the real trainer on a few thousand MNIST digits.
+/// </summary>
+public sealed class TrainingRunEndToEndTests(TrainingRunCluster cluster) : IClassFixture<TrainingRunCluster>
+{
+    private static readonly TimeSpan Long = TimeSpan.FromSeconds(120);
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static TrainingRun Parse(string yaml) => (TrainingRun)Manifests.LoadAll(yaml, "test").Single();
+
+    private static string DigitsRun(string name, int epochs = 6, string extra = "", int gpus = 1, double gate = 0.5) => $$"""
+        apiVersion: syllabus.dev/v1alpha1
+        kind: TrainingRun
+        metadata: {name: {{name}}}
+        spec:
+          model: {architecture: MLP, hiddenLayers: [64]}
+          data:
+            train: {uri: pvc://datasets/mnist/train.csv}
+            test: {uri: pvc://datasets/mnist/test.csv}
+            validationFraction: 0.1
+            normalization: Scale
+            scale: 255
+            difficultyColumn: difficulty
+          epochs: {{epochs}}
+          batchSize: 32
+          artifacts: {uri: pvc://artifacts/runs/{{name}}}
+          resources: {gpus: {{gpus}}}
+          gates:
+          - {metric: accuracy, atLeast: {{gate}}}
+        {{extra}}
+        """;
+
+    private async Task<TrainingRun> WaitForRunAsync(string ns, string name, Func<TrainingRun, bool> condition, string what, TimeSpan? timeout = null)
+    {
+        var runs = cluster.Resources<TrainingRun>();
+        var deadline = DateTime.UtcNow + (timeout ?? Long);
+        TrainingRun? last = null;
+        while (DateTime.UtcNow < deadline)
+        {
+            last = await runs.GetAsync(ns, name, Ct);
+            if (last is not null && condition(last))
+            {
+                return last;
+            }
+
+            await Task.Delay(200, Ct);
+        }
+
+        Assert.Fail($"timed out waiting for {what}; TrainingRun {ns}/{name} is:\n{(last is null ? "gone" : KubernetesYaml.Serialize(last.Status))}");
+        return null!;
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? Long);
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting for {what}");
+            await Task.Delay(200, Ct);
+        }
+    }
+
+    private async Task<IList<V1Job>> JobsAsync(string ns) => (await cluster.Client.BatchV1.ListNamespacedJobAsync(ns, cancellationToken: Ct)).Items;
+
+    private static V1Condition? Condition(TrainingRun run, string type) => Conditions.Find(run.Status?.Conditions, type);
+
+    [Fact]
+    public async Task A_run_with_a_curriculum_trains_on_a_GPU_node_reports_progress_succeeds_with_its_gates_and_is_removed_by_its_TTL()
+    {
+        cluster.Require();
+        var ns = await cluster.NewNamespaceAsync("happy");
+        await using var op = await cluster.StartOperatorAsync(ns);
+        var curricula = cluster.Resources<Curriculum>();
+        await curricula.CreateAsync(new Curriculum
+        {
+            Metadata = new V1ObjectMeta { Name = "easy-first", NamespaceProperty = ns },
+            Spec = new CurriculumSpec
+            {
+                Difficulty = new DifficultySpec { Source = DifficultySources.Column, Column = "difficulty" },
+                Stages = [new CurriculumStage { Name = "easy", DataFraction = 0.5, MinEpochs = 1, MaxEpochs = 3 }, new CurriculumStage { Name = "all", DataFraction = 1.0 }],
+            },
+        }, Ct);
+        var run = Parse(DigitsRun("digits", epochs: 14, extra: "  curriculumRef: {name: easy-first}\n  ttlSecondsAfterFinished: 8"));
+        run.Metadata.NamespaceProperty = ns;
+        await cluster.Resources<TrainingRun>().CreateAsync(run, Ct);
+
+        // The Job appears with the expected spec, and the ConfigMap with the curriculum inlined.
+        V1Job? job = null;
+        await WaitUntilAsync(async () => (job = (await JobsAsync(ns)).FirstOrDefault()) is not null, "the trainer Job");
+        Assert.Equal("digits-1", job!.Metadata.Name);
+        var container = job.Spec.Template.Spec.Containers.Single();
+        Assert.Equal(TrainingRunCluster.TrainerImage, container.Image);
+        Assert.Equal("1", container.Resources.Limits["nvidia.com/gpu"].ToString());
+        Assert.Equal(0, job.Spec.BackoffLimit);
+        Assert.Equal("Never", job.Spec.Template.Spec.RestartPolicy);
+        Assert.Equal("digits", job.Metadata.Labels[TrainingRunNames.RunLabel]);
+        Assert.Equal("TrainingRun", job.Metadata.OwnerReferences.Single().Kind);
+        var configMap = await cluster.Client.CoreV1.ReadNamespacedConfigMapAsync("digits-config", ns, cancellationToken: Ct);
+        var resolved = (TrainingRun)Manifests.LoadAll(configMap.Data[ResolvedTrainerConfig.FileName], "cm").Single();
+        Assert.Null(resolved.Spec.CurriculumRef);
+        Assert.Equal(["easy", "all"], resolved.Spec.Curriculum!.Stages!.Select(s => s.Name));
+
+        // A change to the Curriculum after the start does not alter the run.
+        var curriculum = (await curricula.GetAsync(ns, "easy-first", Ct))!;
+        curriculum.Spec.Stages![0].DataFraction = 0.2;
+        await curricula.ReplaceAsync(curriculum, Ct);
+
+        // The scheduler binds the pod to the GPU node.
+        await WaitUntilAsync(async () => (await cluster.Client.CoreV1.ListNamespacedPodAsync(ns, cancellationToken: Ct)).Items.Any(p => p.Spec.NodeName == TrainingRunCluster.NodeName), "the pod bound to the GPU node");
+
+        // status.progress advances from the scraped metrics.
+        var epochs = new SortedSet<int>();
+        var stages = new HashSet<string>();
+        var final = await WaitForRunAsync(ns, "digits", r =>
+        {
+            if (r.Status?.Progress is { Epoch: { } epoch } progress)
+            {
+                epochs.Add(epoch);
+                if (progress.Stage is { } stage)
+                {
+                    stages.Add(stage);
+                }
+            }
+
+            return r.Status?.Phase is TrainingRunPhases.Succeeded or TrainingRunPhases.Failed;
+        }, "the run to finish");
+        Assert.True(final.Status!.Phase == TrainingRunPhases.Succeeded, KubernetesYaml.Serialize(final.Status));
+        Assert.True(epochs.Count >= 2, $"progress should advance over several scrapes; saw epochs [{string.Join(", ", epochs)}]");
+        Assert.NotEmpty(stages);
+
+        // Metrics and gate outcomes from the termination message.
+        var result = final.Status.Result!;
+        Assert.Equal("pvc://artifacts/runs/digits/model", result.ModelUri);
+        Assert.InRange(result.Metrics!["accuracy"], 0.5, 1.0);
+        var gate = Assert.Single(result.Gates!);
+        Assert.True(gate.Passed);
+        Assert.Equal(result.Metrics["accuracy"], gate.Value);
+        Assert.Equal(Conditions.True, Condition(final, ConditionTypes.GatesPassed)?.Status);
+        Assert.Equal(Conditions.True, Condition(final, ConditionTypes.Completed)?.Status);
+        Assert.Equal(Conditions.True, Condition(final, ConditionTypes.Scheduled)?.Status);
+        Assert.Equal(1, final.Status.Attempts);
+        Assert.NotNull(final.Status.CompletionTime);
+        Assert.Equal(final.Metadata.Generation, final.Status.ObservedGeneration);
+        Assert.True(File.Exists(Path.Combine(cluster.Kubelet.ClaimDirectory(ns, "artifacts"), "runs", "digits", "model", "model.safetensors")));
+
+        // kubectl get tr: the printer columns evaluated by the API server on the real status.
+        var (columns, rows) = await cluster.GetTableAsync(ns, TrainingRun.Plural);
+        Assert.Equal(["Name", "Phase", "Stage", "Epoch", "Accuracy", "Gates", "Model", "Age"], columns);
+        var row = Assert.Single(rows);
+        Assert.Equal("digits", row[0]);
+        Assert.Equal("Succeeded", row[1]);
+        Assert.Equal(final.Status.Progress!.Stage, row[2]);
+        Assert.Equal(final.Status.Progress.Epoch.ToString(), row[3]);
+        Assert.Equal(final.Status.Progress.Accuracy!.Value, double.Parse(row[4], System.Globalization.CultureInfo.InvariantCulture), 6);
+        Assert.Equal("True", row[5]);
+        Assert.Equal("pvc://artifacts/runs/digits/model", row[6]);
+
+        // The Curriculum lists its user; the run's ConfigMap still holds the curriculum it started with.
+        await WaitUntilAsync(async () => (await curricula.GetAsync(ns, "easy-first", Ct))?.Status?.UsedBy?.Contains("digits") == true, "the curriculum's usedBy");
+        var kept = await cluster.Client.CoreV1.ReadNamespacedConfigMapAsync("digits-config", ns, cancellationToken: Ct);
+        Assert.Equal(configMap.Data[ResolvedTrainerConfig.FileName], kept.Data[ResolvedTrainerConfig.FileName]);
+
+        // Events for the transitions.
+        var events = (await cluster.Client.CoreV1.ListNamespacedEventAsync(ns, fieldSelector: "involvedObject.name=digits", cancellationToken: Ct)).Items.Select(e => e.Reason).ToList();
+        Assert.Contains("AttemptCreated", events);
+        Assert.Contains("Completed", events);
+
+        // The TTL removes the run, and the finalizer its Job and ConfigMap.
+        await WaitUntilAsync(async () => await cluster.Resources<TrainingRun>().GetAsync(ns, "digits", Ct) is null, "the TTL to delete the run", TimeSpan.FromSeconds(60));
+        await WaitUntilAsync(async () => (await JobsAsync(ns)).Count == 0 && await cluster.Resources<V1ConfigMap>().GetAsync(ns, "digits-config", Ct) is null, "the Job and ConfigMap to go");
+    }
+
+    [Fact]
+    public async Task A_run_asking_for_more_GPUs_than_any_node_has_is_Unschedulable_and_deleting_it_removes_its_Job_and_ConfigMap()
+    {
+        cluster.Require();
+        var ns = await cluster.NewNamespaceAsync("nogpu", trainRows: 100, testRows: 50);
+        await using var op = await cluster.StartOperatorAsync(ns);
+        var run = Parse(DigitsRun("greedy", gpus: TrainingRunCluster.NodeGpus + 2));
+        run.Metadata.NamespaceProperty = ns;
+        await cluster.Resources<TrainingRun>().CreateAsync(run, Ct);
+
+        // (First the claims may still be binding; then the scheduler finds no node with enough GPUs.)
+        var pending = await WaitForRunAsync(ns, "greedy", r => Condition(r, ConditionTypes.Scheduled) is { Reason: "Unschedulable" } c && c.Message.Contains("nvidia.com/gpu", StringComparison.Ordinal), "Scheduled=False Unschedulable for lack of GPUs");
+        Assert.Equal(TrainingRunPhases.Pending, pending.Status!.Phase);
+        Assert.Equal(Conditions.False, Condition(pending, ConditionTypes.Scheduled)!.Status);
+        Assert.Contains("nvidia.com/gpu", Condition(pending, ConditionTypes.Scheduled)!.Message, StringComparison.Ordinal);
+        Assert.Contains(TrainingRunNames.Finalizer, pending.Metadata.Finalizers);
+
+        await cluster.Resources<TrainingRun>().DeleteAsync(ns, "greedy", Ct);
+        await WaitUntilAsync(async () => await cluster.Resources<TrainingRun>().GetAsync(ns, "greedy", Ct) is null, "the run to be deleted");
+        Assert.Empty(await JobsAsync(ns));
+        Assert.Null(await cluster.Resources<V1ConfigMap>().GetAsync(ns, "greedy-config", Ct));
+    }
+
+    [Fact]
+    public async Task A_failing_trainer_is_retried_with_backoff_up_to_backoffLimit_then_Fails_with_a_reason()
+    {
+        cluster.Require();
+        var ns = await cluster.NewNamespaceAsync("failing", trainRows: 10, testRows: 10);
+        await using var op = await cluster.StartOperatorAsync(ns);
+        // A Custom trainer image that always fails: the operator's retry handling is what is under test.
+        var run = Parse("""
+            apiVersion: syllabus.dev/v1alpha1
+            kind: TrainingRun
+            metadata: {name: flaky}
+            spec:
+              model:
+                architecture: Custom
+                image: busybox
+                command: ["/bin/sh", "-c", "echo 'CUDA error: out of cheese' >&2; exit 3"]
+              data: {train: {uri: pvc://datasets/mnist/train.csv}}
+              artifacts: {uri: pvc://artifacts/runs/flaky}
+              backoffLimit: 2
+            """);
+        run.Metadata.NamespaceProperty = ns;
+        await cluster.Resources<TrainingRun>().CreateAsync(run, Ct);
+
+        var failed = await WaitForRunAsync(ns, "flaky", r => r.Status?.Phase == TrainingRunPhases.Failed, "the run to fail");
+        var condition = Condition(failed, ConditionTypes.Failed)!;
+        Assert.Equal(TrainingRunReasons.TrainerError, condition.Reason);
+        Assert.Contains("exit code 3", condition.Message, StringComparison.Ordinal);
+        Assert.Contains("out of cheese", condition.Message, StringComparison.Ordinal);
+        Assert.Contains("exceed backoffLimit 2", condition.Message, StringComparison.Ordinal);
+        Assert.Equal(3, failed.Status!.Attempts);
+
+        var jobs = (await JobsAsync(ns)).OrderBy(j => j.Metadata.Name, StringComparer.Ordinal).ToList();
+        Assert.Equal(["flaky-1", "flaky-2", "flaky-3"], jobs.Select(j => j.Metadata.Name));
+        // Exponential backoff between attempts: 1 s after the first failure, 2 s after the second.
+        var pods = (await cluster.Client.CoreV1.ListNamespacedPodAsync(ns, cancellationToken: Ct)).Items;
+        DateTime Finished(int attempt) => pods.Single(p => p.Metadata.Labels[TrainingRunNames.AttemptLabel] == attempt.ToString()).Status.ContainerStatuses[0].State.Terminated.FinishedAt!.Value;
+        Assert.True(jobs[1].Metadata.CreationTimestamp >= Finished(1).AddSeconds(1) - TimeSpan.FromMilliseconds(1000), "attempt 2 waited for the backoff");
+        Assert.True(jobs[2].Metadata.CreationTimestamp >= Finished(2).AddSeconds(2) - TimeSpan.FromMilliseconds(1000), "attempt 3 waited for the doubled backoff");
+        var events = (await cluster.Client.CoreV1.ListNamespacedEventAsync(ns, fieldSelector: "involvedObject.name=flaky", cancellationToken: Ct)).Items;
+        Assert.Equal(3, events.Where(e => e.Reason == "AttemptCreated").Sum(e => e.Count ?? 1));
+    }
+
+    [Fact]
+    public async Task A_suspended_run_stops_and_resumes_from_its_checkpoint()
+    {
+        cluster.Require();
+        var ns = await cluster.NewNamespaceAsync("suspend", trainRows: 4000);
+        await using var op = await cluster.StartOperatorAsync(ns);
+        var run = Parse(DigitsRun("pausable", epochs: 30));
+        run.Metadata.NamespaceProperty = ns;
+        var runs = cluster.Resources<TrainingRun>();
+        await runs.CreateAsync(run, Ct);
+
+        var checkpoints = Path.Combine(cluster.Kubelet.ClaimDirectory(ns, "artifacts"), "runs", "pausable", "checkpoints");
+        await WaitUntilAsync(() => Task.FromResult(Directory.Exists(checkpoints) && Directory.GetDirectories(checkpoints).Length >= 2), "two checkpoints");
+        await runs.PatchAsync(ns, "pausable", new V1Patch("""{"spec":{"suspend":true}}""", V1Patch.PatchType.MergePatch), Ct);
+
+        var suspended = await WaitForRunAsync(ns, "pausable", r => r.Status?.Phase == TrainingRunPhases.Suspended, "Suspended");
+        Assert.Equal(Conditions.True, Condition(suspended, ConditionTypes.Suspended)?.Status);
+        await WaitUntilAsync(async () => (await JobsAsync(ns)).Count == 0, "the attempt's Job to be deleted");
+        await WaitUntilAsync(async () => (await cluster.Client.CoreV1.ListNamespacedPodAsync(ns, cancellationToken: Ct)).Items.Count == 0, "the trainer pod to stop");
+        Assert.True(Directory.GetDirectories(checkpoints).Length >= 1, "checkpoints are kept while suspended");
+
+        await runs.PatchAsync(ns, "pausable", new V1Patch("""{"spec":{"suspend":false}}""", V1Patch.PatchType.MergePatch), Ct);
+        var done = await WaitForRunAsync(ns, "pausable", r => r.Status?.Phase is TrainingRunPhases.Succeeded or TrainingRunPhases.Failed, "the resumed run to finish");
+        Assert.True(done.Status!.Phase == TrainingRunPhases.Succeeded, KubernetesYaml.Serialize(done.Status));
+        Assert.Equal(2, done.Status.Attempts);
+        Assert.Equal(Conditions.False, Condition(done, ConditionTypes.Suspended)?.Status);
+        var pod = (await cluster.Client.CoreV1.ListNamespacedPodAsync(ns, labelSelector: $"{TrainingRunNames.AttemptLabel}=2", cancellationToken: Ct)).Items.Single();
+        Assert.Contains("resuming from", cluster.Kubelet.ReadContainerLog(ns, pod.Metadata.Name, TrainingRunNames.ContainerName), StringComparison.Ordinal);
+        var events = (await cluster.Client.CoreV1.ListNamespacedEventAsync(ns, fieldSelector: "involvedObject.name=pausable", cancellationToken: Ct)).Items.Select(e => e.Reason).ToList();
+        Assert.Contains("Suspended", events);
+        Assert.Contains("Resumed", events);
+    }
+
+    [Fact]
+    public async Task An_operator_restarted_mid_run_picks_the_run_up_without_a_second_Job()
+    {
+        cluster.Require();
+        var ns = await cluster.NewNamespaceAsync("restart", trainRows: 4000);
+        var op = await cluster.StartOperatorAsync(ns);
+        var run = Parse(DigitsRun("steady", epochs: 12));
+        run.Metadata.NamespaceProperty = ns;
+        await cluster.Resources<TrainingRun>().CreateAsync(run, Ct);
+        await WaitForRunAsync(ns, "steady", r => r.Status?.Phase == TrainingRunPhases.Running, "Running");
+
+        await op.DisposeAsync();
+        await using var second = await cluster.StartOperatorAsync(ns);
+
+        var done = await WaitForRunAsync(ns, "steady", r => r.Status?.Phase is TrainingRunPhases.Succeeded or TrainingRunPhases.Failed, "the run to finish");
+        Assert.True(done.Status!.Phase == TrainingRunPhases.Succeeded, KubernetesYaml.Serialize(done.Status));
+        Assert.Equal(1, done.Status.Attempts);
+        Assert.Equal(["steady-1"], (await JobsAsync(ns)).Select(j => j.Metadata.Name));
+        Assert.Single((await cluster.Client.CoreV1.ListNamespacedPodAsync(ns, cancellationToken: Ct)).Items);
+    }
+
+    [Fact]
+    public async Task A_run_on_a_base_run_waits_for_it_and_fails_clearly_when_the_base_fails_its_gates()
+    {
+        cluster.Require();
+        var ns = await cluster.NewNamespaceAsync("base", trainRows: 600, testRows: 100);
+        await using var op = await cluster.StartOperatorAsync(ns);
+        var runs = cluster.Resources<TrainingRun>();
+        var child = Parse(DigitsRun("finetune", epochs: 2, extra: "  baseModel: {trainingRun: {name: pretrain}}"));
+        child.Metadata.NamespaceProperty = ns;
+        await runs.CreateAsync(child, Ct);
+
+        var waiting = await WaitForRunAsync(ns, "finetune", r => Condition(r, ConditionTypes.Scheduled)?.Reason == "BaseModelNotFound", "waiting for a base run that does not exist");
+        Assert.Equal(TrainingRunPhases.Pending, waiting.Status!.Phase);
+
+        // A base run whose gate cannot pass.
+        var pretrain = Parse(DigitsRun("pretrain", epochs: 2, gate: 0.9999));
+        pretrain.Metadata.NamespaceProperty = ns;
+        await runs.CreateAsync(pretrain, Ct);
+        await WaitForRunAsync(ns, "finetune", r => Condition(r, ConditionTypes.Scheduled)?.Reason == "WaitingForBaseModel", "waiting for the base run to succeed");
+        Assert.DoesNotContain(await JobsAsync(ns), j => j.Metadata.Name.StartsWith("finetune", StringComparison.Ordinal));
+
+        var failedBase = await WaitForRunAsync(ns, "pretrain", r => r.Status?.Phase is TrainingRunPhases.Failed or TrainingRunPhases.Succeeded, "the base run to finish");
+        Assert.Equal(TrainingRunReasons.GatesFailed, Condition(failedBase, ConditionTypes.Failed)?.Reason);
+        var failed = await WaitForRunAsync(ns, "finetune", r => r.Status?.Phase == TrainingRunPhases.Failed, "the dependent run to fail");
+        Assert.Equal("BaseModelGatesFailed", Condition(failed, ConditionTypes.Failed)?.Reason);
+        Assert.Contains("pretrain", Condition(failed, ConditionTypes.Failed)!.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(await JobsAsync(ns), j => j.Metadata.Name.StartsWith("finetune", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task An_invalid_run_reports_Valid_False_with_the_CEL_rule_the_old_server_did_not_enforce()
+    {
+        cluster.Require();
+        var ns = await cluster.NewNamespaceAsync("invalid", trainRows: 10, testRows: 10);
+        await using var op = await cluster.StartOperatorAsync(ns);
+        var run = Parse(DigitsRun("both-bounds"));
+        run.Spec.Gates![0].AtMost = 0.99;
+        run.Metadata.NamespaceProperty = ns;
+        await cluster.Resources<TrainingRun>().CreateAsync(run, Ct); // a 1.20 server accepts it: it has no CEL
+
+        var invalid = await WaitForRunAsync(ns, "both-bounds", r => Condition(r, ConditionTypes.Valid)?.Status == Conditions.False, "Valid=False");
+        Assert.Equal("spec.gates[0]: a gate needs exactly one of atLeast or atMost", Condition(invalid, ConditionTypes.Valid)!.Message);
+        Assert.Equal(TrainingRunPhases.Failed, invalid.Status!.Phase);
+        Assert.Empty(await JobsAsync(ns));
+    }
+}
