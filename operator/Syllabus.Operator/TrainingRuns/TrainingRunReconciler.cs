@@ -57,7 +57,7 @@ internal sealed partial class TrainingRunReconciler(
         {
             config = ResolvedTrainerConfig.FromConfigMap(configMap);
         }
-        else if (errors.Count == 0 && run.Status?.Phase is not (TrainingRunPhases.Succeeded or TrainingRunPhases.Failed))
+        else if (errors.Count == 0 && run.Status?.CompletionTime is null)
         {
             (config, dependencies) = await ResolveAsync(run, ct).ConfigureAwait(false);
         }

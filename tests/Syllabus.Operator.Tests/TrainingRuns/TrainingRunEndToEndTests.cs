@@ -344,4 +344,48 @@ public sealed class TrainingRunEndToEndTests(TrainingRunCluster cluster) : IClas
         Assert.Equal(TrainingRunPhases.Failed, invalid.Status!.Phase);
         Assert.Empty(await JobsAsync(ns));
     }
+
+    [Fact]
+    public async Task An_image_that_cannot_be_pulled_is_reported_as_ImagePullBackOff()
+    {
+        cluster.Require();
+        var ns = await cluster.NewNamespaceAsync("nopull", trainRows: 10, testRows: 10);
+        await using var op = await cluster.StartOperatorAsync(ns);
+        var run = Parse(DigitsRun("typo", extra: "  image: registry.example/no-such-trainer:1"));
+        run.Metadata.NamespaceProperty = ns;
+        await cluster.Resources<TrainingRun>().CreateAsync(run, Ct);
+
+        var stuck = await WaitForRunAsync(ns, "typo", r => Condition(r, ConditionTypes.Running)?.Reason == TrainingRunReasons.ImagePullBackOff, "Running=False ImagePullBackOff");
+        Assert.Equal(TrainingRunPhases.Pending, stuck.Status!.Phase);
+        Assert.Equal(Conditions.True, Condition(stuck, ConditionTypes.Scheduled)?.Status);
+        var events = (await cluster.Client.CoreV1.ListNamespacedEventAsync(ns, fieldSelector: "involvedObject.name=typo", cancellationToken: Ct)).Items;
+        Assert.Contains(events, e => e.Reason == TrainingRunReasons.ImagePullBackOff && e.Type == "Warning");
+    }
+
+    [Fact]
+    public async Task A_run_past_its_activeDeadlineSeconds_fails_with_DeadlineExceeded_and_its_trainer_is_stopped()
+    {
+        cluster.Require();
+        var ns = await cluster.NewNamespaceAsync("deadline", trainRows: 10, testRows: 10);
+        await using var op = await cluster.StartOperatorAsync(ns);
+        var run = Parse("""
+            apiVersion: syllabus.dev/v1alpha1
+            kind: TrainingRun
+            metadata: {name: slow}
+            spec:
+              model: {architecture: Custom, image: busybox, command: ["/bin/sh", "-c", "sleep 120"]}
+              data: {train: {uri: pvc://datasets/mnist/train.csv}}
+              artifacts: {uri: pvc://artifacts/runs/slow}
+              activeDeadlineSeconds: 4
+            """);
+        run.Metadata.NamespaceProperty = ns;
+        await cluster.Resources<TrainingRun>().CreateAsync(run, Ct);
+
+        var failed = await WaitForRunAsync(ns, "slow", r => r.Status?.Phase == TrainingRunPhases.Failed, "DeadlineExceeded", TimeSpan.FromSeconds(60));
+        Assert.Equal(TrainingRunReasons.DeadlineExceeded, Condition(failed, ConditionTypes.Failed)?.Reason);
+        Assert.Equal(1, failed.Status!.Attempts);
+        var started = failed.Status.StartTime!.Value;
+        Assert.InRange((failed.Status.CompletionTime!.Value - started).TotalSeconds, 3, 30);
+        await WaitUntilAsync(async () => (await cluster.Client.CoreV1.ListNamespacedPodAsync(ns, cancellationToken: Ct)).Items.All(p => p.Status.Phase is "Failed" or "Succeeded"), "the trainer pod to stop");
+    }
 }
