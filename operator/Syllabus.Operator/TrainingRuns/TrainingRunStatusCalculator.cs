@@ -298,7 +298,7 @@ public static class TrainingRunStatusCalculator
                 ctx.Set(ConditionTypes.Scheduled, Conditions.True, TrainingRunReasons.Scheduled, $"Pod {latest.Pod?.Metadata?.Name} is on node {latest.Pod?.Spec?.NodeName}");
                 ctx.Set(ConditionTypes.Running, Conditions.True, TrainingRunReasons.Training, $"Attempt {latest.Number} is training");
                 var outcome = new Outcome(TrainingRunPhases.Running) { RequeueAfter = ctx.NextScrapeIn(latest.Pod) };
-                ctx.Progress(latest);
+                ctx.UseScrapedProgress();
                 return outcome;
             }
 
@@ -556,11 +556,8 @@ public static class TrainingRunStatusCalculator
         public void Set(string type, string status, string reason, string message) =>
             Conditions.SetCondition(conditions, type, status, reason, string.IsNullOrWhiteSpace(message) ? reason : message, generation, Now);
 
-        public void Progress(Attempt running)
-        {
-            _ = running;
-            progress = Input.ScrapedProgress;
-        }
+        /// <summary>Takes this reconcile's scrape, if any, as status.progress (otherwise the last one stays).</summary>
+        public void UseScrapedProgress() => progress = Input.ScrapedProgress;
 
         public TimeSpan NextScrapeIn(V1Pod? pod)
         {
