@@ -1,3 +1,4 @@
+using Syllabus.Api;
 using System.Net;
 using System.Net.Sockets;
 using Syllabus.Operator.TrainingRuns;
