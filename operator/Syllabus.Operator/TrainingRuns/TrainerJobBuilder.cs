@@ -13,6 +13,9 @@ public static class TrainerJobBuilder
     public const string TmpMountPath = "/tmp";
     public const string MetricsPortName = "metrics";
     public const string PvcRootVariable = "SYLLABUS_PVC_ROOT";
+
+    /// <summary>The trainer's device (auto, cpu, cuda): cuda for a pod given GPUs, so a CPU-only image fails loudly there.</summary>
+    public const string DeviceVariable = "SYLLABUS_DEVICE";
     public const string AttemptVariable = "SYLLABUS_ATTEMPT";
 
     /// <summary>The ConfigMap <c>RUN-config</c> holding the resolved manifest, controlled by the run.</summary>
@@ -95,6 +98,7 @@ public static class TrainerJobBuilder
                 new V1EnvVar { Name = PvcRootVariable, Value = PvcMountRoot },
                 new V1EnvVar { Name = AttemptVariable, Value = attempt.ToString(System.Globalization.CultureInfo.InvariantCulture) },
                 new V1EnvVar { Name = "HOME", Value = TmpMountPath },
+                new V1EnvVar { Name = DeviceVariable, Value = resources.Gpus > 0 ? "cuda" : "cpu" },
             ],
             Ports = [new V1ContainerPort { Name = MetricsPortName, ContainerPort = image.MetricsPort, Protocol = "TCP" }],
             Resources = BuildResources(resources, image),

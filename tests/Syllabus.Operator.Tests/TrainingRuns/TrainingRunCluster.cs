@@ -182,6 +182,8 @@ public sealed class TrainingRunCluster : IAsyncLifetime
             start.ArgumentList.Add($"{TrainerJobBuilder.PvcRootVariable}={claimRoot}");
         }
 
+        // The test kubelet's GPUs are only advertised capacity: train on the CPU whatever device the pod asks for.
+        start.ArgumentList.Add($"{TrainerJobBuilder.DeviceVariable}=cpu");
         start.ArgumentList.Add(TrainerPath!);
         foreach (var argument in launch.Arguments)
         {

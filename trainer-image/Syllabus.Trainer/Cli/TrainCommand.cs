@@ -21,16 +21,17 @@ public static class TrainCommand
         var metricsPort = new Option<int>("--metrics-port") { Description = "Port of the Prometheus /metrics endpoint (0 disables)", DefaultValueFactory = _ => 9090 };
         var terminationPath = new Option<string?>("--termination-message-path") { Description = "Where to write the JSON summary (default /dev/termination-log when writable)" };
         var noProgress = new Option<bool>("--no-progress") { Description = "Plain log lines instead of a progress bar" };
+        var device = new Option<string?>("--device") { Description = $"auto (CUDA when available), cpu, cuda or cuda:N; default ${TrainingDevice.EnvironmentVariable} or auto" };
 
         var train = new Command("train", "Train a model as a TrainingRun manifest describes");
-        foreach (var option in new Option[] { files, runName, artifacts, metricsPort, terminationPath, noProgress })
+        foreach (var option in new Option[] { files, runName, artifacts, metricsPort, terminationPath, noProgress, device })
         {
             train.Add(option);
         }
 
         train.SetAction((parse, cancellationToken) => RunAsync(
             new TrainArguments(parse.GetValue(files) ?? [], parse.GetValue(runName), parse.GetValue(artifacts), parse.GetValue(metricsPort),
-                parse.GetValue(terminationPath), parse.GetValue(noProgress)),
+                parse.GetValue(terminationPath), parse.GetValue(noProgress), parse.GetValue(device) ?? environment(TrainingDevice.EnvironmentVariable)),
             output, error, environment, time, cancellationToken));
 
         var root = new RootCommand("Syllabus trainer: trains, scores and serves models described by Syllabus resources");
@@ -59,7 +60,7 @@ public static class TrainCommand
             output.WriteLine($"TrainingRun {run.Name}: artifacts in {run.ArtifactsDirectory}");
             var gauges = new ProgressGauges();
             await using var endpoint = arguments.MetricsPort > 0 ? StartEndpoint(gauges, arguments.MetricsPort, error) : null;
-            var job = new TrainingJob(run, time) { Log = output.WriteLine };
+            var job = new TrainingJob(run, time) { Log = output.WriteLine, Device = arguments.Device };
             job.ExtraCallbacks.Add(gauges);
             TrainingOutcome outcome;
             var interactive = !arguments.NoProgress && !Console.IsOutputRedirected && ReferenceEquals(output, Console.Out);
@@ -178,4 +179,4 @@ public static class TrainCommand
 /// <summary>The parsed `train` options.</summary>
 public sealed record TrainArguments(
     IReadOnlyList<string> Files, string? Run = null, string? Artifacts = null, int MetricsPort = 9090,
-    string? TerminationMessagePath = null, bool NoProgress = false);
+    string? TerminationMessagePath = null, bool NoProgress = false, string? Device = null);

@@ -72,7 +72,8 @@ public sealed class ElasticWeightConsolidation : IDisposable
                 continue;
             }
 
-            ewc._terms.Add((parameter, anchor.detach().clone(), fisher[name].div(Math.Max(count, 1))));
+            // The base model is scored on the CPU; its anchors and Fisher terms go where the trained parameters live.
+            ewc._terms.Add((parameter, anchor.detach().clone().to(parameter.device), fisher[name].div(Math.Max(count, 1)).to(parameter.device)));
             names.Add(name);
         }
 
@@ -89,7 +90,7 @@ public sealed class ElasticWeightConsolidation : IDisposable
     /// <summary>The penalty for the current parameters (part of the autograd graph).</summary>
     public Tensor Penalty()
     {
-        var total = zeros(1);
+        var total = zeros(1, device: _terms.Count > 0 ? _terms[0].Parameter.device : CPU);
         foreach (var (parameter, anchor, fisher) in _terms)
         {
             total = total + (fisher * (parameter - anchor).square()).sum();

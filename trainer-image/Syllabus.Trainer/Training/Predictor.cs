@@ -20,19 +20,20 @@ public static class Predictor
         try
         {
             using var noGrad = no_grad();
+            var device = TrainingDevice.Of(model);
             for (var start = 0; start < data.Count; start += batchSize)
             {
                 using var scope = NewDisposeScope();
                 var count = Math.Min(batchSize, data.Count - start);
-                var x = tensor(data.Features.AsSpan(start * data.FeatureCount, count * data.FeatureCount).ToArray(), [count, data.FeatureCount]);
+                var x = tensor(data.Features.AsSpan(start * data.FeatureCount, count * data.FeatureCount).ToArray(), [count, data.FeatureCount], device: device);
                 var logits = model.forward(x);
-                probabilities.AddRange(nn.functional.softmax(logits, 1).data<float>().ToArray());
+                probabilities.AddRange(nn.functional.softmax(logits, 1).cpu().data<float>().ToArray());
                 var labels = data.Labels.AsSpan(start, count).ToArray();
                 var rows = Enumerable.Range(0, count).Where(i => labels[i] >= 0).Select(i => (long)i).ToArray();
                 if (rows.Length > 0)
                 {
-                    var idx = tensor(rows);
-                    var y = tensor(rows.Select(i => labels[i]).ToArray());
+                    var idx = tensor(rows, device: device);
+                    var y = tensor(rows.Select(i => labels[i]).ToArray(), device: device);
                     lossSum += nn.functional.cross_entropy(logits.index_select(0, idx), y, reduction: nn.Reduction.Sum).item<float>();
                     labelled += rows.Length;
                 }

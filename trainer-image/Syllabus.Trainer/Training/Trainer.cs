@@ -31,6 +31,7 @@ public sealed class Trainer : IDisposable
     private readonly TabularData _train;
     private readonly int _trainCount;
     private readonly int _replayCount;
+    private readonly Device _device;
     private readonly Tensor _features;
     private readonly Tensor _labels;
     private readonly Tensor? _weights;
@@ -69,9 +70,10 @@ public sealed class Trainer : IDisposable
         _train = replay is null ? train : TabularData.Concat(train, replay);
         _trainCount = train.Count;
         _replayCount = replay?.Count ?? 0;
-        _features = tensor(_train.Features, [_train.Count, _train.FeatureCount]);
-        _labels = tensor(_train.Labels);
-        _weights = _train.Weights is { } w ? tensor(w) : null;
+        _device = TrainingDevice.Of(model);
+        _features = tensor(_train.Features, [_train.Count, _train.FeatureCount], device: _device);
+        _labels = tensor(_train.Labels, device: _device);
+        _weights = _train.Weights is { } w ? tensor(w, device: _device) : null;
     }
 
     /// <summary>Trains from <paramref name="state"/> (fresh or restored) to the last epoch or until a callback stops it.</summary>
@@ -146,7 +148,7 @@ public sealed class Trainer : IDisposable
             double batchLoss;
             using (NewDisposeScope())
             {
-                var idx = tensor(indices.AsSpan(start, count).ToArray());
+                var idx = tensor(indices.AsSpan(start, count).ToArray(), device: _device);
                 var x = _features.index_select(0, idx);
                 var y = _labels.index_select(0, idx);
                 var logits = _model.forward(x);

@@ -1,3 +1,4 @@
+using TorchSharp;
 using System.Diagnostics;
 using System.Text.Json;
 using Syllabus.Api;
@@ -27,6 +28,9 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
 
     /// <summary>Receives one-line notes (resume decisions) for the console.</summary>
     public Action<string>? Log { get; init; }
+
+    /// <summary>auto, cpu, cuda or cuda:N (<see cref="TrainingDevice"/>).</summary>
+    public string? Device { get; init; }
 
     /// <exception cref="InputException">Bad manifest or data (exit code 2).</exception>
     public TrainingOutcome Run(CancellationToken cancellationToken = default)
@@ -63,8 +67,12 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
         }
 
         random.manual_seed(spec.Seed);
+        var device = TrainingDevice.Resolve(Device);
         using var model = ModelFactory.Create(config);
         config = ModelFactory.WithLayers(config, model);
+        // Move before collecting parameters: moving re-creates them, and the optimiser must hold the moved ones.
+        model.to(device);
+        Log?.Invoke($"training on {device}");
 
         IReadOnlyList<ParameterGroup> groups = [new ParameterGroup("all", [.. model.parameters()])];
         TransferSummary? transfer = null;
