@@ -38,10 +38,11 @@ public static class ResolvedConfigBuilder
     /// <summary>
     /// Builds the resolved manifest. <paramref name="curriculum"/> must be the Curriculum that spec.curriculumRef names
     /// (null when there is none); <paramref name="baseModelUri"/> the model of the base TrainingRun when
-    /// spec.baseModel.trainingRun is set.
+    /// spec.baseModel.trainingRun is set; <paramref name="teacherModelUri"/> the model of the curriculum's teacher
+    /// TrainingRun when its difficulty.teacher.trainingRun is set.
     /// </summary>
     /// <exception cref="ArgumentException">A reference is set but what it names was not given.</exception>
-    public static ResolvedTrainerConfig Build(TrainingRun run, Curriculum? curriculum, string? baseModelUri)
+    public static ResolvedTrainerConfig Build(TrainingRun run, Curriculum? curriculum, string? baseModelUri, string? teacherModelUri = null)
     {
         ArgumentNullException.ThrowIfNull(run);
         var spec = KubernetesObjects.DeepClone(run.Spec);
@@ -67,6 +68,17 @@ public static class ResolvedConfigBuilder
 
             baseModel.TrainingRun = null;
             baseModel.Uri = baseModelUri;
+        }
+
+        if (spec.Curriculum?.Difficulty?.Teacher is { TrainingRun: { } teacherRun } teacher)
+        {
+            if (string.IsNullOrEmpty(teacherModelUri))
+            {
+                throw new ArgumentException($"TrainingRun {run.Metadata?.Name} has a curriculum whose teacher is TrainingRun '{teacherRun.Name}', whose model URI was not given.", nameof(teacherModelUri));
+            }
+
+            teacher.TrainingRun = null;
+            teacher.Uri = teacherModelUri;
         }
 
         var resolved = new TrainingRun

@@ -199,7 +199,21 @@ internal sealed partial class TrainingRunReconciler(
             baseModelUri = baseRun!.Status!.Result!.ModelUri;
         }
 
-        return (ResolvedConfigBuilder.Build(run, curriculum, baseModelUri), DependencyState.Ready);
+        // A teacher named as a TrainingRun (in the referenced or the inline curriculum) is resolved like a base model.
+        string? teacherModelUri = null;
+        if ((curriculum?.Spec ?? run.Spec.Curriculum)?.Difficulty?.Teacher?.TrainingRun is { } teacherRef)
+        {
+            var teacherRun = await runs.GetAsync(ns, teacherRef.Name, ct).ConfigureAwait(false);
+            var state = BaseModelPolicy.Evaluate(teacherRef.Name, teacherRun, BaseModelPolicy.TeacherModel);
+            if (state.Status != DependencyStatus.Ready)
+            {
+                return (null, state);
+            }
+
+            teacherModelUri = teacherRun!.Status!.Result!.ModelUri;
+        }
+
+        return (ResolvedConfigBuilder.Build(run, curriculum, baseModelUri, teacherModelUri), DependencyState.Ready);
     }
 
     private static bool SameStatus(TrainingRunStatus? a, TrainingRunStatus b) =>
@@ -224,14 +238,22 @@ internal sealed partial class TrainingRunReconciler(
     private partial void LogCleanedUp(ObjectKey run);
 }
 
-/// <summary>Whether a base TrainingRun can be started from: it must have succeeded with its gates passed and name a model.</summary>
+/// <summary>
+/// Whether a TrainingRun's model can be used by another run (as its base model, or as its curriculum's teacher): it
+/// must have succeeded with its gates passed and name a model.
+/// </summary>
 public static class BaseModelPolicy
 {
-    public static DependencyState Evaluate(string name, TrainingRun? baseRun)
+    /// <summary>The role of the model in the dependent run: prefixes reasons and names it in messages.</summary>
+    public const string BaseModel = "BaseModel";
+    public const string TeacherModel = "TeacherModel";
+
+    public static DependencyState Evaluate(string name, TrainingRun? baseRun, string role = BaseModel)
     {
+        var noun = role == TeacherModel ? "Teacher TrainingRun" : "Base TrainingRun";
         if (baseRun is null)
         {
-            return DependencyState.Waiting("BaseModelNotFound", $"Base TrainingRun {name} does not exist (yet)");
+            return DependencyState.Waiting($"{role}NotFound", $"{noun} {name} does not exist (yet)");
         }
 
         var status = baseRun.Status;
@@ -239,22 +261,22 @@ public static class BaseModelPolicy
         {
             var failed = Conditions.Find(status.Conditions, ConditionTypes.Failed);
             return failed?.Reason == TrainingRunReasons.GatesFailed
-                ? DependencyState.Failed("BaseModelGatesFailed", $"Base TrainingRun {name} failed its gates: {failed.Message}")
-                : DependencyState.Failed("BaseModelFailed", $"Base TrainingRun {name} failed ({failed?.Reason}): {failed?.Message}");
+                ? DependencyState.Failed($"{role}GatesFailed", $"{noun} {name} failed its gates: {failed.Message}")
+                : DependencyState.Failed($"{role}Failed", $"{noun} {name} failed ({failed?.Reason}): {failed?.Message}");
         }
 
         if (status?.Phase != TrainingRunPhases.Succeeded)
         {
-            return DependencyState.Waiting("WaitingForBaseModel", $"Waiting for base TrainingRun {name} to succeed (now {status?.Phase ?? "not started"})");
+            return DependencyState.Waiting($"WaitingFor{role}", $"Waiting for {noun.ToLowerInvariant()[..1]}{noun[1..]} {name} to succeed (now {status?.Phase ?? "not started"})");
         }
 
         if (Conditions.IsFalse(status.Conditions, ConditionTypes.GatesPassed))
         {
-            return DependencyState.Failed("BaseModelGatesFailed", $"Base TrainingRun {name} did not pass its gates");
+            return DependencyState.Failed($"{role}GatesFailed", $"{noun} {name} did not pass its gates");
         }
 
         return string.IsNullOrEmpty(status.Result?.ModelUri)
-            ? DependencyState.Failed("BaseModelMissing", $"Base TrainingRun {name} succeeded without a model URI")
+            ? DependencyState.Failed($"{role}Missing", $"{noun} {name} succeeded without a model URI")
             : DependencyState.Ready;
     }
 }

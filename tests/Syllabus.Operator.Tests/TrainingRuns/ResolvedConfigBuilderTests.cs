@@ -46,6 +46,29 @@ public sealed class ResolvedConfigBuilderTests
     }
 
     [Fact]
+    public void A_curriculum_teacher_named_as_a_training_run_is_resolved_to_its_model_uri()
+    {
+        var curriculum = Staged();
+        curriculum.Spec.Difficulty = new DifficultySpec
+        {
+            Source = DifficultySources.TeacherLoss,
+            Teacher = new ModelReference { TrainingRun = new LocalObjectReference { Name = "teacher" } },
+        };
+        var run = TestRuns.Run(configure: s => s.CurriculumRef = new LocalObjectReference { Name = "easy-first" });
+
+        var config = ResolvedConfigBuilder.Build(run, curriculum, null, "pvc://models/runs/teacher/model");
+
+        var teacher = ((TrainingRun)Manifests.LoadAll(config.Yaml, "config").Single()).Spec.Curriculum!.Difficulty.Teacher!;
+        Assert.Null(teacher.TrainingRun);
+        Assert.Equal("pvc://models/runs/teacher/model", teacher.Uri);
+        Assert.Contains("models", config.Claims);
+        // The Curriculum object itself still names the run.
+        Assert.Equal("teacher", curriculum.Spec.Difficulty.Teacher!.TrainingRun!.Name);
+        var unresolved = Assert.Throws<ArgumentException>(() => ResolvedConfigBuilder.Build(run, curriculum, null));
+        Assert.Contains("teacher is TrainingRun 'teacher'", unresolved.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Missing_referents_are_named_in_the_error()
     {
         var withCurriculum = TestRuns.Run(configure: s => s.CurriculumRef = new LocalObjectReference { Name = "easy-first" });

@@ -347,6 +347,17 @@ public sealed class TrainingRunStatusCalculatorTests
     }
 
     [Fact]
+    public void A_teacher_dependency_is_reported_as_the_teacher()
+    {
+        var waiting = BaseModelPolicy.Evaluate("teacher", null, BaseModelPolicy.TeacherModel);
+        Assert.Equal("TeacherModelNotFound", waiting.Reason);
+        Assert.Contains("Teacher TrainingRun teacher", waiting.Message, StringComparison.Ordinal);
+        var teacher = Run("teacher");
+        teacher.Status = new TrainingRunStatus { Phase = TrainingRunPhases.Pending };
+        Assert.Equal("WaitingForTeacherModel", BaseModelPolicy.Evaluate("teacher", teacher, BaseModelPolicy.TeacherModel).Reason);
+    }
+
+    [Fact]
     public void Base_model_policy_waits_fails_or_allows()
     {
         Assert.Equal(DependencyStatus.Waiting, BaseModelPolicy.Evaluate("pretrain", null).Status);
