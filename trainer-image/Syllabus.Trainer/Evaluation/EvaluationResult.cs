@@ -84,6 +84,24 @@ public sealed class EvaluationResult
 
         return map;
     }
+
+    /// <summary>
+    /// <see cref="ToMetricMap"/> plus every slice's metrics under <c>metric@slice</c> (the key gates with a slice use,
+    /// e.g. a curriculum stage's advanceWhen).
+    /// </summary>
+    public Dictionary<string, double> ToMetricMapWithSlices()
+    {
+        var map = ToMetricMap().ToDictionary(StringComparer.Ordinal);
+        foreach (var (slice, result) in Slices)
+        {
+            foreach (var (metric, value) in result.ToMetricMap())
+            {
+                map[Syllabus.Api.TrainerSummary.GateKey(metric, slice)] = value;
+            }
+        }
+
+        return map;
+    }
 }
 
 /// <summary>Metric names as gates and the report use them.</summary>

@@ -154,7 +154,7 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
         watch.Restart();
         using (var trainer = new Trainer(
             model, optimizer, schedule, curriculum, data.Train, data.Replay,
-            _ => evaluated ? Predictor.Evaluate(model, data.Validation, classes).ToMetricMap().ToDictionary() : [],
+            _ => evaluated ? Predictor.Evaluate(model, data.Validation, classes).ToMetricMapWithSlices() : [],
             callbacks, new TrainerOptions(spec.Epochs, spec.BatchSize, spec.Seed, spec.Optimizer.GradientClipNorm, replayFraction),
             ewc is null ? null : ewc.Penalty,
             s =>
