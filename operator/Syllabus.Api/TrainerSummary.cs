@@ -45,6 +45,10 @@ public sealed class TrainerSummary
     [JsonPropertyName("gatesFailed")]
     public List<string>? GatesFailed { get; set; }
 
+    /// <summary>The measured value of every gate, keyed like <see cref="GatesFailed"/> (sliced gates included).</summary>
+    [JsonPropertyName("gateValues")]
+    public Dictionary<string, double>? GateValues { get; set; }
+
     private static readonly JsonSerializerOptions Options = new()
     {
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
@@ -72,25 +76,39 @@ public sealed class TrainerSummary
         }
     }
 
-    /// <summary>The JSON, shortened (message, then failed gate names, then metrics) until it fits in <see cref="MaxBytes"/>.</summary>
+    /// <summary>
+    /// The JSON, shortened (message, gate values, failed gate names, then metrics) until it fits in
+    /// <see cref="MaxBytes"/>; only URIs longer than that can leave it over the limit.
+    /// </summary>
     public string ToJson()
     {
         var json = JsonSerializer.Serialize(this, Options);
         while (Encoding.UTF8.GetByteCount(json) > MaxBytes)
         {
+            // Each step strictly shrinks the summary, so the loop ends: the message, then the gate values (the operator
+            // falls back to the headline metrics), then the failed-gate list down to one name and the marker.
             if (Message is { Length: > 64 })
             {
                 Message = Message[..(Message.Length / 2)] + Truncated;
             }
-            else if (GatesFailed is { Count: > 1 })
+            else if (GateValues is not null)
+            {
+                GateValues = null;
+            }
+            else if (GatesFailed is { Count: > 2 })
             {
                 GatesFailed = [.. GatesFailed.Take(GatesFailed.Count / 2), Truncated];
             }
-            else
+            else if (Metrics is not null || Message is not null || GatesFailed is not null)
             {
                 Metrics = null;
                 Message = null;
                 GatesFailed = null;
+            }
+            else
+            {
+                // Only the URIs are left; Kubernetes truncates the rest rather than losing the whole message.
+                break;
             }
 
             json = JsonSerializer.Serialize(this, Options);

@@ -7,7 +7,7 @@ public static class TrainerSummaryResults
 {
     /// <summary>
     /// status.result: the URIs, metrics and one outcome per gate of the spec. A gate failed when the summary names it
-    /// (<c>metric</c> or <c>metric@slice</c>); its value is the headline metric when the summary carries it.
+    /// (<c>metric</c> or <c>metric@slice</c>); its value is the summary's gate value, else the headline metric.
     /// </summary>
     public static TrainingResult ToResult(this TrainerSummary summary, IReadOnlyList<Gate>? gates)
     {
@@ -25,7 +25,8 @@ public static class TrainerSummaryResults
                 ? [.. gates.Select(g =>
                 {
                     var key = TrainerSummary.GateKey(g.Metric, g.Slice);
-                    double? value = g.Slice is null && summary.Metrics?.TryGetValue(g.Metric, out var v) == true && double.IsFinite(v) ? v : null;
+                    double? value = summary.GateValues?.TryGetValue(key, out var measured) == true && double.IsFinite(measured) ? measured
+                        : g.Slice is null && summary.Metrics?.TryGetValue(g.Metric, out var v) == true && double.IsFinite(v) ? v : null;
                     var passed = !failed.Contains(key) && !(truncated && !PassesOnValue(g, value));
                     return new GateResult
                     {

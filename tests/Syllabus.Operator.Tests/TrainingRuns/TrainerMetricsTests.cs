@@ -119,4 +119,15 @@ public sealed class TrainerMetricsTests
         Assert.False(result.Gates[1].Passed);
         Assert.Null(result.Gates[1].Value);
     }
+
+    [Fact]
+    public void Gate_values_from_the_summary_give_sliced_gates_their_value_and_message()
+    {
+        var summary = TrainerSummary.TryParse("""{"phase":"Succeeded","metrics":{"accuracy":0.95},"gatesPassed":1,"gatesFailed":["accuracy@night"],"gateValues":{"accuracy":0.95,"accuracy@night":0.71}}""")!;
+        var result = summary.ToResult([new Syllabus.Api.Gate { Metric = "accuracy", AtLeast = 0.9 }, new Syllabus.Api.Gate { Metric = "accuracy", Slice = "night", AtLeast = 0.9 }]);
+        Assert.Equal(0.95, result.Gates![0].Value);
+        Assert.False(result.Gates[1].Passed);
+        Assert.Equal(0.71, result.Gates[1].Value);
+        Assert.Equal("accuracy = 0.71 is below 0.9", result.Gates[1].Message);
+    }
 }

@@ -104,6 +104,9 @@ public sealed class ReportingTests
         Assert.False(root.GetProperty("metrics").TryGetProperty("precision/cat", out _));
         Assert.Equal(1, root.GetProperty("gatesPassed").GetInt32());
         Assert.Equal(["recall/class-0-with-a-rather-long-name@eu"], root.GetProperty("gatesFailed").EnumerateArray().Select(e => e.GetString()));
+        var values = root.GetProperty("gateValues");
+        Assert.Equal(0.97, values.GetProperty("accuracy").GetDouble());
+        Assert.Equal(0.5, values.GetProperty("recall/class-0-with-a-rather-long-name@eu").GetDouble());
     }
 
     [Fact]

@@ -28,6 +28,9 @@ public static class TerminationMessage
             Metrics = report.Metrics?.Where(m => Headline.Contains(m.Key)).ToDictionary(m => m.Key, m => m.Value),
             GatesPassed = report.Gates.Count(g => g.Passed),
             GatesFailed = report.Gates.Where(g => !g.Passed).Select(g => TrainerSummary.GateKey(g.Metric, g.Slice)).ToList() is { Count: > 0 } failed ? failed : null,
+            GateValues = report.Gates.Where(g => g.Value is { } v && double.IsFinite(v))
+                .GroupBy(g => TrainerSummary.GateKey(g.Metric, g.Slice))
+                .ToDictionary(g => g.Key, g => g.First().Value!.Value) is { Count: > 0 } values ? values : null,
         };
     }
 
