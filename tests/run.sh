@@ -22,8 +22,13 @@ if [[ $build_status -ne 0 ]]; then
   exit 1
 fi
 
-dotnet test --solution Operator.sln -c Release --no-build --report-trx --results-directory "$results" "$@"
+# A hung test must fail the run visibly rather than use up CI's time: the whole suite takes about 3 minutes here.
+timeout --kill-after=30s "${TEST_TIMEOUT:-40m}" \
+  dotnet test --solution Operator.sln -c Release --no-build --report-trx --results-directory "$results" "$@"
 test_status=$?
+if [[ $test_status -eq 124 || $test_status -eq 137 ]]; then
+  echo "the test run exceeded ${TEST_TIMEOUT:-40m} and was stopped"
+fi
 
 passed=0; failed=0; skipped=0
 shopt -s nullglob
