@@ -4,23 +4,7 @@ public sealed class InvalidManifestTests : IDisposable
 {
     private readonly string folder = Directory.CreateTempSubdirectory("syllabus-invalid-").FullName;
 
-    private const string ValidRun = """
-        apiVersion: syllabus.dev/v1alpha1
-        kind: TrainingRun
-        metadata:
-          name: probe
-        spec:
-          model:
-            architecture: MLP
-            hiddenLayers: [64]
-          data:
-            train: {uri: data/train.csv}
-            labelColumn: label
-          artifacts: {uri: file:///tmp/probe}
-          gates:
-            - metric: accuracy
-              atLeast: 0.9
-        """;
+    private const string ValidRun = ProbeManifests.ValidRun;
 
     public void Dispose() => Directory.Delete(folder, recursive: true);
 

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Options;
 using Syllabus.Api;
 using Syllabus.Operator.Runtime;
 using Syllabus.Operator.TrainingRuns;
-using Syllabus.Operator.Validation;
+using Syllabus.Api.Validation;
 
 namespace Syllabus.Operator.Curricula;
 

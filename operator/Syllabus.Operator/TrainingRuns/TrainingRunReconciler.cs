@@ -4,7 +4,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Syllabus.Api;
 using Syllabus.Operator.Runtime;
-using Syllabus.Operator.Validation;
+using Syllabus.Api.Validation;
 
 namespace Syllabus.Operator.TrainingRuns;
 

@@ -2,7 +2,7 @@ using k8s.Models;
 using Syllabus.Api;
 using Syllabus.Operator.Curricula;
 using Syllabus.Operator.Runtime;
-using Syllabus.Operator.Validation;
+using Syllabus.Api.Validation;
 
 namespace Syllabus.Operator.Tests.Curricula;
 

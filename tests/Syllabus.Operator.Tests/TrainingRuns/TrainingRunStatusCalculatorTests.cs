@@ -2,7 +2,7 @@ using k8s.Models;
 using Syllabus.Api;
 using Syllabus.Operator.Runtime;
 using Syllabus.Operator.TrainingRuns;
-using Syllabus.Operator.Validation;
+using Syllabus.Api.Validation;
 using static Syllabus.Operator.Tests.TrainingRuns.TestRuns;
 
 namespace Syllabus.Operator.Tests.TrainingRuns;

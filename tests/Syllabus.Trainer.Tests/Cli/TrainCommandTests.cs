@@ -32,6 +32,17 @@ public sealed class TrainCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task A_broken_cross_field_rule_exits_2_as_a_cluster_would_reject_it()
+    {
+        var manifest = _fixture.Manifest("bounds", "  gates: [{metric: accuracy, atLeast: 0.5, atMost: 0.9}]");
+
+        var (exitCode, _, error) = await RunAsync("train", "-f", manifest, "--metrics-port", "0");
+
+        Assert.Equal(2, exitCode);
+        Assert.Contains("spec.gates[0]: a gate needs exactly one of atLeast or atMost", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_missing_curriculum_exits_2_naming_the_reference()
     {
         var manifest = _fixture.Manifest("nocur", "  curriculumRef: {name: absent}");

@@ -2,6 +2,7 @@ using System.Text.RegularExpressions;
 using k8s;
 using k8s.Models;
 using Syllabus.Api;
+using Syllabus.Api.Validation;
 using Syllabus.Trainer.Storage;
 
 namespace Syllabus.Trainer.Cli;
@@ -89,7 +90,8 @@ public static partial class ManifestResolver
             spec.CurriculumRef = null;
         }
 
-        var problems = SpecValidator.Validate(spec);
+        // The schema's rules and its cross-field (CEL) rules: a local run gets the answer a cluster would give.
+        List<ValidationError> problems = [.. SpecValidation.ValidateSchema(spec), .. SpecValidation.Validate(spec)];
         if (problems.Count > 0)
         {
             throw new InputException($"TrainingRun {name}: {string.Join("; ", problems)}");

@@ -1,20 +1,19 @@
-using Syllabus.Api;
+namespace Syllabus.Api.Validation;
 
-namespace Syllabus.Operator.Validation;
-
-/// <summary>One broken cross-field rule: the field path as the API server's validator names it, and the rule's message.</summary>
+/// <summary>One broken rule: the field path as the API server's validator names it, and the rule's message.</summary>
 public sealed record ValidationError(string Path, string Message)
 {
-    public override string ToString() => $"{Path}: {Message}";
+    public override string ToString() => Message.Contains(Path, StringComparison.Ordinal) ? Message : $"{Path}: {Message}";
 }
 
 /// <summary>
-/// The cross-field rules the CRDs express in CEL (x-kubernetes-validations), enforced by the operator because a
-/// server older than 1.25 ignores them. Each rule is a small pure function with the CEL rule's message, so the
+/// The rules of a spec, shared by the operator and the trainer. <see cref="Validate(TrainingRunSpec, string)"/>: the
+/// cross-field rules the CRDs express in CEL (x-kubernetes-validations), enforced by the operator because a
+/// server older than 1.25 ignores them, and by the trainer for local runs that no server checks. Each rule is a small pure function with the CEL rule's message, so the
 /// operator and a CEL-capable server report the same thing; a test runs both over the same invalid manifests.
 /// C# "has(x)" is "x is not null" (fields with schema defaults are always present after defaulting).
 /// </summary>
-public static class SpecValidation
+public static partial class SpecValidation
 {
     public static IReadOnlyList<ValidationError> Validate(TrainingRunSpec spec, string path = "spec")
     {

@@ -1,34 +1,16 @@
 using System.Reflection;
-using Syllabus.Api;
 using Syllabus.Api.Schema;
-using Syllabus.Operator.Validation;
+using Syllabus.Api.Validation;
 
-namespace Syllabus.Operator.Tests.TrainingRuns;
+namespace Syllabus.Api.Tests;
 
 /// <summary>
-/// The operator's validation over the CEL cases of tests/Syllabus.Api.Tests/InvalidManifestTests.cs (same manifests,
+/// The C# rules (used by the operator and the trainer) over the CEL cases of tests/Syllabus.Api.Tests/InvalidManifestTests.cs (same manifests,
 /// same paths and messages as the CEL schema validator reports), so a 1.20 server without CEL and a CEL-capable one agree.
 /// </summary>
 public sealed class SpecValidationTests
 {
-    // The baseline of InvalidManifestTests, verbatim.
-    private const string ValidRun = """
-        apiVersion: syllabus.dev/v1alpha1
-        kind: TrainingRun
-        metadata:
-          name: probe
-        spec:
-          model:
-            architecture: MLP
-            hiddenLayers: [64]
-          data:
-            train: {uri: data/train.csv}
-            labelColumn: label
-          artifacts: {uri: file:///tmp/probe}
-          gates:
-            - metric: accuracy
-              atLeast: 0.9
-        """;
+    private const string ValidRun = ProbeManifests.ValidRun;
 
     private static IReadOnlyList<ValidationError> Errors(string yaml) => Manifests.LoadAll(yaml, "test.yaml").Single() switch
     {

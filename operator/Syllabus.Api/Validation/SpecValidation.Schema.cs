@@ -2,26 +2,25 @@ using System.Collections;
 using System.ComponentModel.DataAnnotations;
 using System.Reflection;
 using System.Text.Json.Serialization;
-using Syllabus.Api;
 
-namespace Syllabus.Trainer.Cli;
+namespace Syllabus.Api.Validation;
 
 /// <summary>
-/// Checks a spec against the DataAnnotations on the Api types (the same ones the CRD schema is generated from),
-/// recursively, and reports each problem with its field path (e.g. <c>spec.optimizer.learningRate</c>).
+/// <see cref="ValidateSchema"/>: a spec against the DataAnnotations on the Api types (the ones the CRD schema is
+/// generated from), recursively, each problem with its field path (e.g. <c>spec.optimizer.learningRate</c>).
 /// DataAnnotations' own Validator does not descend into nested objects, hence this walk.
 /// </summary>
-public static class SpecValidator
+public static partial class SpecValidation
 {
-    public static IReadOnlyList<string> Validate(object spec, string path = "spec")
+    public static IReadOnlyList<ValidationError> ValidateSchema(object spec, string path = "spec")
     {
         ArgumentNullException.ThrowIfNull(spec);
-        var problems = new List<string>();
+        var problems = new List<ValidationError>();
         Walk(spec, path, problems);
         return problems;
     }
 
-    private static void Walk(object value, string path, List<string> problems)
+    private static void Walk(object value, string path, List<ValidationError> problems)
     {
         foreach (var property in value.GetType().GetProperties(BindingFlags.Public | BindingFlags.Instance))
         {
@@ -45,7 +44,7 @@ public static class SpecValidator
                 var result = attribute.GetValidationResult(propertyValue, context);
                 if (result != ValidationResult.Success && result?.ErrorMessage is { } message)
                 {
-                    problems.Add(message.Contains(fieldPath, StringComparison.Ordinal) ? message : $"{fieldPath}: {message}");
+                    problems.Add(new ValidationError(fieldPath, message));
                 }
             }
 
