@@ -10,10 +10,7 @@ internal static class Bench
 {
     public static string MnistFolder()
     {
-        var cache = Environment.GetEnvironmentVariable("SYLLABUS_CACHE") is { Length: > 0 } c
-            ? c
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "syllabus");
-        var folder = Environment.GetEnvironmentVariable("SYLLABUS_MNIST") ?? Path.Combine(cache, "mnist");
+        var folder = LocalCache.MnistFolder();
         if (!File.Exists(Path.Combine(folder, "train.csv")))
         {
             throw new InvalidOperationException($"MNIST CSVs not found in {folder}: run `bash scripts/prepare-mnist.sh` first");

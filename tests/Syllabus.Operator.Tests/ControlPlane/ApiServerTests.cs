@@ -16,7 +16,7 @@ public sealed class ApiServerTests(ApiServerFixture fixture) : IClassFixture<Api
     {
         var plane = fixture.Require();
         using var client = plane.CreateClient();
-        var ns = await Eventually.NewNamespaceAsync(client, "roundtrip");
+        var ns = await TestNamespaces.NewNamespaceAsync(client, "roundtrip");
 
         var created = await client.CoreV1.CreateNamespacedConfigMapAsync(
             new V1ConfigMap { Metadata = new V1ObjectMeta { Name = "settings" }, Data = new Dictionary<string, string> { ["lr"] = "3e-4" } }, ns, cancellationToken: Ct);
@@ -75,7 +75,7 @@ public sealed class ApiServerTests(ApiServerFixture fixture) : IClassFixture<Api
             await plane.InstallCrdsAsync(directory, Ct); // re-applying replaces, it does not fail
 
             using var client = plane.CreateClient();
-            var ns = await Eventually.NewNamespaceAsync(client, "crd");
+            var ns = await TestNamespaces.NewNamespaceAsync(client, "crd");
             var widget = new Dictionary<string, object>
             {
                 ["apiVersion"] = "test.syllabus.dev/v1alpha1",
@@ -123,7 +123,7 @@ public sealed class ApiServerTests(ApiServerFixture fixture) : IClassFixture<Api
     {
         var plane = fixture.Require();
         using var client = plane.CreateClient();
-        var ns = await Eventually.NewNamespaceAsync(client, "compact");
+        var ns = await TestNamespaces.NewNamespaceAsync(client, "compact");
         var first = await client.CoreV1.CreateNamespacedConfigMapAsync(
             new V1ConfigMap { Metadata = new V1ObjectMeta { Name = "c" }, Data = new Dictionary<string, string> { ["n"] = "0" } }, ns, cancellationToken: Ct);
         for (var i = 1; i <= 3; i++)
@@ -184,7 +184,7 @@ public sealed class ApiServerTests(ApiServerFixture fixture) : IClassFixture<Api
         await using var proxy = await FaultProxy.StartAsync(plane.ApiServerUri, Ct);
         using var direct = plane.CreateClient();
         using var proxied = plane.CreateClient(proxy.Address);
-        var ns = await Eventually.NewNamespaceAsync(direct, "proxy");
+        var ns = await TestNamespaces.NewNamespaceAsync(direct, "proxy");
 
         // Plain requests pass through.
         Assert.NotNull(await proxied.CoreV1.ReadNamespaceAsync(ns, cancellationToken: Ct));

@@ -93,29 +93,8 @@ public sealed class ClusterFixture : IAsyncLifetime
     }
 }
 
-internal static class Eventually
+internal static class TestNamespaces
 {
-    /// <summary>Polls until <paramref name="check"/> returns a value, or fails with what was last seen.</summary>
-    public static async Task<T> GetAsync<T>(Func<Task<T?>> check, TimeSpan timeout, Func<string> describe)
-        where T : class
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            if (await check() is { } value)
-            {
-                return value;
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                Assert.Fail($"timed out after {timeout.TotalSeconds:0} s: {describe()}");
-            }
-
-            await Task.Delay(TimeSpan.FromMilliseconds(200), TestContext.Current.CancellationToken);
-        }
-    }
-
     public static async Task<string> NewNamespaceAsync(IKubernetes client, string prefix)
     {
         var name = $"{prefix}-{Guid.NewGuid().ToString("N")[..8]}";

@@ -64,7 +64,7 @@ public sealed class WorkloadTests(ClusterFixture fixture) : IClassFixture<Cluste
     public async Task Gpu_job_is_scheduled_runs_and_completes_with_a_termination_message()
     {
         var (_, client, _) = fixture.Require();
-        var ns = await Eventually.NewNamespaceAsync(client, "job-ok");
+        var ns = await TestNamespaces.NewNamespaceAsync(client, "job-ok");
         await client.BatchV1.CreateNamespacedJobAsync(GpuJob("train", "echo hi > /dev/termination-log; echo working; exit 0", gpus: 2, backoffLimit: 0), ns, cancellationToken: Ct);
 
         var job = await WaitForJobConditionAsync(client, ns, "train", "Complete");
@@ -89,7 +89,7 @@ public sealed class WorkloadTests(ClusterFixture fixture) : IClassFixture<Cluste
     public async Task Pod_asking_for_more_gpus_than_the_node_has_stays_Pending_and_Unschedulable()
     {
         var (_, client, _) = fixture.Require();
-        var ns = await Eventually.NewNamespaceAsync(client, "too-big");
+        var ns = await TestNamespaces.NewNamespaceAsync(client, "too-big");
         var template = GpuJob("unused", "exit 0", gpus: 4, backoffLimit: 0).Spec.Template;
         await client.CoreV1.CreateNamespacedPodAsync(new V1Pod { Metadata = new V1ObjectMeta { Name = "greedy" }, Spec = template.Spec }, ns, cancellationToken: Ct);
 
@@ -112,7 +112,7 @@ public sealed class WorkloadTests(ClusterFixture fixture) : IClassFixture<Cluste
     public async Task Failing_job_reports_exit_code_1_and_fails_after_its_backoff_limit()
     {
         var (_, client, _) = fixture.Require();
-        var ns = await Eventually.NewNamespaceAsync(client, "job-fail");
+        var ns = await TestNamespaces.NewNamespaceAsync(client, "job-fail");
         await client.BatchV1.CreateNamespacedJobAsync(GpuJob("broken", "echo 'loss is NaN' > /dev/termination-log; exit 1", gpus: 1, backoffLimit: 1), ns, cancellationToken: Ct);
 
         var job = await WaitForJobConditionAsync(client, ns, "broken", "Failed");
@@ -135,7 +135,7 @@ public sealed class WorkloadTests(ClusterFixture fixture) : IClassFixture<Cluste
     public async Task Volumes_env_and_path_mapping_reach_the_process_and_claims_outlive_pods()
     {
         var (_, client, kubelet) = fixture.Require();
-        var ns = await Eventually.NewNamespaceAsync(client, "volumes");
+        var ns = await TestNamespaces.NewNamespaceAsync(client, "volumes");
         await client.CoreV1.CreateNamespacedConfigMapAsync(
             new V1ConfigMap { Metadata = new V1ObjectMeta { Name = "run-config" }, Data = new Dictionary<string, string> { ["config.yaml"] = "epochs: 3\n", ["mode"] = "train" } },
             ns, cancellationToken: Ct);
@@ -207,7 +207,7 @@ public sealed class WorkloadTests(ClusterFixture fixture) : IClassFixture<Cluste
     public async Task Deleting_a_running_pod_kills_it_and_removes_it()
     {
         var (_, client, _) = fixture.Require();
-        var ns = await Eventually.NewNamespaceAsync(client, "delete");
+        var ns = await TestNamespaces.NewNamespaceAsync(client, "delete");
         var spec = GpuJob("unused", "sleep 600", gpus: 0, backoffLimit: 0).Spec.Template.Spec;
         await client.CoreV1.CreateNamespacedPodAsync(new V1Pod { Metadata = new V1ObjectMeta { Name = "sleeper" }, Spec = spec }, ns, cancellationToken: Ct);
         var running = await WaitForPhaseAsync(client, ns, "sleeper", "Running");
@@ -225,7 +225,7 @@ public sealed class WorkloadTests(ClusterFixture fixture) : IClassFixture<Cluste
     public async Task Unknown_image_leaves_the_container_waiting_in_image_pull_backoff()
     {
         var (_, client, _) = fixture.Require();
-        var ns = await Eventually.NewNamespaceAsync(client, "no-image");
+        var ns = await TestNamespaces.NewNamespaceAsync(client, "no-image");
         var spec = GpuJob("unused", "exit 0", gpus: 0, backoffLimit: 0).Spec.Template.Spec;
         spec.Containers[0].Image = "registry.example/not-mapped:1.0";
         await client.CoreV1.CreateNamespacedPodAsync(new V1Pod { Metadata = new V1ObjectMeta { Name = "pull" }, Spec = spec }, ns, cancellationToken: Ct);
@@ -246,7 +246,7 @@ public sealed class WorkloadTests(ClusterFixture fixture) : IClassFixture<Cluste
     public async Task OnFailure_restarts_a_failed_container_in_place()
     {
         var (_, client, _) = fixture.Require();
-        var ns = await Eventually.NewNamespaceAsync(client, "restart");
+        var ns = await TestNamespaces.NewNamespaceAsync(client, "restart");
         var spec = GpuJob("unused", "if [ -f /scratch/tried ]; then exit 0; fi; touch /scratch/tried; exit 3", gpus: 0, backoffLimit: 0).Spec.Template.Spec;
         spec.RestartPolicy = "OnFailure";
         spec.Volumes = [new V1Volume { Name = "scratch", EmptyDir = new V1EmptyDirVolumeSource() }];

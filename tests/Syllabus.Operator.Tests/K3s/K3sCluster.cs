@@ -92,7 +92,7 @@ public sealed class K3sCluster : IAsyncLifetime
     private async Task InstallCrdsAsync()
     {
         using var client = CreateClient();
-        foreach (var file in Directory.GetFiles(Path.Combine(TrainingRunCluster.RepositoryRoot, "crds"), "*.yaml").Order())
+        foreach (var file in Directory.GetFiles(Path.Combine(RepositoryPaths.Root, "crds"), "*.yaml").Order())
         {
             var crd = KubernetesYaml.Deserialize<V1CustomResourceDefinition>(await File.ReadAllTextAsync(file));
             await client.ApiextensionsV1.CreateCustomResourceDefinitionAsync(crd);

@@ -57,14 +57,14 @@ public sealed class K3sTests(K3sCluster cluster) : IClassFixture<K3sCluster>
         run.Spec.CurriculumRef = new LocalObjectReference { Name = curriculum.Metadata.Name };
         await runs.CreateAsync(run, ct);
 
-        await Eventually(async () => (await curricula.GetAsync(ns, curriculum.Metadata.Name, ct))?.Status is { } s &&
+        await Eventually.TrueAsync(async () => (await curricula.GetAsync(ns, curriculum.Metadata.Name, ct))?.Status is { } s &&
             s.Conditions?.Any(c => c.Type == ConditionTypes.Valid && c.Status == "True") == true && s.UsedByCount == 1,
-            "the Curriculum to be Valid and used by the run");
+            "the Curriculum to be Valid and used by the run", Patience);
 
-        await Eventually(async () => (await runs.GetAsync(ns, run.Metadata.Name, ct))?.Status is { } s &&
+        await Eventually.TrueAsync(async () => (await runs.GetAsync(ns, run.Metadata.Name, ct))?.Status is { } s &&
             s.Phase == TrainingRunPhases.Pending &&
             s.Conditions?.Any(c => c.Type == ConditionTypes.Scheduled && c.Status == "False" && c.Reason == "Unschedulable") == true,
-            "the run to be Pending with Scheduled=False Unschedulable");
+            "the run to be Pending with Scheduled=False Unschedulable", Patience);
 
         var jobs = await client.BatchV1.ListNamespacedJobAsync(ns, cancellationToken: ct);
         var job = Assert.Single(jobs.Items);
@@ -74,19 +74,5 @@ public sealed class K3sTests(K3sCluster cluster) : IClassFixture<K3sCluster>
     }
 
     private static T Load<T>(string relativePath) =>
-        Manifests.LoadFile(Path.Combine(TrainingRunCluster.RepositoryRoot, relativePath)).OfType<T>().Single();
-
-    private static async Task Eventually(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Patience;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                Assert.Fail($"timed out after {Patience} waiting for {what}");
-            }
-
-            await Task.Delay(500, TestContext.Current.CancellationToken);
-        }
-    }
+        Manifests.LoadFile(Path.Combine(RepositoryPaths.Root, relativePath)).OfType<T>().Single();
 }

@@ -74,20 +74,3 @@ internal sealed class FakeKindApi<T> : IKindApi<T>
         yield break;
     }
 }
-
-internal static class Eventually
-{
-    public static async Task TrueAsync(Func<bool> condition, string what, TimeSpan? timeout = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(10));
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                Assert.Fail($"Timed out waiting for: {what}");
-            }
-
-            await Task.Delay(10);
-        }
-    }
-}

@@ -40,11 +40,7 @@ public sealed class TrainingRunCluster : IAsyncLifetime
 
     public int MetricsPort { get; } = FreePort();
 
-    public static string RepositoryRoot { get; } = FindRepositoryRoot();
-
-    public static string MnistDirectory =>
-        Environment.GetEnvironmentVariable("SYLLABUS_MNIST_DIR")
-        ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "syllabus", "mnist");
+    public static string MnistDirectory => LocalCache.MnistFolder();
 
     /// <summary>The trainer the solution build produced (this project must not reference it: libtorch stays out).</summary>
     public static string? TrainerPath { get; } = FindTrainer();
@@ -68,7 +64,7 @@ public sealed class TrainingRunCluster : IAsyncLifetime
         }
 
         plane = await ControlPlane.StartAsync(new ControlPlaneOptions { WithControllerManager = true, WithScheduler = true });
-        await plane.InstallCrdsAsync(Path.Combine(RepositoryRoot, "crds"));
+        await plane.InstallCrdsAsync(Path.Combine(RepositoryPaths.Root, "crds"));
         client = plane.CreateClient();
         kubelet = await TestKubelet.StartAsync(client, new TestKubeletOptions
         {
@@ -214,24 +210,11 @@ public sealed class TrainingRunCluster : IAsyncLifetime
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    private static string FindRepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Operator.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"Operator.sln not found above {AppContext.BaseDirectory}");
-    }
-
     private static string? FindTrainer()
     {
         var configuration = new DirectoryInfo(AppContext.BaseDirectory).Parent?.Parent?.Name ?? "Debug";
         return new[] { configuration, "Debug", "Release" }
-            .Select(c => Path.Combine(FindRepositoryRoot(), "trainer-image", "Syllabus.Trainer", "bin", c, "net10.0", "linux-x64", "syllabus-trainer"))
+            .Select(c => Path.Combine(RepositoryPaths.Root, "trainer-image", "Syllabus.Trainer", "bin", c, "net10.0", "linux-x64", "syllabus-trainer"))
             .FirstOrDefault(File.Exists);
     }
 }

