@@ -103,12 +103,15 @@ function celErrors(value, schema, pointer) {
   return errors;
 }
 
+const ajv = new Ajv({ strict: false, allErrors: true, useDefaults: true, validateFormats: false, verbose: true });
+const compiled = new WeakMap(); // schema -> validator: compile each CRD's schema once
+
 export function validate(crds, object) {
   const [group, version] = String(object?.apiVersion ?? "").split("/");
   const schema = crds.get(`${group}/${version}/${object?.kind}`);
   if (!schema) return [{ path: "kind", message: `no CRD for apiVersion ${object?.apiVersion} kind ${object?.kind}` }];
-  const ajv = new Ajv({ strict: false, allErrors: true, useDefaults: true, validateFormats: false, verbose: true });
-  const check = ajv.compile(strict(schema));
+  if (!compiled.has(schema)) compiled.set(schema, ajv.compile(strict(schema)));
+  const check = compiled.get(schema);
   if (!check(object)) return check.errors.map(describe);
   return celErrors(object, schema, "");
 }
