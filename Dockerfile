@@ -11,9 +11,11 @@ WORKDIR /src
 # Restore first, from the project files only, so source edits do not invalidate the package layer.
 COPY global.json Directory.Build.props Directory.Packages.props .editorconfig ./
 COPY operator/Syllabus.Api/Syllabus.Api.csproj operator/Syllabus.Api/
+COPY operator/Syllabus.Runtime/Syllabus.Runtime.csproj operator/Syllabus.Runtime/
 COPY operator/Syllabus.Operator/Syllabus.Operator.csproj operator/Syllabus.Operator/
 RUN dotnet restore operator/Syllabus.Operator/Syllabus.Operator.csproj
 COPY operator/Syllabus.Api/ operator/Syllabus.Api/
+COPY operator/Syllabus.Runtime/ operator/Syllabus.Runtime/
 COPY operator/Syllabus.Operator/ operator/Syllabus.Operator/
 RUN dotnet publish operator/Syllabus.Operator/Syllabus.Operator.csproj \
       -c Release --no-restore -o /app -p:UseAppHost=false

@@ -1,4 +1,4 @@
-using Syllabus.Operator.Hosting;
+using Syllabus.Runtime.Hosting;
 using Syllabus.Operator.TrainingRuns;
 
 var builder = OperatorHost.CreateBuilder(args);

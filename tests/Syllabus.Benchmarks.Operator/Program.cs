@@ -6,7 +6,7 @@ using k8s.Models;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Syllabus.Benchmarks.Operator;
-using Syllabus.Operator.Runtime;
+using Syllabus.Runtime;
 using Syllabus.Testing;
 
 // Operator runtime benchmark: N objects of a test kind, a controller whose reconciler reads the cached object and

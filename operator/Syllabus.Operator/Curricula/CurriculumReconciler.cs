@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Syllabus.Api;
-using Syllabus.Operator.Runtime;
+using Syllabus.Runtime;
 using Syllabus.Operator.TrainingRuns;
 using Syllabus.Api.Validation;
 

@@ -1,4 +1,4 @@
-using Syllabus.Operator.Rbac;
+using Syllabus.Runtime.Rbac;
 
 // What the controller runtime and the reconcilers use of the Kubernetes API. config/rbac/role.yaml and
 // config/rbac/leader_election_role.yaml grant exactly this (a test compares them both ways), so add a

@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using k8s.Models;
 using Syllabus.Api;
-using Syllabus.Operator.Runtime;
+using Syllabus.Runtime;
 
 namespace Syllabus.Operator.TrainingRuns;
 

@@ -1,6 +1,6 @@
 using k8s.Models;
 using Syllabus.Api;
-using Syllabus.Operator.Runtime;
+using Syllabus.Runtime;
 
 namespace Syllabus.Operator.TrainingRuns;
 

@@ -3,7 +3,7 @@ using k8s.Models;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Syllabus.Api;
-using Syllabus.Operator.Runtime;
+using Syllabus.Runtime;
 using Syllabus.Api.Validation;
 
 namespace Syllabus.Operator.TrainingRuns;

@@ -5,7 +5,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Syllabus.Api;
 using Syllabus.Operator.Curricula;
-using Syllabus.Operator.Hosting;
+using Syllabus.Runtime.Hosting;
 
 namespace Syllabus.Operator.TrainingRuns;
 

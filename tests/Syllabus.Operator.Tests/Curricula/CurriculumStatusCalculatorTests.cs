@@ -1,7 +1,7 @@
 using k8s.Models;
 using Syllabus.Api;
 using Syllabus.Operator.Curricula;
-using Syllabus.Operator.Runtime;
+using Syllabus.Runtime;
 using Syllabus.Api.Validation;
 
 namespace Syllabus.Operator.Tests.Curricula;

@@ -60,7 +60,7 @@ public sealed class KustomizeTests
         Assert.Equal(port.ContainerPort.ToString(System.Globalization.CultureInfo.InvariantCulture), env["Operator__ProbePort"].Value);
         Assert.Equal("true", env["Operator__LeaderElection__Enabled"].Value);
         Assert.Equal("metadata.namespace", env["Operator__LeaderElection__LeaseNamespace"].ValueFrom.FieldRef.FieldPath);
-        var optionNames = OptionPaths(typeof(Syllabus.Operator.Hosting.OperatorOptions), Syllabus.Operator.Hosting.OperatorOptions.SectionName)
+        var optionNames = OptionPaths(typeof(Syllabus.Runtime.Hosting.OperatorOptions), Syllabus.Runtime.Hosting.OperatorOptions.SectionName)
             .Concat(OptionPaths(typeof(Syllabus.Operator.TrainingRuns.TrainerImageOptions), Syllabus.Operator.TrainingRuns.TrainerImageOptions.SectionName)).ToHashSet();
         Assert.All(env.Keys.Where(k => k.Contains("__", StringComparison.Ordinal)), k => Assert.Contains(k, optionNames));
         Assert.DoesNotContain(":latest", env["Trainer__Image"].Value, StringComparison.Ordinal);

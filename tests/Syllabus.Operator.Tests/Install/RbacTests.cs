@@ -1,6 +1,6 @@
 using k8s.Models;
 using Syllabus.Api;
-using Syllabus.Operator.Rbac;
+using Syllabus.Runtime.Rbac;
 
 namespace Syllabus.Operator.Tests.Install;
 
@@ -13,7 +13,7 @@ public sealed class RbacTests
     [Fact]
     public void RenderedOperatorRbacEqualsTheDeclaredPermissions()
     {
-        var declared = RbacRules.Permissions(typeof(RbacRuleAttribute).Assembly).ToHashSet();
+        var declared = RbacRules.Permissions(typeof(Syllabus.Operator.TrainingRuns.TrainingRunReconciler).Assembly).ToHashSet();
         var granted = OperatorGrants(Manifests.Render(InstallPaths.Config("default"))).ToHashSet();
 
         var missing = declared.Except(granted).Select(p => p.ToString()).Order(StringComparer.Ordinal).ToList();
@@ -28,7 +28,7 @@ public sealed class RbacTests
     [Fact]
     public void DeclaredPermissionsCoverEveryKindItsStatusAndFinalizers()
     {
-        var declared = RbacRules.Permissions(typeof(RbacRuleAttribute).Assembly).Where(p => p.Group == SyllabusGroup.Name).ToHashSet();
+        var declared = RbacRules.Permissions(typeof(Syllabus.Operator.TrainingRuns.TrainingRunReconciler).Assembly).Where(p => p.Group == SyllabusGroup.Name).ToHashSet();
         foreach (var (_, plural, _) in SyllabusKinds.All)
         {
             foreach (var verb in ViewVerbs.Append("update"))

@@ -3,7 +3,7 @@ using k8s;
 using k8s.Models;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
-using Syllabus.Operator.Hosting;
+using Syllabus.Runtime.Hosting;
 using Syllabus.Operator.Tests.TrainingRuns;
 using Syllabus.Operator.TrainingRuns;
 using Testcontainers.K3s;

@@ -4,7 +4,7 @@ using k8s.Autorest;
 using k8s.Models;
 using Microsoft.Extensions.Logging.Abstractions;
 using Syllabus.Api;
-using Syllabus.Operator.Runtime;
+using Syllabus.Runtime;
 using Syllabus.Operator.Tests.TrainingRuns;
 
 namespace Syllabus.Operator.Tests.K3s;

@@ -4,7 +4,7 @@ using k8s;
 using k8s.Models;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
-using Syllabus.Operator.Runtime;
+using Syllabus.Runtime;
 
 namespace Syllabus.Operator.Tests.Runtime;
 

@@ -1,5 +1,5 @@
 using k8s.Models;
-using Syllabus.Operator.Runtime;
+using Syllabus.Runtime;
 
 namespace Syllabus.Operator.Tests.Runtime;
 

@@ -1,5 +1,5 @@
 using Microsoft.Extensions.Time.Testing;
-using Syllabus.Operator.Runtime;
+using Syllabus.Runtime;
 
 namespace Syllabus.Operator.Tests.Runtime;
 

@@ -8,8 +8,8 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Syllabus.Api;
-using Syllabus.Operator.Hosting;
-using Syllabus.Operator.Runtime;
+using Syllabus.Runtime.Hosting;
+using Syllabus.Runtime;
 using Syllabus.Operator.TrainingRuns;
 using Syllabus.Testing;
 

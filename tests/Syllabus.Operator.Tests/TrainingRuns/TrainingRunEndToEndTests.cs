@@ -1,7 +1,7 @@
 using k8s;
 using k8s.Models;
 using Syllabus.Api;
-using Syllabus.Operator.Runtime;
+using Syllabus.Runtime;
 using Syllabus.Operator.TrainingRuns;
 
 namespace Syllabus.Operator.Tests.TrainingRuns;

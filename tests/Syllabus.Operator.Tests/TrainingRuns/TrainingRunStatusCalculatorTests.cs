@@ -1,6 +1,6 @@
 using k8s.Models;
 using Syllabus.Api;
-using Syllabus.Operator.Runtime;
+using Syllabus.Runtime;
 using Syllabus.Operator.TrainingRuns;
 using Syllabus.Api.Validation;
 using static Syllabus.Operator.Tests.TrainingRuns.TestRuns;

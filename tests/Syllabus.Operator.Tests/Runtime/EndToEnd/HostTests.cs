@@ -4,8 +4,8 @@ using k8s;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
-using Syllabus.Operator.Hosting;
-using Syllabus.Operator.Runtime;
+using Syllabus.Runtime.Hosting;
+using Syllabus.Runtime;
 
 namespace Syllabus.Operator.Tests.Runtime.EndToEnd;
 

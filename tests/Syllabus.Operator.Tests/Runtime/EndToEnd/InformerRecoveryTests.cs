@@ -1,6 +1,6 @@
 using k8s;
 using Microsoft.Extensions.Logging.Abstractions;
-using Syllabus.Operator.Runtime;
+using Syllabus.Runtime;
 using Syllabus.Testing;
 
 namespace Syllabus.Operator.Tests.Runtime.EndToEnd;

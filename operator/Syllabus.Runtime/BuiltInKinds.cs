@@ -1,7 +1,7 @@
 using k8s;
 using k8s.Models;
 
-namespace Syllabus.Operator.Runtime;
+namespace Syllabus.Runtime;
 
 /// <summary>
 /// Binds the built-in kinds the operator creates or watches to KubernetesClient's typed clients.

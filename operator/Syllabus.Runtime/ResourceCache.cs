@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using k8s;
 using k8s.Models;
 
-namespace Syllabus.Operator.Runtime;
+namespace Syllabus.Runtime;
 
 /// <summary>An informer's local copy of the objects it watches, keyed by namespace/name. Treat returned objects as read-only.</summary>
 public sealed class ResourceCache<T>

@@ -1,6 +1,6 @@
 using System.Reflection;
 
-namespace Syllabus.Operator.Rbac;
+namespace Syllabus.Runtime.Rbac;
 
 /// <summary>Where a declared permission is granted.</summary>
 public enum RbacScope

@@ -4,9 +4,9 @@ using k8s.LeaderElection.ResourceLock;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Syllabus.Operator.Runtime;
+using Syllabus.Runtime;
 
-namespace Syllabus.Operator.Hosting;
+namespace Syllabus.Runtime.Hosting;
 
 /// <summary>
 /// Runs the registered controllers: directly, or (leader election on) only while this instance holds the Lease.

@@ -2,7 +2,7 @@ using k8s;
 using k8s.Models;
 using Microsoft.Extensions.Logging;
 
-namespace Syllabus.Operator.Runtime;
+namespace Syllabus.Runtime;
 
 /// <summary>The verbs a reconciler uses on one kind, custom or built-in. Reads for reconciling should come from the informer cache.</summary>
 public interface IResourceClient<T>

@@ -1,6 +1,6 @@
 using k8s.Models;
 
-namespace Syllabus.Operator.Runtime;
+namespace Syllabus.Runtime;
 
 /// <summary>metav1.Condition helpers, like apimachinery's meta.SetStatusCondition.</summary>
 public static class Conditions

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 
-namespace Syllabus.Operator.Runtime;
+namespace Syllabus.Runtime;
 
 internal static partial class RuntimeLog
 {

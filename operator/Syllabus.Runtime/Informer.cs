@@ -2,7 +2,7 @@ using k8s;
 using k8s.Models;
 using Microsoft.Extensions.Logging;
 
-namespace Syllabus.Operator.Runtime;
+namespace Syllabus.Runtime;
 
 /// <summary>What an informer tells its subscribers. Handlers run on the informer's loop: keep them short (enqueue and return).</summary>
 public sealed record ResourceEventHandler<T>(

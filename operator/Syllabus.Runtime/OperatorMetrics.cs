@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 
-namespace Syllabus.Operator.Runtime;
+namespace Syllabus.Runtime;
 
 /// <summary>
 /// The operator's instruments. OpenTelemetry's Prometheus exporter names them syllabus_reconcile_total,

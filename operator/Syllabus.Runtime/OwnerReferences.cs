@@ -1,7 +1,7 @@
 using k8s;
 using k8s.Models;
 
-namespace Syllabus.Operator.Runtime;
+namespace Syllabus.Runtime;
 
 /// <summary>Controller owner references, as controller-runtime's controllerutil does them.</summary>
 public static class OwnerReferences

@@ -2,7 +2,7 @@ using System.Net;
 using k8s;
 using k8s.Autorest;
 
-namespace Syllabus.Operator.Runtime;
+namespace Syllabus.Runtime;
 
 /// <summary>Classifies API errors, whether they arrive as an HTTP status or as a Status object inside a watch stream.</summary>
 public static class KubernetesErrors

@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 
-namespace Syllabus.Operator.Hosting;
+namespace Syllabus.Runtime.Hosting;
 
 /// <summary>What the probes report: is this instance leading, and are its caches synced.</summary>
 public sealed class OperatorStatus

@@ -2,7 +2,7 @@ using System.ComponentModel.DataAnnotations;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Options;
 
-namespace Syllabus.Operator.Hosting;
+namespace Syllabus.Runtime.Hosting;
 
 /// <summary>The operator's settings: section "Operator" of appsettings.json, overridable by env vars (Operator__ClientQps=20).</summary>
 public sealed class OperatorOptions

@@ -1,4 +1,4 @@
-namespace Syllabus.Operator.Runtime;
+namespace Syllabus.Runtime;
 
 /// <summary>How long to wait before a key is retried (client-go's workqueue.RateLimiter).</summary>
 public interface IRateLimiter<in TKey>

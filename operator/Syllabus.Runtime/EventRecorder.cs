@@ -2,7 +2,7 @@ using k8s;
 using k8s.Models;
 using Microsoft.Extensions.Logging;
 
-namespace Syllabus.Operator.Runtime;
+namespace Syllabus.Runtime;
 
 public static class EventTypes
 {

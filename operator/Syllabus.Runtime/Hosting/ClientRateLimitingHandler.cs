@@ -1,6 +1,6 @@
 using System.Threading.RateLimiting;
 
-namespace Syllabus.Operator.Hosting;
+namespace Syllabus.Runtime.Hosting;
 
 /// <summary>
 /// Client-side QPS/burst for every API request, like client-go's rest.Config QPS and Burst (KubernetesClient has none):

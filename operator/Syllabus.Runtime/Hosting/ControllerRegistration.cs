@@ -2,9 +2,9 @@ using k8s;
 using k8s.Models;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using Syllabus.Operator.Runtime;
+using Syllabus.Runtime;
 
-namespace Syllabus.Operator.Hosting;
+namespace Syllabus.Runtime.Hosting;
 
 /// <summary>How one controller is wired: which kinds it owns, how many workers, which updates it reacts to.</summary>
 public sealed class ControllerBuilder<TResource>

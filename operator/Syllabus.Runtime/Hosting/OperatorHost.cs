@@ -6,7 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
-namespace Syllabus.Operator.Hosting;
+namespace Syllabus.Runtime.Hosting;
 
 /// <summary>Builds the operator's web host: Program.cs uses it, and so do end-to-end tests (with their own controllers and client).</summary>
 public static class OperatorHost

@@ -2,7 +2,7 @@ using k8s;
 using k8s.Autorest;
 using k8s.Models;
 
-namespace Syllabus.Operator.Runtime;
+namespace Syllabus.Runtime;
 
 /// <summary>One page of a list: the items and the resourceVersion to watch from.</summary>
 internal sealed record ListPage<T>(IList<T> Items, string ResourceVersion, string? Continue);

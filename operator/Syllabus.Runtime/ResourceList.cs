@@ -2,7 +2,7 @@ using System.Text.Json.Serialization;
 using k8s;
 using k8s.Models;
 
-namespace Syllabus.Operator.Runtime;
+namespace Syllabus.Runtime;
 
 /// <summary>The list envelope the API returns for a custom resource (the typed clients have their own V1XList types).</summary>
 public sealed class ResourceList<T> : IKubernetesObject<V1ListMeta>, IItems<T>

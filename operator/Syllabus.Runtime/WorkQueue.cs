@@ -1,4 +1,4 @@
-namespace Syllabus.Operator.Runtime;
+namespace Syllabus.Runtime;
 
 /// <summary>Receives the queue's measurements (see <see cref="OperatorMetrics"/> for the Prometheus side).</summary>
 public interface IWorkQueueMetrics

@@ -2,7 +2,7 @@ using System.Reflection;
 using k8s;
 using k8s.Models;
 
-namespace Syllabus.Operator.Runtime;
+namespace Syllabus.Runtime;
 
 /// <summary>What the [KubernetesEntity] attribute of <typeparamref name="T"/> says about its API: group, version, kind, plural.</summary>
 public static class ResourceType<T>

@@ -6,9 +6,9 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
-using Syllabus.Operator.Runtime;
+using Syllabus.Runtime;
 
-namespace Syllabus.Operator.Hosting;
+namespace Syllabus.Runtime.Hosting;
 
 public static class OperatorServiceCollectionExtensions
 {

@@ -1,7 +1,7 @@
 using k8s;
 using k8s.Models;
 
-namespace Syllabus.Operator.Runtime;
+namespace Syllabus.Runtime;
 
 /// <summary>What a reconcile asks for next: nothing (wait for the next change), or another look after a delay.</summary>
 public readonly record struct ReconcileResult(TimeSpan? RequeueAfter = null)

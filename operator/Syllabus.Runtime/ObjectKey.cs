@@ -1,7 +1,7 @@
 using k8s;
 using k8s.Models;
 
-namespace Syllabus.Operator.Runtime;
+namespace Syllabus.Runtime;
 
 /// <summary>Identifies one object: the unit the work queue de-duplicates and reconcilers are asked to look at.</summary>
 public readonly record struct ObjectKey(string? Namespace, string Name)

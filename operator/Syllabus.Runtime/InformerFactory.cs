@@ -2,7 +2,7 @@ using k8s;
 using k8s.Models;
 using Microsoft.Extensions.Logging;
 
-namespace Syllabus.Operator.Runtime;
+namespace Syllabus.Runtime;
 
 /// <summary>One informer per kind, shared by every controller that watches or owns that kind (client-go's SharedInformerFactory).</summary>
 public sealed class InformerFactory(IKubernetes client, InformerOptions options, TimeProvider time, ILoggerFactory loggerFactory)
