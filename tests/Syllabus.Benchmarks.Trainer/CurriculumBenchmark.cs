@@ -1,44 +1,200 @@
-using System.Globalization;
+using System.Diagnostics;
 using Syllabus.Api;
+using Syllabus.Trainer.Curriculum;
+using Syllabus.Trainer.Reporting;
 
 namespace Syllabus.Benchmarks.Trainer;
 
 /// <summary>
-/// Curriculum (easiest first), anti-curriculum (hardest first) and no curriculum on MNIST with the same model,
-/// optimiser (constant learning rate, so no schedule interacts with the pacing) and seed. Difficulty is the loss
-/// of a teacher: a small MLP trained briefly on 2,000 of the training digits, so it has not memorised the rest.
+/// Curriculum (easiest first), anti-curriculum (hardest first), random order (the same pacing over a random order) and
+/// no curriculum, at the same number of optimiser steps, on clean MNIST and on MNIST with 30% symmetric label noise.
+/// Per seed the 8,000 training digits are split into a teacher split (2,000), a validation split (500) and the ranked
+/// split (5,500) the students train on; difficulty is the loss of a teacher trained on the teacher split only, so it
+/// never saw the rows it ranks. In the noisy regime every training label (all three splits) is flipped with
+/// probability 0.3 to one of the other nine classes; test labels stay clean. Pacing is linear from 20% of the ranked
+/// rows to all of them at 40% of the epochs, so the paced arms' first epochs are short; the arm without a curriculum
+/// runs whole epochs until it has taken the same number of steps (checked from every report). The seed drives the
+/// split, the noise, the teacher and the students. Constant learning rate, so no schedule interacts with the pacing.
 /// </summary>
 internal static class CurriculumBenchmark
 {
-    public static void Run(string root, int epochs)
-    {
-        var mnist = Bench.MnistFolder();
-        var train = Path.Combine(mnist, "train.csv");
-        var test = Path.Combine(mnist, "test.csv");
-        Console.WriteLine("curriculum: training the teacher ...");
-        var teacherSpec = Bench.MnistSpec(train, test, epochs: 3, limit: 2000);
-        teacherSpec.Model.HiddenLayers = [64];
-        var teacher = Bench.Train(root, "teacher", teacherSpec);
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  teacher test accuracy {Bench.Accuracy(teacher):F4}"));
-        var teacherFolder = Path.Combine(root, "teacher", "model");
+    private const int TeacherRows = 2000;
+    private const int ValidationRows = 500;
+    private const int BatchSize = 50;
+    private const int PacedEpochs = 10;
+    private const int TeacherEpochs = 5;
+    private const double NoiseRate = 0.3;
+    private const string OrderColumn = "random_order";
+    private static readonly int[] StudentLayers = [256];
+    private static readonly int[] TeacherLayers = [64];
 
-        Console.WriteLine($"order            final test acc  best val acc  epochs to 90% val  epochs to 95% val  seconds  ({epochs} epochs, Root pacing 0.3 -> 1 at half)");
-        foreach (var (name, anti) in new (string, bool?)[] { ("curriculum", false), ("anti-curriculum", true), ("none", null) })
+    private static PacingSpec NewPacing() => new() { Function = PacingFunctions.Linear, StartFraction = 0.2, FullDataAt = 0.4 };
+
+    private enum Arm
+    {
+        Curriculum,
+        AntiCurriculum,
+        Random,
+        None,
+    }
+
+    private static readonly (Arm Arm, string Label)[] Arms =
+    [
+        (Arm.Curriculum, "curriculum (easy first)"),
+        (Arm.AntiCurriculum, "anti-curriculum (hard first)"),
+        (Arm.Random, "random order, same pacing"),
+        (Arm.None, "none (all data every epoch)"),
+    ];
+
+    private static readonly (string Name, double Noise)[] Regimes = [("clean", 0.0), ("noisy", NoiseRate)];
+
+    public static void Run(string root, IReadOnlyList<int> seeds)
+    {
+        var clock = Stopwatch.StartNew();
+        var mnist = Bench.MnistFolder();
+        var train = MnistCsv.Read(Path.Combine(mnist, "train.csv"));
+        var test = MnistCsv.Read(Path.Combine(mnist, "test.csv"));
+        var rankedCount = train.Count - TeacherRows - ValidationRows;
+        if (rankedCount < 1000)
         {
-            var spec = Bench.MnistSpec(train, test, epochs);
-            if (anti is { } hardestFirst)
+            throw new InvalidDataException($"train.csv has {train.Count} rows; the benchmark needs at least {TeacherRows + ValidationRows + 1000}");
+        }
+
+        var fullEpochSteps = (rankedCount + BatchSize - 1) / BatchSize;
+        var pacedSteps = PacedSteps(rankedCount);
+        if (pacedSteps % fullEpochSteps != 0)
+        {
+            throw new InvalidOperationException(
+                $"the paced arms take {pacedSteps} steps, not a whole number of {fullEpochSteps}-step epochs: change the pacing or the split so the arm without a curriculum can take the same number");
+        }
+
+        var wholeEpochs = (int)(pacedSteps / fullEpochSteps);
+        var testPath = Path.Combine(root, "test.csv");
+        var testWithOrderPath = Path.Combine(root, "test-with-order.csv");
+        test.Write(testPath, Enumerable.Range(0, test.Count));
+        test.Write(testWithOrderPath, Enumerable.Range(0, test.Count), extraColumn: (OrderColumn, _ => 0));
+        Console.WriteLine(Bench.F($"curriculum: seeds {string.Join(",", seeds)}; per seed {TeacherRows} teacher / {ValidationRows} validation / {rankedCount} ranked training digits, {test.Count} clean test digits"));
+        Console.WriteLine(Bench.F($"  student MLP 784-{string.Join("-", StudentLayers)}-10, Adam 1e-3 constant, batch {BatchSize}; paced arms {PacedEpochs} epochs (linear pacing 0.2 -> 1 at 40%), no curriculum {wholeEpochs} epochs: {pacedSteps} steps each"));
+
+        var accuracy = new Dictionary<(string Regime, Arm Arm), List<double>>();
+        var teacherAccuracy = new Dictionary<string, List<double>>();
+        foreach (var seed in seeds)
+        {
+            // One split per seed, shared by both regimes, so the noise is the only difference between them.
+            var order = Enumerable.Range(0, train.Count).ToArray();
+            new Random(seed).Shuffle(order);
+            var teacherSplit = order[..TeacherRows];
+            var validationSplit = order[TeacherRows..(TeacherRows + ValidationRows)];
+            var rankedSplit = order[(TeacherRows + ValidationRows)..];
+            var orderRandom = new Random(seed + 200_000);
+            var randomOrder = rankedSplit.Concat(validationSplit).ToDictionary(r => r, _ => orderRandom.NextDouble());
+
+            foreach (var (regime, noise) in Regimes)
             {
+                var folder = Directory.CreateDirectory(Path.Combine(root, $"seed{seed}-{regime}")).FullName;
+                var labels = noise > 0 ? train.SymmetricNoise(order, noise, seed + 100_000) : null;
+                var teacherPath = Path.Combine(folder, "teacher.csv");
+                var validationPath = Path.Combine(folder, "validation.csv");
+                var rankedPath = Path.Combine(folder, "ranked.csv");
+                var validationWithOrderPath = Path.Combine(folder, "validation-with-order.csv");
+                var rankedWithOrderPath = Path.Combine(folder, "ranked-with-order.csv");
+                train.Write(teacherPath, teacherSplit, labels);
+                train.Write(validationPath, validationSplit, labels);
+                train.Write(rankedPath, rankedSplit, labels);
+                train.Write(validationWithOrderPath, validationSplit, labels, (OrderColumn, r => randomOrder[r]));
+                train.Write(rankedWithOrderPath, rankedSplit, labels, (OrderColumn, r => randomOrder[r]));
+
+                var teacherSpec = Bench.MnistSpec(teacherPath, testPath, TeacherEpochs, TeacherLayers, seed);
+                teacherSpec.Data.Validation = new DatasetSource { Uri = validationPath };
+                var teacher = Bench.Train(folder, "teacher", teacherSpec);
+                Add(teacherAccuracy, regime, Bench.Accuracy(teacher));
+                Console.WriteLine(Bench.F($"  seed {seed} {regime,-5} teacher ({TeacherRows} digits, {TeacherEpochs} epochs): test accuracy {Bench.Accuracy(teacher):F4}"));
+
+                foreach (var (arm, label) in Arms)
+                {
+                    var spec = StudentSpec(arm, seed, rankedPath, validationPath, testPath, rankedWithOrderPath, validationWithOrderPath, testWithOrderPath,
+                        Bench.ModelFolder(folder, "teacher"), wholeEpochs);
+                    var report = Bench.Train(folder, arm.ToString().ToLowerInvariant(), spec);
+                    CheckSteps(report, pacedSteps, arm);
+                    Add(accuracy, (regime, arm), Bench.Accuracy(report));
+                    Console.WriteLine(Bench.F(
+                        $"  seed {seed} {regime,-5} {label,-30} test accuracy {Bench.Accuracy(report):F4}  last validation accuracy {report.History[^1].Validation["accuracy"]:F4}  {report.EpochsTrained} epochs, {pacedSteps} steps, {report.Timings["trainSeconds"]:F1}s"));
+                }
+            }
+        }
+
+        Console.WriteLine();
+        Console.WriteLine(Bench.F($"Curriculum on MNIST, equal optimiser steps ({pacedSteps} steps of {BatchSize}), test accuracy on {test.Count} clean test digits, mean ± std over {seeds.Count} seeds ({string.Join(",", seeds)}); \"vs none\" is the per-seed difference to no curriculum. Teacher test accuracy: clean {Stats.MeanStd(teacherAccuracy["clean"])}, noisy {Stats.MeanStd(teacherAccuracy["noisy"])}."));
+        Console.WriteLine();
+        Console.WriteLine("| order | clean: test accuracy | clean: vs none | 30% label noise: test accuracy | 30% label noise: vs none |");
+        Console.WriteLine("|---|---|---|---|---|");
+        foreach (var (arm, label) in Arms)
+        {
+            var cells = Regimes.SelectMany(r => new[]
+            {
+                Stats.MeanStd(accuracy[(r.Name, arm)]),
+                arm == Arm.None ? "" : Stats.SignedMeanStd([.. accuracy[(r.Name, arm)].Zip(accuracy[(r.Name, Arm.None)], (a, b) => a - b)]),
+            });
+            Console.WriteLine($"| {label} | {string.Join(" | ", cells)} |");
+        }
+
+        Console.WriteLine();
+        Console.WriteLine(Bench.F($"wall time {clock.Elapsed.TotalMinutes:F1} min"));
+    }
+
+    private static TrainingRunSpec StudentSpec(
+        Arm arm, int seed, string ranked, string validation, string test, string rankedWithOrder, string validationWithOrder, string testWithOrder,
+        string teacherFolder, int wholeEpochs)
+    {
+        var random = arm == Arm.Random;
+        var spec = Bench.MnistSpec(random ? rankedWithOrder : ranked, random ? testWithOrder : test, arm == Arm.None ? wholeEpochs : PacedEpochs, StudentLayers, seed);
+        spec.Data.Validation = new DatasetSource { Uri = random ? validationWithOrder : validation };
+        switch (arm)
+        {
+            case Arm.Curriculum or Arm.AntiCurriculum:
                 spec.Curriculum = new CurriculumSpec
                 {
                     Difficulty = new DifficultySpec { Source = DifficultySources.TeacherLoss, Teacher = new ModelReference { Uri = teacherFolder } },
-                    Pacing = new PacingSpec { Function = PacingFunctions.Root, StartFraction = 0.3, FullDataAt = 0.5 },
-                    AntiCurriculum = hardestFirst,
+                    Pacing = NewPacing(),
+                    AntiCurriculum = arm == Arm.AntiCurriculum,
                 };
-            }
-
-            var report = Bench.Train(root, name, spec, teacherFolder: teacherFolder);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{name,-16} {Bench.Accuracy(report),14:F4}  {report.History.Max(h => h.Validation["accuracy"]),12:F4}  {Bench.EpochsTo(report, 0.90)?.ToString(CultureInfo.InvariantCulture) ?? "never",17}  {Bench.EpochsTo(report, 0.95)?.ToString(CultureInfo.InvariantCulture) ?? "never",17}  {report.Timings["trainSeconds"],7:F1}"));
+                break;
+            case Arm.Random:
+                // A column of seeded uniform numbers: the pacing of the curriculum over a random order (Wu et al.'s control).
+                spec.Data.DifficultyColumn = OrderColumn;
+                spec.Curriculum = new CurriculumSpec { Difficulty = new DifficultySpec { Source = DifficultySources.Column }, Pacing = NewPacing() };
+                break;
+            default:
+                break;
         }
+
+        return spec;
+    }
+
+    /// <summary>Steps the paced arms take, counted as the curriculum scheduler sizes each epoch.</summary>
+    private static long PacedSteps(int count) => Enumerable.Range(0, PacedEpochs).Sum(epoch =>
+    {
+        var rows = (long)Math.Clamp(Math.Ceiling((Pacing.DataFraction(NewPacing(), epoch, PacedEpochs) * count) - 1e-9), 1, count);
+        return (rows + BatchSize - 1) / BatchSize;
+    });
+
+    private static void CheckSteps(TrainingReport report, long expected, Arm arm)
+    {
+        var steps = Bench.Steps(report, BatchSize);
+        if (steps != expected)
+        {
+            throw new InvalidOperationException($"{arm}: the run took {steps} optimiser steps, the benchmark compares arms at {expected}");
+        }
+    }
+
+    private static void Add<TKey>(Dictionary<TKey, List<double>> results, TKey key, double value)
+        where TKey : notnull
+    {
+        if (!results.TryGetValue(key, out var list))
+        {
+            results[key] = list = [];
+        }
+
+        list.Add(value);
     }
 }
