@@ -21,16 +21,29 @@ internal static class CurriculumBenchmark
     private const int TeacherRows = 2000;
     private const int ValidationRows = 500;
     private const int BatchSize = 50;
-    private const int PacedEpochs = 10;
     private const int TeacherEpochs = 5;
     private const double NoiseRate = 0.3;
     private const string OrderColumn = "random_order";
     private static readonly int[] StudentLayers = [256];
     private static readonly int[] TeacherLayers = [64];
 
-    private static PacingSpec NewPacing() => new() { Function = PacingFunctions.Linear, StartFraction = 0.2, FullDataAt = 0.4 };
+    /// <summary>
+    /// Two pacings, both stepping from 20% of the ranked rows to all of them in four equal steps (Hacohen and Weinshall's
+    /// staircase), one reaching all data early (epoch 5 of 8), one late (epoch 9 of 10). Both take exactly six
+    /// epochs' worth of steps, so one arm without a curriculum, run for six whole epochs, matches both.
+    /// </summary>
+    private static readonly Schedule[] Schedules =
+    [
+        new("all data from epoch 5 of 8", 8, 0.5),
+        new("all data from epoch 9 of 10", 10, 0.8),
+    ];
 
-    private enum Arm
+    private sealed record Schedule(string Label, int Epochs, double FullDataAt)
+    {
+        public PacingSpec Pacing() => new() { Function = PacingFunctions.Step, Steps = 4, StartFraction = 0.2, FullDataAt = FullDataAt };
+    }
+
+    private enum Order
     {
         Curriculum,
         AntiCurriculum,
@@ -38,12 +51,17 @@ internal static class CurriculumBenchmark
         None,
     }
 
-    private static readonly (Arm Arm, string Label)[] Arms =
+    private sealed record Arm(string Key, string Label, Order Order, Schedule? Schedule);
+
+    private static readonly Arm[] Arms =
     [
-        (Arm.Curriculum, "curriculum (easy first)"),
-        (Arm.AntiCurriculum, "anti-curriculum (hard first)"),
-        (Arm.Random, "random order, same pacing"),
-        (Arm.None, "none (all data every epoch)"),
+        .. Schedules.SelectMany((schedule, i) => new[]
+        {
+            new Arm($"curriculum-{i}", $"curriculum (easy first), {schedule.Label}", Order.Curriculum, schedule),
+            new Arm($"anti-{i}", $"anti-curriculum (hard first), {schedule.Label}", Order.AntiCurriculum, schedule),
+            new Arm($"random-{i}", $"random order, {schedule.Label}", Order.Random, schedule),
+        }),
+        new Arm("none", "none (all data every epoch)", Order.None, null),
     ];
 
     private static readonly (string Name, double Noise)[] Regimes = [("clean", 0.0), ("noisy", NoiseRate)];
@@ -61,7 +79,15 @@ internal static class CurriculumBenchmark
         }
 
         var fullEpochSteps = (rankedCount + BatchSize - 1) / BatchSize;
-        var pacedSteps = PacedSteps(rankedCount);
+        var pacedSteps = PacedSteps(Schedules[0], rankedCount);
+        foreach (var schedule in Schedules)
+        {
+            if (PacedSteps(schedule, rankedCount) != pacedSteps)
+            {
+                throw new InvalidOperationException($"pacing '{schedule.Label}' takes {PacedSteps(schedule, rankedCount)} steps, '{Schedules[0].Label}' {pacedSteps}: the arms must take the same number");
+            }
+        }
+
         if (pacedSteps % fullEpochSteps != 0)
         {
             throw new InvalidOperationException(
@@ -74,9 +100,9 @@ internal static class CurriculumBenchmark
         test.Write(testPath, Enumerable.Range(0, test.Count));
         test.Write(testWithOrderPath, Enumerable.Range(0, test.Count), extraColumn: (OrderColumn, _ => 0));
         Console.WriteLine(Bench.F($"curriculum: seeds {string.Join(",", seeds)}; per seed {TeacherRows} teacher / {ValidationRows} validation / {rankedCount} ranked training digits, {test.Count} clean test digits"));
-        Console.WriteLine(Bench.F($"  student MLP 784-{string.Join("-", StudentLayers)}-10, Adam 1e-3 constant, batch {BatchSize}; paced arms {PacedEpochs} epochs (linear pacing 0.2 -> 1 at 40%), no curriculum {wholeEpochs} epochs: {pacedSteps} steps each"));
+        Console.WriteLine(Bench.F($"  student MLP 784-{string.Join("-", StudentLayers)}-10, Adam 1e-3 constant, batch {BatchSize}; paced arms step 0.2 -> 1 in 4 steps ({string.Join("; ", Schedules.Select(p => p.Label))}), no curriculum {wholeEpochs} epochs: {pacedSteps} steps each"));
 
-        var accuracy = new Dictionary<(string Regime, Arm Arm), List<double>>();
+        var accuracy = new Dictionary<(string Regime, string Arm), List<double>>();
         var teacherAccuracy = new Dictionary<string, List<double>>();
         foreach (var seed in seeds)
         {
@@ -110,15 +136,15 @@ internal static class CurriculumBenchmark
                 Add(teacherAccuracy, regime, Bench.Accuracy(teacher));
                 Console.WriteLine(Bench.F($"  seed {seed} {regime,-5} teacher ({TeacherRows} digits, {TeacherEpochs} epochs): test accuracy {Bench.Accuracy(teacher):F4}"));
 
-                foreach (var (arm, label) in Arms)
+                foreach (var arm in Arms)
                 {
                     var spec = StudentSpec(arm, seed, rankedPath, validationPath, testPath, rankedWithOrderPath, validationWithOrderPath, testWithOrderPath,
                         Bench.ModelFolder(folder, "teacher"), wholeEpochs);
-                    var report = Bench.Train(folder, arm.ToString().ToLowerInvariant(), spec);
+                    var report = Bench.Train(folder, arm.Key, spec);
                     CheckSteps(report, pacedSteps, arm);
-                    Add(accuracy, (regime, arm), Bench.Accuracy(report));
+                    Add(accuracy, (regime, arm.Key), Bench.Accuracy(report));
                     Console.WriteLine(Bench.F(
-                        $"  seed {seed} {regime,-5} {label,-30} test accuracy {Bench.Accuracy(report):F4}  last validation accuracy {report.History[^1].Validation["accuracy"]:F4}  {report.EpochsTrained} epochs, {pacedSteps} steps, {report.Timings["trainSeconds"]:F1}s"));
+                        $"  seed {seed} {regime,-5} {arm.Label,-58} test accuracy {Bench.Accuracy(report):F4}  last validation accuracy {report.History[^1].Validation["accuracy"]:F4}  {report.EpochsTrained} epochs, {pacedSteps} steps, {report.Timings["trainSeconds"]:F1}s"));
                 }
             }
         }
@@ -128,14 +154,14 @@ internal static class CurriculumBenchmark
         Console.WriteLine();
         Console.WriteLine("| order | clean: test accuracy | clean: vs none | 30% label noise: test accuracy | 30% label noise: vs none |");
         Console.WriteLine("|---|---|---|---|---|");
-        foreach (var (arm, label) in Arms)
+        foreach (var arm in Arms)
         {
             var cells = Regimes.SelectMany(r => new[]
             {
-                Stats.MeanStd(accuracy[(r.Name, arm)]),
-                arm == Arm.None ? "" : Stats.SignedMeanStd([.. accuracy[(r.Name, arm)].Zip(accuracy[(r.Name, Arm.None)], (a, b) => a - b)]),
+                Stats.MeanStd(accuracy[(r.Name, arm.Key)]),
+                arm.Order == Order.None ? "" : Stats.SignedMeanStd([.. accuracy[(r.Name, arm.Key)].Zip(accuracy[(r.Name, "none")], (a, b) => a - b)]),
             });
-            Console.WriteLine($"| {label} | {string.Join(" | ", cells)} |");
+            Console.WriteLine($"| {arm.Label} | {string.Join(" | ", cells)} |");
         }
 
         Console.WriteLine();
@@ -146,23 +172,24 @@ internal static class CurriculumBenchmark
         Arm arm, int seed, string ranked, string validation, string test, string rankedWithOrder, string validationWithOrder, string testWithOrder,
         string teacherFolder, int wholeEpochs)
     {
-        var random = arm == Arm.Random;
-        var spec = Bench.MnistSpec(random ? rankedWithOrder : ranked, random ? testWithOrder : test, arm == Arm.None ? wholeEpochs : PacedEpochs, StudentLayers, seed);
+        var random = arm.Order == Order.Random;
+        var spec = Bench.MnistSpec(random ? rankedWithOrder : ranked, random ? testWithOrder : test, arm.Schedule?.Epochs ?? wholeEpochs, StudentLayers, seed);
         spec.Data.Validation = new DatasetSource { Uri = random ? validationWithOrder : validation };
-        switch (arm)
+        switch (arm.Order)
         {
-            case Arm.Curriculum or Arm.AntiCurriculum:
+            case Order.Curriculum or Order.AntiCurriculum:
                 spec.Curriculum = new CurriculumSpec
                 {
                     Difficulty = new DifficultySpec { Source = DifficultySources.TeacherLoss, Teacher = new ModelReference { Uri = teacherFolder } },
-                    Pacing = NewPacing(),
-                    AntiCurriculum = arm == Arm.AntiCurriculum,
+                    Pacing = arm.Schedule!.Pacing(),
+                    AntiCurriculum = arm.Order == Order.AntiCurriculum,
                 };
                 break;
-            case Arm.Random:
+            case Order.Random:
                 // A column of seeded uniform numbers: the pacing of the curriculum over a random order (Wu et al.'s control).
+                // The schema requires curriculum.difficulty.column; the trainer reads data.difficultyColumn, so set both.
                 spec.Data.DifficultyColumn = OrderColumn;
-                spec.Curriculum = new CurriculumSpec { Difficulty = new DifficultySpec { Source = DifficultySources.Column }, Pacing = NewPacing() };
+                spec.Curriculum = new CurriculumSpec { Difficulty = new DifficultySpec { Source = DifficultySources.Column, Column = OrderColumn }, Pacing = arm.Schedule!.Pacing() };
                 break;
             default:
                 break;
@@ -172,9 +199,9 @@ internal static class CurriculumBenchmark
     }
 
     /// <summary>Steps the paced arms take, counted as the curriculum scheduler sizes each epoch.</summary>
-    private static long PacedSteps(int count) => Enumerable.Range(0, PacedEpochs).Sum(epoch =>
+    private static long PacedSteps(Schedule schedule, int count) => Enumerable.Range(0, schedule.Epochs).Sum(epoch =>
     {
-        var rows = (long)Math.Clamp(Math.Ceiling((Pacing.DataFraction(NewPacing(), epoch, PacedEpochs) * count) - 1e-9), 1, count);
+        var rows = (long)Math.Clamp(Math.Ceiling((Pacing.DataFraction(schedule.Pacing(), epoch, schedule.Epochs) * count) - 1e-9), 1, count);
         return (rows + BatchSize - 1) / BatchSize;
     });
 
@@ -183,7 +210,7 @@ internal static class CurriculumBenchmark
         var steps = Bench.Steps(report, BatchSize);
         if (steps != expected)
         {
-            throw new InvalidOperationException($"{arm}: the run took {steps} optimiser steps, the benchmark compares arms at {expected}");
+            throw new InvalidOperationException($"{arm.Label}: the run took {steps} optimiser steps, the benchmark compares arms at {expected}");
         }
     }
 

@@ -6,7 +6,8 @@ using Syllabus.Benchmarks.Trainer;
 //   transfer   [seeds, default 5] [budgets, default 100,250,1000]
 //   overhead   [epochs, default 3] [repetitions, default 5]
 // Each mode ends with a markdown table (mean ± std over seeds or repetitions) for the README.
-// Needs the MNIST CSVs of scripts/prepare-mnist.sh. Artifacts go to a temporary folder, removed afterwards.
+// Needs the MNIST CSVs of scripts/prepare-mnist.sh. Artifacts go to a temporary folder, removed afterwards unless
+// SYLLABUS_BENCH_KEEP=1.
 const string Usage = "usage: Syllabus.Benchmarks.Trainer curriculum [seeds] | transfer [seeds] [budgets,...] | overhead [epochs] [repetitions]";
 if (args.Length == 0 || args[0] is not ("transfer" or "curriculum" or "overhead"))
 {
@@ -52,7 +53,15 @@ try
 }
 finally
 {
-    Directory.Delete(root, recursive: true);
+    // SYLLABUS_BENCH_KEEP=1 keeps the manifests, data files and reports for inspection.
+    if (Environment.GetEnvironmentVariable("SYLLABUS_BENCH_KEEP") == "1")
+    {
+        Console.WriteLine($"kept {root}");
+    }
+    else
+    {
+        Directory.Delete(root, recursive: true);
+    }
 }
 
 return 0;
