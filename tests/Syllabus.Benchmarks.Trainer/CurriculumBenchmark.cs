@@ -6,15 +6,15 @@ using Syllabus.Trainer.Reporting;
 namespace Syllabus.Benchmarks.Trainer;
 
 /// <summary>
-/// Curriculum (easiest first), anti-curriculum (hardest first), random order (the same pacing over a random order) and
-/// no curriculum, at the same number of optimiser steps, on clean MNIST and on MNIST with 30% symmetric label noise.
-/// Per seed the 8,000 training digits are split into a teacher split (2,000), a validation split (500) and the ranked
-/// split (5,500) the students train on; difficulty is the loss of a teacher trained on the teacher split only, so it
-/// never saw the rows it ranks. In the noisy regime every training label (all three splits) is flipped with
-/// probability 0.3 to one of the other nine classes; test labels stay clean. Pacing is linear from 20% of the ranked
-/// rows to all of them at 40% of the epochs, so the paced arms' first epochs are short; the arm without a curriculum
-/// runs whole epochs until it has taken the same number of steps (checked from every report). The seed drives the
-/// split, the noise, the teacher and the students. Constant learning rate, so no schedule interacts with the pacing.
+/// Curriculum (easiest first), anti-curriculum (hardest first) and a random order under the same pacing (the control of
+/// Wu, Dyer and Neyshabur 2021), against no curriculum, all at the same number of optimiser steps, on clean MNIST and on
+/// MNIST with 30% symmetric label noise. Per seed the 8,000 training digits are split into a teacher split (2,000), a
+/// validation split (500) and the ranked split (5,500) the students train on; difficulty is the loss of a teacher
+/// trained on the teacher split only, so it never saw the rows it ranks. In the noisy regime exactly 30% of the training
+/// labels (all three splits) are changed to one of the other nine classes, uniformly; the test labels stay clean.
+/// Paced epochs are short, so the arm without a curriculum runs whole epochs until it has taken the same number of
+/// steps; every report's step count is checked. The seed drives the split, the noise, the teacher and the students.
+/// Constant learning rate, so no schedule interacts with the pacing.
 /// </summary>
 internal static class CurriculumBenchmark
 {
