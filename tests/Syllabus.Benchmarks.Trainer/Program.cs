@@ -1,38 +1,67 @@
 using System.Globalization;
 using Syllabus.Benchmarks.Trainer;
 
-// dotnet run -c Release --project tests/Syllabus.Benchmarks.Trainer -- <transfer|curriculum|overhead> [options]
-//   transfer   [budgets, default 100,250,1000]
-//   curriculum [epochs, default 10]
-//   overhead   [epochs, default 3] [repetitions, default 3]
-// Needs the MNIST CSVs of scripts/prepare-mnist.sh. Artifacts go to a temporary folder, removed afterwards.
+// dotnet run -c Release --project tests/Syllabus.Benchmarks.Trainer -- <curriculum|transfer|overhead> [options]
+//   curriculum [seeds, default 5]                          seeds 1..N
+//   transfer   [seeds, default 5] [budgets, default 100,250,1000]
+//   overhead   [epochs, default 3] [repetitions, default 5]
+// Each mode ends with a markdown table (mean ± std over seeds or repetitions) for the README.
+// Needs the MNIST CSVs of scripts/prepare-mnist.sh. Artifacts go to a temporary folder, removed afterwards unless
+// SYLLABUS_BENCH_KEEP=1.
+const string Usage = "usage: Syllabus.Benchmarks.Trainer curriculum [seeds] | transfer [seeds] [budgets,...] | overhead [epochs] [repetitions]";
 if (args.Length == 0 || args[0] is not ("transfer" or "curriculum" or "overhead"))
 {
-    Console.Error.WriteLine("usage: Syllabus.Benchmarks.Trainer <transfer|curriculum|overhead> [options]");
+    Console.Error.WriteLine(Usage);
     return 2;
 }
 
-int Arg(int index, int fallback) => args.Length > index ? int.Parse(args[index], CultureInfo.InvariantCulture) : fallback;
+int Positive(int index, int fallback, string what)
+{
+    if (args.Length <= index)
+    {
+        return fallback;
+    }
+
+    return int.TryParse(args[index], NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value > 0
+        ? value
+        : throw new ArgumentException($"{what}: expected a positive whole number, got '{args[index]}'. {Usage}");
+}
+
+int Budget(string text) => int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value > 0
+    ? value
+    : throw new ArgumentException($"budgets: expected positive whole numbers separated by commas, got '{text}'. {Usage}");
+
+int[] Seeds(int index) => [.. Enumerable.Range(1, Positive(index, 5, "seeds"))];
+
 TorchSharp.torch.set_num_threads(Math.Max(1, Environment.ProcessorCount - 1));
 var root = Directory.CreateTempSubdirectory("syllabus-bench-").FullName;
 try
 {
     switch (args[0])
     {
-        case "transfer":
-            TransferBenchmark.Run(root, args.Length > 1 ? [.. args[1].Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture))] : [100, 250, 1000]);
-            break;
         case "curriculum":
-            CurriculumBenchmark.Run(root, Arg(1, 10));
+            CurriculumBenchmark.Run(root, Seeds(1));
+            break;
+        case "transfer":
+            int[] budgets = args.Length > 2 ? [.. args[2].Split(',').Select(Budget)] : [100, 250, 1000];
+            TransferBenchmark.Run(root, budgets, Seeds(1));
             break;
         default:
-            OverheadBenchmark.Run(Arg(1, 3), Arg(2, 3));
+            OverheadBenchmark.Run(Positive(1, 3, "epochs"), Positive(2, 5, "repetitions"));
             break;
     }
 }
 finally
 {
-    Directory.Delete(root, recursive: true);
+    // SYLLABUS_BENCH_KEEP=1 keeps the manifests, data files and reports for inspection.
+    if (Environment.GetEnvironmentVariable("SYLLABUS_BENCH_KEEP") == "1")
+    {
+        Console.WriteLine($"kept {root}");
+    }
+    else
+    {
+        Directory.Delete(root, recursive: true);
+    }
 }
 
 return 0;
