@@ -83,16 +83,16 @@ public sealed class ModelBundleTests : IDisposable
         Assert.Equal("x", absent.Column);
         Assert.Contains("'x'", absent.Message, StringComparison.Ordinal);
         // The label column is allowed (and not read: "zebra" is no class).
-        Assert.Equal([0f, 1f, 3f], encoded);
+        Assert.Equal([3f, 0f, 1f], encoded);
     }
 
     [Theory]
     [InlineData("NaN", "is not a finite number")]
     [InlineData("Infinity", "is not a finite number")]
     [InlineData("-Infinity", "is not a finite number")]
-    [InlineData("1e39", "is beyond float range")]
-    [InlineData("-4e38", "is beyond float range")]
-    [InlineData("seven", "is not a number")]
+    [InlineData("1e39", "is beyond float range (±3.4e38)")]
+    [InlineData("-4e38", "is beyond float range (±3.4e38)")]
+    [InlineData("seven", "is not a finite number")]
     public void Training_and_serving_reject_the_same_numbers_with_the_same_reason(string value, string reason)
     {
         var spec = Specs.Csv(_dir.Csv("train.csv", "x,label", "1,a", "2,b", $"{value},a", "3,b"));

@@ -264,7 +264,7 @@ public static class DataLoader
                 }
 
                 // The same check as serving (FeatureSchema.Encode): NaN, infinities and values beyond float range are bad.
-                var problem = reader[index].TryGetNumber(out var parsed) ? FeatureValues.NumberProblem(parsed) : "is not a number";
+                var problem = reader[index].TryGetNumber(out var parsed) ? FeatureValues.NumberProblem(parsed) : FeatureValues.NotANumber;
                 budget.Add(report, file, line, plan.Numeric[c], $"'{reader[index].AsText()}' {problem}");
                 return null;
             }

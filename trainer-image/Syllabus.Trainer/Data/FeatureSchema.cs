@@ -152,7 +152,7 @@ public sealed class FeatureSchema
                     {
                         if (!cell.TryGetNumber(out var number))
                         {
-                            throw new DataException($"row {r}: column '{column.Name}': '{text}' is not a number.", null, r, column.Name);
+                            throw new DataException($"row {r}: column '{column.Name}': '{text}' {FeatureValues.NotANumber}.", null, r, column.Name);
                         }
 
                         if (FeatureValues.NumberProblem(number) is { } problem)
@@ -254,8 +254,10 @@ public sealed class FeatureColumn
     /// <exception cref="DataException">Missing without an imputation value, or the normalised value leaves float range.</exception>
     public float EncodeNumber(double? value, string missingValuePolicy, long? row = null)
     {
-        var x = value ?? ImputeValue ?? throw new DataException(
+        var raw = value ?? ImputeValue ?? throw new DataException(
             $"{RowPrefix(row)}column '{Name}': missing value (the model was fitted with missingValues.policy {missingValuePolicy}, so it has no imputation value).", null, row, Name);
+        // Raw values are 32-bit, as the data loader holds them, so a value encodes the same from a file or a request.
+        double x = (float)raw;
         var feature = Normalize(x);
         return float.IsFinite(feature)
             ? feature
@@ -305,6 +307,9 @@ public sealed class FeatureColumn
 /// <summary>The checks a numeric cell passes to become a feature, shared by training and serving.</summary>
 public static class FeatureValues
 {
+    /// <summary>The reason given for text that does not parse as a number.</summary>
+    public const string NotANumber = "is not a finite number";
+
     /// <summary>Why a parsed number cannot be a feature value (NaN, an infinity, beyond float range), or null.</summary>
     public static string? NumberProblem(double value) =>
         !double.IsFinite(value) ? "is not a finite number"
