@@ -30,11 +30,21 @@ public sealed class TransferAndContinualTests : IDisposable
         return "shifted.csv";
     }
 
-    private string Chain(string finetuneSpec, string dataExtra = "", string pretrainExtra = "")
+    private string Chain(string finetuneSpec, string dataExtra = "", string pretrainExtra = "", Func<string, string>? editFinetune = null)
     {
         var manifest = _fixture.Manifest("pretrain", pretrainExtra, epochs: 2, hidden: "[12]");
-        File.AppendAllText(manifest, "---\n" + File.ReadAllText(_fixture.Manifest("finetune", finetuneSpec, epochs: 1, hidden: "[12]", file: "finetune.yaml", dataExtra: dataExtra)));
+        var finetune = File.ReadAllText(_fixture.Manifest("finetune", finetuneSpec, epochs: 1, hidden: "[12]", file: "finetune.yaml", dataExtra: dataExtra));
+        File.AppendAllText(manifest, "---\n" + (editFinetune?.Invoke(finetune) ?? finetune));
         return manifest;
+    }
+
+    /// <summary>A copy of a fixture file with only the rows of the given classes.</summary>
+    private string OnlyClasses(string file, params string[] classes)
+    {
+        var lines = File.ReadAllLines(Path.Combine(_fixture.Folder, file));
+        var name = $"{string.Join("-", classes)}-{file}";
+        File.WriteAllLines(Path.Combine(_fixture.Folder, name), [lines[0], .. lines.Skip(1).Where(l => classes.Contains(l.Split(',')[0]))]);
+        return name;
     }
 
     [Fact]
@@ -122,6 +132,31 @@ public sealed class TransferAndContinualTests : IDisposable
 
         Assert.Contains("continual.ewc.fisherData", error.Message, StringComparison.Ordinal);
         Assert.Contains("data.replay", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Ewc_with_a_reset_head_reads_the_old_tasks_data_with_the_old_classes()
+    {
+        var train = OnlyClasses("train.csv", "cat", "dog");
+        var test = OnlyClasses("test.csv", "cat", "dog");
+        // The old task's data holds fish, which the new task does not predict: its labels are the base model's.
+        var manifest = Chain("""
+              baseModel:
+                trainingRun: {name: pretrain}
+                resetHead: true
+              continual:
+                ewc: {lambda: 10, fisherSamples: 30, fisherData: {uri: train.csv}}
+            """, editFinetune: yaml => yaml
+                .Replace("train: {uri: train.csv}", $"train: {{uri: {train}}}", StringComparison.Ordinal)
+                .Replace("test: {uri: test.csv}", $"test: {{uri: {test}}}", StringComparison.Ordinal)
+                .Replace("classes: [cat, dog, fish]", "classes: [cat, dog]", StringComparison.Ordinal));
+        Train(manifest, "pretrain");
+
+        var outcome = Train(manifest, "finetune");
+
+        Assert.Equal(["cat", "dog"], outcome.Report.Model!.Classes);
+        Assert.Equal(["features.0.bias", "features.0.weight"], outcome.Report.Model.EwcParameters!.Order(StringComparer.Ordinal));
+        Assert.Equal(0, outcome.Report.Data!["badRowCount"]!.GetValue<long>());
     }
 
     [Fact]

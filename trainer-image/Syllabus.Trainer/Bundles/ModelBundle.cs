@@ -138,8 +138,9 @@ public sealed class ModelBundle : IDisposable
         Network.eval();
         try
         {
+            using var scope = NewDisposeScope();
             using var noGrad = no_grad();
-            return nn.functional.softmax(Network.forward(features.to(Device)), 1);
+            return nn.functional.softmax(Network.forward(features.to(Device)), 1).MoveToOuterDisposeScope();
         }
         finally
         {

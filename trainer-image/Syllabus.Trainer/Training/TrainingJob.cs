@@ -202,7 +202,8 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
             TabularData oldData;
             if (ewcSpec.FisherData is { } fisherSource)
             {
-                oldData = DataLoader.LoadWithSchema(fisherSource, spec.Data, prepared.Data.Schema, run.BaseDirectory, prepared.Data.Report);
+                // The base model's schema: its features are this run's (kept), and its classes are the old task's labels.
+                oldData = DataLoader.LoadWithSchema(fisherSource, spec.Data, baseModel.Schema, run.BaseDirectory, prepared.Data.Report);
             }
             else
             {
