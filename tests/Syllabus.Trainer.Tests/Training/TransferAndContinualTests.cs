@@ -1,5 +1,7 @@
 using System.Globalization;
+using Syllabus.Api;
 using Syllabus.Trainer.Artifacts;
+using Syllabus.Trainer.Data;
 using Syllabus.Trainer.Bundles;
 using Syllabus.Trainer.Cli;
 using Syllabus.Trainer.Tests.Bundles;
@@ -94,6 +96,23 @@ public sealed class TransferAndContinualTests : IDisposable
         var error = Assert.Throws<InputException>(() => Train(manifest, "finetune"));
 
         Assert.Contains("column 'f1' is feature 1, where the fitted model has 'f0'", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(Normalizations.Standard, null, "data.normalization is Standard but the base model was fitted with Scale")]
+    [InlineData(Normalizations.Scale, 1.0, "data.scale is 1 but the base model divides column 'x' by 255")]
+    public void Kept_preprocessing_refuses_another_normalisation(string normalization, double? scale, string message)
+    {
+        using var dir = new Data.TempFolder();
+        var spec = Data.Specs.Csv(dir.Csv("train.csv", "x,label", "1,a", "200,b", "3,a", "40,b"), "train.csv", Normalizations.Scale);
+        spec.Scale = 255;
+        var fitted = DataLoader.Load(spec, dir.Path, 1).Schema;
+        spec.Normalization = normalization;
+        spec.Scale = scale;
+
+        var error = Assert.Throws<DataException>(() => DataLoader.Load(spec, dir.Path, 1, fitted));
+
+        Assert.StartsWith(message, error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

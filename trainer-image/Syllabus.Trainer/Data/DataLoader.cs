@@ -428,6 +428,12 @@ public static class DataLoader
                 $"data.normalization is {spec.Normalization} but the base model was fitted with {kept.Normalization}; fine-tuning keeps the base model's normalisation statistics, so set data.normalization: {kept.Normalization}.");
         }
 
+        if (spec.Normalization == Normalizations.Scale && kept.Columns.FirstOrDefault(c => c.Kind == FeatureKinds.Numeric && c.Divisor != spec.Scale) is { } scaled)
+        {
+            throw new DataException(
+                $"data.scale is {spec.Scale} but the base model divides column '{scaled.Name}' by {scaled.Divisor}; fine-tuning keeps the base model's normalisation, so set data.scale: {scaled.Divisor}.");
+        }
+
         if (spec.MissingValues.Policy == MissingValuePolicies.Impute && kept.MissingValuePolicy != MissingValuePolicies.Impute)
         {
             throw new DataException(
