@@ -85,6 +85,36 @@ public sealed class TransferAndContinualTests : IDisposable
     }
 
     [Fact]
+    public void A_teacher_scores_the_training_rows_with_its_own_preprocessing()
+    {
+        var shifted = Shifted();
+        // The teacher learnt on the shifted data, so its normalisation statistics are not the student's.
+        var manifest = _fixture.Manifest("teacher", epochs: 2, hidden: "[12]", file: "teacher.yaml");
+        File.WriteAllText(manifest, File.ReadAllText(manifest).Replace("train: {uri: train.csv}", $"train: {{uri: {shifted}}}", StringComparison.Ordinal));
+        var student = File.ReadAllText(_fixture.Manifest("student", """
+              curriculum:
+                difficulty: {source: TeacherLoss, teacher: {trainingRun: {name: teacher}}}
+                pacing: {function: Linear, startFraction: 0.25, fullDataAt: 0.75}
+            """, epochs: 1, file: "student.yaml"));
+        // A validation file of its own keeps the training rows in file order.
+        File.AppendAllText(manifest, "---\n" + student.Replace("validationFraction: 0.2", "validation: {uri: test.csv}", StringComparison.Ordinal));
+        Train(manifest, "teacher");
+        var job = new TrainingJob(_fixture.Resolve(manifest, "student"), TimeProvider.System);
+
+        using var prepared = job.LoadAndFit();
+        var difficulty = job.CurriculumDifficulty(prepared)!;
+
+        using var teacher = ModelBundle.Load(Path.Combine(_fixture.Artifacts("teacher"), "model"));
+        var rows = ModelBundleTests.RawRows(Path.Combine(_fixture.Folder, "train.csv"));
+        using var probabilities = teacher.PredictProbabilities(rows);
+        var p = probabilities.data<float>().ToArray();
+        var expected = rows.Select((r, i) => -Math.Log(p[(i * teacher.Classes.Count) + teacher.ClassIndices([r["label"]!])[0]])).ToArray();
+        Assert.NotEqual(teacher.Schema.Columns[0].Shift, prepared.Data.Schema.Columns[0].Shift);
+        Assert.Equal(rows.Count, difficulty.Length);
+        Assert.All(expected.Zip(difficulty), d => Assert.Equal(d.First, d.Second, 1e-5));
+    }
+
+    [Fact]
     public void A_base_model_whose_features_are_in_another_order_is_an_error_naming_the_column()
     {
         var manifest = Chain("""

@@ -267,7 +267,7 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
         var spec = run.Spec;
         var data = prepared.Data;
         var model = built.Network;
-        var difficulty = Difficulty(spec, prepared);
+        var difficulty = CurriculumDifficulty(prepared);
         var replayFraction = data.Replay is null ? 0 : spec.Data.Replay?.Fraction ?? 0;
         var stepsPerEpoch = (int)Math.Ceiling(data.Train.Count * (1 + replayFraction) / spec.BatchSize);
         optim.Optimizer optimizer;
@@ -480,8 +480,10 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
     /// Per-example difficulty for the curriculum: the data's column, or the teacher's scores of the training rows
     /// encoded with the teacher's own preprocessing, its classes matched to this run's by name.
     /// </summary>
-    private static double[]? Difficulty(TrainingRunSpec spec, PreparedRun prepared)
+    public double[]? CurriculumDifficulty(PreparedRun prepared)
     {
+        ArgumentNullException.ThrowIfNull(prepared);
+        var spec = run.Spec;
         var data = prepared.Data;
         if (spec.Curriculum?.Difficulty is not { } difficulty)
         {
