@@ -619,9 +619,13 @@ public sealed class EwcSpec
     public double Lambda { get; set; } = 100.0;
 
     [JsonPropertyName("fisherSamples")]
-    [Description("Examples of the replay (or training) data used to estimate the Fisher information.")]
+    [Description("Examples of the old task's data used to estimate the Fisher information.")]
     [Range(1, 1000000), DefaultValue(1000)]
     public int FisherSamples { get; set; } = 1000;
+
+    [JsonPropertyName("fisherData")]
+    [Description("The old task's data (e.g. the base model's training data) the Fisher information is estimated on; data.replay when unset. One of the two is required.")]
+    public DatasetSource? FisherData { get; set; }
 }
 
 public sealed class ArtifactsSpec

@@ -102,7 +102,7 @@ public static class ResolvedConfigBuilder
         var uris = new List<string?>
         {
             spec.Artifacts?.Uri, spec.Data?.Train?.Uri, spec.Data?.Validation?.Uri, spec.Data?.Test?.Uri, spec.Data?.Replay?.Data?.Uri,
-            spec.BaseModel?.Uri, spec.Curriculum?.Difficulty?.Teacher?.Uri,
+            spec.Continual?.Ewc?.FisherData?.Uri, spec.BaseModel?.Uri, spec.Curriculum?.Difficulty?.Teacher?.Uri,
         };
         return [.. uris.Select(ClaimOf).OfType<string>().Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
     }

@@ -1,5 +1,7 @@
 using Syllabus.Api;
 using Syllabus.Trainer.Artifacts;
+using Syllabus.Trainer.Bundles;
+using Syllabus.Trainer.Data;
 using Syllabus.Trainer.Models;
 using Syllabus.Trainer.Reporting;
 using Syllabus.Trainer.Training;
@@ -99,22 +101,19 @@ public sealed class TrainingJobTests : IDisposable
     [Fact]
     public void Transfer_learning_freezes_loads_resets_the_head_and_splits_learning_rates()
     {
-        var baseFolder = Path.Combine(_fixture.Folder, "base-model");
         var baseConfig = ModelFactory.Describe(new ModelSpec { HiddenLayers = [6, 5] }, 4, ["a", "b", "c"]);
-        using (var baseModel = ModelFactory.Create(baseConfig))
-        {
-            ModelArtifact.Save(baseFolder, baseModel, new ModelDocument { Config = baseConfig });
-        }
+        using var baseNetwork = ModelFactory.Create(baseConfig);
+        var baseSchema = new FeatureSchema { Classes = ["a", "b", "c"], Columns = [.. Enumerable.Range(0, 4).Select(i => new FeatureColumn { Name = $"f{i}" })] };
+        using var baseModel = ModelBundle.Of(baseNetwork, baseConfig, baseSchema);
 
         var config = ModelFactory.Describe(new ModelSpec { HiddenLayers = [6, 5] }, 4, ["x", "y"]);
         random.manual_seed(1);
         using var model = ModelFactory.Create(config);
         var spec = new BaseModelSpec { Freeze = [@"^features\.0\."], ResetHead = true, BaseLearningRateMultiplier = 0.25 };
 
-        var groups = TransferLearning.Apply(model, config, baseFolder, spec, out var summary);
+        var groups = TransferLearning.Apply(model, config, baseModel, spec, out var summary);
 
-        using var reloaded = ModelArtifact.Load(baseFolder, out _);
-        var baseWeights = reloaded.state_dict();
+        var baseWeights = baseNetwork.state_dict();
         var weights = model.state_dict();
         Assert.Equal(baseWeights["features.0.weight"].data<float>().ToArray(), weights["features.0.weight"].data<float>().ToArray());
         Assert.Equal(baseWeights["features.2.weight"].data<float>().ToArray(), weights["features.2.weight"].data<float>().ToArray());
@@ -132,9 +131,9 @@ public sealed class TrainingJobTests : IDisposable
         Assert.Equal(4, optimised.Count);
 
         var badFreeze = new BaseModelSpec { Freeze = ["^nothing"], ResetHead = true };
-        Assert.StartsWith("baseModel.freeze[0]", Assert.Throws<ArgumentException>(() => TransferLearning.Apply(model, config, baseFolder, badFreeze, out _)).Message, StringComparison.Ordinal);
+        Assert.StartsWith("baseModel.freeze[0]", Assert.Throws<ArgumentException>(() => TransferLearning.Apply(model, config, baseModel, badFreeze, out _)).Message, StringComparison.Ordinal);
         var noReset = new BaseModelSpec();
-        Assert.StartsWith("baseModel.resetHead", Assert.Throws<ArgumentException>(() => TransferLearning.Apply(model, config, baseFolder, noReset, out _)).Message, StringComparison.Ordinal);
+        Assert.StartsWith("baseModel.resetHead", Assert.Throws<ArgumentException>(() => TransferLearning.Apply(model, config, baseModel, noReset, out _)).Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -148,7 +147,7 @@ public sealed class TrainingJobTests : IDisposable
                 resetHead: true
                 baseLearningRateMultiplier: 0.5
               continual:
-                ewc: {lambda: 10, fisherSamples: 50}
+                ewc: {lambda: 10, fisherSamples: 50, fisherData: {uri: train.csv}}
             """, epochs: 2, hidden: "[12, 6]", file: "finetune-only.yaml")));
         Train(manifest, "pretrain");
 

@@ -114,6 +114,11 @@ public static partial class ManifestResolver
             replay.Data.Uri = Expand(replay.Data.Uri, "spec.data.replay.data.uri", environment);
         }
 
+        if (spec.Continual?.Ewc?.FisherData is { } fisherData)
+        {
+            fisherData.Uri = Expand(fisherData.Uri, "spec.continual.ewc.fisherData.uri", environment);
+        }
+
         var artifactsUri = Expand(artifactsOverride ?? spec.Artifacts.Uri, artifactsOverride is null ? "spec.artifacts.uri" : "--artifacts", environment);
         spec.Artifacts.Uri = artifactsUri;
         var artifactsDirectory = ResolveLocation(artifactsUri, baseDirectory, "spec.artifacts.uri");

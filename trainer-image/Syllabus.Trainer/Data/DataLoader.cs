@@ -16,6 +16,9 @@ public sealed record LoadedData(
 {
     /// <summary>Older data to mix in (DataSpec.replay), encoded with the same schema.</summary>
     public TabularData? Replay { get; init; }
+
+    /// <summary>The training rows, in <see cref="Train"/>'s order, encoded with the curriculum teacher's own schema.</summary>
+    public TabularData? TrainForTeacher { get; init; }
 }
 
 /// <summary>Loads CSV and Parquet data as DataSpec describes.</summary>
@@ -24,8 +27,16 @@ public static class DataLoader
     /// <summary>Validation share used when DataSpec names neither validation nor validationFraction.</summary>
     public const double DefaultValidationFraction = 0.1;
 
-    /// <summary>Reads the training data, fits the schema (classes, categories, imputation, normalisation) on it, and loads the other splits with it.</summary>
-    public static LoadedData Load(DataSpec spec, string baseDirectory, int seed)
+    /// <summary>
+    /// Reads the training data, fits the schema (classes, categories, imputation, normalisation) on it, and loads the
+    /// other splits with it. With <paramref name="preprocessing"/> (a base model's fitted schema, for fine-tuning)
+    /// nothing is fitted: its feature columns (same names, order and kinds, or a <see cref="DataException"/> naming
+    /// the first that differs), normalisation statistics, categories and imputation values are used as they are, and
+    /// its classes, when it lists any, are the class list.
+    /// </summary>
+    /// <param name="teacher">A curriculum teacher's schema: the training rows are also encoded with it
+    /// (<see cref="LoadedData.TrainForTeacher"/>), so the teacher scores them as it was trained to.</param>
+    public static LoadedData Load(DataSpec spec, string baseDirectory, int seed, FeatureSchema? preprocessing = null, FeatureSchema? teacher = null)
     {
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(baseDirectory);
@@ -34,7 +45,14 @@ public static class DataLoader
 
         var trainFiles = ResolveFiles(spec.Train, baseDirectory);
         var plan = ColumnPlan.FromSpec(spec, trainFiles[0]);
-        IReadOnlyList<string>? knownClasses = spec.Classes is { Count: > 0 } ? spec.Classes : null;
+        if (preprocessing is not null)
+        {
+            CheckKept(spec, plan, preprocessing, trainFiles[0]);
+            report.AddNote("baseModel: the base model's preprocessing is kept (feature order, normalisation statistics, categories, imputation values).");
+        }
+
+        IReadOnlyList<string>? knownClasses = preprocessing is { Classes.Count: > 0 } ? preprocessing.Classes
+            : spec.Classes is { Count: > 0 } ? spec.Classes : null;
         var rows = ParseFiles(trainFiles, spec.Train.Format, "train", plan, spec, knownClasses, labelRequired: true, report, budget);
         if (rows.Count == 0)
         {
@@ -72,9 +90,33 @@ public static class DataLoader
             rows = [.. chosen.Select(i => rows[i])];
         }
 
-        var schema = Fit(spec, plan, classes, rows);
+        var schema = preprocessing is null ? Fit(spec, plan, classes, rows) : new FeatureSchema
+        {
+            LabelColumn = plan.Label,
+            Classes = [.. classes],
+            Columns = preprocessing.Columns,
+            Normalization = preprocessing.Normalization,
+            MissingValuePolicy = preprocessing.MissingValuePolicy,
+            DifficultyColumn = plan.Difficulty,
+            SliceColumn = plan.Slice,
+            WeightColumn = plan.Weight,
+            TimestampColumn = plan.Timestamp,
+        };
         var profile = BuildProfile(plan, schema, rows);
         var train = Encode(rows, plan, schema, report);
+        TabularData? trainForTeacher = null;
+        if (teacher is not null)
+        {
+            var kinds = plan.Features.Select(f => plan.Categorical.Contains(f, StringComparer.Ordinal) ? FeatureKinds.Categorical : FeatureKinds.Numeric).ToList();
+            if (teacher.FeatureDifference(plan.Features, kinds) is { } difference)
+            {
+                throw new DataException($"curriculum.difficulty.teacher: the teacher must take this data's feature columns, but {difference}.", trainFiles[0]);
+            }
+
+            // Counts of imputed and unknown values are the run's, not the teacher's: a scratch report.
+            trainForTeacher = Encode(rows, plan, teacher, new DataLoadReport());
+        }
+
         var validation = Encode(validationRows, plan, schema, report);
 
         TabularData? test = null;
@@ -91,7 +133,7 @@ public static class DataLoader
             replay = Encode(replayRows, plan, schema, report);
         }
 
-        return new LoadedData(train, validation, test, schema, report, profile) { Replay = replay };
+        return new LoadedData(train, validation, test, schema, report, profile) { Replay = replay, TrainForTeacher = trainForTeacher };
     }
 
     /// <summary>
@@ -211,7 +253,7 @@ public static class DataLoader
                 row.Numeric[c] = float.NaN;
                 firstMissing ??= index;
             }
-            else if (!reader.TryGetNumber(index, out var x) || !double.IsFinite(x))
+            else if (!reader.TryGetNumber(index, out var x) || FeatureValues.NumberProblem(x) is not null)
             {
                 if (reader[index].IsMissing)
                 {
@@ -221,7 +263,9 @@ public static class DataLoader
                     continue;
                 }
 
-                budget.Add(report, file, line, plan.Numeric[c], $"'{reader[index].AsText()}' is not a finite number");
+                // The same check as serving (FeatureSchema.Encode): NaN, infinities and values beyond float range are bad.
+                var problem = reader[index].TryGetNumber(out var parsed) ? FeatureValues.NumberProblem(parsed) : FeatureValues.NotANumber;
+                budget.Add(report, file, line, plan.Numeric[c], $"'{reader[index].AsText()}' {problem}");
                 return null;
             }
             else
@@ -367,6 +411,36 @@ public static class DataLoader
         }
     }
 
+    /// <summary>Whether data of this spec can be encoded with a base model's fitted schema as it is.</summary>
+    private static void CheckKept(DataSpec spec, ColumnPlan plan, FeatureSchema kept, string firstTrainFile)
+    {
+        var kinds = plan.Features.Select(f => plan.Categorical.Contains(f, StringComparer.Ordinal) ? FeatureKinds.Categorical : FeatureKinds.Numeric).ToList();
+        if (kept.FeatureDifference(plan.Features, kinds) is { } difference)
+        {
+            throw new DataException(
+                $"baseModel: fine-tuning keeps the base model's features, but {difference}; list them in the base model's order with data.featureColumns (and data.categoricalColumns).",
+                firstTrainFile);
+        }
+
+        if (spec.Normalization != kept.Normalization)
+        {
+            throw new DataException(
+                $"data.normalization is {spec.Normalization} but the base model was fitted with {kept.Normalization}; fine-tuning keeps the base model's normalisation statistics, so set data.normalization: {kept.Normalization}.");
+        }
+
+        if (spec.Normalization == Normalizations.Scale && kept.Columns.FirstOrDefault(c => c.Kind == FeatureKinds.Numeric && c.Divisor != spec.Scale) is { } scaled)
+        {
+            throw new DataException(
+                $"data.scale is {spec.Scale} but the base model divides column '{scaled.Name}' by {scaled.Divisor}; fine-tuning keeps the base model's normalisation, so set data.scale: {scaled.Divisor}.");
+        }
+
+        if (spec.MissingValues.Policy == MissingValuePolicies.Impute && kept.MissingValuePolicy != MissingValuePolicies.Impute)
+        {
+            throw new DataException(
+                $"data.missingValues.policy is Impute but the base model was fitted with {kept.MissingValuePolicy} and has no imputation values; fine-tuning keeps the base model's preprocessing.");
+        }
+    }
+
     private static FeatureSchema Fit(DataSpec spec, ColumnPlan plan, IReadOnlyList<string> classes, List<ParsedRow> rows)
     {
         var impute = spec.MissingValues.Policy == MissingValuePolicies.Impute ? spec.MissingValues.Impute ?? ImputeStrategies.Mean : null;
@@ -489,21 +563,19 @@ public static class DataLoader
                     if (value is null)
                     {
                         imputed[k]++;
-                        value = column.ImputeCategory;
-                        if (value is null)
-                        {
-                            continue;
-                        }
                     }
 
-                    var index = column.CategoryIndex(value);
-                    if (index >= 0)
+                    try
                     {
-                        features[((long)i * width) + offset + index] = 1f;
+                        // One encoder for training and serving (FeatureColumn.EncodeCategory).
+                        if (!column.EncodeCategory(value, features.AsSpan((int)(((long)i * width) + offset), column.Width), schema.MissingValuePolicy))
+                        {
+                            unknown[k]++;
+                        }
                     }
-                    else
+                    catch (DataException e)
                     {
-                        unknown[k]++;
+                        throw AtRow(rows[i], column, e);
                     }
                 }
             }
@@ -513,13 +585,21 @@ public static class DataLoader
                 for (var i = 0; i < rows.Count; i++)
                 {
                     double x = rows[i].Numeric[n];
-                    if (double.IsNaN(x))
+                    double? value = double.IsNaN(x) ? null : x;
+                    if (value is null)
                     {
                         imputed[k]++;
-                        x = column.ImputeValue ?? 0;
                     }
 
-                    features[((long)i * width) + offset] = column.Normalize(x);
+                    try
+                    {
+                        // One encoder for training and serving (FeatureColumn.EncodeNumber).
+                        features[((long)i * width) + offset] = column.EncodeNumber(value, schema.MissingValuePolicy);
+                    }
+                    catch (DataException e)
+                    {
+                        throw AtRow(rows[i], column, e);
+                    }
                 }
             }
 
@@ -546,6 +626,9 @@ public static class DataLoader
             plan.Slice is null ? null : rows.Select(r => r.Slice).ToArray(),
             plan.Timestamp is null ? null : rows.Select(r => r.Timestamp).ToArray());
     }
+
+    private static DataException AtRow(ParsedRow row, FeatureColumn column, DataException e) =>
+        new($"{row.File.Path}:{row.Line}: {e.Message}", row.File.Path, row.Line, column.Name, e);
 
     private static string Describe(IReadOnlyList<string> names) =>
         names.Count <= 12 ? string.Join(", ", names) : string.Join(", ", names.Take(12)) + $", ... ({names.Count} in all)";

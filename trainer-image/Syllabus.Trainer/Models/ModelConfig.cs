@@ -68,6 +68,10 @@ public sealed class ModelDocument
     [JsonPropertyName("featureSchema")]
     public JsonNode? FeatureSchema { get; init; }
 
+    /// <summary>SHA-256 of the feature schema (FeatureSchema.Fingerprint); checked when the model is loaded.</summary>
+    [JsonPropertyName("schemaFingerprint")]
+    public string? SchemaFingerprint { get; init; }
+
     [JsonPropertyName("trainingRun")]
     public string? TrainingRun { get; init; }
 

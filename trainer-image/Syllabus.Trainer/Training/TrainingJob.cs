@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using Syllabus.Api;
 using Syllabus.Trainer.Artifacts;
+using Syllabus.Trainer.Bundles;
 using Syllabus.Trainer.Cli;
 using Syllabus.Trainer.Curriculum;
 using Syllabus.Trainer.Data;
@@ -18,11 +19,60 @@ namespace Syllabus.Trainer.Training;
 public sealed record TrainingOutcome(TrainingReport Report, string ReportPath, string ModelFolder);
 
 /// <summary>
-/// One `train` run end to end: load data, build (or transfer) the model, resume from the last checkpoint if there
-/// is one, run the loop with its callbacks, evaluate, check the gates and write the artifacts and report.
+/// Stage 1's result: the data loaded (with the base model's preprocessing kept, or fitted), the model's config, and
+/// the base model and teacher bundles on the training device.
+/// </summary>
+public sealed class PreparedRun : IDisposable
+{
+    public required LoadedData Data { get; init; }
+
+    /// <summary>The network's config (without its layer list, which the built network fills in).</summary>
+    public required ModelConfig Config { get; init; }
+
+    public required Device Device { get; init; }
+
+    public ModelBundle? BaseModel { get; init; }
+
+    public ModelBundle? Teacher { get; init; }
+
+    public IReadOnlyList<string> Classes => Data.Schema.Classes;
+
+    public void Dispose()
+    {
+        BaseModel?.Dispose();
+        Teacher?.Dispose();
+    }
+}
+
+/// <summary>Stage 2's result: the network on its device, ready to train, and what transfer learning did.</summary>
+public sealed class BuiltModel(nn.Module<Tensor, Tensor> network, ModelConfig config, IReadOnlyList<ParameterGroup> groups, TransferSummary? transfer) : IDisposable
+{
+    public nn.Module<Tensor, Tensor> Network { get; } = network;
+
+    /// <summary>The config with its layer list, as model.json records it.</summary>
+    public ModelConfig Config { get; } = config;
+
+    /// <summary>The optimiser's param groups (head and base under transfer learning).</summary>
+    public IReadOnlyList<ParameterGroup> Groups { get; } = groups;
+
+    public TransferSummary? Transfer { get; } = transfer;
+
+    public void Dispose() => Network.Dispose();
+}
+
+/// <summary>Stage 5's result: the evaluated split, its metrics and the gates.</summary>
+public sealed record EvaluationOutcome(string Split, EvaluationResult Result, IReadOnlyList<GateResult> Gates);
+
+/// <summary>
+/// One `train` run end to end, in stages that other modes can compose: <see cref="LoadAndFit"/> (data, preprocessing,
+/// base model, teacher), <see cref="BuildOrTransfer"/>, <see cref="Regularisers"/> (EWC), <see cref="Loop"/> (resume
+/// from the last checkpoint, train with callbacks), <see cref="Evaluate"/> (metrics and gates) and <see cref="Write"/>
+/// (model bundle, profile, curves, report).
 /// </summary>
 public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
 {
+    private readonly Dictionary<string, double> _timings = [];
+
     /// <summary>Callbacks added after the built-in ones (progress display, live gauges).</summary>
     public IList<ITrainerCallback> ExtraCallbacks { get; } = [];
 
@@ -36,78 +86,201 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
     public TrainingOutcome Run(CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(run);
-        var spec = run.Spec;
         var started = time.GetUtcNow();
         var total = Stopwatch.StartNew();
-        var timings = new Dictionary<string, double>();
-        var artifacts = run.ArtifactsDirectory;
-        Directory.CreateDirectory(artifacts);
+        Directory.CreateDirectory(run.ArtifactsDirectory);
+        using var prepared = LoadAndFit();
+        using var built = BuildOrTransfer(prepared);
+        using var ewc = Regularisers(prepared, built);
+        var state = Loop(prepared, built, ewc, cancellationToken);
+        var evaluation = Evaluate(prepared, built);
+        return Write(prepared, built, ewc, state, evaluation, started, total);
+    }
 
+    /// <summary>
+    /// Stage 1: resolves the device, loads the base model and the teacher, and loads the data: with a base model its
+    /// preprocessing and class list are kept (a column that differs is an error naming it), otherwise they are fitted.
+    /// </summary>
+    /// <exception cref="InputException">Bad data, a base model or teacher that cannot be loaded or does not fit.</exception>
+    public PreparedRun LoadAndFit()
+    {
+        var spec = run.Spec;
         var watch = Stopwatch.StartNew();
-        LoadedData data;
+        var device = TrainingDevice.Resolve(Device);
+        ModelBundle? baseModel = null;
+        ModelBundle? teacher = null;
         try
         {
-            data = DataLoader.Load(spec.Data, run.BaseDirectory, spec.Seed);
+            FeatureSchema? kept = null;
+            if (spec.BaseModel is { } baseSpec)
+            {
+                baseModel = LoadBundle(run.BaseModelFolder!, "spec.baseModel", device);
+                kept = TransferLearning.KeptPreprocessing(baseModel, baseSpec, spec.Data.Classes is { Count: > 0 } declared ? declared : null);
+            }
+
+            if (spec.Curriculum?.Difficulty is { } difficulty && difficulty.Source != DifficultySources.Column)
+            {
+                teacher = LoadBundle(run.TeacherFolder!, "spec.curriculum.difficulty.teacher", device);
+            }
+
+            var data = DataLoader.Load(spec.Data, run.BaseDirectory, spec.Seed, kept, teacher?.Schema);
+            _timings["loadDataSeconds"] = watch.Elapsed.TotalSeconds;
+            var config = ModelFactory.Describe(spec.Model, data.Schema.FeatureCount, data.Schema.Classes);
+            return new PreparedRun { Data = data, Config = config, Device = device, BaseModel = baseModel, Teacher = teacher };
         }
-        catch (DataException e)
+        catch (Exception e) when (e is DataException or ArgumentException)
+        {
+            baseModel?.Dispose();
+            teacher?.Dispose();
+            throw new InputException(e.Message, e);
+        }
+        catch
+        {
+            baseModel?.Dispose();
+            teacher?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Stage 2: a fresh network (seeded) on the device, started from the base model's weights when there is one.</summary>
+    public BuiltModel BuildOrTransfer(PreparedRun prepared)
+    {
+        ArgumentNullException.ThrowIfNull(prepared);
+        var spec = run.Spec;
+        random.manual_seed(spec.Seed);
+        var model = ModelFactory.Create(prepared.Config);
+        try
+        {
+            var config = ModelFactory.WithLayers(prepared.Config, model);
+            // Move before collecting parameters: moving re-creates them, and the optimiser must hold the moved ones.
+            model.to(prepared.Device);
+            Log?.Invoke($"training on {prepared.Device}");
+            IReadOnlyList<ParameterGroup> groups = [new ParameterGroup("all", [.. model.parameters()])];
+            TransferSummary? transfer = null;
+            if (spec.BaseModel is { } baseModel)
+            {
+                groups = TransferLearning.Apply(model, config, prepared.BaseModel!, baseModel, out transfer);
+            }
+
+            return new BuiltModel(model, config, groups, transfer);
+        }
+        catch (ArgumentException e)
+        {
+            model.Dispose();
+            throw new InputException(e.Message, e);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Stage 3: the EWC penalty, if the spec asks for one. Its Fisher information is the base model's, estimated on
+    /// the old task's data (continual.ewc.fisherData, else data.replay; neither is an error); the base model's own
+    /// saved penalty, if it was trained with EWC, is added to it.
+    /// </summary>
+    public ElasticWeightConsolidation? Regularisers(PreparedRun prepared, BuiltModel built)
+    {
+        ArgumentNullException.ThrowIfNull(prepared);
+        ArgumentNullException.ThrowIfNull(built);
+        var spec = run.Spec;
+        if (spec.Continual?.Ewc is not { } ewcSpec)
+        {
+            return null;
+        }
+
+        try
+        {
+            if (prepared.BaseModel is not { } baseModel || spec.BaseModel is not { } baseSpec)
+            {
+                throw new ArgumentException("continual.ewc: needs a baseModel whose knowledge it protects");
+            }
+
+            var watch = Stopwatch.StartNew();
+            TabularData oldData;
+            if (ewcSpec.FisherData is { } fisherSource)
+            {
+                // The base model's schema: its features are this run's (kept), and its classes are the old task's labels.
+                oldData = DataLoader.LoadWithSchema(fisherSource, spec.Data, baseModel.Schema, run.BaseDirectory, prepared.Data.Report);
+            }
+            else
+            {
+                oldData = prepared.Data.Replay ?? throw new ArgumentException(
+                    "continual.ewc: the Fisher information must come from the old task's data; set continual.ewc.fisherData (e.g. the base model's training data) or data.replay");
+            }
+
+            var mapping = TransferLearning.Mapping(baseModel, built.Config, baseSpec);
+            var fisher = ElasticWeightConsolidation.FisherDiagonal(baseModel.Network, oldData, ewcSpec.FisherSamples, spec.Seed);
+            var modelParameters = built.Network.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+            var anchors = new Dictionary<string, Tensor>();
+            var mappedFisher = new Dictionary<string, Tensor>();
+            using var earlier = ElasticWeightConsolidation.LoadConsolidated(baseModel.Folder!);
+            var mappedEarlier = new Dictionary<string, Tensor>();
+            var mappedEarlierAnchors = new Dictionary<string, Tensor>();
+            try
+            {
+                foreach (var (name, parameter) in baseModel.Network.named_parameters())
+                {
+                    if (!modelParameters.ContainsKey(name) || mapping.Map(name, parameter) is not { } anchor)
+                    {
+                        continue;
+                    }
+
+                    anchors[name] = anchor;
+                    mappedFisher[name] = mapping.Map(name, fisher[name])!;
+                    if (earlier is not null && earlier.Precision.TryGetValue(name, out var precision))
+                    {
+                        mappedEarlier[name] = mapping.Map(name, precision)!;
+                        mappedEarlierAnchors[name] = mapping.Map(name, earlier.Anchor[name])!;
+                    }
+                }
+
+                var ewc = ElasticWeightConsolidation.Create(built.Network, anchors, mappedFisher, ewcSpec.Lambda,
+                    earlier is null ? null : new ConsolidatedPenalty(mappedEarlier, mappedEarlierAnchors, earlier.Tasks));
+                _timings["fisherSeconds"] = watch.Elapsed.TotalSeconds;
+                return ewc;
+            }
+            finally
+            {
+                foreach (var t in fisher.Values.Concat(anchors.Values).Concat(mappedFisher.Values).Concat(mappedEarlier.Values).Concat(mappedEarlierAnchors.Values))
+                {
+                    t.Dispose();
+                }
+            }
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidDataException or DataException)
         {
             throw new InputException(e.Message, e);
         }
+    }
 
-        timings["loadDataSeconds"] = watch.Elapsed.TotalSeconds;
-        var classes = data.Schema.Classes;
-        ModelConfig config;
+    /// <summary>
+    /// Stage 4: optimiser, schedule, curriculum and callbacks; resumes from the last checkpoint of the same spec;
+    /// trains.
+    /// </summary>
+    public TrainerState Loop(PreparedRun prepared, BuiltModel built, ElasticWeightConsolidation? ewc, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(prepared);
+        ArgumentNullException.ThrowIfNull(built);
+        var spec = run.Spec;
+        var data = prepared.Data;
+        var model = built.Network;
+        var difficulty = CurriculumDifficulty(prepared);
+        var replayFraction = data.Replay is null ? 0 : spec.Data.Replay?.Fraction ?? 0;
+        var stepsPerEpoch = (int)Math.Ceiling(data.Train.Count * (1 + replayFraction) / spec.BatchSize);
+        optim.Optimizer optimizer;
         try
         {
-            config = ModelFactory.Describe(spec.Model, data.Schema.FeatureCount, classes);
+            optimizer = OptimizerFactory.Create(spec.Optimizer, built.Groups);
         }
         catch (ArgumentException e)
         {
             throw new InputException(e.Message, e);
         }
 
-        random.manual_seed(spec.Seed);
-        var device = TrainingDevice.Resolve(Device);
-        using var model = ModelFactory.Create(config);
-        config = ModelFactory.WithLayers(config, model);
-        // Move before collecting parameters: moving re-creates them, and the optimiser must hold the moved ones.
-        model.to(device);
-        Log?.Invoke($"training on {device}");
-
-        IReadOnlyList<ParameterGroup> groups = [new ParameterGroup("all", [.. model.parameters()])];
-        TransferSummary? transfer = null;
-        ElasticWeightConsolidation? ewc = null;
-        try
-        {
-            if (spec.BaseModel is { } baseModel)
-            {
-                groups = TransferLearning.Apply(model, config, run.BaseModelFolder!, baseModel, out transfer);
-            }
-
-            if (spec.Continual?.Ewc is { } ewcSpec)
-            {
-                if (run.BaseModelFolder is null)
-                {
-                    throw new ArgumentException("continual.ewc: needs a baseModel whose knowledge it protects");
-                }
-
-                using var baseNetwork = ModelArtifact.Load(run.BaseModelFolder, out _);
-                // A re-initialised head has nothing of the base model to keep.
-                var resetHead = spec.BaseModel?.ResetHead == true;
-                ewc = ElasticWeightConsolidation.Create(baseNetwork, model, data.Replay ?? data.Train, ewcSpec.FisherSamples, ewcSpec.Lambda, spec.Seed,
-                    name => !resetHead || !name.StartsWith(ModelFactory.HeadPrefix, StringComparison.Ordinal));
-            }
-        }
-        catch (Exception e) when (e is ArgumentException or InvalidDataException)
-        {
-            throw new InputException(e.Message, e);
-        }
-
-        using var ewcScope = ewc;
-        var difficulty = Difficulty(spec, data, config);
-        var replayFraction = data.Replay is null ? 0 : spec.Data.Replay?.Fraction ?? 0;
-        var stepsPerEpoch = (int)Math.Ceiling(data.Train.Count * (1 + replayFraction) / spec.BatchSize);
-        using var optimizer = OptimizerFactory.Create(spec.Optimizer, groups);
+        using var optimizerScope = optimizer;
         var schedule = LearningRateScheduleFactory.Create(spec.LrSchedule, optimizer, spec.Epochs, Math.Max(1, stepsPerEpoch));
         var curriculum = new CurriculumScheduler(spec.Curriculum, difficulty, spec.Epochs, spec.Seed, data.Train.Count);
 
@@ -121,7 +294,7 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
         callbacks.Add(new CheckpointCallback(spec.Checkpoint));
         callbacks.AddRange(ExtraCallbacks);
 
-        var store = new CheckpointStore(Path.Combine(artifacts, "checkpoints"), spec.Checkpoint.Keep);
+        var store = new CheckpointStore(Path.Combine(run.ArtifactsDirectory, "checkpoints"), spec.Checkpoint.Keep);
         var fingerprint = Fingerprint(spec);
         var state = new TrainerState { TotalEpochs = spec.Epochs, Seed = spec.Seed, SpecFingerprint = fingerprint };
         if (store.Latest() is { } stale && TrainerState.FromJson(File.ReadAllText(Path.Combine(stale, CheckpointStore.StateFileName))).SpecFingerprint != fingerprint)
@@ -151,10 +324,11 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
         }
 
         var evaluated = data.Validation.Count > 0;
-        watch.Restart();
+        using var bundle = ModelBundle.Of(model, built.Config, data.Schema);
+        var watch = Stopwatch.StartNew();
         using (var trainer = new Trainer(
             model, optimizer, schedule, curriculum, data.Train, data.Replay,
-            _ => evaluated ? Predictor.Evaluate(model, data.Validation, classes).ToMetricMapWithSlices() : [],
+            _ => evaluated ? bundle.Evaluate(data.Validation).ToMetricMapWithSlices() : [],
             callbacks, new TrainerOptions(spec.Epochs, spec.BatchSize, spec.Seed, spec.Optimizer.GradientClipNorm, replayFraction),
             ewc is null ? null : ewc.Penalty,
             s =>
@@ -169,27 +343,64 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
             state = trainer.Fit(state, cancellationToken);
         }
 
-        timings["trainSeconds"] = watch.Elapsed.TotalSeconds;
+        _timings["trainSeconds"] = watch.Elapsed.TotalSeconds;
+        return state;
+    }
 
-        watch.Restart();
+    /// <summary>Stage 5: metrics on the test split (the validation split when there is no test data) and the gates.</summary>
+    public EvaluationOutcome Evaluate(PreparedRun prepared, BuiltModel built)
+    {
+        ArgumentNullException.ThrowIfNull(prepared);
+        ArgumentNullException.ThrowIfNull(built);
+        var data = prepared.Data;
+        var watch = Stopwatch.StartNew();
         var (split, evaluationData) = data.Test is { Count: > 0 } test ? ("test", test) : ("validation", data.Validation);
-        var result = Predictor.Evaluate(model, evaluationData, classes);
-        IReadOnlyList<GateResult> gates = [.. GateEvaluator.Evaluate(spec.Gates ?? [], result)];
-        timings["evaluateSeconds"] = watch.Elapsed.TotalSeconds;
+        using var bundle = ModelBundle.Of(built.Network, built.Config, data.Schema);
+        var result = bundle.Evaluate(evaluationData);
+        IReadOnlyList<GateResult> gates = [.. GateEvaluator.Evaluate(run.Spec.Gates ?? [], result)];
+        _timings["evaluateSeconds"] = watch.Elapsed.TotalSeconds;
+        return new EvaluationOutcome(split, result, gates);
+    }
 
+    /// <summary>Stage 6: the model bundle (weights, preprocessing, fingerprint, EWC penalty), profile, curves and report.</summary>
+    public TrainingOutcome Write(
+        PreparedRun prepared, BuiltModel built, ElasticWeightConsolidation? ewc, TrainerState state, EvaluationOutcome evaluation, DateTimeOffset started, Stopwatch total)
+    {
+        ArgumentNullException.ThrowIfNull(prepared);
+        ArgumentNullException.ThrowIfNull(built);
+        ArgumentNullException.ThrowIfNull(state);
+        ArgumentNullException.ThrowIfNull(evaluation);
+        ArgumentNullException.ThrowIfNull(total);
+        var spec = run.Spec;
+        var data = prepared.Data;
+        var model = built.Network;
+        var artifacts = run.ArtifactsDirectory;
         var modelFolder = Path.Combine(artifacts, "model");
         ModelArtifact.Save(modelFolder, model, new ModelDocument
         {
-            Config = config,
+            Config = built.Config,
             FeatureSchema = JsonSerializer.SerializeToNode(data.Schema),
+            SchemaFingerprint = data.Schema.Fingerprint(),
             TrainingRun = run.Name,
             CreatedAt = time.GetUtcNow(),
         });
+        var staleEwc = Path.Combine(modelFolder, ElasticWeightConsolidation.FileName);
+        if (ewc is not null)
+        {
+            ewc.Save(modelFolder);
+        }
+        else if (File.Exists(staleEwc))
+        {
+            // A penalty from an earlier attempt of another spec does not belong to this model.
+            File.Delete(staleEwc);
+        }
+
         data.Profile.Save(Path.Combine(artifacts, "profile.json"));
         CurvePlotter.Save(Path.Combine(artifacts, CurvePlotter.FileName), state.History, run.Name);
-        timings["totalSeconds"] = total.Elapsed.TotalSeconds;
+        _timings["totalSeconds"] = total.Elapsed.TotalSeconds;
 
         var parameters = model.parameters().ToList();
+        var result = evaluation.Result;
         var report = new TrainingReport
         {
             Run = run.Name,
@@ -200,11 +411,11 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
             Data = TrainingReport.ToNode(data.Report),
             Model = new ModelSummary
             {
-                Architecture = config.Architecture,
+                Architecture = built.Config.Architecture,
                 Parameters = parameters.Sum(p => p.numel()),
                 TrainableParameters = parameters.Where(p => p.requires_grad).Sum(p => p.numel()),
-                Classes = classes,
-                BaseModel = transfer,
+                Classes = prepared.Classes,
+                BaseModel = built.Transfer,
                 EwcParameters = ewc?.Names,
             },
             EpochsTrained = state.Epoch,
@@ -212,12 +423,12 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
             BestEpoch = state.BestEpoch,
             ResumedFromEpoch = state.ResumedFromEpoch,
             History = state.History,
-            EvaluationSplit = split,
+            EvaluationSplit = evaluation.Split,
             Evaluation = TrainingReport.ToNode(result),
             Metrics = result.ToMetricMap(),
-            Gates = gates,
-            GatesPassed = gates.All(g => g.Passed),
-            Timings = timings,
+            Gates = evaluation.Gates,
+            GatesPassed = evaluation.Gates.All(g => g.Passed),
+            Timings = new Dictionary<string, double>(_timings),
             ModelUri = Uri(run, "model"),
             ReportUri = Uri(run, TrainingReport.FileName),
             ProfileUri = Uri(run, "profile.json"),
@@ -226,6 +437,18 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
         var reportPath = Path.Combine(artifacts, TrainingReport.FileName);
         report.Save(reportPath);
         return new TrainingOutcome(report, reportPath, modelFolder);
+    }
+
+    private static ModelBundle LoadBundle(string folder, string field, Device device)
+    {
+        try
+        {
+            return ModelBundle.Load(folder, device);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InputException($"{field}: {e.Message}", e);
+        }
     }
 
     /// <summary>SHA-256 of the spec's JSON: checkpoints are only resumed by the same spec.</summary>
@@ -253,9 +476,15 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
             : new Uri(Path.Combine(run.ArtifactsDirectory, name)).AbsoluteUri;
     }
 
-    /// <summary>Per-example difficulty for the curriculum: the data's column or a teacher model's scores.</summary>
-    private double[]? Difficulty(TrainingRunSpec spec, LoadedData data, ModelConfig config)
+    /// <summary>
+    /// Per-example difficulty for the curriculum: the data's column, or the teacher's scores of the training rows
+    /// encoded with the teacher's own preprocessing, its classes matched to this run's by name.
+    /// </summary>
+    public double[]? CurriculumDifficulty(PreparedRun prepared)
     {
+        ArgumentNullException.ThrowIfNull(prepared);
+        var spec = run.Spec;
+        var data = prepared.Data;
         if (spec.Curriculum?.Difficulty is not { } difficulty)
         {
             return null;
@@ -267,27 +496,28 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
                 ?? throw new InputException("spec.data.difficultyColumn: required for a curriculum with difficulty source Column");
         }
 
-        nn.Module<Tensor, Tensor> teacher;
-        ModelDocument document;
+        var teacher = prepared.Teacher!;
+        int[] columns;
         try
         {
-            teacher = ModelArtifact.Load(run.TeacherFolder!, out document);
+            columns = teacher.ClassIndices(prepared.Classes);
         }
         catch (InvalidDataException e)
         {
-            throw new InputException($"spec.curriculum.difficulty.teacher: {e.Message}", e);
+            throw new InputException($"spec.curriculum.difficulty.teacher: it must score every class of this run: {e.Message}", e);
         }
 
-        using (teacher)
+        var teacherProbabilities = teacher.PredictProbabilities(data.TrainForTeacher!, out _);
+        var classes = prepared.Classes.Count;
+        var probabilities = new float[(long)data.Train.Count * classes];
+        for (var i = 0; i < data.Train.Count; i++)
         {
-            if (document.Config.InputFeatures != config.InputFeatures || document.Config.NumClasses != config.NumClasses)
+            for (var c = 0; c < classes; c++)
             {
-                throw new InputException(
-                    $"spec.curriculum.difficulty.teacher: the teacher takes {document.Config.InputFeatures} features and predicts {document.Config.NumClasses} classes; this data has {config.InputFeatures} and {config.NumClasses}");
+                probabilities[((long)i * classes) + c] = teacherProbabilities[((long)i * teacher.Classes.Count) + columns[c]];
             }
-
-            var probabilities = Predictor.Predict(teacher, data.Train, out _);
-            return DifficultyScores.FromTeacher(difficulty.Source, probabilities, data.Train.Labels, config.NumClasses);
         }
+
+        return DifficultyScores.FromTeacher(difficulty.Source, probabilities, data.Train.Labels, classes);
     }
 }

@@ -1,0 +1,123 @@
+using System.Text.Json.Nodes;
+using Syllabus.Api;
+using Syllabus.Trainer.Artifacts;
+using Syllabus.Trainer.Bundles;
+using Syllabus.Trainer.Data;
+using Syllabus.Trainer.Models;
+using Syllabus.Trainer.Tests.Data;
+using Syllabus.Trainer.Tests.Training;
+using Syllabus.Trainer.Training;
+
+namespace Syllabus.Trainer.Tests.Bundles;
+
+[Collection(TorchCollection.Name)]
+public sealed class ModelBundleTests : IDisposable
+{
+    private readonly TrainerFixture _fixture = new(trainRows: 300, testRows: 60);
+    private readonly TempFolder _dir = new();
+
+    public void Dispose()
+    {
+        _fixture.Dispose();
+        _dir.Dispose();
+    }
+
+    /// <summary>The rows of a CSV file as column name -> text, every column included (label and difficulty too).</summary>
+    internal static List<IReadOnlyDictionary<string, string?>> RawRows(string path)
+    {
+        var lines = File.ReadAllLines(path).Where(l => l.Length > 0).ToList();
+        var header = lines[0].Split(',');
+        return [.. lines.Skip(1).Select(l => (IReadOnlyDictionary<string, string?>)header.Zip(l.Split(','))
+            .ToDictionary(p => p.First, p => (string?)p.Second, StringComparer.Ordinal))];
+    }
+
+    [Fact]
+    public void A_loaded_bundle_scores_raw_rows_exactly_as_training_encoded_the_same_file()
+    {
+        var outcome = new TrainingJob(_fixture.Resolve(_fixture.Manifest("bundle", epochs: 2)), TimeProvider.System).Run(TestContext.Current.CancellationToken);
+
+        using var bundle = ModelBundle.Load(outcome.ModelFolder);
+        var testFile = Path.Combine(_fixture.Folder, "test.csv");
+        var encodedByLoader = DataLoader.LoadWithSchema(new DatasetSource { Uri = testFile }, new DataSpec(), bundle.Schema, _fixture.Folder, new DataLoadReport());
+        using var fromRows = bundle.PredictProbabilities(RawRows(testFile));
+        var fromFile = bundle.PredictProbabilities(encodedByLoader, out _);
+
+        Assert.Equal(TrainerFixture.Classes, bundle.Classes);
+        Assert.Equal(["f0", "f1", "f2", "f3", "f4", "f5", "f6", "f7"], bundle.Schema.FeatureNames);
+        Assert.Equal(Normalizations.Standard, bundle.Schema.Normalization);
+        Assert.Equal(ModelArtifactFingerprint(outcome.ModelFolder), bundle.SchemaFingerprint);
+        Assert.Equal(fromFile, fromRows.data<float>().ToArray());
+        // The test split's metrics in the report are the bundle's on the same file.
+        Assert.Equal(outcome.Report.Metrics!["accuracy"], bundle.Evaluate(encodedByLoader).Accuracy, 9);
+    }
+
+    private static string? ModelArtifactFingerprint(string folder) => ModelArtifact.LoadDocument(folder).SchemaFingerprint;
+
+    [Fact]
+    public void A_bundle_whose_schema_was_edited_is_refused()
+    {
+        var outcome = new TrainingJob(_fixture.Resolve(_fixture.Manifest("edited", epochs: 1)), TimeProvider.System).Run(TestContext.Current.CancellationToken);
+        var path = Path.Combine(outcome.ModelFolder, ModelDocument.FileName);
+        var json = JsonNode.Parse(File.ReadAllText(path))!;
+        json["featureSchema"]!["columns"]![0]!["shift"] = 123.0;
+        File.WriteAllText(path, json.ToJsonString());
+
+        var error = Assert.Throws<InvalidDataException>(() => ModelBundle.Load(outcome.ModelFolder));
+
+        Assert.Contains("schemaFingerprint", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Encoding_rejects_unknown_and_absent_columns_by_name()
+    {
+        var spec = Specs.Csv(_dir.Csv("train.csv", "x,colour,label", "1,red,a", "3,blue,b"), "train.csv");
+        spec.CategoricalColumns = ["colour"];
+        var schema = DataLoader.Load(spec, _dir.Path, 1).Schema;
+
+        var unknown = Assert.Throws<DataException>(() => schema.Encode(new Dictionary<string, string?> { ["x"] = "1", ["colour"] = "red", ["colour2"] = "blue" }));
+        var absent = Assert.Throws<DataException>(() => schema.Encode(new Dictionary<string, string?> { ["colour"] = "red", ["label"] = "a" }));
+        var encoded = schema.Encode(new Dictionary<string, string?> { ["x"] = "3", ["colour"] = "red", ["label"] = "zebra" });
+
+        Assert.Equal("colour2", unknown.Column);
+        Assert.Contains("'colour2'", unknown.Message, StringComparison.Ordinal);
+        Assert.Equal("x", absent.Column);
+        Assert.Contains("'x'", absent.Message, StringComparison.Ordinal);
+        // The label column is allowed (and not read: "zebra" is no class).
+        Assert.Equal([3f, 0f, 1f], encoded);
+    }
+
+    [Theory]
+    [InlineData("NaN", "is not a finite number")]
+    [InlineData("Infinity", "is not a finite number")]
+    [InlineData("-Infinity", "is not a finite number")]
+    [InlineData("1e39", "is beyond float range (±3.4e38)")]
+    [InlineData("-4e38", "is beyond float range (±3.4e38)")]
+    [InlineData("seven", "is not a finite number")]
+    public void Training_and_serving_reject_the_same_numbers_with_the_same_reason(string value, string reason)
+    {
+        var spec = Specs.Csv(_dir.Csv("train.csv", "x,label", "1,a", "2,b", $"{value},a", "3,b"));
+        spec.MaxBadRows = 5;
+
+        var data = DataLoader.Load(spec, _dir.Path, 1);
+        var serving = Assert.Throws<DataException>(() => data.Schema.Encode(new Dictionary<string, string?> { ["x"] = value }));
+
+        var bad = Assert.Single(data.Report.BadRows);
+        Assert.Equal(4, bad.Line);
+        Assert.Equal($"'{value}' {reason}", bad.Reason);
+        Assert.EndsWith($"column 'x': '{value}' {reason}.", serving.Message, StringComparison.Ordinal);
+        Assert.Equal(3, data.Train.Count + data.Validation.Count);
+    }
+
+    [Fact]
+    public void Values_within_float_range_encode_identically_in_training_and_serving()
+    {
+        var spec = Specs.Csv(_dir.Csv("train.csv", "x,label", "3.4e38,a", "-1.5,b", "0.1,a", "1e-45,b"), validation: null, Normalizations.None);
+        spec.ValidationFraction = null;
+        spec.Validation = new DatasetSource { Uri = "train.csv" };
+
+        var data = DataLoader.Load(spec, _dir.Path, 1);
+        var served = data.Schema.Encode([.. new[] { "3.4e38", "-1.5", "0.1", "1e-45" }.Select(v => (IReadOnlyDictionary<string, string?>)new Dictionary<string, string?> { ["x"] = v })]);
+
+        Assert.Equal(data.Validation.Features, served);
+    }
+}
