@@ -142,7 +142,7 @@ public sealed class TrainingRunCluster : IAsyncLifetime
 
     public ResourceClient<T> Resources<T>()
         where T : class, IKubernetesObject<V1ObjectMeta> =>
-        new(Client, TimeProvider.System, NullLogger<ResourceClient<T>>.Instance);
+        new(Client);
 
     /// <summary>kubectl's view: the server-side Table of <c>kubectl get tr</c> (additionalPrinterColumns evaluated by the API server).</summary>
     public async Task<(IReadOnlyList<string> Columns, IReadOnlyList<IReadOnlyList<string>> Rows)> GetTableAsync(string ns, string plural)

@@ -15,7 +15,7 @@ public sealed class ResourceClientTests(ControlPlaneFixture fixture)
         var ct = TestContext.Current.CancellationToken;
         var ns = await fixture.CreateNamespaceAsync("conflict");
         using var client = fixture.Plane.CreateClient();
-        var widgets = new ResourceClient<Widget>(client, TimeProvider.System, NullLogger<ResourceClient<Widget>>.Instance);
+        var widgets = new ResourceClient<Widget>(client);
         var stale = await widgets.CreateAsync(Widget.New(ns, "w"), ct);
 
         // A concurrent writer changes the status first, so our copy's resourceVersion is stale.
@@ -49,8 +49,8 @@ public sealed class ResourceClientTests(ControlPlaneFixture fixture)
         var ct = TestContext.Current.CancellationToken;
         var ns = await fixture.CreateNamespaceAsync("crud");
         using var client = fixture.Plane.CreateClient();
-        var widgets = new ResourceClient<Widget>(client, TimeProvider.System, NullLogger<ResourceClient<Widget>>.Instance);
-        var configMaps = new ResourceClient<V1ConfigMap>(client, TimeProvider.System, NullLogger<ResourceClient<V1ConfigMap>>.Instance);
+        var widgets = new ResourceClient<Widget>(client);
+        var configMaps = new ResourceClient<V1ConfigMap>(client);
 
         var owner = await widgets.CreateAsync(Widget.New(ns, "owner"), ct);
         var again = await widgets.CreateOrGetAsync(Widget.New(ns, "owner", size: 9), ct); // AlreadyExists is success
@@ -81,7 +81,7 @@ public sealed class ResourceClientTests(ControlPlaneFixture fixture)
         var ct = TestContext.Current.CancellationToken;
         var ns = await fixture.CreateNamespaceAsync("events");
         using var client = fixture.Plane.CreateClient();
-        var widget = await new ResourceClient<Widget>(client, TimeProvider.System, NullLogger<ResourceClient<Widget>>.Instance).CreateAsync(Widget.New(ns, "w"), ct);
+        var widget = await new ResourceClient<Widget>(client).CreateAsync(Widget.New(ns, "w"), ct);
         var recorder = new EventRecorder(client, new EventRecorderOptions { Component = "test" }, TimeProvider.System, NullLogger<EventRecorder>.Instance);
 
         await recorder.RecordAsync(widget, EventTypes.Normal, "Created", "made a thing", ct);
