@@ -111,9 +111,7 @@ public sealed class TrainingRunEndToEndTests(TrainingRunCluster cluster) : IClas
         Assert.Equal(["easy", "all"], resolved.Spec.Curriculum!.Stages!.Select(s => s.Name));
 
         // A change to the Curriculum after the start does not alter the run.
-        var curriculum = (await curricula.GetAsync(ns, "easy-first", Ct))!;
-        curriculum.Spec.Stages![0].DataFraction = 0.2;
-        await curricula.ReplaceAsync(curriculum, Ct);
+        await curricula.PatchAsync(ns, "easy-first", new V1Patch("""{"spec":{"stages":[{"name":"easy","dataFraction":0.2,"minEpochs":1,"maxEpochs":3},{"name":"all","dataFraction":1.0}]}}""", V1Patch.PatchType.MergePatch), Ct);
 
         // The scheduler binds the pod to the GPU node.
         await WaitUntilAsync(async () => (await cluster.Client.CoreV1.ListNamespacedPodAsync(ns, cancellationToken: Ct)).Items.Any(p => p.Spec.NodeName == TrainingRunCluster.NodeName), "the pod bound to the GPU node");
