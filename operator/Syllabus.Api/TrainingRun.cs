@@ -253,7 +253,7 @@ public sealed class DataSpec
 
     [JsonPropertyName("labelColumn")]
     [Description("Column holding the label, as a class index or a class name.")]
-    [Required, MinLength(1)]
+    [MinLength(1), DefaultValue("label")]
     public string LabelColumn { get; set; } = "label";
 
     [JsonPropertyName("classes")]
