@@ -57,8 +57,10 @@ public sealed class ResourceClient<T> : IResourceClient<T>
     private readonly IKindApi<T> api;
     private readonly string fieldManager;
 
-    public ResourceClient(IKubernetes client)
-        : this(KindApi.For<T>(client), FieldManagers.Operator)
+    /// <param name="client">The client the requests go through.</param>
+    /// <param name="fieldManager">Whom metadata.managedFields credits with this client's writes.</param>
+    public ResourceClient(IKubernetes client, string fieldManager = FieldManagers.Operator)
+        : this(KindApi.For<T>(client), fieldManager)
     {
     }
 

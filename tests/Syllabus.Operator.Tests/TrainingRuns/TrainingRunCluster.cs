@@ -146,7 +146,7 @@ public sealed class TrainingRunCluster : IAsyncLifetime
 
     public ResourceClient<T> Resources<T>()
         where T : class, IKubernetesObject<V1ObjectMeta> =>
-        new(Client);
+        new(Client, fieldManager: "e2e-test"); // a user's writes, not the operator's
 
     /// <summary>Requests the API server answered whose labels include all of <paramref name="labels"/> ("verb=PUT", "group=syllabus.dev").</summary>
     public Task<long> CountApiRequestsAsync(params string[] labels) =>
