@@ -253,7 +253,7 @@ public sealed class DataSpec
 
     [JsonPropertyName("labelColumn")]
     [Description("Column holding the label, as a class index or a class name.")]
-    [Required, MinLength(1)]
+    [MinLength(1), DefaultValue("label")]
     public string LabelColumn { get; set; } = "label";
 
     [JsonPropertyName("classes")]
@@ -643,8 +643,16 @@ public sealed class TrainingRunStatus : ResourceStatus
     public string? Phase { get; set; }
 
     [JsonPropertyName("attempts")]
-    [Description("Trainer attempts started so far.")]
+    [Description("Trainer attempts started so far (the number of the latest attempt).")]
     public int? Attempts { get; set; }
+
+    [JsonPropertyName("failedAttempts")]
+    [Description("Attempts that failed, each counted once against backoffLimit. Kept here, not inferred from the Jobs that exist, so deleting a failed Job neither grants a retry nor skips the backoff.")]
+    public int? FailedAttempts { get; set; }
+
+    [JsonPropertyName("lastFailure")]
+    [Description("The latest failed attempt: the retry backoff counts from its finish.")]
+    public AttemptFailure? LastFailure { get; set; }
 
     [JsonPropertyName("jobName")]
     [Description("The Job running the current attempt.")]
@@ -669,6 +677,25 @@ public sealed class TrainingRunStatus : ResourceStatus
     [JsonPropertyName("result")]
     [Description("The final result read from the trainer's report.")]
     public TrainingResult? Result { get; set; }
+}
+
+public sealed class AttemptFailure
+{
+    [JsonPropertyName("attempt")]
+    [Description("The attempt that failed.")]
+    public int Attempt { get; set; }
+
+    [JsonPropertyName("reason")]
+    [Description("Why it failed (one CamelCase word).")]
+    public string? Reason { get; set; }
+
+    [JsonPropertyName("message")]
+    [Description("What failed.")]
+    public string? Message { get; set; }
+
+    [JsonPropertyName("finishedAt")]
+    [Description("When it failed.")]
+    public DateTime? FinishedAt { get; set; }
 }
 
 public sealed class TrainingProgress

@@ -242,7 +242,36 @@ public static class CrdGenerator
         }
 
         AddCelRules(obj, property.GetCustomAttributes<CelRuleAttribute>());
+        if (InitialValue(property) is { } initial)
+        {
+            if (obj["default"] is { } declared && !JsonNode.DeepEquals(declared, initial))
+            {
+                throw new InvalidOperationException(
+                    $"{property.DeclaringType?.Name}.{property.Name}: [DefaultValue] {declared.ToJsonString()} differs from the initialiser's {initial.ToJsonString()}; keep one truth.");
+            }
+
+            // An object or list the C# type creates when the field is absent is the schema's default too, so the API
+            // server stores on create exactly what a C# reader assumes (and a writer would send).
+            if (obj["default"] is null && initial is JsonObject or JsonArray && property.GetCustomAttribute<RequiredAttribute>() is null)
+            {
+                obj["default"] = initial;
+            }
+        }
+
         return obj;
+    }
+
+    /// <summary>The property's value on a new instance of its type, as the Kubernetes client serialises it; null when it has none.</summary>
+    private static JsonNode? InitialValue(PropertyInfo property)
+    {
+        var owner = property.DeclaringType;
+        if (owner is null || owner.IsAbstract || owner.GetConstructor(Type.EmptyTypes) is null || property.GetMethod is null)
+        {
+            return null;
+        }
+
+        var value = property.GetValue(Activator.CreateInstance(owner));
+        return value is null ? null : JsonNode.Parse(k8s.KubernetesJson.Serialize(value));
     }
 
     /// <summary>Map-list keys must be required in the items (a Kubernetes rule for x-kubernetes-list-map-keys).</summary>

@@ -203,6 +203,14 @@ public sealed class Controller<T> : IController
         {
             result = ReconcileResults.Error;
         }
+        catch (Exception e) when (KubernetesErrors.IsConflict(e) && !KubernetesErrors.IsAlreadyExists(e))
+        {
+            // The object changed after the cached copy was read (a guarded write got 409): nothing was written from the
+            // stale copy. Requeue with the per-key backoff; the next reconcile recomputes from the fresh object.
+            result = ReconcileResults.Conflict;
+            logger.ReconcileConflict(Kind, key);
+            Queue.AddRateLimited(key);
+        }
         catch (Exception e)
         {
             result = ReconcileResults.Error;

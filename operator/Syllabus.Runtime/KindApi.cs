@@ -22,13 +22,11 @@ internal interface IKindApi<T>
 
     Task<T> CreateAsync(T obj, CancellationToken ct);
 
-    Task<T> ReplaceAsync(T obj, CancellationToken ct);
+    // No PUT (replace): a whole-object write would re-serialise fields this client's types do not know or default
+    // differently, and bump metadata.generation. Metadata and status are written with patches only.
+    Task<T> PatchAsync(string ns, string name, V1Patch patch, string fieldManager, CancellationToken ct);
 
-    Task<T> ReplaceStatusAsync(T obj, CancellationToken ct);
-
-    Task<T> PatchAsync(string ns, string name, V1Patch patch, CancellationToken ct);
-
-    Task<T> PatchStatusAsync(string ns, string name, V1Patch patch, CancellationToken ct);
+    Task<T> PatchStatusAsync(string ns, string name, V1Patch patch, string fieldManager, CancellationToken ct);
 
     Task DeleteAsync(string ns, string name, V1DeleteOptions options, CancellationToken ct);
 }
@@ -108,17 +106,11 @@ internal sealed class CustomObjectKindApi<T>(IKubernetes client) : IKindApi<T>
     public Task<T> CreateAsync(T obj, CancellationToken ct) =>
         client.CustomObjects.CreateNamespacedCustomObjectAsync<T>(obj, Group, Version, KindApi.RequireNamespace(obj), Plural, cancellationToken: ct);
 
-    public Task<T> ReplaceAsync(T obj, CancellationToken ct) =>
-        client.CustomObjects.ReplaceNamespacedCustomObjectAsync<T>(obj, Group, Version, KindApi.RequireNamespace(obj), Plural, KindApi.RequireName(obj), cancellationToken: ct);
+    public Task<T> PatchAsync(string ns, string name, V1Patch patch, string fieldManager, CancellationToken ct) =>
+        client.CustomObjects.PatchNamespacedCustomObjectAsync<T>(patch, Group, Version, ns, Plural, name, fieldManager: fieldManager, cancellationToken: ct);
 
-    public Task<T> ReplaceStatusAsync(T obj, CancellationToken ct) =>
-        client.CustomObjects.ReplaceNamespacedCustomObjectStatusAsync<T>(obj, Group, Version, KindApi.RequireNamespace(obj), Plural, KindApi.RequireName(obj), cancellationToken: ct);
-
-    public Task<T> PatchAsync(string ns, string name, V1Patch patch, CancellationToken ct) =>
-        client.CustomObjects.PatchNamespacedCustomObjectAsync<T>(patch, Group, Version, ns, Plural, name, cancellationToken: ct);
-
-    public Task<T> PatchStatusAsync(string ns, string name, V1Patch patch, CancellationToken ct) =>
-        client.CustomObjects.PatchNamespacedCustomObjectStatusAsync<T>(patch, Group, Version, ns, Plural, name, cancellationToken: ct);
+    public Task<T> PatchStatusAsync(string ns, string name, V1Patch patch, string fieldManager, CancellationToken ct) =>
+        client.CustomObjects.PatchNamespacedCustomObjectStatusAsync<T>(patch, Group, Version, ns, Plural, name, fieldManager: fieldManager, cancellationToken: ct);
 
     public Task DeleteAsync(string ns, string name, V1DeleteOptions options, CancellationToken ct) =>
         client.CustomObjects.DeleteNamespacedCustomObjectAsync<object>(Group, Version, ns, Plural, name, options, cancellationToken: ct);
@@ -129,10 +121,8 @@ internal sealed record TypedBinding<T, TList>(
     Func<IKubernetes, string?, string?, string?, int?, string?, int?, bool, CancellationToken, Task<HttpOperationResponse<TList>>> List,
     Func<IKubernetes, string, string, CancellationToken, Task<T>> Get,
     Func<IKubernetes, T, string, CancellationToken, Task<T>> Create,
-    Func<IKubernetes, T, string, string, CancellationToken, Task<T>> Replace,
-    Func<IKubernetes, T, string, string, CancellationToken, Task<T>>? ReplaceStatus,
-    Func<IKubernetes, V1Patch, string, string, CancellationToken, Task<T>> Patch,
-    Func<IKubernetes, V1Patch, string, string, CancellationToken, Task<T>>? PatchStatus,
+    Func<IKubernetes, V1Patch, string, string, string, CancellationToken, Task<T>> Patch,
+    Func<IKubernetes, V1Patch, string, string, string, CancellationToken, Task<T>>? PatchStatus,
     Func<IKubernetes, string, string, V1DeleteOptions, CancellationToken, Task> Delete);
 
 internal sealed class TypedKindApi<T, TList>(IKubernetes client, TypedBinding<T, TList> binding) : IKindApi<T>
@@ -158,16 +148,10 @@ internal sealed class TypedKindApi<T, TList>(IKubernetes client, TypedBinding<T,
 
     public Task<T> CreateAsync(T obj, CancellationToken ct) => binding.Create(client, obj, KindApi.RequireNamespace(obj), ct);
 
-    public Task<T> ReplaceAsync(T obj, CancellationToken ct) => binding.Replace(client, obj, KindApi.RequireNamespace(obj), KindApi.RequireName(obj), ct);
+    public Task<T> PatchAsync(string ns, string name, V1Patch patch, string fieldManager, CancellationToken ct) => binding.Patch(client, patch, ns, name, fieldManager, ct);
 
-    public Task<T> ReplaceStatusAsync(T obj, CancellationToken ct) => binding.ReplaceStatus is { } replace
-        ? replace(client, obj, KindApi.RequireNamespace(obj), KindApi.RequireName(obj), ct)
-        : throw new NotSupportedException($"{typeof(T).Name} has no status subresource.");
-
-    public Task<T> PatchAsync(string ns, string name, V1Patch patch, CancellationToken ct) => binding.Patch(client, patch, ns, name, ct);
-
-    public Task<T> PatchStatusAsync(string ns, string name, V1Patch patch, CancellationToken ct) => binding.PatchStatus is { } p
-        ? p(client, patch, ns, name, ct)
+    public Task<T> PatchStatusAsync(string ns, string name, V1Patch patch, string fieldManager, CancellationToken ct) => binding.PatchStatus is { } p
+        ? p(client, patch, ns, name, fieldManager, ct)
         : throw new NotSupportedException($"{typeof(T).Name} has no status subresource.");
 
     public Task DeleteAsync(string ns, string name, V1DeleteOptions options, CancellationToken ct) => binding.Delete(client, ns, name, options, ct);

@@ -26,7 +26,7 @@ public sealed class OperatorMetrics
     {
         ArgumentNullException.ThrowIfNull(meterFactory);
         var meter = meterFactory.Create(MeterName);
-        reconciles = meter.CreateCounter<long>("syllabus.reconcile", description: "Reconciles by kind and result (success, requeue, error, terminal).");
+        reconciles = meter.CreateCounter<long>("syllabus.reconcile", description: "Reconciles by kind and result (success, requeue, conflict, error, terminal).");
         reconcileErrors = meter.CreateCounter<long>("syllabus.reconcile.errors", description: "Reconciles that threw, by kind.");
         reconcileDuration = meter.CreateHistogram<double>("syllabus.reconcile.duration", unit: "s", description: "Time spent in ReconcileAsync.");
         queueAdds = meter.CreateCounter<long>("syllabus.workqueue.adds", description: "Keys added to the work queue.");
@@ -97,5 +97,8 @@ public static class ReconcileResults
     public const string Success = "success";
     public const string Requeue = "requeue";
     public const string Error = "error";
+
+    /// <summary>A guarded write found the object changed since it was read; requeued to recompute (not an error).</summary>
+    public const string Conflict = "conflict";
     public const string Terminal = "terminal";
 }

@@ -1,6 +1,6 @@
 using k8s;
 using k8s.Models;
-using Microsoft.Extensions.Logging;
+using System.Text.Json.Nodes;
 
 namespace Syllabus.Runtime;
 
@@ -19,55 +19,57 @@ public interface IResourceClient<T>
     /// <summary>Creates the object; if it already exists (AlreadyExists), returns the existing one instead.</summary>
     Task<T> CreateOrGetAsync(T obj, CancellationToken ct = default);
 
-    /// <summary>Replaces the object (optimistic concurrency through metadata.resourceVersion: a stale copy gets 409).</summary>
-    Task<T> ReplaceAsync(T obj, CancellationToken ct = default);
-
+    /// <summary>A patch of the object (metadata and spec), attributed to this client's field manager.</summary>
     Task<T> PatchAsync(string ns, string name, V1Patch patch, CancellationToken ct = default);
 
     /// <summary>Deletes with background propagation; false when it was already gone.</summary>
     Task<bool> DeleteAsync(string ns, string name, CancellationToken ct = default);
 
     /// <summary>
-    /// Applies <paramref name="applyStatus"/> to a copy of <paramref name="resource"/> and writes it through the status
-    /// subresource. On 409 Conflict it re-reads the object, applies the change again and retries with backoff.
-    /// Returns the object as written.
+    /// Writes <paramref name="status"/> through the status subresource as a merge patch of what changed against
+    /// <paramref name="observed"/>'s status, guarded by <paramref name="observed"/>'s resourceVersion: if the object
+    /// changed since it was read, the API answers 409 Conflict and nothing is written. The conflict is thrown, not
+    /// retried: the status was computed from an old object, so the controller requeues the key and the next reconcile
+    /// recomputes it from the fresh one (controller-runtime's semantics). Returns the object as written, or
+    /// <paramref name="observed"/> when nothing changed.
     /// </summary>
-    Task<T> UpdateStatusAsync(T resource, Action<T> applyStatus, CancellationToken ct = default);
+    Task<T> UpdateStatusAsync(T observed, object? status, CancellationToken ct = default);
 
-    /// <summary>Adds the finalizer if missing (conflict-retried); returns the current object.</summary>
+    /// <summary>
+    /// Adds the finalizer if missing with a merge patch of metadata.finalizers guarded by the resourceVersion (409 on a
+    /// stale copy, thrown); returns the object as written.
+    /// </summary>
     Task<T> AddFinalizerAsync(T resource, string finalizer, CancellationToken ct = default);
 
-    /// <summary>Removes the finalizer if present (conflict-retried); returns the object as written, or null if it was already gone.</summary>
+    /// <summary>Removes the finalizer if present, like <see cref="AddFinalizerAsync"/>; null when the object is already gone.</summary>
     Task<T?> RemoveFinalizerAsync(T resource, string finalizer, CancellationToken ct = default);
+}
+
+/// <summary>The field manager every write of the operator is attributed to (metadata.managedFields).</summary>
+public static class FieldManagers
+{
+    public const string Operator = "syllabus-operator";
 }
 
 public sealed class ResourceClient<T> : IResourceClient<T>
     where T : class, IKubernetesObject<V1ObjectMeta>
 {
-    /// <summary>Attempts per write before a conflict is given back to the caller (and so to the controller's backoff).</summary>
-    public const int MaxConflictAttempts = 5;
-
-    private static readonly TimeSpan ConflictBaseDelay = TimeSpan.FromMilliseconds(10);
-
     private readonly IKindApi<T> api;
-    private readonly TimeProvider time;
-    private readonly ILogger logger;
-    private long conflictRetries;
+    private readonly string fieldManager;
 
-    public ResourceClient(IKubernetes client, TimeProvider time, ILogger<ResourceClient<T>> logger)
-        : this(KindApi.For<T>(client), time, logger)
+    /// <param name="client">The client the requests go through.</param>
+    /// <param name="fieldManager">Whom metadata.managedFields credits with this client's writes.</param>
+    public ResourceClient(IKubernetes client, string fieldManager = FieldManagers.Operator)
+        : this(KindApi.For<T>(client), fieldManager)
     {
     }
 
-    internal ResourceClient(IKindApi<T> api, TimeProvider time, ILogger logger)
+    internal ResourceClient(IKindApi<T> api, string fieldManager)
     {
+        ArgumentException.ThrowIfNullOrEmpty(fieldManager);
         this.api = api;
-        this.time = time;
-        this.logger = logger;
+        this.fieldManager = fieldManager;
     }
-
-    /// <summary>409s this client re-read and retried.</summary>
-    public long ConflictRetries => Interlocked.Read(ref conflictRetries);
 
     public async Task<T?> GetAsync(string ns, string name, CancellationToken ct = default)
     {
@@ -109,9 +111,7 @@ public sealed class ResourceClient<T> : IResourceClient<T>
         }
     }
 
-    public Task<T> ReplaceAsync(T obj, CancellationToken ct = default) => api.ReplaceAsync(obj, ct);
-
-    public Task<T> PatchAsync(string ns, string name, V1Patch patch, CancellationToken ct = default) => api.PatchAsync(ns, name, patch, ct);
+    public Task<T> PatchAsync(string ns, string name, V1Patch patch, CancellationToken ct = default) => api.PatchAsync(ns, name, patch, fieldManager, ct);
 
     public async Task<bool> DeleteAsync(string ns, string name, CancellationToken ct = default)
     {
@@ -126,58 +126,72 @@ public sealed class ResourceClient<T> : IResourceClient<T>
         }
     }
 
-    public async Task<T> UpdateStatusAsync(T resource, Action<T> applyStatus, CancellationToken ct = default)
+    public async Task<T> UpdateStatusAsync(T observed, object? status, CancellationToken ct = default)
     {
-        ArgumentNullException.ThrowIfNull(applyStatus);
-        return await MutateWithRetryAsync(resource, r =>
+        ArgumentNullException.ThrowIfNull(observed);
+        var current = JsonNode.Parse(KubernetesJson.Serialize(observed))?["status"];
+        var desired = status is null ? null : JsonNode.Parse(KubernetesJson.Serialize(status));
+        var diff = MergePatch.Diff(current, desired, out var changed);
+        if (!changed)
         {
-            applyStatus(r);
-            return true;
-        }, api.ReplaceStatusAsync, ct).ConfigureAwait(false)
-            ?? throw new InvalidOperationException($"{ResourceType<T>.Kind} {ObjectKey.From(resource)} disappeared while its status was being written.");
+            return observed;
+        }
+
+        var patch = Guarded(observed, new JsonObject { ["status"] = diff });
+        return await api.PatchStatusAsync(KindApi.RequireNamespace(observed), KindApi.RequireName(observed), patch, fieldManager, ct).ConfigureAwait(false);
     }
 
-    public async Task<T> AddFinalizerAsync(T resource, string finalizer, CancellationToken ct = default) =>
-        await MutateWithRetryAsync(resource, r => Finalizers.Add(r, finalizer), api.ReplaceAsync, ct).ConfigureAwait(false)
-        ?? throw new InvalidOperationException($"{ResourceType<T>.Kind} {ObjectKey.From(resource)} disappeared while its finalizer was being added.");
-
-    public Task<T?> RemoveFinalizerAsync(T resource, string finalizer, CancellationToken ct = default) =>
-        MutateWithRetryAsync(resource, r => Finalizers.Remove(r, finalizer), api.ReplaceAsync, ct);
-
-    /// <summary>
-    /// Get-mutate-write with "on 409, get and reapply". A small loop rather than a Polly pipeline because each retry
-    /// must re-read and re-apply, and the delay must come from the injected TimeProvider.
-    /// </summary>
-    private async Task<T?> MutateWithRetryAsync(T resource, Func<T, bool> mutate, Func<T, CancellationToken, Task<T>> write, CancellationToken ct)
+    public async Task<T> AddFinalizerAsync(T resource, string finalizer, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(resource);
-        var key = ObjectKey.From(resource);
-        var current = KubernetesObjects.DeepClone(resource);
-        for (var attempt = 1; ; attempt++)
+        var finalizers = resource.Metadata?.Finalizers?.ToList() ?? [];
+        if (finalizers.Contains(finalizer))
         {
-            if (!mutate(current))
-            {
-                return current;
-            }
-
-            try
-            {
-                return await write(current, ct).ConfigureAwait(false);
-            }
-            catch (Exception e) when (KubernetesErrors.IsConflict(e) && attempt < MaxConflictAttempts)
-            {
-                Interlocked.Increment(ref conflictRetries);
-                logger.StatusConflict(ResourceType<T>.Kind, key, attempt);
-                var delay = ConflictBaseDelay * Math.Pow(2, attempt - 1) * (1 + Random.Shared.NextDouble());
-                await Task.Delay(delay, time, ct).ConfigureAwait(false);
-                var fresh = await GetAsync(KindApi.RequireNamespace(resource), key.Name, ct).ConfigureAwait(false);
-                if (fresh is null)
-                {
-                    return null;
-                }
-
-                current = fresh;
-            }
+            return resource;
         }
+
+        finalizers.Add(finalizer);
+        return await PatchFinalizersAsync(resource, finalizers, ct).ConfigureAwait(false);
+    }
+
+    public async Task<T?> RemoveFinalizerAsync(T resource, string finalizer, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(resource);
+        var finalizers = resource.Metadata?.Finalizers?.ToList() ?? [];
+        if (finalizers.RemoveAll(f => f == finalizer) == 0)
+        {
+            return resource;
+        }
+
+        try
+        {
+            return await PatchFinalizersAsync(resource, finalizers, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (KubernetesErrors.IsNotFound(e))
+        {
+            return null;
+        }
+    }
+
+    private Task<T> PatchFinalizersAsync(T resource, List<string> finalizers, CancellationToken ct)
+    {
+        // A merge patch replaces the list whole; the resourceVersion makes that safe against a concurrent edit of it.
+        var patch = Guarded(resource, new JsonObject { ["metadata"] = new JsonObject { ["finalizers"] = new JsonArray([.. finalizers.Select(f => (JsonNode)f)]) } });
+        return api.PatchAsync(KindApi.RequireNamespace(resource), KindApi.RequireName(resource), patch, fieldManager, ct);
+    }
+
+    /// <summary>A merge patch carrying the object's resourceVersion: the API answers 409 if the object changed since.</summary>
+    private static V1Patch Guarded(T observed, JsonObject patch)
+    {
+        var version = observed.Metadata?.ResourceVersion;
+        if (string.IsNullOrEmpty(version))
+        {
+            throw new ArgumentException($"{ResourceType<T>.Kind} {ObjectKey.From(observed)} has no metadata.resourceVersion; a guarded patch needs the version it was computed from.", nameof(observed));
+        }
+
+        var metadata = patch["metadata"] as JsonObject ?? new JsonObject();
+        metadata["resourceVersion"] = version;
+        patch["metadata"] = metadata;
+        return new V1Patch(patch.ToJsonString(), V1Patch.PatchType.MergePatch);
     }
 }

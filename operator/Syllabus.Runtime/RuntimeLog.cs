@@ -37,8 +37,8 @@ internal static partial class RuntimeLog
     [LoggerMessage(Level = LogLevel.Error, Message = "Reconciling {Kind} {Key} failed terminally; not retrying: {Reason}")]
     public static partial void ReconcileTerminal(this ILogger logger, string kind, ObjectKey key, string reason);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Status of {Kind} {Key} conflicted (attempt {Attempt}); re-reading and re-applying")]
-    public static partial void StatusConflict(this ILogger logger, string kind, ObjectKey key, int attempt);
+    [LoggerMessage(Level = LogLevel.Debug, Message = "{Kind} {Key} changed while it was reconciled (409 Conflict); requeued to recompute from the fresh object")]
+    public static partial void ReconcileConflict(this ILogger logger, string kind, ObjectKey key);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not record event {Reason} on {Kind} {Key}")]
     public static partial void EventFailed(this ILogger logger, Exception exception, string reason, string kind, ObjectKey key);

@@ -36,9 +36,9 @@ public sealed class InvalidManifestTests : IDisposable
     [Fact]
     public void A_missing_required_field_is_rejected_naming_the_field()
     {
-        var errors = Errors(ValidRun.Replace("    labelColumn: label\n", "", StringComparison.Ordinal));
+        var errors = Errors(ValidRun.Replace("    train: {uri: data/train.csv}\n", "", StringComparison.Ordinal));
         var error = Assert.Single(errors);
-        Assert.Equal("spec.data.labelColumn", error.Path);
+        Assert.Equal("spec.data.train", error.Path);
         Assert.Contains("Required", error.Message, StringComparison.Ordinal);
     }
 

@@ -70,7 +70,7 @@ listener.SetMeasurementEventCallback<double>((_, seconds, _, _) => Interlocked.A
 listener.Start();
 
 using var operatorClient = plane.CreateClient();
-var reconciler = new BenchReconciler(new ResourceClient<BenchWidget>(operatorClient, TimeProvider.System, NullLogger<ResourceClient<BenchWidget>>.Instance), objects);
+var reconciler = new BenchReconciler(new ResourceClient<BenchWidget>(operatorClient), objects);
 var factory = new InformerFactory(operatorClient, new InformerOptions { Namespaces = ["bench-operator"], ResyncPeriod = TimeSpan.Zero }, TimeProvider.System, NullLoggerFactory.Instance);
 var controller = new Controller<BenchWidget>(factory.Get<BenchWidget>(), reconciler, new ControllerOptions { Workers = workers }, TimeProvider.System, NullLogger.Instance, metrics);
 
@@ -189,13 +189,11 @@ internal sealed class BenchReconciler(IResourceClient<BenchWidget> widgets, int 
 
         var generation = resource.Metadata.Generation;
         var api = Stopwatch.StartNew();
-        await widgets.UpdateStatusAsync(resource, w =>
-        {
-            var status = w.Status ??= new BenchWidgetStatus();
-            Conditions.SetCondition(status.Conditions, "Ready", Conditions.True, "Reconciled", $"size {w.Spec.Size}", generation, DateTimeOffset.UtcNow);
-            status.ObservedGeneration = generation;
-            status.Writer = "operator";
-        }, ct);
+        var status = resource.Status is null ? new BenchWidgetStatus() : KubernetesObjects.DeepClone(resource.Status);
+        Conditions.SetCondition(status.Conditions, "Ready", Conditions.True, "Reconciled", $"size {resource.Spec.Size}", generation, DateTimeOffset.UtcNow);
+        status.ObservedGeneration = generation;
+        status.Writer = "operator";
+        await widgets.UpdateStatusAsync(resource, status, ct);
         api.Stop();
         Interlocked.Add(ref apiTicks, api.Elapsed.Ticks);
         if (Interlocked.Increment(ref done) == expected)

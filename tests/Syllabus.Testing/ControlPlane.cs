@@ -320,6 +320,34 @@ public sealed class ControlPlane : IAsyncDisposable
         return client;
     }
 
+    /// <summary>
+    /// The sum of the API server's <c>apiserver_request_total</c> over the series whose labels include every pair in
+    /// <paramref name="labels"/> (e.g. verb=PUT, group=syllabus.dev): how many such requests it has answered.
+    /// </summary>
+    public async Task<long> CountApiRequestsAsync(IReadOnlyDictionary<string, string> labels, CancellationToken ct = default)
+    {
+        using var http = CreateProbeClient();
+        var text = await http.GetStringAsync(new Uri(ApiServerUri, "/metrics"), ct);
+        long total = 0;
+        foreach (var line in text.Split('\n'))
+        {
+            if (!line.StartsWith("apiserver_request_total{", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var close = line.LastIndexOf('}');
+            var series = System.Text.RegularExpressions.Regex.Matches(line[..close], "(\\w+)=\"([^\"]*)\"")
+                .ToDictionary(m => m.Groups[1].Value, m => m.Groups[2].Value, StringComparer.Ordinal);
+            if (labels.All(l => series.TryGetValue(l.Key, out var v) && v == l.Value))
+            {
+                total += (long)double.Parse(line[(close + 1)..].Trim(), CultureInfo.InvariantCulture);
+            }
+        }
+
+        return total;
+    }
+
     /// <summary>Admin credentials (<c>system:masters</c>); <paramref name="server"/> overrides the address, e.g. a <see cref="FaultProxy"/>.</summary>
     public KubernetesClientConfiguration CreateClientConfiguration(Uri? server = null) => new()
     {

@@ -36,7 +36,7 @@ internal sealed partial class CurriculumReconciler(
         var status = CurriculumStatusCalculator.Compute(resource, SpecValidation.Validate(resource.Spec), users, time.GetUtcNow());
         if (Manifests.ToJson(resource.Status ?? new CurriculumStatus()) != Manifests.ToJson(status))
         {
-            await curricula.UpdateStatusAsync(resource, c => c.Status = status, ct).ConfigureAwait(false);
+            await curricula.UpdateStatusAsync(resource, status, ct).ConfigureAwait(false);
             LogUsage(ObjectKey.From(resource), users.Count);
         }
 

@@ -124,13 +124,15 @@ internal sealed partial class TrainingRunReconciler(
             }
         }
 
-        // Write status once, only if it changed; observedGeneration is stamped because this reconcile had no error.
+        // Write status once, only if it changed; observedGeneration is stamped because this reconcile had no error. The
+        // write is guarded by the resourceVersion the status was computed from: if the run changed meanwhile, the 409
+        // requeues the key and the next reconcile recomputes from the fresh run (Events below are not recorded twice).
         var status = decision.Status;
         status.ObservedGeneration = run.Metadata.Generation;
         status.ResolvedBaseModelUri = config?.BaseModelUri ?? status.ResolvedBaseModelUri;
         if (!SameStatus(run.Status, status))
         {
-            await runs.UpdateStatusAsync(run, r => r.Status = status, ct).ConfigureAwait(false);
+            await runs.UpdateStatusAsync(run, status, ct).ConfigureAwait(false);
         }
 
         phases[key] = status.Phase ?? TrainingRunPhases.Pending;
@@ -142,7 +144,10 @@ internal sealed partial class TrainingRunReconciler(
         return decision.RequeueAfter is { } after ? ReconcileResult.After(after) : ReconcileResult.Done;
     }
 
-    /// <summary>Deletes the run's Jobs (their pods with them) and ConfigMap, then lets the run go.</summary>
+    /// <summary>
+    /// Deletes the run's Jobs and ConfigMap (background propagation: the garbage collector deletes the Jobs' pods) and
+    /// lets the run go only when they and every pod of the run are gone, so a trainer never outlives its run.
+    /// </summary>
     internal async Task<ReconcileResult> ReconcileDeleteAsync(TrainingRun run, CancellationToken ct)
     {
         if (!Finalizers.Has(run, TrainingRunNames.Finalizer))
@@ -152,15 +157,26 @@ internal sealed partial class TrainingRunReconciler(
 
         var ns = run.Metadata.NamespaceProperty;
         var selector = $"{TrainingRunNames.RunLabel}={TrainingRunNames.LabelValue(run.Metadata.Name)}";
-        foreach (var job in await jobs.ListAsync(ns, selector, ct).ConfigureAwait(false))
+        var runJobs = (await jobs.ListAsync(ns, selector, ct).ConfigureAwait(false)).Where(j => OwnerReferences.IsControlledBy(j, run)).ToList();
+        var runPods = await pods.ListAsync(ns, selector, ct).ConfigureAwait(false);
+        var configMap = await configMaps.GetAsync(ns, TrainingRunNames.ConfigMap(run.Metadata.Name), ct).ConfigureAwait(false);
+        var remaining = TrainingRunStatusCalculator.RemainingChildren(run, runJobs, runPods, configMap);
+        if (remaining.Count > 0)
         {
-            if (OwnerReferences.IsControlledBy(job, run))
+            foreach (var job in runJobs.Where(j => j.Metadata.DeletionTimestamp is null))
             {
                 await jobs.DeleteAsync(ns, job.Metadata.Name, ct).ConfigureAwait(false);
             }
+
+            if (configMap is { Metadata.DeletionTimestamp: null } && OwnerReferences.IsControlledBy(configMap, run))
+            {
+                await configMaps.DeleteAsync(ns, configMap.Metadata.Name, ct).ConfigureAwait(false);
+            }
+
+            LogWaitingForChildren(ObjectKey.From(run), string.Join(", ", remaining));
+            return ReconcileResult.After(options.Value.ProgressInterval);
         }
 
-        await configMaps.DeleteAsync(ns, TrainingRunNames.ConfigMap(run.Metadata.Name), ct).ConfigureAwait(false);
         await runs.RemoveFinalizerAsync(run, TrainingRunNames.Finalizer, ct).ConfigureAwait(false);
         LogCleanedUp(ObjectKey.From(run));
         return ReconcileResult.Done;
@@ -233,6 +249,9 @@ internal sealed partial class TrainingRunReconciler(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Deleting {Run}: ttlSecondsAfterFinished passed")]
     private partial void LogExpired(ObjectKey run);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Deleting {Run}: waiting for {Children} to be gone")]
+    private partial void LogWaitingForChildren(ObjectKey run, string children);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Cleaned up the jobs and config of {Run}")]
     private partial void LogCleanedUp(ObjectKey run);

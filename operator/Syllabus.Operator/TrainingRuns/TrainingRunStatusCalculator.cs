@@ -78,6 +78,7 @@ public static class TrainingRunReasons
     public const string ContainerCreating = "ContainerCreating";
     public const string Training = "Training";
     public const string RetryBackoff = "RetryBackoff";
+    public const string WaitingForPreviousAttempt = "WaitingForPreviousAttempt";
     public const string Completed = "Completed";
     public const string NotCompleted = "NotCompleted";
     public const string GatesPassed = "GatesPassed";
@@ -107,6 +108,9 @@ public static class TrainingRunStatusCalculator
     /// <summary>Trainer exit code for bad input: retrying cannot help.</summary>
     public const int BadInputExitCode = 2;
 
+    /// <summary>The soonest next look after a status change that the next step depends on (the cache must see it first).</summary>
+    public static readonly TimeSpan MinimumRequeue = TimeSpan.FromMilliseconds(200);
+
     public static TrainingRunDecision Compute(TrainingRunObservation input)
     {
         ArgumentNullException.ThrowIfNull(input);
@@ -130,6 +134,26 @@ public static class TrainingRunStatusCalculator
         }
 
         return run.Status?.Progress?.UpdatedAt is not { } last || now - new DateTimeOffset(DateTime.SpecifyKind(last, DateTimeKind.Utc)) >= interval;
+    }
+
+    /// <summary>
+    /// What still stands between a deleted run and the removal of its finalizer: its Jobs, every pod of the run
+    /// (Terminating ones too), and its ConfigMap. Empty when the finalizer may go.
+    /// </summary>
+    public static IReadOnlyList<string> RemainingChildren(TrainingRun run, IEnumerable<V1Job> jobs, IEnumerable<V1Pod> pods, V1ConfigMap? configMap)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        ArgumentNullException.ThrowIfNull(jobs);
+        ArgumentNullException.ThrowIfNull(pods);
+        var remaining = new List<string>();
+        remaining.AddRange(jobs.Where(j => OwnerReferences.IsControlledBy(j, run)).Select(j => $"Job {j.Metadata.Name}"));
+        remaining.AddRange(pods.Select(p => $"Pod {p.Metadata.Name}"));
+        if (configMap is not null && OwnerReferences.IsControlledBy(configMap, run))
+        {
+            remaining.Add($"ConfigMap {configMap.Metadata.Name}");
+        }
+
+        return remaining;
     }
 
     /// <summary>The wait before attempt <c>failures + 1</c>: base * 2^(failures-1), at most cap.</summary>
@@ -205,11 +229,12 @@ public static class TrainingRunStatusCalculator
     // Policy 3: activeDeadlineSeconds covers the whole run, every attempt and every wait.
     private static Outcome? Deadline(Context ctx)
     {
-        var failedOnDeadline = ctx.Attempts.FirstOrDefault(a => a.FailureReason == TrainingRunReasons.DeadlineExceeded);
+        var failedOnDeadline = ctx.LastFailure?.Reason == TrainingRunReasons.DeadlineExceeded
+            || ctx.Attempts.Any(a => a.FailureReason == TrainingRunReasons.DeadlineExceeded);
         var deadline = ctx.Run.Spec.ActiveDeadlineSeconds;
         var started = ctx.StartTime;
         var expired = deadline is { } seconds && started is { } start && ctx.Now >= start.AddSeconds(seconds);
-        if (!expired && failedOnDeadline is null)
+        if (!expired && !failedOnDeadline)
         {
             return null;
         }
@@ -266,24 +291,19 @@ public static class TrainingRunStatusCalculator
     private static Outcome LatestAttempt(Context ctx)
     {
         var latest = ctx.Latest;
-        if (latest is null || latest.Job is null)
+        if (latest is null)
         {
-            // Nothing yet, or the latest Job is gone (suspended and resumed, or deleted by hand): start the next one.
-            var next = ctx.LatestNumber + 1;
-            var outcome = new Outcome(TrainingRunPhases.Pending) { RequeueAfter = ctx.Options.ProgressInterval };
-            outcome.Actions.Add(new TrainingRunAction.CreateAttempt(next, ctx.RemainingDeadlineSeconds()));
-            ctx.Attempted = next;
-            ctx.JobName = TrainingRunNames.Job(ctx.Run.Metadata.Name, next);
-            ctx.Set(ConditionTypes.Scheduled, Conditions.Unknown, TrainingRunReasons.Created, $"Created Job {ctx.JobName}");
-            ctx.Set(ConditionTypes.Running, Conditions.False, TrainingRunReasons.WaitingForPod, "Waiting for the trainer pod");
-            var resumed = next > 1 ? " (resuming from the last checkpoint)" : "";
-            outcome.Events.Add(new RunEvent(EventTypes.Normal, "AttemptCreated", $"Created Job {ctx.JobName} for attempt {next}{resumed}"));
-            if (ctx.PreviousPhase == TrainingRunPhases.Suspended)
-            {
-                outcome.Events.Add(new RunEvent(EventTypes.Normal, "Resumed", $"Resumed with attempt {next} from the last checkpoint"));
-            }
+            return StartAttempt(ctx, 1, "");
+        }
 
-            return outcome;
+        if (latest.Job is null && latest.State != AttemptState.Failed)
+        {
+            // The latest attempt's Job is gone without a recorded failure. After a suspension that is the resume: the
+            // next attempt continues from the last checkpoint. Otherwise it was deleted by hand (or is not in view yet):
+            // the same attempt is created again (AlreadyExists if it was only out of view), never counted as a retry.
+            return ctx.PreviousPhase == TrainingRunPhases.Suspended
+                ? StartAttempt(ctx, latest.Number + 1, " (resuming from the last checkpoint)")
+                : StartAttempt(ctx, latest.Number, $" (its Job {latest.JobName} was gone)");
         }
 
         ctx.JobName = latest.JobName;
@@ -343,6 +363,38 @@ public static class TrainingRunStatusCalculator
         }
     }
 
+    /// <summary>
+    /// Creates attempt <paramref name="number"/>, but only once every pod of the earlier attempts is gone or finished
+    /// (none Terminating): two trainers must never write one checkpoint folder.
+    /// </summary>
+    private static Outcome StartAttempt(Context ctx, int number, string why)
+    {
+        var jobName = TrainingRunNames.Job(ctx.Run.Metadata.Name, number);
+        if (ctx.BlockingPod() is { } blocking)
+        {
+            // A resume stays Suspended until it can start: the phase is what tells the next reconcile it is a resume.
+            var phase = ctx.PreviousPhase == TrainingRunPhases.Suspended ? TrainingRunPhases.Suspended : TrainingRunPhases.Pending;
+            var outcome = new Outcome(phase) { RequeueAfter = ctx.Options.ProgressInterval };
+            var message = $"Waiting for pod {blocking.Metadata.Name} of an earlier attempt to be gone before starting attempt {number}";
+            ctx.Set(ConditionTypes.Running, Conditions.False, TrainingRunReasons.WaitingForPreviousAttempt, message);
+            return outcome;
+        }
+
+        var created = new Outcome(TrainingRunPhases.Pending) { RequeueAfter = ctx.Options.ProgressInterval };
+        created.Actions.Add(new TrainingRunAction.CreateAttempt(number, ctx.RemainingDeadlineSeconds()));
+        ctx.Attempted = number;
+        ctx.JobName = jobName;
+        ctx.Set(ConditionTypes.Scheduled, Conditions.Unknown, TrainingRunReasons.Created, $"Created Job {jobName}");
+        ctx.Set(ConditionTypes.Running, Conditions.False, TrainingRunReasons.WaitingForPod, number > 1 ? $"Waiting for the trainer pod of attempt {number}" : "Waiting for the trainer pod");
+        created.Events.Add(new RunEvent(EventTypes.Normal, "AttemptCreated", $"Created Job {jobName} for attempt {number}{why}"));
+        if (ctx.PreviousPhase == TrainingRunPhases.Suspended)
+        {
+            created.Events.Add(new RunEvent(EventTypes.Normal, "Resumed", $"Resumed with attempt {number} from the last checkpoint"));
+        }
+
+        return created;
+    }
+
     private static Outcome Succeeded(Context ctx, Attempt latest)
     {
         var summary = TrainerSummary.TryParse(TrainerStatus(latest.Pod)?.State?.Terminated?.Message);
@@ -379,7 +431,8 @@ public static class TrainingRunStatusCalculator
 
     private static Outcome Retry(Context ctx, Attempt latest)
     {
-        var failures = ctx.Attempts.Count(a => a.State == AttemptState.Failed);
+        // Failures are counted in status (ctx.FailedAttempts), once per attempt, so a deleted Job changes nothing here.
+        var failures = ctx.FailedAttempts;
         var reason = latest.FailureReason ?? TrainingRunReasons.TrainerError;
         var message = latest.FailureMessage ?? $"Attempt {latest.Number} failed";
         if (reason == TrainingRunReasons.InvalidInput)
@@ -395,12 +448,15 @@ public static class TrainingRunStatusCalculator
         var delay = Backoff(failures, ctx.Options.BackoffBase, ctx.Options.BackoffCap);
         var failedAt = latest.FinishedAt ?? ctx.Now;
         var wait = failedAt + delay - ctx.Now;
-        if (wait > TimeSpan.Zero)
+        if (wait > TimeSpan.Zero || ctx.FailureIsNew)
         {
-            var outcome = new Outcome(TrainingRunPhases.Pending) { RequeueAfter = wait };
+            // A failure seen for the first time is written to status before the next attempt is created, so an attempt
+            // never exists whose predecessor's failure is not counted.
+            var outcome = new Outcome(TrainingRunPhases.Pending) { RequeueAfter = wait > MinimumRequeue ? wait : MinimumRequeue };
+            var left = wait > TimeSpan.Zero ? wait : TimeSpan.Zero;
             ctx.Set(ConditionTypes.Running, Conditions.False, TrainingRunReasons.RetryBackoff,
-                $"Attempt {latest.Number} failed ({reason}: {message}); retrying in {wait.TotalSeconds:0}s ({failures} of {ctx.Run.Spec.BackoffLimit + 1} attempts failed)");
-            if (Conditions.Find(ctx.Run.Status?.Conditions, ConditionTypes.Running)?.Reason != TrainingRunReasons.RetryBackoff)
+                $"Attempt {latest.Number} failed ({reason}: {message}); retrying in {left.TotalSeconds:0}s ({failures} of {ctx.Run.Spec.BackoffLimit + 1} attempts failed)");
+            if (ctx.FailureIsNew)
             {
                 outcome.Events.Add(new RunEvent(EventTypes.Warning, reason, $"Attempt {latest.Number} failed: {message}; retrying after {delay.TotalSeconds:0}s"));
             }
@@ -408,14 +464,7 @@ public static class TrainingRunStatusCalculator
             return outcome;
         }
 
-        var next = ctx.LatestNumber + 1;
-        var retry = new Outcome(TrainingRunPhases.Pending) { RequeueAfter = ctx.Options.ProgressInterval };
-        retry.Actions.Add(new TrainingRunAction.CreateAttempt(next, ctx.RemainingDeadlineSeconds()));
-        ctx.Attempted = next;
-        ctx.JobName = TrainingRunNames.Job(ctx.Run.Metadata.Name, next);
-        ctx.Set(ConditionTypes.Running, Conditions.False, TrainingRunReasons.WaitingForPod, $"Retrying after attempt {latest.Number} failed ({reason})");
-        retry.Events.Add(new RunEvent(EventTypes.Normal, "AttemptCreated", $"Created Job {ctx.JobName} for attempt {next} (resuming from the last checkpoint)"));
-        return retry;
+        return StartAttempt(ctx, latest.Number + 1, " (resuming from the last checkpoint)");
     }
 
     internal static V1ContainerStatus? TrainerStatus(V1Pod? pod) =>
@@ -515,11 +564,28 @@ public static class TrainingRunStatusCalculator
                 .Select(j => Attempt.From(j.Number, j.Job.Metadata.Name, j.Job, LatestPod(pods.Where(p => AttemptOf(p.Metadata) == j.Number))))
                 .OrderBy(a => a.Number)];
             LatestNumber = Math.Max(Run.Status?.Attempts ?? 0, Attempts.Count == 0 ? 0 : Attempts[^1].Number);
-            // The latest attempt; a placeholder without a Job when that Job is gone (suspend, or deleted by hand).
+            FailedAttempts = Run.Status?.FailedAttempts ?? 0;
+            LastFailure = Run.Status?.LastFailure;
+            var recordedFailure = LastFailure is { } f && f.Attempt == LatestNumber
+                ? new Attempt(LatestNumber, TrainingRunNames.Job(Run.Metadata.Name, LatestNumber), null, null, AttemptState.Failed, f.Reason, f.Message, Time(f.FinishedAt))
+                : null;
+            // The latest attempt. Without its Job (suspended, deleted by hand), a failure recorded in status still
+            // stands; otherwise a placeholder without a Job.
             Latest = LatestNumber == 0 ? null
-                : Attempts.LastOrDefault(a => a.Number == LatestNumber)
-                  ?? new Attempt(LatestNumber, TrainingRunNames.Job(Run.Metadata.Name, LatestNumber), null, null, AttemptState.Pending, null, null, null);
-            StartTime = Run.Status?.StartTime is { } s ? new DateTimeOffset(DateTime.SpecifyKind(s, DateTimeKind.Utc)) : null;
+                : Attempts.LastOrDefault(a => a.Number == LatestNumber) is { } seen
+                    ? (recordedFailure is not null ? seen with { State = AttemptState.Failed, FailureReason = seen.FailureReason ?? recordedFailure.FailureReason, FailureMessage = seen.FailureMessage ?? recordedFailure.FailureMessage, FinishedAt = recordedFailure.FinishedAt ?? seen.FinishedAt } : seen)
+                    : recordedFailure ?? new Attempt(LatestNumber, TrainingRunNames.Job(Run.Metadata.Name, LatestNumber), null, null, AttemptState.Pending, null, null, null);
+            if (Latest is { State: AttemptState.Failed } failed && recordedFailure is null)
+            {
+                // First sight of this attempt's failure: count it once, in status.
+                FailureIsNew = true;
+                FailedAttempts++;
+                LastFailure = new AttemptFailure { Attempt = failed.Number, Reason = failed.FailureReason, Message = failed.FailureMessage, FinishedAt = (failed.FinishedAt ?? Now).UtcDateTime };
+            }
+
+            // startTime lives in status; if it was lost (a writer dropped it), the earliest Job still there says it.
+            StartTime = Time(Run.Status?.StartTime)
+                ?? input.Jobs.Select(j => Time(j.Status?.StartTime ?? j.Metadata.CreationTimestamp)).Where(t => t is not null).Min();
             JobName = Run.Status?.JobName;
             Result = Run.Status?.Result;
         }
@@ -539,6 +605,20 @@ public static class TrainingRunStatusCalculator
         public int LatestNumber { get; }
 
         public Attempt? Latest { get; }
+
+        /// <summary>Failed attempts, from status plus the latest attempt's failure if this reconcile is the first to see it.</summary>
+        public int FailedAttempts { get; }
+
+        public AttemptFailure? LastFailure { get; }
+
+        /// <summary>This reconcile is the first to see the latest attempt's failure (status does not count it yet).</summary>
+        public bool FailureIsNew { get; }
+
+        /// <summary>A pod of the run that may still be running a trainer: not finished, or being deleted.</summary>
+        public V1Pod? BlockingPod() => Input.Pods
+            .Where(p => p.Metadata.DeletionTimestamp is not null || p.Status?.Phase is not ("Succeeded" or "Failed"))
+            .OrderBy(p => p.Metadata.Name, StringComparer.Ordinal)
+            .FirstOrDefault();
 
         public DateTimeOffset? StartTime { get; private set; }
 
@@ -653,6 +733,8 @@ public static class TrainingRunStatusCalculator
                 Conditions = [.. conditions.OrderBy(c => ConditionOrder(c.Type))],
                 Phase = outcome.Phase,
                 Attempts = Math.Max(LatestNumber, Attempted ?? 0) is var n && n > 0 ? n : null,
+                FailedAttempts = FailedAttempts > 0 ? FailedAttempts : null,
+                LastFailure = LastFailure,
                 JobName = JobName,
                 StartTime = StartTime?.UtcDateTime,
                 CompletionTime = old?.CompletionTime ?? completion?.UtcDateTime,
@@ -682,6 +764,8 @@ public static class TrainingRunStatusCalculator
             ConditionTypes.Suspended => 6,
             _ => 7,
         };
+
+        private static DateTimeOffset? Time(DateTime? value) => value is { } v ? new DateTimeOffset(DateTime.SpecifyKind(v, DateTimeKind.Utc)) : null;
 
         private static int AttemptOf(V1ObjectMeta? meta) =>
             meta?.Labels is { } labels && labels.TryGetValue(TrainingRunNames.AttemptLabel, out var value) && int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : 0;

@@ -21,7 +21,7 @@ public sealed class K3sTests(K3sCluster cluster) : IClassFixture<K3sCluster>
         var ct = TestContext.Current.CancellationToken;
         var ns = await cluster.NewNamespaceAsync("cel");
         using var client = cluster.CreateClient();
-        var runs = new ResourceClient<TrainingRun>(client, TimeProvider.System, NullLogger<ResourceClient<TrainingRun>>.Instance);
+        var runs = new ResourceClient<TrainingRun>(client);
 
         var valid = Load<TrainingRun>("examples/cluster/trainingrun-mnist-mlp.yaml");
         valid.Metadata = new V1ObjectMeta { Name = "valid", NamespaceProperty = ns };
@@ -44,8 +44,8 @@ public sealed class K3sTests(K3sCluster cluster) : IClassFixture<K3sCluster>
         var ns = await cluster.NewNamespaceAsync("op");
         await using var running = await cluster.StartOperatorAsync(ns);
         using var client = cluster.CreateClient();
-        var curricula = new ResourceClient<Curriculum>(client, TimeProvider.System, NullLogger<ResourceClient<Curriculum>>.Instance);
-        var runs = new ResourceClient<TrainingRun>(client, TimeProvider.System, NullLogger<ResourceClient<TrainingRun>>.Instance);
+        var curricula = new ResourceClient<Curriculum>(client);
+        var runs = new ResourceClient<TrainingRun>(client);
 
         var curriculum = Load<Curriculum>("examples/curriculum-mnist-pacing.yaml");
         curriculum.Metadata.NamespaceProperty = ns;

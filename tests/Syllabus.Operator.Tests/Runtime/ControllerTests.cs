@@ -148,14 +148,22 @@ public sealed class ControllerTests
         });
         listener.Start();
 
-        api.EnqueueList("1", Cm("ok", "1"), Cm("bad", "1"));
-        var reconciler = new ScriptedReconciler(name => name == "bad" ? _ => throw new TerminalReconcileException("no") : _ => ReconcileResult.Done);
+        api.EnqueueList("1", Cm("ok", "1"), Cm("bad", "1"), Cm("stale", "1"));
+        var reconciler = new ScriptedReconciler(name => name switch
+        {
+            "bad" => _ => throw new TerminalReconcileException("no"),
+            // A guarded write met a newer object: requeued (with the per-key backoff) and recomputed, not an error.
+            "stale" => attempt => attempt == 1 ? throw Conflict() : ReconcileResult.Done,
+            _ => _ => ReconcileResult.Done,
+        });
         var (_, _, stop) = await StartAsync(reconciler, metrics);
-        await Eventually.TrueAsync(() => reconciler.Count("ok") + reconciler.Count("bad") == 2, "both reconciled");
+        await Eventually.TrueAsync(() => reconciler.Count("ok") + reconciler.Count("bad") == 2 && reconciler.Count("stale") == 2, "all reconciled, the conflicted one twice");
         await stop();
 
         Assert.Contains("syllabus.reconcile ConfigMap success", seen);
         Assert.Contains("syllabus.reconcile ConfigMap terminal", seen);
+        Assert.Contains("syllabus.reconcile ConfigMap conflict", seen);
+        Assert.DoesNotContain(seen, m => m.StartsWith("syllabus.reconcile.errors", StringComparison.Ordinal));
         Assert.Contains("syllabus.workqueue.adds ConfigMap ", seen);
     }
 
@@ -175,6 +183,11 @@ public sealed class ControllerTests
             cts.Dispose();
         });
     }
+
+    private static k8s.Autorest.HttpOperationException Conflict() => new("Operation returned an invalid status code 'Conflict'")
+    {
+        Response = new k8s.Autorest.HttpResponseMessageWrapper(new HttpResponseMessage(System.Net.HttpStatusCode.Conflict), """{"kind":"Status","reason":"Conflict","code":409}"""),
+    };
 
     private static V1ConfigMap Cm(string name, string rv, string? ns = null) => new() { Metadata = new V1ObjectMeta { Name = name, ResourceVersion = rv, NamespaceProperty = ns } };
 

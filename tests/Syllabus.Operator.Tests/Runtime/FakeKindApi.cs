@@ -43,13 +43,9 @@ internal sealed class FakeKindApi<T> : IKindApi<T>
 
     public Task<T> CreateAsync(T obj, CancellationToken ct) => throw new NotSupportedException();
 
-    public Task<T> ReplaceAsync(T obj, CancellationToken ct) => throw new NotSupportedException();
+    public Task<T> PatchAsync(string ns, string name, V1Patch patch, string fieldManager, CancellationToken ct) => throw new NotSupportedException();
 
-    public Task<T> ReplaceStatusAsync(T obj, CancellationToken ct) => throw new NotSupportedException();
-
-    public Task<T> PatchAsync(string ns, string name, V1Patch patch, CancellationToken ct) => throw new NotSupportedException();
-
-    public Task<T> PatchStatusAsync(string ns, string name, V1Patch patch, CancellationToken ct) => throw new NotSupportedException();
+    public Task<T> PatchStatusAsync(string ns, string name, V1Patch patch, string fieldManager, CancellationToken ct) => throw new NotSupportedException();
 
     public Task DeleteAsync(string ns, string name, V1DeleteOptions options, CancellationToken ct) => throw new NotSupportedException();
 

@@ -168,3 +168,39 @@ public sealed class FinalizersAndPredicatesTests
         Assert.Equal("v1", ResourceType<V1Pod>.ApiVersion);
     }
 }
+
+public sealed class MergePatchTests
+{
+    private static System.Text.Json.Nodes.JsonNode? Json(string text) => System.Text.Json.Nodes.JsonNode.Parse(text);
+
+    [Fact]
+    public void Only_changed_members_are_in_the_patch_and_removed_ones_are_null()
+    {
+        var patch = MergePatch.Diff(
+            Json("""{"phase":"Running","attempts":1,"progress":{"epoch":3,"loss":0.5},"note":"x"}"""),
+            Json("""{"phase":"Running","attempts":2,"progress":{"epoch":4,"loss":0.5},"startTime":"t"}"""),
+            out var changed);
+        Assert.True(changed);
+        Assert.True(System.Text.Json.Nodes.JsonNode.DeepEquals(Json("""{"attempts":2,"progress":{"epoch":4},"startTime":"t","note":null}"""), patch), patch?.ToJsonString());
+    }
+
+    [Fact]
+    public void Arrays_are_replaced_whole_and_equal_values_give_no_patch()
+    {
+        var patch = MergePatch.Diff(Json("""{"conditions":[{"type":"A"},{"type":"B"}]}"""), Json("""{"conditions":[{"type":"A"}]}"""), out var changed);
+        Assert.True(changed);
+        Assert.Equal("""{"conditions":[{"type":"A"}]}""", patch!.ToJsonString());
+
+        Assert.Null(MergePatch.Diff(Json("""{"a":{"b":[1,2]}}"""), Json("""{"a":{"b":[1,2]}}"""), out var same));
+        Assert.False(same);
+    }
+
+    [Fact]
+    public void A_status_written_for_the_first_time_or_removed_is_the_whole_value_or_null()
+    {
+        Assert.Equal("""{"phase":"Pending"}""", MergePatch.Diff(null, Json("""{"phase":"Pending"}"""), out var created)!.ToJsonString());
+        Assert.True(created);
+        Assert.Null(MergePatch.Diff(Json("""{"phase":"Pending"}"""), null, out var removed));
+        Assert.True(removed);
+    }
+}

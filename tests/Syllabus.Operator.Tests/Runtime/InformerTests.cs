@@ -149,13 +149,9 @@ public sealed class InformerTests
 
         public Task<T> CreateAsync(T obj, CancellationToken ct) => inner.CreateAsync(obj, ct);
 
-        public Task<T> ReplaceAsync(T obj, CancellationToken ct) => inner.ReplaceAsync(obj, ct);
+        public Task<T> PatchAsync(string ns, string name, V1Patch patch, string fieldManager, CancellationToken ct) => inner.PatchAsync(ns, name, patch, fieldManager, ct);
 
-        public Task<T> ReplaceStatusAsync(T obj, CancellationToken ct) => inner.ReplaceStatusAsync(obj, ct);
-
-        public Task<T> PatchAsync(string ns, string name, V1Patch patch, CancellationToken ct) => inner.PatchAsync(ns, name, patch, ct);
-
-        public Task<T> PatchStatusAsync(string ns, string name, V1Patch patch, CancellationToken ct) => inner.PatchStatusAsync(ns, name, patch, ct);
+        public Task<T> PatchStatusAsync(string ns, string name, V1Patch patch, string fieldManager, CancellationToken ct) => inner.PatchStatusAsync(ns, name, patch, fieldManager, ct);
 
         public Task DeleteAsync(string ns, string name, V1DeleteOptions options, CancellationToken ct) => inner.DeleteAsync(ns, name, options, ct);
     }

@@ -114,8 +114,11 @@ public sealed class TrainingRunCluster : IAsyncLifetime
         return ns;
     }
 
-    /// <summary>Starts an operator (TrainingRun and Curriculum controllers) watching <paramref name="ns"/>, with short intervals.</summary>
-    public async Task<RunningOperator> StartOperatorAsync(string ns)
+    /// <summary>
+    /// Starts an operator (TrainingRun and Curriculum controllers) watching <paramref name="ns"/>, with short intervals;
+    /// <paramref name="settings"/> (e.g. "--Trainer:BackoffBase=00:00:03") override them.
+    /// </summary>
+    public async Task<RunningOperator> StartOperatorAsync(string ns, params string[] settings)
     {
         var builder = OperatorHost.CreateBuilder(
             [
@@ -131,6 +134,7 @@ public sealed class TrainingRunCluster : IAsyncLifetime
                 "--Trainer:DependencyPollInterval=00:00:01",
                 "--Trainer:CurriculumUsageInterval=00:00:01",
                 "--Logging:LogLevel:Default=Warning",
+                .. settings,
             ],
             b => b.Services.AddSingleton(Plane.CreateClientConfiguration()));
         builder.Services.AddTrainingRunControllers(builder.Configuration);
@@ -142,7 +146,36 @@ public sealed class TrainingRunCluster : IAsyncLifetime
 
     public ResourceClient<T> Resources<T>()
         where T : class, IKubernetesObject<V1ObjectMeta> =>
-        new(Client, TimeProvider.System, NullLogger<ResourceClient<T>>.Instance);
+        new(Client, fieldManager: "e2e-test"); // a user's writes, not the operator's
+
+    /// <summary>Requests the API server answered whose labels include all of <paramref name="labels"/> ("verb=PUT", "group=syllabus.dev").</summary>
+    public Task<long> CountApiRequestsAsync(params string[] labels) =>
+        Plane.CountApiRequestsAsync(labels.Select(l => l.Split('=', 2)).ToDictionary(p => p[0], p => p[1], StringComparer.Ordinal), TestContext.Current.CancellationToken);
+
+    /// <summary>Runs the kubectl on PATH against this control plane; null when there is none.</summary>
+    public async Task<string?> KubectlAsync(params string[] arguments)
+    {
+        var kubectl = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+            .Select(d => Path.Combine(d, "kubectl")).FirstOrDefault(File.Exists);
+        if (kubectl is null)
+        {
+            return null;
+        }
+
+        var start = new ProcessStartInfo(kubectl) { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add($"--kubeconfig={Plane.KubeconfigPath}");
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var stderr = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        await process.WaitForExitAsync(TestContext.Current.CancellationToken);
+        Assert.True(process.ExitCode == 0, $"kubectl {string.Join(' ', arguments)} failed: {await stderr}");
+        return await stdout;
+    }
 
     /// <summary>kubectl's view: the server-side Table of <c>kubectl get tr</c> (additionalPrinterColumns evaluated by the API server).</summary>
     public async Task<(IReadOnlyList<string> Columns, IReadOnlyList<IReadOnlyList<string>> Rows)> GetTableAsync(string ns, string plural)

@@ -1,3 +1,5 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using k8s;
 using k8s.Models;
 using Syllabus.Api;
@@ -111,9 +113,7 @@ public sealed class TrainingRunEndToEndTests(TrainingRunCluster cluster) : IClas
         Assert.Equal(["easy", "all"], resolved.Spec.Curriculum!.Stages!.Select(s => s.Name));
 
         // A change to the Curriculum after the start does not alter the run.
-        var curriculum = (await curricula.GetAsync(ns, "easy-first", Ct))!;
-        curriculum.Spec.Stages![0].DataFraction = 0.2;
-        await curricula.ReplaceAsync(curriculum, Ct);
+        await curricula.PatchAsync(ns, "easy-first", new V1Patch("""{"spec":{"stages":[{"name":"easy","dataFraction":0.2,"minEpochs":1,"maxEpochs":3},{"name":"all","dataFraction":1.0}]}}""", V1Patch.PatchType.MergePatch), Ct);
 
         // The scheduler binds the pod to the GPU node.
         await WaitUntilAsync(async () => (await cluster.Client.CoreV1.ListNamespacedPodAsync(ns, cancellationToken: Ct)).Items.Any(p => p.Spec.NodeName == TrainingRunCluster.NodeName), "the pod bound to the GPU node");
@@ -387,5 +387,238 @@ public sealed class TrainingRunEndToEndTests(TrainingRunCluster cluster) : IClas
         var started = failed.Status.StartTime!.Value;
         Assert.InRange((failed.Status.CompletionTime!.Value - started).TotalSeconds, 3, 30);
         await WaitUntilAsync(async () => (await cluster.Client.CoreV1.ListNamespacedPodAsync(ns, cancellationToken: Ct)).Items.All(p => p.Status.Phase is "Failed" or "Succeeded"), "the trainer pod to stop");
+    }
+
+    private async Task<JsonNode> GetRawAsync(string ns, string name) =>
+        JsonNode.Parse((await cluster.Client.CustomObjects.GetNamespacedCustomObjectAsync<JsonElement>(SyllabusGroup.Name, SyllabusGroup.Version, ns, TrainingRun.Plural, name, Ct)).GetRawText())!;
+
+    /// <summary>Whether every member of <paramref name="part"/> is in <paramref name="whole"/> with the same value.</summary>
+    private static bool Contains(JsonNode? whole, JsonNode? part) => part is JsonObject members
+        ? whole is JsonObject target && members.All(m => target.ContainsKey(m.Key) && Contains(target[m.Key], m.Value))
+        : JsonNode.DeepEquals(whole, part);
+
+    private async Task AssertNoPutOfSyllabusObjectsAsync() =>
+        Assert.Equal(0, await cluster.CountApiRequestsAsync("verb=PUT", $"group={SyllabusGroup.Name}"));
+
+    [Fact]
+    public async Task A_minimal_run_succeeds_and_the_operator_writes_only_its_status_and_finalizer()
+    {
+        cluster.Require();
+        var ns = await cluster.NewNamespaceAsync("minimal", trainRows: 300, testRows: 50);
+        await using var op = await cluster.StartOperatorAsync(ns);
+        // Only model, data and artifacts, sent as written: not through the C# type, whose initialisers would add more.
+        var applied = JsonNode.Parse("""
+            {"apiVersion": "syllabus.dev/v1alpha1", "kind": "TrainingRun", "metadata": {"name": "minimal"},
+             "spec": {"model": {"architecture": "MLP"},
+                      "data": {"train": {"uri": "pvc://datasets/mnist/train.csv"}},
+                      "artifacts": {"uri": "pvc://artifacts/runs/minimal"}}}
+            """)!;
+        var created = JsonNode.Parse((await cluster.Client.CustomObjects.CreateNamespacedCustomObjectAsync<JsonElement>(
+            applied, SyllabusGroup.Name, SyllabusGroup.Version, ns, TrainingRun.Plural, cancellationToken: Ct)).GetRawText())!;
+
+        var done = await WaitForRunAsync(ns, "minimal", r => r.Status?.Phase is TrainingRunPhases.Succeeded or TrainingRunPhases.Failed, "the minimal run to finish");
+        Assert.True(done.Status!.Phase == TrainingRunPhases.Succeeded, KubernetesYaml.Serialize(done.Status));
+
+        var stored = await GetRawAsync(ns, "minimal");
+        Assert.Equal(1, stored["metadata"]!["generation"]!.GetValue<long>());
+        // The spec is the one the API server stored on create (what was applied plus the schema's defaults) ...
+        Assert.True(JsonNode.DeepEquals(created["spec"], stored["spec"]), $"the spec changed:\n{created["spec"]}\n{stored["spec"]}");
+        Assert.True(Contains(stored["spec"], applied["spec"]), $"the applied spec is not in the stored one:\n{stored["spec"]}");
+
+        // ... and the schema's defaults are the C# type's: read and written back by the C# type it is the same spec.
+        var roundTrip = JsonNode.Parse(KubernetesJson.Serialize(KubernetesJson.Deserialize<TrainingRun>(stored.ToJsonString()).Spec))!;
+        Assert.True(JsonNode.DeepEquals(stored["spec"], roundTrip), $"the C# type and the CRD defaults disagree:\nstored {stored["spec"]}\nC#     {roundTrip}");
+
+        // managedFields: the operator owns status and its finalizer only; the spec belongs to whoever created the run.
+        var managed = stored["metadata"]!["managedFields"]!.AsArray();
+        var ours = managed.Where(m => m!["manager"]!.GetValue<string>() == FieldManagers.Operator).ToList();
+        Assert.NotEmpty(ours);
+        foreach (var entry in ours)
+        {
+            var fields = entry!["fieldsV1"]!.AsObject();
+            Assert.All(fields.Select(f => f.Key), k => Assert.Contains(k, new[] { "f:status", "f:metadata" }));
+            if (fields["f:metadata"] is JsonObject metadata)
+            {
+                Assert.Equal(["f:finalizers"], metadata.Select(f => f.Key));
+            }
+        }
+
+        Assert.Contains(ours, e => e!["fieldsV1"]!["f:status"] is not null);
+        Assert.Contains(ours, e => e!["fieldsV1"]!["f:metadata"]?["f:finalizers"] is not null);
+        Assert.All(managed.Where(m => m!["fieldsV1"]!["f:spec"] is not null), m => Assert.NotEqual(FieldManagers.Operator, m!["manager"]!.GetValue<string>()));
+        await AssertNoPutOfSyllabusObjectsAsync();
+
+        // What a user sees (kubectl when installed).
+        if (await cluster.KubectlAsync("get", "tr", "minimal", "-n", ns, "-o", "yaml", "--show-managed-fields") is { } yaml)
+        {
+            TestContext.Current.TestOutputHelper?.WriteLine(yaml);
+            Assert.Contains($"manager: {FieldManagers.Operator}", yaml, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task A_failed_attempts_Job_deleted_by_hand_adds_no_retry_and_skips_no_backoff()
+    {
+        cluster.Require();
+        var ns = await cluster.NewNamespaceAsync("handdel", trainRows: 10, testRows: 10);
+        await using var op = await cluster.StartOperatorAsync(ns, "--Trainer:BackoffBase=00:00:03", "--Trainer:BackoffCap=00:00:06");
+        var run = Parse("""
+            apiVersion: syllabus.dev/v1alpha1
+            kind: TrainingRun
+            metadata: {name: flaky}
+            spec:
+              model: {architecture: Custom, image: busybox, command: ["/bin/sh", "-c", "echo 'flaky' >&2; exit 3"]}
+              data: {train: {uri: pvc://datasets/mnist/train.csv}}
+              artifacts: {uri: pvc://artifacts/runs/flaky}
+              backoffLimit: 1
+            """);
+        run.Metadata.NamespaceProperty = ns;
+        await cluster.Resources<TrainingRun>().CreateAsync(run, Ct);
+
+        var firstFailure = await WaitForRunAsync(ns, "flaky", r => r.Status?.FailedAttempts == 1, "the first failure to be counted");
+        var failedAt = firstFailure.Status!.LastFailure!.FinishedAt!.Value;
+        await cluster.Client.BatchV1.DeleteNamespacedJobAsync("flaky-1", ns, new V1DeleteOptions { PropagationPolicy = "Background" }, cancellationToken: Ct);
+
+        var failed = await WaitForRunAsync(ns, "flaky", r => r.Status?.Phase == TrainingRunPhases.Failed, "the run to fail");
+        Assert.Equal(2, failed.Status!.Attempts);
+        Assert.Equal(2, failed.Status.FailedAttempts);
+        Assert.Contains("2 failed attempt(s) exceed backoffLimit 1", Condition(failed, ConditionTypes.Failed)!.Message, StringComparison.Ordinal);
+        var second = await cluster.Client.BatchV1.ReadNamespacedJobAsync("flaky-2", ns, cancellationToken: Ct);
+        Assert.True(second.Metadata.CreationTimestamp >= failedAt.AddSeconds(3) - TimeSpan.FromSeconds(1),
+            $"attempt 2 was created at {second.Metadata.CreationTimestamp:O}, before the 3 s backoff after {failedAt:O}");
+        Assert.DoesNotContain(await JobsAsync(ns), j => j.Metadata.Name == "flaky-3");
+        await AssertNoPutOfSyllabusObjectsAsync();
+    }
+
+    [Fact]
+    public async Task A_second_writer_forcing_conflicts_never_erases_startTime_and_a_lost_one_is_recovered_from_the_Job()
+    {
+        cluster.Require();
+        var ns = await cluster.NewNamespaceAsync("writer", trainRows: 2000);
+        await using var op = await cluster.StartOperatorAsync(ns);
+        var run = Parse(DigitsRun("contested", epochs: 8));
+        run.Metadata.NamespaceProperty = ns;
+        var runs = cluster.Resources<TrainingRun>();
+        await runs.CreateAsync(run, Ct);
+        var conflictsBefore = await cluster.CountApiRequestsAsync("resource=trainingruns", "subresource=status", "verb=PATCH", "code=409");
+
+        // Every stored version, in order.
+        var versions = new System.Collections.Concurrent.ConcurrentQueue<TrainingRun>();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var watching = Task.Run(async () =>
+        {
+            var response = cluster.Client.CustomObjects.ListNamespacedCustomObjectWithHttpMessagesAsync(
+                SyllabusGroup.Name, SyllabusGroup.Version, ns, TrainingRun.Plural, watch: true, resourceVersion: "0", cancellationToken: stop.Token);
+#pragma warning disable CS0618
+            await foreach (var (_, version) in response.WatchAsync<TrainingRun, object>(cancellationToken: stop.Token))
+#pragma warning restore CS0618
+            {
+                versions.Enqueue(version);
+            }
+        }, CancellationToken.None);
+
+        // The second writer: an annotation every 50 ms, so the operator's status patches keep meeting newer versions.
+        var writer = Task.Run(async () =>
+        {
+            for (var i = 0; !stop.IsCancellationRequested; i++)
+            {
+                await runs.PatchAsync(ns, "contested", new V1Patch("{\"metadata\":{\"annotations\":{\"test.syllabus.dev/tick\":\"" + i + "\"}}}", V1Patch.PatchType.MergePatch), stop.Token);
+                await Task.Delay(50, stop.Token);
+            }
+        }, CancellationToken.None);
+
+        var running = await WaitForRunAsync(ns, "contested", r => r.Status?.Phase == TrainingRunPhases.Running && r.Status.StartTime is not null, "Running");
+        var startTime = running.Status!.StartTime!.Value;
+        // A writer drops startTime outright: the operator takes it back from the Job.
+        var erased = await cluster.Client.CustomObjects.PatchNamespacedCustomObjectStatusAsync<TrainingRun>(
+            new V1Patch("""{"status":{"startTime":null}}""", V1Patch.PatchType.MergePatch), SyllabusGroup.Name, SyllabusGroup.Version, ns, TrainingRun.Plural, "contested", cancellationToken: Ct);
+        Assert.Null(erased.Status!.StartTime);
+        var recovered = await WaitForRunAsync(ns, "contested", r => r.Status?.StartTime is not null, "startTime to be recovered");
+        Assert.InRange((recovered.Status!.StartTime!.Value - startTime).TotalSeconds, -2, 2);
+
+        var done = await WaitForRunAsync(ns, "contested", r => r.Status?.Phase is TrainingRunPhases.Succeeded or TrainingRunPhases.Failed, "the run to finish");
+        await stop.CancelAsync();
+        await Task.WhenAll(writer, watching).ContinueWith(_ => { }, TaskScheduler.Default);
+        Assert.True(done.Status!.Phase == TrainingRunPhases.Succeeded, KubernetesYaml.Serialize(done.Status));
+        Assert.Equal(1, done.Status.Attempts);
+        Assert.Equal(1, done.Metadata.Generation);
+
+        var seen = versions.ToList();
+        var firstWithStart = seen.FindIndex(v => v.Status?.StartTime is not null);
+        Assert.True(firstWithStart >= 0);
+        string[] order = [TrainingRunPhases.Pending, TrainingRunPhases.Running, TrainingRunPhases.Succeeded];
+        for (var i = firstWithStart + 1; i < seen.Count; i++)
+        {
+            var (before, after) = (seen[i - 1].Status, seen[i].Status);
+            var version = seen[i].Metadata.ResourceVersion;
+            // Only the test's own erasure removes startTime; versions after it lack it until the operator restores it.
+            Assert.True(after?.StartTime is not null || before?.StartTime is null || version == erased.Metadata.ResourceVersion, $"version {version} lost startTime");
+            if (after?.StartTime is { } start)
+            {
+                Assert.InRange((start - startTime).TotalSeconds, -2, 2);
+            }
+
+            Assert.True((after?.Attempts ?? 0) >= (before?.Attempts ?? 0), $"attempts went back at {version}");
+            Assert.True(Array.IndexOf(order, after?.Phase) >= Array.IndexOf(order, before?.Phase), $"phase went back from {before?.Phase} to {after?.Phase} at {version}");
+        }
+
+        Assert.True(await cluster.CountApiRequestsAsync("resource=trainingruns", "subresource=status", "verb=PATCH", "code=409") > conflictsBefore,
+            "the second writer forced no conflict; the test proves nothing");
+        await AssertNoPutOfSyllabusObjectsAsync();
+    }
+
+    [Fact]
+    public async Task A_pod_held_Terminating_delays_the_next_attempt_and_the_removal_of_a_deleted_run()
+    {
+        cluster.Require();
+        const string Hold = "test.syllabus.dev/hold";
+        var ns = await cluster.NewNamespaceAsync("held", trainRows: 4000);
+        await using var op = await cluster.StartOperatorAsync(ns);
+        var run = Parse(DigitsRun("held", epochs: 60));
+        run.Metadata.NamespaceProperty = ns;
+        var runs = cluster.Resources<TrainingRun>();
+        await runs.CreateAsync(run, Ct);
+
+        async Task<V1Pod> HoldRunningPodAsync(int attempt)
+        {
+            await WaitForRunAsync(ns, "held", r => r.Status?.Phase == TrainingRunPhases.Running && r.Status.Attempts == attempt, $"attempt {attempt} Running");
+            var pod = (await cluster.Client.CoreV1.ListNamespacedPodAsync(ns, labelSelector: $"{TrainingRunNames.AttemptLabel}={attempt}", cancellationToken: Ct)).Items.Single();
+            return await cluster.Client.CoreV1.PatchNamespacedPodAsync(new V1Patch($$$"""{"metadata":{"finalizers":["{{{Hold}}}"]}}""", V1Patch.PatchType.MergePatch), pod.Metadata.Name, ns, cancellationToken: Ct);
+        }
+
+        async Task<bool> TerminatingAsync(string pod) =>
+            (await cluster.Resources<V1Pod>().GetAsync(ns, pod, Ct))?.Metadata.DeletionTimestamp is not null;
+
+        Task ReleaseAsync(string pod) => cluster.Client.CoreV1.PatchNamespacedPodAsync(
+            new V1Patch("""{"metadata":{"finalizers":null}}""", V1Patch.PatchType.MergePatch), pod, ns, cancellationToken: Ct);
+
+        // Suspend, resume: attempt 2 waits while attempt 1's pod is held Terminating.
+        var first = await HoldRunningPodAsync(1);
+        await runs.PatchAsync(ns, "held", new V1Patch("""{"spec":{"suspend":true}}""", V1Patch.PatchType.MergePatch), Ct);
+        await WaitUntilAsync(async () => (await JobsAsync(ns)).Count == 0 && await TerminatingAsync(first.Metadata.Name), "the Job deleted and its pod Terminating");
+        await runs.PatchAsync(ns, "held", new V1Patch("""{"spec":{"suspend":false}}""", V1Patch.PatchType.MergePatch), Ct);
+        var waiting = await WaitForRunAsync(ns, "held", r => Condition(r, ConditionTypes.Running)?.Reason == TrainingRunReasons.WaitingForPreviousAttempt, "the resume to wait for the held pod");
+        Assert.Contains(first.Metadata.Name, Condition(waiting, ConditionTypes.Running)!.Message, StringComparison.Ordinal);
+        Assert.Empty(await JobsAsync(ns));
+        Assert.True(await TerminatingAsync(first.Metadata.Name));
+
+        var released = DateTime.UtcNow;
+        await ReleaseAsync(first.Metadata.Name);
+        V1Job? second = null;
+        await WaitUntilAsync(async () => (second = (await JobsAsync(ns)).SingleOrDefault(j => j.Metadata.Name == "held-2")) is not null, "attempt 2 once the pod is gone");
+        Assert.True(second!.Metadata.CreationTimestamp >= released.AddSeconds(-1), "attempt 2 was created before the held pod was released");
+
+        // Delete the run while attempt 2's pod is held: the run keeps its finalizer until the pod is gone.
+        var secondPod = await HoldRunningPodAsync(2);
+        await runs.DeleteAsync(ns, "held", Ct);
+        await WaitUntilAsync(async () => (await JobsAsync(ns)).Count == 0 && await TerminatingAsync(secondPod.Metadata.Name), "the Job deleted and attempt 2's pod Terminating");
+        await WaitUntilAsync(async () => await cluster.Resources<V1ConfigMap>().GetAsync(ns, "held-config", Ct) is null, "the ConfigMap deleted");
+        var deleting = await runs.GetAsync(ns, "held", Ct);
+        Assert.NotNull(deleting);
+        Assert.Contains(TrainingRunNames.Finalizer, deleting!.Metadata.Finalizers);
+
+        await ReleaseAsync(secondPod.Metadata.Name);
+        await WaitUntilAsync(async () => await runs.GetAsync(ns, "held", Ct) is null, "the run to go once its pods are gone");
+        await AssertNoPutOfSyllabusObjectsAsync();
     }
 }

@@ -205,7 +205,11 @@ public sealed class TrainingRunStatusCalculatorTests
     public void More_failures_than_backoffLimit_fail_the_run_with_the_last_reason()
     {
         var run = Run(configure: s => s.BackoffLimit = 1);
-        run.Status = new TrainingRunStatus { Phase = TrainingRunPhases.Pending, Attempts = 2, StartTime = T0.UtcDateTime };
+        run.Status = new TrainingRunStatus
+        {
+            Phase = TrainingRunPhases.Pending, Attempts = 2, StartTime = T0.UtcDateTime,
+            FailedAttempts = 1, LastFailure = new AttemptFailure { Attempt = 1, Reason = TrainingRunReasons.TrainerError, FinishedAt = T0.UtcDateTime },
+        };
         var jobs = new[] { Job(run, 1), Job(run, 2) };
         var pods = new[] { Pod(run, 1, "Failed", Terminated(1, T0)), Pod(run, 2, "Failed", Terminated(137, T0.AddMinutes(1), reason: "OOMKilled")) };
         var d = Compute(run, T0.AddMinutes(2), jobs, pods);
@@ -249,7 +253,11 @@ public sealed class TrainingRunStatusCalculatorTests
     {
         var run = Run(configure: s => s.ActiveDeadlineSeconds = 600);
         run.Status = new TrainingRunStatus { Phase = TrainingRunPhases.Running, Attempts = 1, StartTime = T0.UtcDateTime };
-        var d = Compute(run, T0.AddSeconds(100), [Job(run, 1)], [Pod(run, 1, "Failed", Terminated(1, T0.AddSeconds(50)))]);
+        var jobs = new[] { Job(run, 1) };
+        var pods = new[] { Pod(run, 1, "Failed", Terminated(1, T0.AddSeconds(50))) };
+        var recorded = Compute(run, T0.AddSeconds(100), jobs, pods);
+        Assert.Empty(recorded.Actions); // the failure is written to status first
+        var d = Compute(With(run, recorded), T0.AddSeconds(100), jobs, pods);
         Assert.Equal(500, Assert.IsType<TrainingRunAction.CreateAttempt>(Assert.Single(d.Actions)).ActiveDeadlineSeconds);
     }
 
@@ -377,5 +385,165 @@ public sealed class TrainingRunStatusCalculatorTests
 
         baseRun.Status = new TrainingRunStatus { Phase = TrainingRunPhases.Succeeded, Result = new TrainingResult { ModelUri = "pvc://a/m" } };
         Assert.Equal(DependencyStatus.Ready, BaseModelPolicy.Evaluate("pretrain", baseRun).Status);
+    }
+
+    [Fact]
+    public void A_failure_is_counted_once_in_status_and_recorded_before_the_next_attempt_exists()
+    {
+        var run = Run();
+        run.Status = new TrainingRunStatus { Phase = TrainingRunPhases.Running, Attempts = 1, StartTime = T0.UtcDateTime };
+        var failedAt = T0.AddMinutes(1);
+        var jobs = new[] { Job(run, 1) };
+        var pods = new[] { Pod(run, 1, "Failed", Terminated(1, failedAt)) };
+
+        // Seen an hour late: the backoff is long over, yet the failure goes to status before attempt 2 is created.
+        var first = Compute(run, failedAt.AddHours(1), jobs, pods);
+        Assert.Empty(first.Actions);
+        Assert.Equal(1, first.Status.FailedAttempts);
+        Assert.Equal(1, first.Status.LastFailure!.Attempt);
+        Assert.Equal(TrainingRunReasons.TrainerError, first.Status.LastFailure.Reason);
+        Assert.Equal(failedAt.UtcDateTime, first.Status.LastFailure.FinishedAt);
+        Assert.Equal(TrainingRunStatusCalculator.MinimumRequeue, first.RequeueAfter);
+        Assert.Single(first.Events, e => e.Type == EventTypes.Warning);
+
+        // Recomputed from the written status: counted once, and now attempt 2 starts.
+        var second = Compute(With(run, first), failedAt.AddHours(1), jobs, pods);
+        Assert.Equal(1, second.Status.FailedAttempts);
+        Assert.Equal(2, Assert.IsType<TrainingRunAction.CreateAttempt>(Assert.Single(second.Actions)).Attempt);
+        Assert.DoesNotContain(second.Events, e => e.Type == EventTypes.Warning);
+    }
+
+    [Fact]
+    public void Deleting_a_failed_Job_by_hand_neither_grants_a_retry_nor_skips_the_backoff()
+    {
+        var run = Run(configure: s => s.BackoffLimit = 1);
+        run.Status = new TrainingRunStatus { Phase = TrainingRunPhases.Running, Attempts = 1, StartTime = T0.UtcDateTime };
+        var failedAt = T0.AddMinutes(1);
+        var recorded = With(run, Compute(run, failedAt, [Job(run, 1)], [Pod(run, 1, "Failed", Terminated(1, failedAt))]));
+
+        // Job mnist-mlp-1 (and its pod) deleted by hand during the 10 s backoff.
+        var waiting = Compute(recorded, failedAt.AddSeconds(4));
+        Assert.Empty(waiting.Actions);
+        Assert.Equal(TrainingRunReasons.RetryBackoff, Condition(waiting, ConditionTypes.Running).Reason);
+        Assert.Equal(TimeSpan.FromSeconds(6), waiting.RequeueAfter);
+        Assert.Equal(1, waiting.Status.FailedAttempts);
+
+        var retry = Compute(With(recorded, waiting), failedAt.AddSeconds(10));
+        Assert.Equal(2, Assert.IsType<TrainingRunAction.CreateAttempt>(Assert.Single(retry.Actions)).Attempt);
+
+        // Attempt 2 fails too and both Jobs are deleted: 2 failures exceed backoffLimit 1, whatever Jobs remain.
+        var secondFailedAt = failedAt.AddSeconds(30);
+        var run2 = With(recorded, retry);
+        var failed = Compute(run2, secondFailedAt, [Job(run2, 2)], [Pod(run2, 2, "Failed", Terminated(1, secondFailedAt))]);
+        Assert.Equal(TrainingRunPhases.Failed, failed.Status.Phase);
+        Assert.Equal(2, failed.Status.FailedAttempts);
+        Assert.Contains("2 failed attempt(s) exceed backoffLimit 1", Condition(failed, ConditionTypes.Failed).Message, StringComparison.Ordinal);
+        var gone = Compute(With(run2, failed), secondFailedAt.AddMinutes(5));
+        Assert.Equal(TrainingRunPhases.Failed, gone.Status.Phase);
+        Assert.Empty(gone.Actions);
+    }
+
+    [Fact]
+    public void A_lost_startTime_is_recovered_from_the_earliest_Job()
+    {
+        var run = Run();
+        run.Status = new TrainingRunStatus { Phase = TrainingRunPhases.Running, Attempts = 2, FailedAttempts = 1, LastFailure = new AttemptFailure { Attempt = 1, FinishedAt = T0.UtcDateTime } };
+        var first = Job(run, 1);
+        first.Status.StartTime = T0.AddSeconds(2).UtcDateTime;
+        var second = Job(run, 2);
+        second.Metadata.CreationTimestamp = T0.AddMinutes(3).UtcDateTime;
+
+        var d = Compute(run, T0.AddMinutes(5), [second, first], [Pod(run, 2, "Running", Running(T0.AddMinutes(3)))]);
+        Assert.Equal(T0.AddSeconds(2).UtcDateTime, d.Status.StartTime);
+        Assert.Equal(2, d.Status.Attempts);
+    }
+
+    [Fact]
+    public void Status_never_goes_backwards_when_the_Jobs_say_less_than_status()
+    {
+        var run = Run();
+        run.Status = new TrainingRunStatus { Phase = TrainingRunPhases.Pending, Attempts = 3, FailedAttempts = 2, StartTime = T0.UtcDateTime, LastFailure = new AttemptFailure { Attempt = 2, FinishedAt = T0.UtcDateTime } };
+        var d = Compute(run, T0.AddMinutes(1), [Job(run, 1)], [Pod(run, 1, "Failed", Terminated(1, T0))]);
+        Assert.Equal(3, d.Status.Attempts);
+        Assert.Equal(2, d.Status.FailedAttempts);
+        Assert.Equal(T0.UtcDateTime, d.Status.StartTime);
+    }
+
+    [Fact]
+    public void A_pod_still_Terminating_delays_the_next_attempt_until_it_is_gone()
+    {
+        var run = Run();
+        run.Status = new TrainingRunStatus { Phase = TrainingRunPhases.Suspended, Attempts = 1, StartTime = T0.UtcDateTime, JobName = "mnist-mlp-1" };
+        var terminating = Pod(run, 1, "Running", Running(T0));
+        terminating.Metadata.DeletionTimestamp = T0.AddMinutes(1).UtcDateTime;
+
+        var blocked = Compute(run, T0.AddMinutes(2), pods: [terminating]);
+        Assert.Empty(blocked.Actions);
+        var running = Condition(blocked, ConditionTypes.Running);
+        Assert.Equal(TrainingRunReasons.WaitingForPreviousAttempt, running.Reason);
+        Assert.Contains(terminating.Metadata.Name, running.Message, StringComparison.Ordinal);
+        Assert.Equal(Options().ProgressInterval, blocked.RequeueAfter);
+        Assert.Equal(1, blocked.Status.Attempts);
+        Assert.Equal(TrainingRunPhases.Suspended, blocked.Status.Phase); // still a resume on the next look
+
+        // Even a finished pod is waited for while it is being deleted; once gone, attempt 2 starts.
+        var finishing = Pod(run, 1, "Failed", Terminated(137, T0.AddMinutes(1)));
+        finishing.Metadata.DeletionTimestamp = T0.AddMinutes(1).UtcDateTime;
+        Assert.Empty(Compute(With(run, blocked), T0.AddMinutes(3), pods: [finishing]).Actions);
+        var started = Compute(With(run, blocked), T0.AddMinutes(4));
+        Assert.Equal(2, Assert.IsType<TrainingRunAction.CreateAttempt>(Assert.Single(started.Actions)).Attempt);
+    }
+
+    [Fact]
+    public void A_retry_waits_for_the_failed_attempts_pod_only_while_it_is_not_finished()
+    {
+        var run = Run();
+        run.Status = new TrainingRunStatus
+        {
+            Phase = TrainingRunPhases.Pending, Attempts = 1, StartTime = T0.UtcDateTime,
+            FailedAttempts = 1, LastFailure = new AttemptFailure { Attempt = 1, Reason = TrainingRunReasons.PodFailed, FinishedAt = T0.UtcDateTime },
+        };
+        var failedJob = Job(run, 1, new V1JobCondition { Type = "Failed", Status = "True", Reason = "BackoffLimitExceeded" });
+        var stillRunning = Pod(run, 1, "Running", Running(T0));
+        Assert.Equal(TrainingRunReasons.WaitingForPreviousAttempt,
+            Condition(Compute(run, T0.AddMinutes(1), [failedJob], [stillRunning]), ConditionTypes.Running).Reason);
+
+        var finished = Pod(run, 1, "Failed", Terminated(1, T0));
+        Assert.Equal(2, Assert.IsType<TrainingRunAction.CreateAttempt>(Assert.Single(Compute(run, T0.AddMinutes(1), [failedJob], [finished]).Actions)).Attempt);
+    }
+
+    [Fact]
+    public void A_running_attempts_Job_deleted_by_hand_is_created_again_without_counting_a_failure()
+    {
+        var run = Run();
+        run.Status = new TrainingRunStatus { Phase = TrainingRunPhases.Running, Attempts = 1, StartTime = T0.UtcDateTime, JobName = "mnist-mlp-1" };
+        var terminating = Pod(run, 1, "Running", Running(T0));
+        terminating.Metadata.DeletionTimestamp = T0.AddMinutes(1).UtcDateTime;
+        Assert.Empty(Compute(run, T0.AddMinutes(1), pods: [terminating]).Actions);
+
+        var again = Compute(run, T0.AddMinutes(2));
+        Assert.Equal(1, Assert.IsType<TrainingRunAction.CreateAttempt>(Assert.Single(again.Actions)).Attempt);
+        Assert.Equal(1, again.Status.Attempts);
+        Assert.Null(again.Status.FailedAttempts);
+        Assert.Equal(T0.UtcDateTime, again.Status.StartTime);
+    }
+
+    [Fact]
+    public void A_deleted_run_keeps_its_finalizer_until_its_Jobs_pods_and_ConfigMap_are_gone()
+    {
+        var run = Run();
+        var job = Job(run, 1);
+        var pod = Pod(run, 1, "Running", Running(T0));
+        pod.Metadata.DeletionTimestamp = T0.UtcDateTime;
+        var config = ResolvedConfigBuilder.Build(run, null, null);
+        var configMap = TrainerJobBuilder.BuildConfigMap(run, config);
+        var other = Run("someone-else");
+        other.Metadata.Uid = "0b6a3c1e-0000-4000-8000-000000000002";
+        var foreign = TrainerJobBuilder.BuildConfigMap(other, config);
+        foreign.Metadata.Name = configMap.Metadata.Name;
+
+        Assert.Equal(["Job mnist-mlp-1", $"Pod {pod.Metadata.Name}", "ConfigMap mnist-mlp-config"], TrainingRunStatusCalculator.RemainingChildren(run, [job], [pod], configMap));
+        Assert.Equal([$"Pod {pod.Metadata.Name}"], TrainingRunStatusCalculator.RemainingChildren(run, [], [pod], null));
+        Assert.Empty(TrainingRunStatusCalculator.RemainingChildren(run, [], [], foreign));
     }
 }

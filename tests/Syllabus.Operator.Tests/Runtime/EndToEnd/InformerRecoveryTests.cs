@@ -133,7 +133,7 @@ public sealed class InformerRecoveryTests(ControlPlaneFixture fixture)
                 MaxBackoff = TimeSpan.FromSeconds(1),
             }, TimeProvider.System, NullLoggerFactory.Instance);
             harness.Informer = factory.Get<Widget>();
-            var reconciler = new WidgetReconciler(new ResourceClient<Widget>(operatorClient, TimeProvider.System, NullLogger<ResourceClient<Widget>>.Instance), harness.Log, TimeProvider.System);
+            var reconciler = new WidgetReconciler(new ResourceClient<Widget>(operatorClient), harness.Log, TimeProvider.System);
             harness.Controller = new Controller<Widget>(harness.Informer, reconciler, new ControllerOptions { Workers = 4 }, TimeProvider.System, NullLogger.Instance);
             harness.running = factory.RunAsync(harness.cts.Token);
             await harness.Controller.StartAsync(ct);

@@ -9,37 +9,112 @@ namespace Syllabus.Operator.Tests.Runtime.EndToEnd;
 public sealed class ResourceClientTests(ControlPlaneFixture fixture)
 {
     [Fact]
-    public async Task A_status_write_that_hits_a_real_409_rereads_reapplies_and_succeeds()
+    public async Task A_status_computed_from_a_stale_copy_gets_409_and_writes_nothing_and_a_fresh_one_writes_only_its_change()
     {
         fixture.SkipIfUnavailable();
         var ct = TestContext.Current.CancellationToken;
         var ns = await fixture.CreateNamespaceAsync("conflict");
         using var client = fixture.Plane.CreateClient();
-        var widgets = new ResourceClient<Widget>(client, TimeProvider.System, NullLogger<ResourceClient<Widget>>.Instance);
+        var widgets = new ResourceClient<Widget>(client);
         var stale = await widgets.CreateAsync(Widget.New(ns, "w"), ct);
 
-        // A concurrent writer changes the status first, so our copy's resourceVersion is stale.
-        using (var other = fixture.Plane.CreateClient())
-        {
-            var theirs = KubernetesObjects.DeepClone(stale);
-            theirs.Status = new WidgetStatus { Note = "written by someone else" };
-            await other.CustomObjects.ReplaceNamespacedCustomObjectStatusAsync<Widget>(theirs, "test.syllabus.dev", "v1", ns, "widgets", "w", cancellationToken: ct);
-        }
+        // Another writer changes the status first, so our copy's resourceVersion is stale.
+        await client.CustomObjects.PatchNamespacedCustomObjectStatusAsync<Widget>(
+            new V1Patch("""{"status":{"note":"written by someone else"}}""", V1Patch.PatchType.MergePatch), "test.syllabus.dev", "v1", ns, "widgets", "w", cancellationToken: ct);
 
-        var applied = 0;
-        var written = await widgets.UpdateStatusAsync(stale, w =>
-        {
-            applied++;
-            w.Status ??= new WidgetStatus();
-            w.Status.ObservedGeneration = w.Metadata.Generation;
-        }, ct);
+        var fromStale = new WidgetStatus { ObservedGeneration = 1 };
+        var refused = await Assert.ThrowsAnyAsync<Exception>(() => widgets.UpdateStatusAsync(stale, fromStale, ct));
+        Assert.True(KubernetesErrors.IsConflict(refused), refused.ToString());
+        var fresh = (await widgets.GetAsync(ns, "w", ct))!;
+        Assert.Null(fresh.Status!.ObservedGeneration);
+        Assert.Equal("written by someone else", fresh.Status.Note);
 
-        Assert.Equal(1, widgets.ConflictRetries);
-        Assert.Equal(2, applied);
+        // Recomputed from the fresh object: only the change is patched; the other writer's field stays.
+        var status = KubernetesObjects.DeepClone(fresh.Status);
+        status.ObservedGeneration = fresh.Metadata.Generation;
+        var written = await widgets.UpdateStatusAsync(fresh, status, ct);
         Assert.Equal(1, written.Status!.ObservedGeneration);
         Assert.Equal("written by someone else", written.Status.Note);
-        var fresh = await widgets.GetAsync(ns, "w", ct);
-        Assert.Equal(written.Metadata.ResourceVersion, fresh!.Metadata.ResourceVersion);
+        Assert.Equal(1, written.Metadata.Generation);
+        var ours = Assert.Single(written.Metadata.ManagedFields, m => m.Manager == FieldManagers.Operator);
+        Assert.Equal("Update", ours.Operation);
+        Assert.Contains("f:observedGeneration", ours.FieldsV1.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("f:note", ours.FieldsV1.ToString(), StringComparison.Ordinal);
+
+        // Nothing changed: no request at all.
+        Assert.Same(written, await widgets.UpdateStatusAsync(written, KubernetesObjects.DeepClone(written.Status), ct));
+    }
+
+    [Fact]
+    public async Task Under_a_second_writer_the_controller_requeues_conflicts_and_never_writes_a_stale_status()
+    {
+        fixture.SkipIfUnavailable();
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await fixture.CreateNamespaceAsync("writer");
+        using var direct = fixture.Plane.CreateClient();
+        using var operatorClient = fixture.Plane.CreateClient();
+        await direct.CustomObjects.CreateNamespacedCustomObjectAsync(Widget.New(ns, "w", size: 0), "test.syllabus.dev", "v1", ns, "widgets", cancellationToken: ct);
+
+        // Every stored version of the widget, in order.
+        var versions = new System.Collections.Concurrent.ConcurrentQueue<Widget>();
+        using var watchCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var watching = Task.Run(async () =>
+        {
+            var response = direct.CustomObjects.ListNamespacedCustomObjectWithHttpMessagesAsync(
+                "test.syllabus.dev", "v1", ns, "widgets", watch: true, resourceVersion: "0", cancellationToken: watchCts.Token);
+#pragma warning disable CS0618
+            await foreach (var (_, widget) in response.WatchAsync<Widget, object>(cancellationToken: watchCts.Token))
+#pragma warning restore CS0618
+            {
+                versions.Enqueue(widget);
+            }
+        }, CancellationToken.None);
+
+        var factory = new InformerFactory(operatorClient, new InformerOptions { Namespaces = [ns], ResyncPeriod = TimeSpan.Zero }, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        var log = new ReconcileLog();
+        var controller = new Controller<Widget>(factory.Get<Widget>(), new WidgetReconciler(new ResourceClient<Widget>(operatorClient), log, TimeProvider.System),
+            new ControllerOptions { Workers = 2 }, TimeProvider.System, NullLogger.Instance);
+        using var runCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var running = factory.RunAsync(runCts.Token);
+        await controller.StartAsync(ct);
+        var conflictsBefore = await fixture.Plane.CountApiRequestsAsync(new Dictionary<string, string> { ["resource"] = "widgets", ["subresource"] = "status", ["code"] = "409" }, ct);
+
+        // The second writer: each round a new generation (the controller reconciles it) and its own status field, so
+        // the controller's patches race it.
+        const int Rounds = 60;
+        for (var i = 1; i <= Rounds; i++)
+        {
+            await direct.CustomObjects.PatchNamespacedCustomObjectAsync(new V1Patch("{\"spec\":{\"size\":" + i + "}}", V1Patch.PatchType.MergePatch), "test.syllabus.dev", "v1", ns, "widgets", "w", cancellationToken: ct);
+            await direct.CustomObjects.PatchNamespacedCustomObjectStatusAsync(new V1Patch("{\"status\":{\"note\":\"" + i + "\"}}", V1Patch.PatchType.MergePatch), "test.syllabus.dev", "v1", ns, "widgets", "w", cancellationToken: ct);
+        }
+
+        await Eventually.TrueAsync(async () => (await new ResourceClient<Widget>(direct).GetAsync(ns, "w", ct))?.Status?.ObservedGeneration == Rounds + 1,
+            "the controller to observe the last generation", TimeSpan.FromSeconds(60));
+        var conflicts = await fixture.Plane.CountApiRequestsAsync(new Dictionary<string, string> { ["resource"] = "widgets", ["subresource"] = "status", ["code"] = "409" }, ct) - conflictsBefore;
+        await controller.StopAsync(CancellationToken.None);
+        await runCts.CancelAsync();
+        await running;
+        await Eventually.TrueAsync(() => versions.LastOrDefault()?.Status?.ObservedGeneration == Rounds + 1, "the watch to see the final version");
+        await watchCts.CancelAsync();
+        await Task.WhenAny(watching, Task.Delay(TimeSpan.FromSeconds(5), ct));
+
+        // A stale status re-applied on a fresh object would put back an older note or an older observedGeneration, or
+        // a condition message of another generation than the one observed.
+        var seen = versions.ToList();
+        for (var i = 1; i < seen.Count; i++)
+        {
+            var before = seen[i - 1].Status;
+            var after = seen[i].Status;
+            Assert.True((after?.ObservedGeneration ?? 0) >= (before?.ObservedGeneration ?? 0), $"observedGeneration went back at version {i}");
+            Assert.True(int.Parse(after?.Note ?? "0", System.Globalization.CultureInfo.InvariantCulture) >= int.Parse(before?.Note ?? "0", System.Globalization.CultureInfo.InvariantCulture), $"the other writer's note went back at version {i}");
+        }
+
+        Assert.All(seen.Where(w => w.Status?.ObservedGeneration is not null), w =>
+        {
+            var ready = w.Status!.Conditions.Single(c => c.Type == "Ready");
+            Assert.Equal(w.Status.ObservedGeneration, ready.ObservedGeneration);
+        });
+        Assert.True(conflicts > 0, "the second writer forced no 409; the test proves nothing");
     }
 
     [Fact]
@@ -49,8 +124,8 @@ public sealed class ResourceClientTests(ControlPlaneFixture fixture)
         var ct = TestContext.Current.CancellationToken;
         var ns = await fixture.CreateNamespaceAsync("crud");
         using var client = fixture.Plane.CreateClient();
-        var widgets = new ResourceClient<Widget>(client, TimeProvider.System, NullLogger<ResourceClient<Widget>>.Instance);
-        var configMaps = new ResourceClient<V1ConfigMap>(client, TimeProvider.System, NullLogger<ResourceClient<V1ConfigMap>>.Instance);
+        var widgets = new ResourceClient<Widget>(client);
+        var configMaps = new ResourceClient<V1ConfigMap>(client);
 
         var owner = await widgets.CreateAsync(Widget.New(ns, "owner"), ct);
         var again = await widgets.CreateOrGetAsync(Widget.New(ns, "owner", size: 9), ct); // AlreadyExists is success
@@ -65,10 +140,13 @@ public sealed class ResourceClientTests(ControlPlaneFixture fixture)
 
         var withFinalizer = await widgets.AddFinalizerAsync(owner, "test.syllabus.dev/cleanup", ct);
         Assert.Contains("test.syllabus.dev/cleanup", withFinalizer.Metadata.Finalizers);
+        Assert.Equal(owner.Metadata.Generation, withFinalizer.Metadata.Generation); // a metadata patch, not a spec write
         Assert.True(await widgets.DeleteAsync(ns, "owner", ct));
         var deleting = await widgets.GetAsync(ns, "owner", ct);
         Assert.NotNull(deleting!.Metadata.DeletionTimestamp);
-        await widgets.RemoveFinalizerAsync(withFinalizer, "test.syllabus.dev/cleanup", ct); // stale copy: conflict-retried
+        // A stale copy is refused (409), never written over the newer object; the fresh one removes the finalizer.
+        Assert.True(KubernetesErrors.IsConflict(await Assert.ThrowsAnyAsync<Exception>(() => widgets.RemoveFinalizerAsync(withFinalizer, "test.syllabus.dev/cleanup", ct))));
+        await widgets.RemoveFinalizerAsync(deleting, "test.syllabus.dev/cleanup", ct);
         await Eventually.TrueAsync(() => widgets.GetAsync(ns, "owner", ct).GetAwaiter().GetResult() is null, "the widget to go once its finalizer is removed");
         Assert.False(await widgets.DeleteAsync(ns, "owner", ct));
         Assert.Null(await configMaps.GetAsync(ns, "missing", ct));
@@ -81,7 +159,7 @@ public sealed class ResourceClientTests(ControlPlaneFixture fixture)
         var ct = TestContext.Current.CancellationToken;
         var ns = await fixture.CreateNamespaceAsync("events");
         using var client = fixture.Plane.CreateClient();
-        var widget = await new ResourceClient<Widget>(client, TimeProvider.System, NullLogger<ResourceClient<Widget>>.Instance).CreateAsync(Widget.New(ns, "w"), ct);
+        var widget = await new ResourceClient<Widget>(client).CreateAsync(Widget.New(ns, "w"), ct);
         var recorder = new EventRecorder(client, new EventRecorderOptions { Component = "test" }, TimeProvider.System, NullLogger<EventRecorder>.Instance);
 
         await recorder.RecordAsync(widget, EventTypes.Normal, "Created", "made a thing", ct);

@@ -104,19 +104,15 @@ public sealed class WidgetReconciler(IResourceClient<Widget> widgets, ReconcileL
         log.Record(resource, identity);
         metrics?.RegisterObjectCounts("Widget", () => [new("Ready", 1)]);
         var generation = resource.Metadata.Generation;
-        var status = resource.Status ?? new WidgetStatus();
+        var status = resource.Status is null ? new WidgetStatus() : KubernetesObjects.DeepClone(resource.Status);
         var changed = Conditions.SetCondition(status.Conditions, "Ready", Conditions.True, "Reconciled", $"size {resource.Spec.Size}", generation, time.GetUtcNow());
         if (!changed && status.ObservedGeneration == generation)
         {
             return ReconcileResult.Done;
         }
 
-        await widgets.UpdateStatusAsync(resource, w =>
-        {
-            w.Status ??= new WidgetStatus();
-            Conditions.SetCondition(w.Status.Conditions, "Ready", Conditions.True, "Reconciled", $"size {w.Spec.Size}", generation, time.GetUtcNow());
-            w.Status.ObservedGeneration = generation;
-        }, ct);
+        status.ObservedGeneration = generation;
+        await widgets.UpdateStatusAsync(resource, status, ct);
         return ReconcileResult.Done;
     }
 }
