@@ -15,6 +15,8 @@ namespace Syllabus.Runtime.Hosting;
 /// exits on OnStoppedLeading. On shutdown it stops taking keys and lets in-flight reconciles finish (still renewing
 /// the lease) until HostOptions.ShutdownTimeout, then hands the lease back.
 /// </summary>
+// Leader election: the LeaseLock reads, creates and replaces one Lease in the operator's own namespace.
+[Rbac.RbacRule(Groups = ["coordination.k8s.io"], Resources = ["leases"], Verbs = ["get", "create", "update"], Scope = Rbac.RbacScope.OperatorNamespace)]
 internal sealed partial class ControllerManager(
     IServiceProvider services,
     IEnumerable<ControllerRegistration> registrations,
