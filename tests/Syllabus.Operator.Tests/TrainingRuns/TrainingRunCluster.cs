@@ -88,6 +88,11 @@ public sealed class TrainingRunCluster : IAsyncLifetime
         // A call the role does not grant fails its test only where the operator surfaces the error; events, for
         // one, are best effort. Every call made during the class is checked here as well.
         var problems = identity is null ? [] : RbacCoverage.Problems(ApiCalls, identity);
+        if (Environment.GetEnvironmentVariable("SYLLABUS_API_CALLS") is { Length: > 0 } dump)
+        {
+            await File.AppendAllLinesAsync(dump, ApiCalls.Calls.Select(c => $"{c.Key} x{c.Value}").Order(StringComparer.Ordinal).Append("--"));
+        }
+
         if (kubelet is not null)
         {
             await kubelet.DisposeAsync();
