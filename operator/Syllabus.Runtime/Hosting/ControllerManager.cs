@@ -134,7 +134,13 @@ internal sealed partial class ControllerManager(
             status.Leader = leader;
             LogNewLeader(leader);
         };
-        elector.OnError += e => LogElectionError(e);
+        elector.OnError += e =>
+        {
+            if (!(e is OperationCanceledException && electorCts.IsCancellationRequested))
+            {
+                LogElectionError(e);
+            }
+        };
 
         using var stopping = stoppingToken.Register(() => ending.TrySetResult());
         var electing = elector.RunAndTryToHoldLeadershipForeverAsync(electorCts.Token);

@@ -27,8 +27,8 @@ public static class OperatorHost
     public static async Task<int> RunOperatorAsync(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
+        var status = app.Services.GetRequiredService<OperatorStatus>(); // RunAsync disposes the services
         await app.RunAsync().ConfigureAwait(false);
-        var status = app.Services.GetRequiredService<OperatorStatus>();
         return status.LeaseLost ? LeaseLostExitCode : status.Fault is not null ? FailedExitCode : 0;
     }
 
