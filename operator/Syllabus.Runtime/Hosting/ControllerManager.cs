@@ -128,7 +128,14 @@ internal sealed partial class ControllerManager(
                 term = Task.Run(() => RunTermAsync(list, token, abortToken), CancellationToken.None);
             }
         };
-        elector.OnStoppedLeading += () => fence.MarkLost($"the lease could not be renewed within {le.RenewDeadline.TotalSeconds:0.#} s");
+        elector.OnStoppedLeading += () =>
+        {
+            // Also raised when this instance stops the elector itself (a clean stop, after draining): not a loss.
+            if (!electorCts.IsCancellationRequested)
+            {
+                fence.MarkLost($"the lease could not be renewed within {le.RenewDeadline.TotalSeconds:0.#} s");
+            }
+        };
         elector.OnNewLeader += leader =>
         {
             status.Leader = leader;
