@@ -165,7 +165,7 @@ public sealed class HostTests(ControlPlaneFixture fixture)
         var ns = await fixture.CreateNamespaceAsync("idle");
         var builder = OperatorHost.CreateBuilder(
             ["--Operator:ProbePort=0", $"--Operator:LeaderElection:LeaseNamespace={ns}", "--Logging:LogLevel:Default=Warning"],
-            b => b.Services.AddSingleton(fixture.Plane.CreateClientConfiguration()));
+            b => b.Services.AddSingleton(fixture.OperatorClientConfiguration()));
         await using var app = builder.Build();
         app.MapOperatorEndpoints();
         await app.StartAsync(TestContext.Current.CancellationToken);
@@ -193,7 +193,7 @@ public sealed class HostTests(ControlPlaneFixture fixture)
 
     private async Task<RunningHost> StartHostAsync(string ns, ReconcileLog log, string identity, bool leaderElection, BlockingWidgetReconciler? blocking = null)
     {
-        var config = fixture.Plane.CreateClientConfiguration();
+        var config = fixture.OperatorClientConfiguration();
         var builder = OperatorHost.CreateBuilder(
             [
                 "--Operator:ProbePort=0",

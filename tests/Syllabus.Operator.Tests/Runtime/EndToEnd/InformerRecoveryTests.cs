@@ -117,7 +117,7 @@ public sealed class InformerRecoveryTests(ControlPlaneFixture fixture)
         public static async Task<Harness> StartAsync(ControlPlaneFixture fixture, FaultProxy proxy, GateHandler? gate, CancellationToken ct)
         {
             var ns = await fixture.CreateNamespaceAsync("recover");
-            var config = fixture.Plane.CreateClientConfiguration(proxy.Address);
+            var config = fixture.OperatorClientConfiguration(proxy.Address);
             var operatorClient = gate is null ? new Kubernetes(config) : new Kubernetes(config, gate);
             var harness = new Harness(ns, operatorClient, fixture.Plane.CreateClient());
             for (var i = 0; i < Widgets; i++)
