@@ -9,4 +9,4 @@ builder.Services.AddTrainingRunControllers(builder.Configuration);
 // With none registered the manager runs idle: leader election, probes and /metrics still work.
 var app = builder.Build();
 app.MapOperatorEndpoints();
-await app.RunAsync();
+return await app.RunOperatorAsync();

@@ -21,6 +21,8 @@ public interface IEventRecorder
 /// Like client-go's recorder with its EventCorrelator: a repeat of the same (object, type, reason, message) increments
 /// count and lastTimestamp of the Event already written, rather than creating a new one.
 /// </summary>
+// Events are created, and a repeated one (same object, type, reason and message) gets its count patched.
+[Rbac.RbacRule(Groups = [""], Resources = ["events"], Verbs = ["create", "patch"])]
 public sealed class EventRecorder(IKubernetes client, EventRecorderOptions options, TimeProvider time, ILogger<EventRecorder> logger) : IEventRecorder
 {
     private readonly Lock gate = new();

@@ -56,6 +56,18 @@ public sealed class RateLimitingQueue<TKey> : IDisposable
         }
     }
 
+    /// <summary>Keys waiting for their delay (AddAfter, AddRateLimited) to pass.</summary>
+    public int DelayedCount
+    {
+        get
+        {
+            lock (gate)
+            {
+                return delayed.Count;
+            }
+        }
+    }
+
     public int ProcessingCount
     {
         get

@@ -9,10 +9,31 @@ namespace Syllabus.Api.Tests;
 public sealed class CrdGenerationTests
 {
     [Fact]
-    public void Committed_crds_match_the_types()
+    public void Committed_crds_match_the_types() =>
+        AssertCommitted(CrdGenerator.Generate(), TestPaths.Crds, Path.Combine(TestPaths.Root, "config", "crd", "bases"));
+
+    [Fact]
+    public void Committed_legacy_crds_match_the_types() =>
+        AssertCommitted(CrdGenerator.GenerateLegacy(), Path.Combine(TestPaths.Crds, "legacy"), Path.Combine(TestPaths.Root, "config", "crd-legacy", "bases"));
+
+    [Fact]
+    public void Legacy_crds_are_the_crds_without_their_CEL_rules_and_nothing_else()
     {
-        var generated = CrdGenerator.Generate();
-        foreach (var folder in new[] { TestPaths.Crds, Path.Combine(TestPaths.Root, "config", "crd", "bases") })
+        var current = CrdGenerator.Generate();
+        var legacy = CrdGenerator.GenerateLegacy();
+        Assert.Equal(current.Select(f => f.Name), legacy.Select(f => f.Name));
+        Assert.Contains(current, f => f.Content.Contains("x-kubernetes-validations:", StringComparison.Ordinal));
+        foreach (var (full, old) in current.Zip(legacy))
+        {
+            var body = old.Content[CrdGenerator.LegacyHeader.Length..];
+            Assert.DoesNotContain("x-kubernetes-validations", body, StringComparison.Ordinal);
+            Assert.Equal(Normalised(full.Content, stripCelRules: true), Normalised(body, stripCelRules: false));
+        }
+    }
+
+    private static void AssertCommitted(IReadOnlyList<GeneratedFile> generated, params string[] folders)
+    {
+        foreach (var folder in folders)
         {
             var committed = Directory.GetFiles(folder, "*.yaml").Select(Path.GetFileName).Order().ToList();
             Assert.Equal(generated.Select(g => g.Name).Order(), committed);
@@ -151,6 +172,40 @@ public sealed class CrdGenerationTests
         Assert.NotNull(spec["properties"]!["baseModel"]!["x-kubernetes-validations"]);
         Assert.NotNull(spec["properties"]!["lrSchedule"]!["x-kubernetes-validations"]);
         Assert.Equal(typeof(CelRuleAttribute).Assembly, typeof(TrainingRun).Assembly);
+    }
+
+    /// <summary>The YAML re-serialised (so layout cannot differ), optionally without any x-kubernetes-validations key.</summary>
+    private static string Normalised(string yaml, bool stripCelRules)
+    {
+        var stream = new YamlStream();
+        stream.Load(new StringReader(yaml));
+        if (stripCelRules)
+        {
+            Strip(stream.Documents[0].RootNode);
+        }
+
+        using var writer = new StringWriter();
+        stream.Save(writer, assignAnchors: false);
+        return writer.ToString();
+
+        static void Strip(YamlNode node)
+        {
+            if (node is YamlMappingNode map)
+            {
+                map.Children.Remove(new YamlScalarNode("x-kubernetes-validations"));
+                foreach (var child in map.Children.Values)
+                {
+                    Strip(child);
+                }
+            }
+            else if (node is YamlSequenceNode list)
+            {
+                foreach (var child in list.Children)
+                {
+                    Strip(child);
+                }
+            }
+        }
     }
 
     private static YamlMappingNode LoadYaml(string path)

@@ -219,6 +219,9 @@ public sealed class ControlPlane : IAsyncDisposable
             $"--token-auth-file={Path.Combine(workDirectory, "tokens.csv")}",
             "--authorization-mode=RBAC",
             "--disable-admission-plugins=ServiceAccount,TaintNodesByCondition",
+            // As on most production clusters: setting blockOwnerDeletion needs update on the owner's finalizers,
+            // so an operator run under its own RBAC fails here when it lacks that permission.
+            "--enable-admission-plugins=OwnerReferencesPermissionEnforcement",
             "--endpoint-reconciler-type=none",
             "--allow-privileged=true",
             $"--watch-cache={(options.WatchCache ? "true" : "false")}",

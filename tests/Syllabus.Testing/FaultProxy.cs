@@ -23,6 +23,8 @@ public sealed class FaultProxy : IAsyncDisposable
     private readonly HttpClient upstreamClient;
     private readonly Uri upstream;
     private readonly ConcurrentDictionary<long, OpenWatch> watches = new();
+    private readonly ConcurrentQueue<ProxiedRequest> requests = new();
+    private long nextRequest;
     private long nextWatchId;
 
     private FaultProxy(WebApplication app, HttpClient upstreamClient, Uri upstream)
@@ -34,6 +36,9 @@ public sealed class FaultProxy : IAsyncDisposable
 
     /// <summary>The proxy's address (http://127.0.0.1:port); give it to <see cref="ControlPlane.CreateClient"/>.</summary>
     public Uri Address { get; private set; } = null!;
+
+    /// <summary>Every request that reached the proxy, in arrival order (method and path with query).</summary>
+    public IReadOnlyList<ProxiedRequest> Requests => [.. requests.OrderBy(r => r.Sequence)];
 
     /// <summary>Watch responses streaming through the proxy right now.</summary>
     public int ActiveWatchCount => watches.Count;
@@ -114,6 +119,7 @@ public sealed class FaultProxy : IAsyncDisposable
     private async Task ForwardAsync(HttpContext context)
     {
         var incoming = context.Request;
+        requests.Enqueue(new ProxiedRequest(Interlocked.Increment(ref nextRequest), DateTime.UtcNow, incoming.Method, $"{incoming.Path}{incoming.QueryString}"));
         using var request = new HttpRequestMessage(new HttpMethod(incoming.Method), new Uri(upstream, $"{incoming.PathBase}{incoming.Path}{incoming.QueryString}"));
         if (incoming.ContentLength > 0 || incoming.Headers.TransferEncoding.Count > 0)
         {
@@ -210,4 +216,13 @@ public sealed class FaultProxy : IAsyncDisposable
 
         public volatile bool Graceful;
     }
+}
+
+/// <summary>A request as it reached the <see cref="FaultProxy"/>.</summary>
+public sealed record ProxiedRequest(long Sequence, DateTime At, string Method, string PathAndQuery)
+{
+    /// <summary>POST, PUT, PATCH or DELETE: a request that may change something.</summary>
+    public bool IsWrite => Method is "POST" or "PUT" or "PATCH" or "DELETE";
+
+    public override string ToString() => $"{Method} {PathAndQuery}";
 }

@@ -30,8 +30,13 @@ internal sealed class ManagedProcess : IAsyncDisposable
         } 4>&- &
         watcher=$!
         exec 3<&- 4>&-
-        wait "$child"
-        rc=$?
+        # With job control, wait also returns when the child is stopped (SIGSTOP, a test freezing it): wait again.
+        while :; do
+          wait "$child"
+          rc=$?
+          kill -0 "$child" 2>/dev/null || break
+          sleep 0.1
+        done
         kill "$watcher"
         kill -KILL -- -"$child"
         exit "$rc"

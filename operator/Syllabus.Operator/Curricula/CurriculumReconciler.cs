@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Syllabus.Api;
 using Syllabus.Runtime;
+using Syllabus.Runtime.Rbac;
 using Syllabus.Operator.TrainingRuns;
 using Syllabus.Api.Validation;
 
@@ -12,6 +13,11 @@ namespace Syllabus.Operator.Curricula;
 /// copy inlined into their ConfigMap, so nothing here touches them. TrainingRuns are not owned by a Curriculum, so
 /// usage is recounted every <see cref="TrainerImageOptions.CurriculumUsageInterval"/>.
 /// </summary>
+// The controller's informer (list, watch); status written through the subresource (get: the re-read after a 409).
+[RbacRule(Groups = ["syllabus.dev"], Resources = ["curricula"], Verbs = ["get", "list", "watch"])]
+[RbacRule(Groups = ["syllabus.dev"], Resources = ["curricula/status"], Verbs = ["update"])]
+// The TrainingRuns of the namespace, listed to count the ones that use the curriculum.
+[RbacRule(Groups = ["syllabus.dev"], Resources = ["trainingruns"], Verbs = ["list"])]
 internal sealed partial class CurriculumReconciler(
     IResourceClient<Curriculum> curricula,
     IResourceClient<TrainingRun> runs,

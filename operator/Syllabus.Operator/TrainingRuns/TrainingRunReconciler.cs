@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Syllabus.Api;
 using Syllabus.Runtime;
+using Syllabus.Runtime.Rbac;
 using Syllabus.Api.Validation;
 
 namespace Syllabus.Operator.TrainingRuns;
@@ -13,6 +14,20 @@ namespace Syllabus.Operator.TrainingRuns;
 /// observation; <see cref="TrainingRunStatusCalculator.Compute"/> decides; act (ConfigMap, Job, deletes); write status
 /// once if it changed; record Events. Deletion is <see cref="ReconcileDeleteAsync"/>.
 /// </summary>
+// The controller's informer (list, watch); finalizer added and removed by replacing the run (update); base and teacher
+// runs read (get, also the re-read after a 409); a finished run deleted after ttlSecondsAfterFinished (delete).
+[RbacRule(Groups = ["syllabus.dev"], Resources = ["trainingruns"], Verbs = ["get", "list", "watch", "update", "delete"])]
+[RbacRule(Groups = ["syllabus.dev"], Resources = ["trainingruns/status"], Verbs = ["update"])]
+// Children carry a controller reference with blockOwnerDeletion, which the OwnerReferencesPermissionEnforcement
+// admission plugin allows only to whoever may update the owner's finalizers.
+[RbacRule(Groups = ["syllabus.dev"], Resources = ["trainingruns/finalizers"], Verbs = ["update"])]
+// Owned Jobs and ConfigMaps: informers (list, watch), listed by run label, created (get when it already exists), deleted.
+[RbacRule(Groups = ["batch"], Resources = ["jobs"], Verbs = ["get", "list", "watch", "create", "delete"])]
+[RbacRule(Groups = [""], Resources = ["configmaps"], Verbs = ["get", "list", "watch", "create", "delete"])]
+// Trainer pods listed by run label: phase, pod IP for the progress scrape, termination message.
+[RbacRule(Groups = [""], Resources = ["pods"], Verbs = ["list"])]
+// The referenced Curriculum is read when the run's config is resolved.
+[RbacRule(Groups = ["syllabus.dev"], Resources = ["curricula"], Verbs = ["get"])]
 internal sealed partial class TrainingRunReconciler(
     IResourceClient<TrainingRun> runs,
     IResourceClient<V1Job> jobs,

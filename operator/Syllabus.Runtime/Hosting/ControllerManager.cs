@@ -10,13 +10,20 @@ namespace Syllabus.Runtime.Hosting;
 
 /// <summary>
 /// Runs the registered controllers: directly, or (leader election on) only while this instance holds the Lease.
-/// Each leadership term gets fresh informers and queues; losing the lease stops them.
-/// On shutdown it stops taking keys and lets in-flight reconciles finish until HostOptions.ShutdownTimeout.
+/// Each leadership term gets fresh informers and queues. Losing the lease cancels in-flight reconciles, closes the
+/// write fence and stops the application (exit code <see cref="OperatorHost.LeaseLostExitCode"/>), as controller-runtime
+/// exits on OnStoppedLeading. On shutdown it stops taking keys and lets in-flight reconciles finish (still renewing
+/// the lease) until HostOptions.ShutdownTimeout, then hands the lease back.
 /// </summary>
+// Leader election: the LeaseLock reads, creates and replaces one Lease in the operator's own namespace.
+[Rbac.RbacRule(Groups = ["coordination.k8s.io"], Resources = ["leases"], Verbs = ["get", "create", "update"], Scope = Rbac.RbacScope.OperatorNamespace)]
 internal sealed partial class ControllerManager(
     IServiceProvider services,
     IEnumerable<ControllerRegistration> registrations,
     IKubernetes client,
+    LeaderElectionClient leaseClient,
+    LeaseFence fence,
+    IHostApplicationLifetime lifetime,
     IOptions<OperatorOptions> options,
     OperatorStatus status,
     TimeProvider time,
@@ -47,7 +54,7 @@ internal sealed partial class ControllerManager(
         {
             if (!opts.LeaderElection.Enabled)
             {
-                await RunTermAsync(list, stoppingToken).ConfigureAwait(false);
+                await RunTermAsync(list, stoppingToken, abort.Token).ConfigureAwait(false);
                 return;
             }
 
@@ -67,7 +74,7 @@ internal sealed partial class ControllerManager(
     private async Task RunWithLeaderElectionAsync(List<ControllerRegistration> list, LeaderElectionOptions le, CancellationToken stoppingToken)
     {
         var identity = le.Identity ?? $"{Environment.MachineName}_{Guid.NewGuid():N}";
-        var leaseLock = new LeaseLock(client, le.LeaseNamespace, le.LeaseName, identity);
+        var leaseLock = new FencedLock(new LeaseLock(leaseClient.Client, le.LeaseNamespace, le.LeaseName, identity), fence);
         using var elector = new LeaderElector(new LeaderElectionConfig(leaseLock)
         {
             LeaseDuration = le.LeaseDuration,
@@ -75,27 +82,58 @@ internal sealed partial class ControllerManager(
             RetryPeriod = le.RetryPeriod,
         });
 
+        // The elector keeps renewing while a stopping leader drains its reconciles; it stops at once when the lease is lost.
+        using var electorCts = new CancellationTokenSource();
+        var ending = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var gate = new Lock();
         CancellationTokenSource? termCts = null;
+        CancellationTokenSource? termAbort = null;
         Task term = Task.CompletedTask;
-        elector.OnStartedLeading += () =>
-        {
-            lock (gate)
-            {
-                status.IsLeader = true;
-                LogLeading(identity, le.LeaseNamespace, le.LeaseName);
-                termCts = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-                var token = termCts.Token;
-                term = Task.Run(() => RunTermAsync(list, token), CancellationToken.None);
-            }
-        };
-        elector.OnStoppedLeading += () =>
+
+        void OnLost(string reason)
         {
             lock (gate)
             {
                 status.IsLeader = false;
-                LogLostLease(identity);
+                status.LeaseLost = true;
+                LogLostLease(identity, reason);
+
+                // controller-runtime's OnStoppedLeading: stop every write now. In-flight reconciles are cancelled (not
+                // drained), the fence already refuses their writes, and the process exits so it restarts clean.
+                termAbort?.Cancel();
                 termCts?.Cancel();
+            }
+
+            electorCts.Cancel();
+            ending.TrySetResult();
+            lifetime.StopApplication();
+        }
+
+        fence.Lost += OnLost;
+        elector.OnStartedLeading += () =>
+        {
+            lock (gate)
+            {
+                if (fence.IsLost || ending.Task.IsCompleted)
+                {
+                    return;
+                }
+
+                status.IsLeader = true;
+                LogLeading(identity, le.LeaseNamespace, le.LeaseName);
+                termCts = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+                termAbort = CancellationTokenSource.CreateLinkedTokenSource(abort.Token);
+                var token = termCts.Token;
+                var abortToken = termAbort.Token;
+                term = Task.Run(() => RunTermAsync(list, token, abortToken), CancellationToken.None);
+            }
+        };
+        elector.OnStoppedLeading += () =>
+        {
+            // Also raised when this instance stops the elector itself (a clean stop, after draining): not a loss.
+            if (!electorCts.IsCancellationRequested)
+            {
+                fence.MarkLost($"the lease could not be renewed within {le.RenewDeadline.TotalSeconds:0.#} s");
             }
         };
         elector.OnNewLeader += leader =>
@@ -103,14 +141,20 @@ internal sealed partial class ControllerManager(
             status.Leader = leader;
             LogNewLeader(leader);
         };
-        elector.OnError += e => LogElectionError(e);
+        elector.OnError += e =>
+        {
+            if (!(e is OperationCanceledException && electorCts.IsCancellationRequested))
+            {
+                LogElectionError(e);
+            }
+        };
 
+        using var stopping = stoppingToken.Register(() => ending.TrySetResult());
+        var electing = elector.RunAndTryToHoldLeadershipForeverAsync(electorCts.Token);
+        var watchdog = WatchFenceAsync(le, electorCts.Token);
         try
         {
-            await elector.RunAndTryToHoldLeadershipForeverAsync(stoppingToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
+            await Task.WhenAny(electing, ending.Task).ConfigureAwait(false);
         }
         finally
         {
@@ -122,8 +166,13 @@ internal sealed partial class ControllerManager(
             }
 
             await running.ConfigureAwait(false);
+            await electorCts.CancelAsync().ConfigureAwait(false);
+            await IgnoreCancellationAsync(electing).ConfigureAwait(false);
+            await IgnoreCancellationAsync(watchdog).ConfigureAwait(false);
+            fence.Lost -= OnLost;
             termCts?.Dispose();
-            if (status.IsLeader || elector.IsLeader())
+            termAbort?.Dispose();
+            if (!status.LeaseLost && (status.IsLeader || elector.IsLeader()))
             {
                 status.IsLeader = false;
                 await ReleaseAsync(leaseLock, identity).ConfigureAwait(false);
@@ -131,8 +180,36 @@ internal sealed partial class ControllerManager(
         }
     }
 
+    /// <summary>
+    /// Checks the fence between renewals, so a leader whose renewals stopped (API unreachable, process frozen) stops
+    /// its controllers when the renew deadline passes even if it makes no write that would find the fence closed.
+    /// </summary>
+    private async Task WatchFenceAsync(LeaderElectionOptions le, CancellationToken ct)
+    {
+        var interval = TimeSpan.FromTicks(Math.Min(le.RetryPeriod.Ticks, TimeSpan.FromMilliseconds(250).Ticks));
+        while (!ct.IsCancellationRequested)
+        {
+            await Task.Delay(interval, time, ct).ConfigureAwait(false);
+            if (status.IsLeader)
+            {
+                _ = fence.IsHeld; // raises Lost when the deadline has passed
+            }
+        }
+    }
+
+    private static async Task IgnoreCancellationAsync(Task task)
+    {
+        try
+        {
+            await task.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
     /// <summary>Hands the lease back on a clean stop (client-go's ReleaseOnCancel) so a standby need not wait for it to expire.</summary>
-    private async Task ReleaseAsync(LeaseLock leaseLock, string identity)
+    private async Task ReleaseAsync(ILock leaseLock, string identity)
     {
         try
         {
@@ -162,8 +239,11 @@ internal sealed partial class ControllerManager(
         }
     }
 
-    /// <summary>One term: start informers, wait for their caches, run the controllers until <paramref name="ct"/>, then drain.</summary>
-    private async Task RunTermAsync(List<ControllerRegistration> list, CancellationToken ct)
+    /// <summary>
+    /// One term: start informers, wait for their caches, run the controllers until <paramref name="ct"/>, then drain;
+    /// <paramref name="abortReconciles"/> cancels the reconciles still running (shutdown timeout, lease lost).
+    /// </summary>
+    private async Task RunTermAsync(List<ControllerRegistration> list, CancellationToken ct, CancellationToken abortReconciles)
     {
         var opts = options.Value;
         var informers = new InformerFactory(client, new InformerOptions { Namespaces = opts.Namespaces, ResyncPeriod = opts.ResyncPeriod }, time, loggerFactory);
@@ -189,7 +269,7 @@ internal sealed partial class ControllerManager(
         }
         finally
         {
-            await Task.WhenAll(started.Select(c => c.StopAsync(abort.Token))).ConfigureAwait(false);
+            await Task.WhenAll(started.Select(c => c.StopAsync(abortReconciles))).ConfigureAwait(false);
             status.CachesSynced = false;
             await informerCts.CancelAsync().ConfigureAwait(false);
             await informersRunning.ConfigureAwait(false);
@@ -205,8 +285,8 @@ internal sealed partial class ControllerManager(
     [LoggerMessage(Level = LogLevel.Information, Message = "{Identity} is now leading through Lease {Namespace}/{Name}")]
     private partial void LogLeading(string identity, string @namespace, string name);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "{Identity} lost the lease; stopping controllers")]
-    private partial void LogLostLease(string identity);
+    [LoggerMessage(Level = LogLevel.Error, Message = "{Identity} lost the lease ({Reason}); cancelling reconciles and exiting so the pod restarts clean")]
+    private partial void LogLostLease(string identity, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Leader is {Leader}")]
     private partial void LogNewLeader(string leader);

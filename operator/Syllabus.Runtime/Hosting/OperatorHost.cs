@@ -14,6 +14,24 @@ public static class OperatorHost
     /// <summary>Time in-flight reconciles get to finish on shutdown before they are cancelled.</summary>
     public static readonly TimeSpan DefaultShutdownTimeout = TimeSpan.FromSeconds(30);
 
+    /// <summary>The exit code after losing the leader lease (the Deployment restarts the pod, which stands by afresh).</summary>
+    public const int LeaseLostExitCode = 3;
+
+    /// <summary>The exit code when the controller manager failed.</summary>
+    public const int FailedExitCode = 1;
+
+    /// <summary>
+    /// Runs the host until it stops; returns 0 after a requested stop, <see cref="LeaseLostExitCode"/> after losing the
+    /// lease, <see cref="FailedExitCode"/> when the controller manager failed. Program.cs returns it as the exit code.
+    /// </summary>
+    public static async Task<int> RunOperatorAsync(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        var status = app.Services.GetRequiredService<OperatorStatus>(); // RunAsync disposes the services
+        await app.RunAsync().ConfigureAwait(false);
+        return status.LeaseLost ? LeaseLostExitCode : status.Fault is not null ? FailedExitCode : 0;
+    }
+
     public static WebApplicationBuilder CreateBuilder(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateBuilder(args);

@@ -27,11 +27,32 @@ public static class OperatorServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<OperatorOptions>, OperatorOptionsValidator>());
 
         services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<OperatorOptions>>().Value;
+            var le = options.LeaderElection;
+            return new LeaseFence(sp.GetRequiredService<TimeProvider>(), le.RenewDeadline);
+        });
         services.TryAddSingleton<IKubernetes>(sp =>
         {
             var options = sp.GetRequiredService<IOptions<OperatorOptions>>().Value;
             var config = sp.GetService<KubernetesClientConfiguration>() ?? BuildClientConfiguration(options);
-            return new Kubernetes(config, new ClientRateLimitingHandler(options.ClientQps, options.ClientBurst));
+            var fence = options.LeaderElection.Enabled ? sp.GetRequiredService<LeaseFence>() : null;
+
+            // Outermost first: the rate limiter may hold a request for a while, so the fence checks after it, just before the wire.
+            DelegatingHandler[] handlers =
+            [
+                new ClientRateLimitingHandler(options.ClientQps, options.ClientBurst),
+                new LeaderWriteFenceHandler(fence),
+                .. sp.GetServices<KubernetesClientHandler>().Select(h => h.Create(sp)),
+            ];
+            return new Kubernetes(config, handlers);
+        });
+        services.TryAddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<OperatorOptions>>().Value;
+            var config = sp.GetService<KubernetesClientConfiguration>() ?? BuildClientConfiguration(options);
+            return new LeaderElectionClient(new Kubernetes(config, [.. sp.GetServices<KubernetesClientHandler>().Select(h => h.Create(sp))]));
         });
         services.TryAdd(ServiceDescriptor.Singleton(typeof(IResourceClient<>), typeof(ResourceClient<>)));
         services.TryAddSingleton(new EventRecorderOptions());
@@ -70,6 +91,17 @@ public static class OperatorServiceCollectionExtensions
         return services;
     }
 
+    /// <summary>
+    /// Adds a handler to every Kubernetes client the runtime builds (the reconcile client and the lease client), innermost,
+    /// e.g. to record or authenticate requests. <paramref name="create"/> runs once per client.
+    /// </summary>
+    public static IServiceCollection AddKubernetesClientHandler(this IServiceCollection services, Func<IServiceProvider, DelegatingHandler> create)
+    {
+        ArgumentNullException.ThrowIfNull(create);
+        services.AddSingleton(new KubernetesClientHandler(create));
+        return services;
+    }
+
     internal static KubernetesClientConfiguration BuildClientConfiguration(OperatorOptions options)
     {
         if (options.InCluster)
@@ -81,4 +113,10 @@ public static class OperatorServiceCollectionExtensions
             ? KubernetesClientConfiguration.BuildConfigFromConfigFile(path, options.KubeconfigContext)
             : KubernetesClientConfiguration.BuildDefaultConfig();
     }
+}
+
+/// <summary>A factory of one extra <see cref="DelegatingHandler"/> per Kubernetes client (see AddKubernetesClientHandler).</summary>
+public sealed class KubernetesClientHandler(Func<IServiceProvider, DelegatingHandler> create)
+{
+    internal DelegatingHandler Create(IServiceProvider services) => create(services);
 }

@@ -29,6 +29,9 @@ public sealed class OperatorStatus
         internal set => leader = value;
     }
 
+    /// <summary>This instance led and lost the lease; it is stopping and exits with <see cref="OperatorHost.LeaseLostExitCode"/>.</summary>
+    public bool LeaseLost { get; internal set; }
+
     /// <summary>Set when the manager's loop ended unexpectedly; liveness then fails so the pod restarts.</summary>
     public string? Fault { get; internal set; }
 }

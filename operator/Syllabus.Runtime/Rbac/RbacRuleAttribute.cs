@@ -15,7 +15,8 @@ public enum RbacScope
 /// <summary>
 /// Declares Kubernetes API access the operator needs, next to the code that uses it, in the spirit of
 /// kubebuilder's <c>+kubebuilder:rbac</c> markers. The manifests in config/rbac must grant exactly the union
-/// of these declarations; Syllabus.Operator.Tests checks that both ways.
+/// of these declarations (the operator's and the runtime's); Syllabus.Operator.Tests checks that both ways, and
+/// its end-to-end tests check that the calls the operator makes are exactly what the rendered role grants.
 /// </summary>
 /// <example><c>[assembly: RbacRule(Groups = ["batch"], Resources = ["jobs"], Verbs = ["get", "list", "watch", "create", "delete"])]</c></example>
 [AttributeUsage(AttributeTargets.Assembly | AttributeTargets.Class, AllowMultiple = true, Inherited = false)]

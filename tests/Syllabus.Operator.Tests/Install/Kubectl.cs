@@ -66,6 +66,9 @@ internal static class Kubectl
             : (path, null);
     }
 
+    /// <summary>Runs kubectl with <paramref name="args"/> (skipping the test without a usable kubectl).</summary>
+    public static (int Exit, string Stdout, string Stderr) Invoke(params string[] args) => Run(RequirePath(), args);
+
     private static (int Exit, string Stdout, string Stderr) Run(string file, params string[] args)
     {
         var info = new ProcessStartInfo(file)

@@ -13,32 +13,16 @@ public sealed class RbacTests
     [Fact]
     public void RenderedOperatorRbacEqualsTheDeclaredPermissions()
     {
-        var declared = RbacRules.Permissions(typeof(Syllabus.Operator.TrainingRuns.TrainingRunReconciler).Assembly).ToHashSet();
+        var declared = DeclaredPermissions().ToHashSet();
         var granted = OperatorGrants(Manifests.Render(InstallPaths.Config("default"))).ToHashSet();
 
         var missing = declared.Except(granted).Select(p => p.ToString()).Order(StringComparer.Ordinal).ToList();
         var extra = granted.Except(declared).Select(p => p.ToString()).Order(StringComparer.Ordinal).ToList();
         Assert.True(
             missing.Count == 0 && extra.Count == 0,
-            "config/rbac and the [RbacRule] declarations in Syllabus.Operator differ.\n"
+            "config/rbac and the [RbacRule] declarations in Syllabus.Operator and Syllabus.Runtime differ.\n"
             + $"Declared but not granted ({missing.Count}):\n  {string.Join("\n  ", missing)}\n"
             + $"Granted but not declared ({extra.Count}):\n  {string.Join("\n  ", extra)}");
-    }
-
-    [Fact]
-    public void DeclaredPermissionsCoverEveryKindItsStatusAndFinalizers()
-    {
-        var declared = RbacRules.Permissions(typeof(Syllabus.Operator.TrainingRuns.TrainingRunReconciler).Assembly).Where(p => p.Group == SyllabusGroup.Name).ToHashSet();
-        foreach (var (_, plural, _) in SyllabusKinds.All)
-        {
-            foreach (var verb in ViewVerbs.Append("update"))
-            {
-                Assert.Contains(new RbacPermission(RbacScope.Cluster, SyllabusGroup.Name, plural, verb), declared);
-            }
-
-            Assert.Contains(new RbacPermission(RbacScope.Cluster, SyllabusGroup.Name, plural + "/status", "update"), declared);
-            Assert.Contains(new RbacPermission(RbacScope.Cluster, SyllabusGroup.Name, plural + "/finalizers", "update"), declared);
-        }
     }
 
     [Theory]
@@ -69,11 +53,18 @@ public sealed class RbacTests
         Assert.Throws<ArgumentException>(() => RbacRules.Expand([new RbacRuleAttribute { Resources = ["pods"] }]));
     }
 
+    /// <summary>Everything the operator's code declares: its reconcilers' rules and the runtime's own (leases, events).</summary>
+    internal static IReadOnlyList<RbacPermission> DeclaredPermissions() => RbacRules.Expand(
+    [
+        .. RbacRules.Declared(typeof(Syllabus.Operator.TrainingRuns.TrainingRunReconciler).Assembly),
+        .. RbacRules.Declared(typeof(Syllabus.Runtime.Hosting.OperatorHost).Assembly),
+    ]);
+
     /// <summary>
     /// What the rendered manifests grant the operator: the rules of every role bound to the ServiceAccount its
     /// Deployment runs as, ClusterRoleBindings at cluster scope, RoleBindings in the operator's namespace.
     /// </summary>
-    private static IEnumerable<RbacPermission> OperatorGrants(IReadOnlyList<Manifest> manifests)
+    internal static IEnumerable<RbacPermission> OperatorGrants(IReadOnlyList<Manifest> manifests)
     {
         var deployment = manifests.Where(m => m.Kind == "Deployment").Select(m => m.As<V1Deployment>())
             .Single(d => d.Metadata.Labels is { } labels && labels.TryGetValue("app.kubernetes.io/component", out var c) && c == "controller-manager");

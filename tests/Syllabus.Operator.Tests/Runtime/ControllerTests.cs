@@ -26,7 +26,9 @@ public sealed class ControllerTests
 
         var (controller, informer, stop) = await StartAsync(reconciler);
         await Eventually.TrueAsync(() => reconciler.Count("fails-twice") == 3 && reconciler.Count("requeue-once") == 2, "retries and requeue");
-        await Task.Delay(200, TestContext.Current.CancellationToken);
+        await Eventually.TrueAsync(
+            () => controller.Queue.Count == 0 && controller.Queue.ProcessingCount == 0 && controller.Queue.DelayedCount == 0,
+            "the queue to be idle with nothing scheduled (no further reconcile can come)");
         await stop();
 
         Assert.Equal(3, reconciler.Count("fails-twice"));
@@ -94,8 +96,8 @@ public sealed class ControllerTests
         await entered.Task.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
 
         var stopping = controller.StopAsync(CancellationToken.None);
-        await Task.Delay(100, TestContext.Current.CancellationToken);
-        Assert.False(stopping.IsCompleted, "stop waits for the in-flight reconcile");
+        await Eventually.TrueAsync(() => controller.Queue.IsShuttingDown, "the queue to shut down");
+        Assert.False(stopping.IsCompleted, "stop waits for the in-flight reconcile (blocked until released)");
         release.SetResult();
         await stopping.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
 

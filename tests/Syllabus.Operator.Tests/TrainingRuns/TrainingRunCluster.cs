@@ -10,6 +10,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Syllabus.Api;
 using Syllabus.Runtime.Hosting;
 using Syllabus.Runtime;
+using Syllabus.Operator.Tests.Install;
 using Syllabus.Operator.TrainingRuns;
 using Syllabus.Testing;
 
@@ -31,6 +32,7 @@ public sealed class TrainingRunCluster : IAsyncLifetime
     private ControlPlane? plane;
     private IKubernetes? client;
     private TestKubelet? kubelet;
+    private OperatorIdentity? identity;
 
     public ControlPlane Plane => plane ?? throw new InvalidOperationException("not started");
 
@@ -39,6 +41,12 @@ public sealed class TrainingRunCluster : IAsyncLifetime
     public TestKubelet Kubelet => kubelet ?? throw new InvalidOperationException("not started");
 
     public int MetricsPort { get; } = FreePort();
+
+    /// <summary>The operator's ServiceAccount as config/default installs it; operators started here run as it.</summary>
+    public OperatorIdentity Identity => identity ?? throw new InvalidOperationException("not started");
+
+    /// <summary>Every API request the operators started by this fixture made, as RBAC sees it.</summary>
+    public ApiCallLog ApiCalls { get; } = new();
 
     public static string MnistDirectory => LocalCache.MnistFolder();
 
@@ -66,6 +74,7 @@ public sealed class TrainingRunCluster : IAsyncLifetime
         plane = await ControlPlane.StartAsync(new ControlPlaneOptions { WithControllerManager = true, WithScheduler = true });
         await plane.InstallCrdsAsync(Path.Combine(RepositoryPaths.Root, "crds"));
         client = plane.CreateClient();
+        identity = await OperatorIdentity.InstallAsync(plane, TestContext.Current.CancellationToken);
         kubelet = await TestKubelet.StartAsync(client, new TestKubeletOptions
         {
             Nodes = [new TestNode(NodeName, Cpu: "8", Memory: "32Gi", Gpus: NodeGpus)],
@@ -76,6 +85,14 @@ public sealed class TrainingRunCluster : IAsyncLifetime
 
     public async ValueTask DisposeAsync()
     {
+        // A call the role does not grant fails its test only where the operator surfaces the error; events, for
+        // one, are best effort. Every call made during the class is checked here as well.
+        var problems = identity is null ? [] : RbacCoverage.Problems(ApiCalls, identity);
+        if (Environment.GetEnvironmentVariable("SYLLABUS_API_CALLS") is { Length: > 0 } dump)
+        {
+            await File.AppendAllLinesAsync(dump, ApiCalls.Calls.Select(c => $"{c.Key} x{c.Value}").Order(StringComparer.Ordinal).Append("--"));
+        }
+
         if (kubelet is not null)
         {
             await kubelet.DisposeAsync();
@@ -85,6 +102,11 @@ public sealed class TrainingRunCluster : IAsyncLifetime
         if (plane is not null)
         {
             await plane.DisposeAsync();
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new InvalidOperationException($"The operator made calls its rendered RBAC does not allow:\n  {string.Join("\n  ", problems)}");
         }
     }
 
@@ -115,16 +137,21 @@ public sealed class TrainingRunCluster : IAsyncLifetime
     }
 
     /// <summary>
-    /// Starts an operator (TrainingRun and Curriculum controllers) watching <paramref name="ns"/>, with short intervals;
-    /// <paramref name="settings"/> (e.g. "--Trainer:BackoffBase=00:00:03") override them.
+    /// Starts an operator (TrainingRun and Curriculum controllers) watching <paramref name="ns"/>, with short intervals,
+    /// as the operator's ServiceAccount (the rendered config/default RBAC), recording its calls in <see cref="ApiCalls"/>;
+    /// <paramref name="settings"/> (e.g. "--Trainer:BackoffBase=00:00:03") override the intervals.
     /// </summary>
-    public async Task<RunningOperator> StartOperatorAsync(string ns, params string[] settings)
+    public Task<RunningOperator> StartOperatorAsync(string ns, params string[] settings) => StartOperatorAsync(ns, leaderElection: false, settings);
+
+    /// <inheritdoc cref="StartOperatorAsync(string, string[])"/>
+    public async Task<RunningOperator> StartOperatorAsync(string ns, bool leaderElection, params string[] settings)
     {
         var builder = OperatorHost.CreateBuilder(
             [
                 "--Operator:ProbePort=0",
                 $"--Operator:Namespaces:0={ns}",
-                "--Operator:LeaderElection:Enabled=false",
+                $"--Operator:LeaderElection:Enabled={leaderElection}",
+                $"--Operator:LeaderElection:LeaseNamespace={Identity.Namespace}",
                 $"--Trainer:Image={TrainerImage}",
                 $"--Trainer:MetricsPort={MetricsPort}",
                 "--Trainer:ProgressInterval=00:00:01",
@@ -136,7 +163,8 @@ public sealed class TrainingRunCluster : IAsyncLifetime
                 "--Logging:LogLevel:Default=Warning",
                 .. settings,
             ],
-            b => b.Services.AddSingleton(Plane.CreateClientConfiguration()));
+            b => b.Services.AddSingleton(Identity.ClientConfiguration(Plane)));
+        builder.Services.AddKubernetesClientHandler(_ => new ApiCallRecorder(ApiCalls, RbacCoverage.SyllabusResource));
         builder.Services.AddTrainingRunControllers(builder.Configuration);
         var app = builder.Build();
         app.MapOperatorEndpoints();

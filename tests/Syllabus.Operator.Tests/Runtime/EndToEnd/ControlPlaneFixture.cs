@@ -1,13 +1,32 @@
+using System.Reflection;
 using k8s;
 using k8s.Models;
+using Syllabus.Runtime.Hosting;
+using Syllabus.Runtime.Rbac;
 using Syllabus.Testing;
 
 namespace Syllabus.Operator.Tests.Runtime.EndToEnd;
 
-/// <summary>One real etcd + kube-apiserver for the runtime's end-to-end tests, with the Widget CRD installed.</summary>
+/// <summary>
+/// One real etcd + kube-apiserver for the runtime's end-to-end tests, with the Widget CRD installed, and a ServiceAccount
+/// for the test operator holding exactly what the runtime and <see cref="WidgetReconciler"/> declare with [RbacRule]
+/// (cluster rules in a ClusterRole; operator-namespace rules, the Lease, in each namespace the tests create, since each
+/// test keeps its Lease in its own namespace). Operators under test run as it, not as system:masters.
+/// </summary>
 public sealed class ControlPlaneFixture : IAsyncLifetime
 {
+    public const string OperatorNamespace = "widget-system";
+    public const string OperatorAccount = "widget-operator";
+
     private ControlPlane? plane;
+    private string? operatorToken;
+
+    /// <summary>The test operator's permissions: the runtime's declarations and the Widget reconciler's.</summary>
+    public static IReadOnlyList<RbacPermission> OperatorPermissions { get; } = RbacRules.Expand(
+    [
+        .. RbacRules.Declared(typeof(OperatorHost).Assembly),
+        .. typeof(WidgetReconciler).GetCustomAttributes<RbacRuleAttribute>(),
+    ]);
 
     public ControlPlane Plane => plane ?? throw new InvalidOperationException(SkipReason ?? "control plane not started");
 
@@ -32,7 +51,39 @@ public sealed class ControlPlaneFixture : IAsyncLifetime
         {
             crdDir.Delete(recursive: true);
         }
+
+        using var client = plane.CreateClient();
+        await client.CoreV1.CreateNamespaceAsync(new V1Namespace { Metadata = new V1ObjectMeta { Name = OperatorNamespace } });
+        await client.CoreV1.CreateNamespacedServiceAccountAsync(new V1ServiceAccount { Metadata = new V1ObjectMeta { Name = OperatorAccount } }, OperatorNamespace);
+        await client.RbacAuthorizationV1.CreateClusterRoleAsync(Role(OperatorAccount, RbacScope.Cluster));
+        await client.RbacAuthorizationV1.CreateClusterRoleAsync(Role($"{OperatorAccount}-namespace", RbacScope.OperatorNamespace));
+        await client.RbacAuthorizationV1.CreateClusterRoleBindingAsync(new V1ClusterRoleBinding
+        {
+            Metadata = new V1ObjectMeta { Name = OperatorAccount },
+            RoleRef = new V1RoleRef { ApiGroup = "rbac.authorization.k8s.io", Kind = "ClusterRole", Name = OperatorAccount },
+            Subjects = [Subject],
+        });
+        var token = await client.CoreV1.CreateNamespacedServiceAccountTokenAsync(
+            new Authenticationv1TokenRequest { Spec = new V1TokenRequestSpec { ExpirationSeconds = 6 * 3600 } }, OperatorAccount, OperatorNamespace);
+        operatorToken = token.Status.Token;
     }
+
+    private static Rbacv1Subject Subject => new() { Kind = "ServiceAccount", Name = OperatorAccount, NamespaceProperty = OperatorNamespace };
+
+    private static V1ClusterRole Role(string name, RbacScope scope) => new()
+    {
+        Metadata = new V1ObjectMeta { Name = name },
+        Rules = [.. OperatorPermissions.Where(p => p.Scope == scope).Select(p => new V1PolicyRule { ApiGroups = [p.Group], Resources = [p.Resource], Verbs = [p.Verb] })],
+    };
+
+    /// <summary>The test operator's credentials (its ServiceAccount token); <paramref name="server"/> overrides the address (a proxy).</summary>
+    public KubernetesClientConfiguration OperatorClientConfiguration(Uri? server = null) => new()
+    {
+        Host = (server ?? Plane.ApiServerUri).ToString().TrimEnd('/'),
+        AccessToken = operatorToken ?? throw new InvalidOperationException("control plane not started"),
+        SkipTlsVerify = true,
+        Namespace = OperatorNamespace,
+    };
 
     public async ValueTask DisposeAsync()
     {
@@ -56,6 +107,14 @@ public sealed class ControlPlaneFixture : IAsyncLifetime
         var name = $"{prefix}-{Guid.NewGuid():N}"[..Math.Min(prefix.Length + 9, 63)];
         using var client = Plane.CreateClient();
         await client.CoreV1.CreateNamespaceAsync(new V1Namespace { Metadata = new V1ObjectMeta { Name = name } });
+
+        // The tests keep the Lease in the test's namespace: the operator-namespace rules apply there.
+        await client.RbacAuthorizationV1.CreateNamespacedRoleBindingAsync(new V1RoleBinding
+        {
+            Metadata = new V1ObjectMeta { Name = OperatorAccount },
+            RoleRef = new V1RoleRef { ApiGroup = "rbac.authorization.k8s.io", Kind = "ClusterRole", Name = $"{OperatorAccount}-namespace" },
+            Subjects = [Subject],
+        }, name);
         return name;
     }
 }

@@ -55,7 +55,8 @@ public sealed class HostTests(ControlPlaneFixture fixture)
         try
         {
             await Eventually.TrueAsync(() => first.Status.IsLeader || second.Status.IsLeader, "a leader", TimeSpan.FromSeconds(30));
-            await Task.Delay(TimeSpan.FromSeconds(2), ct);
+            var expected = first.Status.IsLeader ? first.Identity : second.Identity;
+            await Eventually.TrueAsync(() => first.Status.Leader == expected && second.Status.Leader == expected, "both instances to observe the leader", TimeSpan.FromSeconds(30));
             Assert.True(first.Status.IsLeader ^ second.Status.IsLeader, "exactly one instance leads");
             var (leader, standby) = first.Status.IsLeader ? (first, second) : (second, first);
 
@@ -87,13 +88,84 @@ public sealed class HostTests(ControlPlaneFixture fixture)
     }
 
     [Fact]
+    public async Task A_leader_whose_lease_is_taken_cancels_its_in_flight_reconcile_refuses_its_writes_and_stops()
+    {
+        fixture.SkipIfUnavailable();
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await fixture.CreateNamespaceAsync("lost");
+        var blocking = new BlockingWidgetReconciler();
+        await using var host = await StartHostAsync(ns, new ReconcileLog(), "holder", leaderElection: true, blocking);
+        await Eventually.TrueAsync(() => host.Status.IsLeader, "the instance to lead", TimeSpan.FromSeconds(30));
+        using var direct = fixture.Plane.CreateClient();
+        await direct.CustomObjects.CreateNamespacedCustomObjectAsync(Widget.New(ns, "busy"), "test.syllabus.dev", "v1", ns, "widgets", cancellationToken: ct);
+        await blocking.Entered.Task.WaitAsync(TimeSpan.FromSeconds(30), ct);
+
+        // Another holder takes the lease (as a standby does once a lease expires): the next renewal sees it.
+        var lease = await direct.CoordinationV1.ReadNamespacedLeaseAsync("syllabus-operator", ns, cancellationToken: ct);
+        lease.Spec.HolderIdentity = "intruder";
+        lease.Spec.RenewTime = DateTime.UtcNow;
+        lease.Spec.LeaseDurationSeconds = 60;
+        await direct.CoordinationV1.ReplaceNamespacedLeaseAsync(lease, "syllabus-operator", ns, cancellationToken: ct);
+
+        var outcome = await blocking.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(30), ct);
+        Assert.True(outcome.WriteRefused, $"a write after losing the lease was not refused by the fence: {outcome.WriteError}");
+        await Eventually.TrueAsync(() => host.Lifetime.ApplicationStopping.IsCancellationRequested, "the host to stop", TimeSpan.FromSeconds(30));
+        Assert.True(host.Status.LeaseLost);
+        Assert.False(host.Status.IsLeader);
+        var after = await direct.CoordinationV1.ReadNamespacedLeaseAsync("syllabus-operator", ns, cancellationToken: ct);
+        Assert.Equal("intruder", after.Spec.HolderIdentity); // a lost lease is not "released" over the new holder
+    }
+
+    /// <summary>Blocks in its first reconcile until cancelled, then tries a status write without a token.</summary>
+    private sealed class BlockingWidgetReconciler : IReconciler<Widget>
+    {
+        public TaskCompletionSource Entered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource<(bool WriteRefused, string? WriteError)> Cancelled { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public IResourceClient<Widget>? Widgets { get; set; }
+
+        public async Task<ReconcileResult> ReconcileAsync(Widget resource, CancellationToken ct)
+        {
+            Entered.TrySetResult();
+            try
+            {
+                await Task.Delay(Timeout.Infinite, ct);
+            }
+            catch (OperationCanceledException)
+            {
+                try
+                {
+                    await Widgets!.UpdateStatusAsync(resource, new WidgetStatus { Note = "written after the lease was lost" }, CancellationToken.None);
+                    Cancelled.TrySetResult((false, "the write went through"));
+                }
+                catch (Exception e)
+                {
+                    // HttpClient may wrap what a handler throws; the fence's exception must be in the chain.
+                    var refused = false;
+                    for (var inner = e; inner is not null; inner = inner.InnerException)
+                    {
+                        refused |= inner is LeaseLostException;
+                    }
+
+                    Cancelled.TrySetResult((refused, e.ToString()));
+                }
+
+                throw;
+            }
+
+            return ReconcileResult.Done;
+        }
+    }
+
+    [Fact]
     public async Task The_host_runs_with_no_controllers_registered_and_becomes_ready()
     {
         fixture.SkipIfUnavailable();
         var ns = await fixture.CreateNamespaceAsync("idle");
         var builder = OperatorHost.CreateBuilder(
             ["--Operator:ProbePort=0", $"--Operator:LeaderElection:LeaseNamespace={ns}", "--Logging:LogLevel:Default=Warning"],
-            b => b.Services.AddSingleton(fixture.Plane.CreateClientConfiguration()));
+            b => b.Services.AddSingleton(fixture.OperatorClientConfiguration()));
         await using var app = builder.Build();
         app.MapOperatorEndpoints();
         await app.StartAsync(TestContext.Current.CancellationToken);
@@ -119,9 +191,9 @@ public sealed class HostTests(ControlPlaneFixture fixture)
         Assert.Contains("Not_A_Namespace", message, StringComparison.Ordinal);
     }
 
-    private async Task<RunningHost> StartHostAsync(string ns, ReconcileLog log, string identity, bool leaderElection)
+    private async Task<RunningHost> StartHostAsync(string ns, ReconcileLog log, string identity, bool leaderElection, BlockingWidgetReconciler? blocking = null)
     {
-        var config = fixture.Plane.CreateClientConfiguration();
+        var config = fixture.OperatorClientConfiguration();
         var builder = OperatorHost.CreateBuilder(
             [
                 "--Operator:ProbePort=0",
@@ -138,6 +210,17 @@ public sealed class HostTests(ControlPlaneFixture fixture)
             {
                 b.Services.AddSingleton(config);
                 b.Services.AddSingleton(log);
+                if (blocking is not null)
+                {
+                    b.Services.AddController<Widget, BlockingWidgetReconciler>();
+                    b.Services.AddSingleton(sp =>
+                    {
+                        blocking.Widgets = sp.GetRequiredService<IResourceClient<Widget>>();
+                        return blocking;
+                    });
+                    return;
+                }
+
                 b.Services.AddController<Widget, WidgetReconciler>();
                 b.Services.AddSingleton(sp => new WidgetReconciler(
                     sp.GetRequiredService<IResourceClient<Widget>>(), log, TimeProvider.System, sp.GetRequiredService<OperatorMetrics>(), identity));
@@ -146,10 +229,10 @@ public sealed class HostTests(ControlPlaneFixture fixture)
         app.MapOperatorEndpoints();
         await app.StartAsync(TestContext.Current.CancellationToken);
         var address = new Uri(app.Urls.First().Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal));
-        return new RunningHost(app, address, app.Services.GetRequiredService<OperatorStatus>(), identity);
+        return new RunningHost(app, address, app.Services.GetRequiredService<OperatorStatus>(), identity, app.Services.GetRequiredService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>());
     }
 
-    private sealed class RunningHost(WebApplication app, Uri address, OperatorStatus status, string identity) : IAsyncDisposable
+    private sealed class RunningHost(WebApplication app, Uri address, OperatorStatus status, string identity, Microsoft.Extensions.Hosting.IHostApplicationLifetime lifetime) : IAsyncDisposable
     {
         private int disposed;
 
@@ -158,6 +241,8 @@ public sealed class HostTests(ControlPlaneFixture fixture)
         public OperatorStatus Status => status;
 
         public string Identity => identity;
+
+        public Microsoft.Extensions.Hosting.IHostApplicationLifetime Lifetime => lifetime;
 
         public async ValueTask DisposeAsync()
         {

@@ -24,7 +24,7 @@ public sealed class InformerRecoveryTests(ControlPlaneFixture fixture)
         proxy.CutWatches();
         await harness.BumpAllAsync(); // generation 2, partly while the informer reconnects
         await harness.WaitAllObservedAsync(2);
-        await Task.Delay(TimeSpan.FromSeconds(1), ct); // let any stray reconcile show up
+        await harness.WaitCaughtUpAsync(); // any stray reconcile has happened by then
 
         Assert.True(proxy.TotalWatchCount > watchesBefore, "the informer opened a new watch after the cut");
         Assert.True(harness.Informer.WatchRestarts >= 1);
@@ -59,7 +59,7 @@ public sealed class InformerRecoveryTests(ControlPlaneFixture fixture)
         gate.Open();
 
         await harness.WaitAllObservedAsync(2);
-        await Task.Delay(TimeSpan.FromSeconds(1), ct);
+        await harness.WaitCaughtUpAsync();
 
         Assert.True(harness.Informer.Relists >= 1, "the informer re-listed after 410 Gone");
         harness.AssertExactlyOneReconcilePerGeneration(2);
@@ -117,7 +117,7 @@ public sealed class InformerRecoveryTests(ControlPlaneFixture fixture)
         public static async Task<Harness> StartAsync(ControlPlaneFixture fixture, FaultProxy proxy, GateHandler? gate, CancellationToken ct)
         {
             var ns = await fixture.CreateNamespaceAsync("recover");
-            var config = fixture.Plane.CreateClientConfiguration(proxy.Address);
+            var config = fixture.OperatorClientConfiguration(proxy.Address);
             var operatorClient = gate is null ? new Kubernetes(config) : new Kubernetes(config, gate);
             var harness = new Harness(ns, operatorClient, fixture.Plane.CreateClient());
             for (var i = 0; i < Widgets; i++)
@@ -169,6 +169,17 @@ public sealed class InformerRecoveryTests(ControlPlaneFixture fixture)
                 await Task.Delay(100);
             }
         }
+
+        /// <summary>
+        /// Waits until the informer's cache holds every widget at the server's current resourceVersion and the controller
+        /// has nothing queued, in flight or scheduled: every event the watch will deliver has been handled.
+        /// </summary>
+        public async Task WaitCaughtUpAsync() => await Eventually.TrueAsync(async () =>
+        {
+            var list = await Direct.CustomObjects.ListNamespacedCustomObjectAsync<ResourceList<Widget>>("test.syllabus.dev", "v1", Namespace, "widgets");
+            return list.Items.All(w => Informer.Cache.Get(new ObjectKey(Namespace, w.Metadata.Name))?.Metadata.ResourceVersion == w.Metadata.ResourceVersion)
+                && Controller.Queue.Count == 0 && Controller.Queue.ProcessingCount == 0 && Controller.Queue.DelayedCount == 0;
+        }, "the informer to catch up with the server and the controller to go idle", TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(100));
 
         public void AssertExactlyOneReconcilePerGeneration(long finalGeneration)
         {

@@ -1,7 +1,0 @@
-namespace Syllabus.Operator.Tests;
-
-public sealed class SmokeTests
-{
-    [Fact]
-    public void Builds() => Assert.True(true);
-}

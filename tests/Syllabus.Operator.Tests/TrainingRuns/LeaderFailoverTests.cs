@@ -1,0 +1,226 @@
+using System.Diagnostics;
+using System.Globalization;
+using k8s;
+using k8s.Models;
+using Syllabus.Api;
+using Syllabus.Operator.Tests.Install;
+using Syllabus.Operator.TrainingRuns;
+using Syllabus.Runtime.Hosting;
+using Syllabus.Testing;
+
+namespace Syllabus.Operator.Tests.TrainingRuns;
+
+/// <summary>
+/// Failover with the operator as it ships: two processes of the built Syllabus.Operator.dll, each with a kubeconfig of
+/// the operator's ServiceAccount and its own <see cref="FaultProxy"/> (which records every request it forwards). The
+/// leader is frozen with SIGSTOP past its lease; the standby takes over; the old leader, resumed with SIGCONT, must make
+/// no write and exit with <see cref="OperatorHost.LeaseLostExitCode"/>.
+/// </summary>
+public sealed class LeaderFailoverTests : IAsyncLifetime
+{
+    private static readonly TimeSpan LeaseDuration = TimeSpan.FromSeconds(4);
+    private static readonly TimeSpan RenewDeadline = TimeSpan.FromSeconds(3);
+    private static readonly TimeSpan RetryPeriod = TimeSpan.FromMilliseconds(500);
+
+    private readonly List<IAsyncDisposable> disposables = [];
+    private ControlPlane? plane;
+    private OperatorIdentity? identity;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public async ValueTask InitializeAsync()
+    {
+        if (ControlPlane.SkipReason is not null || OperatorDll is null)
+        {
+            return;
+        }
+
+        plane = await ControlPlane.StartAsync(new ControlPlaneOptions());
+        await plane.InstallCrdsAsync(Path.Combine(RepositoryPaths.Root, "crds"));
+        identity = await OperatorIdentity.InstallAsync(plane, Ct);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        for (var i = disposables.Count - 1; i >= 0; i--)
+        {
+            await disposables[i].DisposeAsync();
+        }
+
+        if (plane is not null)
+        {
+            await plane.DisposeAsync();
+        }
+    }
+
+    /// <summary>The operator as built next to these tests (the project reference copies it here).</summary>
+    private static string? OperatorDll =>
+        Path.Combine(AppContext.BaseDirectory, "Syllabus.Operator.dll") is var path && File.Exists(path) ? path : null;
+
+    [Fact]
+    public async Task A_leader_frozen_past_its_lease_makes_no_write_when_resumed_and_exits_while_the_standby_leads()
+    {
+        if (ControlPlane.SkipReason is { } reason)
+        {
+            Assert.Skip(reason);
+        }
+
+        Assert.True(OperatorDll is not null, $"Syllabus.Operator.dll is not in {AppContext.BaseDirectory}");
+        var plane = this.plane!;
+        using var admin = plane.CreateClient();
+        var ns = $"failover-{Guid.NewGuid().ToString("N")[..6]}";
+        await admin.CoreV1.CreateNamespaceAsync(new V1Namespace { Metadata = new V1ObjectMeta { Name = ns } }, cancellationToken: Ct);
+        var runs = new Syllabus.Runtime.ResourceClient<TrainingRun>(admin, fieldManager: "e2e-test");
+
+        var (first, firstProxy, firstIdentity) = await StartOperatorAsync("first", ns);
+        await WaitUntilAsync(async () => await HolderAsync(admin) == firstIdentity, "the first operator to take the lease", TimeSpan.FromSeconds(30));
+        var (second, secondProxy, secondIdentity) = await StartOperatorAsync("second", ns);
+        await WaitUntilAsync(() => Task.FromResult(secondProxy.Requests.Any(r => r.Method == "GET" && r.PathAndQuery.Contains("/leases/", StringComparison.Ordinal))), "the second operator to stand by (reading the lease)", TimeSpan.FromSeconds(30));
+
+        await runs.CreateAsync(Run(ns, "before"), Ct);
+        await WaitUntilAsync(async () => await HasFinalizerAsync(runs, ns, "before"), "the leader to reconcile the first run", TimeSpan.FromSeconds(30));
+        Assert.Equal(firstIdentity, await HolderAsync(admin));
+        Assert.Contains(firstProxy.Requests, r => r.IsWrite && r.PathAndQuery.Contains("/trainingruns/", StringComparison.Ordinal));
+
+        // Freeze the leader: it neither renews nor notices anything until it is resumed.
+        var pid = FindProcess(firstIdentity);
+        Signal(pid, "STOP");
+        var frozenAt = Stopwatch.StartNew();
+        try
+        {
+            await WaitUntilAsync(async () => await HolderAsync(admin) == secondIdentity, "the standby to take the lease", LeaseDuration * 4);
+            Assert.True(frozenAt.Elapsed >= LeaseDuration - TimeSpan.FromSeconds(1), $"the standby took over after {frozenAt.Elapsed}, before the lease ({LeaseDuration}) could have expired");
+
+            // Work for the old leader to find when it wakes: its watches will deliver this run and the new leader's writes.
+            await runs.CreateAsync(Run(ns, "after"), Ct);
+            await WaitUntilAsync(async () => await HasFinalizerAsync(runs, ns, "after"), "the new leader to reconcile a new run", TimeSpan.FromSeconds(30));
+            var seen = firstProxy.Requests.Count == 0 ? 0 : firstProxy.Requests[^1].Sequence;
+
+            Signal(pid, "CONT");
+            using var exitTimeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+            exitTimeout.CancelAfter(TimeSpan.FromSeconds(60));
+            var exitCode = await first.WaitForExitAsync(exitTimeout.Token);
+
+            var afterResume = firstProxy.Requests.Where(r => r.Sequence > seen).ToList();
+            var writes = afterResume.Where(r => r.IsWrite).ToList();
+            Assert.True(writes.Count == 0, $"the resumed old leader wrote:\n  {string.Join("\n  ", writes)}\n{first.Tail()}");
+            Assert.True(exitCode == OperatorHost.LeaseLostExitCode, $"the old leader exited with {exitCode}, not {OperatorHost.LeaseLostExitCode}:\n{first.Tail()}");
+            Assert.Contains("lost the lease", File.ReadAllText(first.LogPath), StringComparison.Ordinal);
+
+            Assert.Contains(afterResume, r => r.Method == "GET"); // it did wake up and talk to the API server
+            Assert.Equal(secondIdentity, await HolderAsync(admin));
+            Assert.False(second.HasExited, $"the new leader exited:\n{second.Tail()}");
+        }
+        finally
+        {
+            // Never leave a stopped process behind when an assertion above failed (it may have exited already).
+            Signal(pid, "CONT", mustSucceed: false);
+        }
+    }
+
+    private async Task<(ManagedProcess Process, FaultProxy Proxy, string Identity)> StartOperatorAsync(string name, string ns)
+    {
+        var proxy = await FaultProxy.StartAsync(plane!.ApiServerUri, Ct);
+        disposables.Add(proxy);
+        var kubeconfig = identity!.WriteKubeconfig(Path.Combine(plane.WorkDirectory, $"{name}.kubeconfig"), plane, proxy.Address);
+        var id = $"{name}-{Guid.NewGuid():N}";
+        string[] arguments =
+        [
+            OperatorDll!,
+            $"--Operator:Kubeconfig={kubeconfig}",
+            "--Operator:ProbePort=0",
+            $"--Operator:Namespaces:0={ns}",
+            $"--Operator:LeaderElection:Identity={id}",
+            $"--Operator:LeaderElection:LeaseNamespace={identity.Namespace}",
+            $"--Operator:LeaderElection:LeaseDuration={LeaseDuration.ToString("c", CultureInfo.InvariantCulture)}",
+            $"--Operator:LeaderElection:RenewDeadline={RenewDeadline.ToString("c", CultureInfo.InvariantCulture)}",
+            $"--Operator:LeaderElection:RetryPeriod={RetryPeriod.ToString("c", CultureInfo.InvariantCulture)}",
+            "--Trainer:Image=syllabus-trainer-test:dev",
+            "--Trainer:DependencyPollInterval=00:00:01",
+            "--Trainer:CurriculumUsageInterval=00:00:01",
+        ];
+        var process = ManagedProcess.Start($"operator-{name}", Dotnet(), arguments, Path.Combine(plane.WorkDirectory, $"operator-{name}.log"), plane.WorkDirectory);
+        disposables.Add(process);
+        return (process, proxy, id);
+    }
+
+    private static TrainingRun Run(string ns, string name) => new()
+    {
+        Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = ns },
+        Spec = new TrainingRunSpec
+        {
+            Model = new ModelSpec { Architecture = ModelArchitectures.Mlp, HiddenLayers = [16] },
+            Data = new DataSpec { Train = new DatasetSource { Uri = "pvc://datasets/train.csv" } },
+            Artifacts = new ArtifactsSpec { Uri = $"pvc://artifacts/runs/{name}" },
+        },
+    };
+
+    private async Task<string?> HolderAsync(IKubernetes admin)
+    {
+        try
+        {
+            var lease = await admin.CoordinationV1.ReadNamespacedLeaseAsync(new LeaderElectionOptions().LeaseName, identity!.Namespace, cancellationToken: Ct);
+            return lease.Spec.HolderIdentity;
+        }
+        catch (k8s.Autorest.HttpOperationException e) when (e.Response.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+    }
+
+    private static async Task<bool> HasFinalizerAsync(Syllabus.Runtime.ResourceClient<TrainingRun> runs, string ns, string name) =>
+        (await runs.GetAsync(ns, name, Ct))?.Metadata.Finalizers?.Contains(TrainingRunNames.Finalizer) == true;
+
+    /// <summary>The PID of the dotnet process whose command line names this operator identity (not its bash guard).</summary>
+    private static int FindProcess(string operatorIdentity)
+    {
+        var marker = $"--Operator:LeaderElection:Identity={operatorIdentity}";
+        foreach (var directory in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(directory), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+            {
+                continue;
+            }
+
+            try
+            {
+                var argv = File.ReadAllText(Path.Combine(directory, "cmdline")).Split('\0');
+                if (argv.Length > 1 && Path.GetFileName(argv[0]) == "dotnet" && argv.Contains(marker))
+                {
+                    return pid;
+                }
+            }
+            catch (IOException)
+            {
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
+
+        throw new InvalidOperationException($"no dotnet process runs with {marker}");
+    }
+
+    private static void Signal(int pid, string signal, bool mustSucceed = true)
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill") { ArgumentList = { $"-{signal}", pid.ToString(CultureInfo.InvariantCulture) }, RedirectStandardError = true })!;
+        kill.WaitForExit();
+        Assert.True(kill.ExitCode == 0 || !mustSucceed, $"kill -{signal} {pid} failed: {kill.StandardError.ReadToEnd()}");
+    }
+
+    private static string Dotnet() =>
+        Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host)
+            ? host
+            : (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator).Select(d => Path.Combine(d, "dotnet")).FirstOrDefault(File.Exists)
+                ?? throw new InvalidOperationException("dotnet is not on PATH");
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"timed out after {timeout.TotalSeconds:0} s waiting for {what}");
+            await Task.Delay(100, Ct);
+        }
+    }
+}

@@ -1,0 +1,139 @@
+using k8s;
+using k8s.Models;
+using Syllabus.Api;
+using Syllabus.Operator.Tests.Install;
+using Syllabus.Operator.TrainingRuns;
+using Syllabus.Runtime;
+
+namespace Syllabus.Operator.Tests.TrainingRuns;
+
+/// <summary>
+/// Least privilege, exercised: the operator runs as the ServiceAccount of config/default (its rendered roles, a token for
+/// it) through every path of its controllers, and the calls its client made are compared with the rendered role both
+/// ways: each call granted (and none refused), each granted rule used. A rule the code no longer needs, or a call the
+/// role lacks, fails here by name.
+/// </summary>
+public sealed class OperatorRbacEndToEndTests(TrainingRunCluster cluster) : IClassFixture<TrainingRunCluster>
+{
+    private static readonly TimeSpan Long = TimeSpan.FromSeconds(120);
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Every_controller_path_calls_only_what_config_default_grants_and_uses_every_rule_it_grants()
+    {
+        cluster.Require();
+        var ns = await cluster.NewNamespaceAsync("rbac", trainRows: 300, testRows: 100);
+        var runs = cluster.Resources<TrainingRun>();
+
+        // A Job already holding the name of attempt 1 of "taken" (not that run's): creating it meets AlreadyExists and reads it.
+        await cluster.Client.BatchV1.CreateNamespacedJobAsync(new V1Job
+        {
+            Metadata = new V1ObjectMeta { Name = TrainingRunNames.Job("taken", 1) },
+            Spec = new V1JobSpec
+            {
+                Template = new V1PodTemplateSpec
+                {
+                    Spec = new V1PodSpec
+                    {
+                        RestartPolicy = "Never",
+                        NodeSelector = new Dictionary<string, string> { ["rbac-test/no-such-node"] = "true" },
+                        Containers = [new V1Container { Name = "c", Image = "busybox", Command = ["true"] }],
+                    },
+                },
+            },
+        }, ns, cancellationToken: Ct);
+
+        await using (await cluster.StartOperatorAsync(ns, leaderElection: true))
+        {
+            await cluster.Resources<Curriculum>().CreateAsync(new Curriculum
+            {
+                Metadata = new V1ObjectMeta { Name = "easy-first", NamespaceProperty = ns },
+                Spec = new CurriculumSpec
+                {
+                    Difficulty = new DifficultySpec { Source = DifficultySources.Column, Column = "difficulty" },
+                    Stages = [new CurriculumStage { Name = "easy", DataFraction = 0.5, MinEpochs = 1, MaxEpochs = 1 }, new CurriculumStage { Name = "all", DataFraction = 1.0 }],
+                },
+            }, Ct);
+            await runs.CreateAsync(Run(ns, "base", "  curriculumRef: {name: easy-first}\n  ttlSecondsAfterFinished: 1"), Ct);
+            await runs.CreateAsync(Run(ns, "child", "  baseModel: {trainingRun: {name: base}}"), Ct);
+            await runs.CreateAsync(Run(ns, "taken"), Ct);
+            await runs.CreateAsync(Run(ns, "invalid", gates: "  - {metric: accuracy, atLeast: 0.1, atMost: 0.9}"), Ct);
+
+            // The invalid run's Warning repeats on each reconcile: the second one patches the Event's count.
+            await WaitUntilAsync(async () =>
+            {
+                var events = await cluster.Client.CoreV1.ListNamespacedEventAsync(ns, fieldSelector: "involvedObject.name=invalid", cancellationToken: Ct);
+                if (events.Items.Any(e => e.Reason == TrainingRunReasons.InvalidSpec && e.Count >= 2))
+                {
+                    return true;
+                }
+
+                await cluster.Client.CustomObjects.PatchNamespacedCustomObjectAsync(
+                    new V1Patch(new { metadata = new { annotations = new Dictionary<string, string> { ["rbac-test/touched"] = DateTime.UtcNow.Ticks.ToString(System.Globalization.CultureInfo.InvariantCulture) } } }, V1Patch.PatchType.MergePatch),
+                    SyllabusGroup.Name, SyllabusGroup.Version, ns, TrainingRun.Plural, "invalid", cancellationToken: Ct);
+                return false;
+            }, "the InvalidSpec event of the invalid run to repeat");
+
+            // The base run trains, succeeds and is deleted by its TTL (finalizer: its Job and ConfigMap go first).
+            await WaitUntilAsync(async () => await runs.GetAsync(ns, "base", Ct) is null, "the base run to succeed and be removed by its TTL", TimeSpan.FromSeconds(180));
+            await WaitUntilAsync(async () => (await cluster.Client.BatchV1.ListNamespacedJobAsync(ns, labelSelector: $"{TrainingRunNames.RunLabel}=base", cancellationToken: Ct)).Items.Count == 0, "the base run's Job to go");
+            await WaitUntilAsync(
+                () => Task.FromResult(cluster.ApiCalls.Calls.Keys.Any(c => c is { Verb: "get", Group: "batch", Resource: "jobs" })),
+                "the taken run's Job create to meet AlreadyExists and read the Job");
+
+            foreach (var name in new[] { "child", "taken", "invalid" })
+            {
+                await runs.DeleteAsync(ns, name, Ct);
+            }
+
+            await WaitUntilAsync(async () => (await runs.ListAsync(ns, ct: Ct)).Count == 0, "the deleted runs to lose their finalizers");
+            await WaitUntilAsync(async () => (await cluster.Client.CoreV1.ListNamespacedConfigMapAsync(ns, cancellationToken: Ct)).Items.All(c => !c.Metadata.Name.EndsWith("-config", StringComparison.Ordinal)), "the runs' ConfigMaps to go");
+        }
+
+        var problems = RbacCoverage.Problems(cluster.ApiCalls, cluster.Identity);
+        Assert.True(problems.Count == 0, $"The operator made calls config/default does not allow:\n  {string.Join("\n  ", problems)}");
+        var unused = RbacCoverage.Unused(cluster.ApiCalls, cluster.Identity);
+        Assert.True(
+            unused.Count == 0,
+            $"config/default grants rules no controller path used; remove them (and their [RbacRule]):\n  {string.Join("\n  ", unused)}\n"
+            + $"Calls made:\n  {string.Join("\n  ", cluster.ApiCalls.Calls.Keys.Select(c => c.ToString()).Order(StringComparer.Ordinal))}");
+    }
+
+    private static TrainingRun Run(string ns, string name, string extra = "", string gates = "  - {metric: accuracy, atLeast: 0.1}")
+    {
+        var run = (TrainingRun)Syllabus.Api.Manifests.LoadAll($$"""
+            apiVersion: syllabus.dev/v1alpha1
+            kind: TrainingRun
+            metadata: {name: {{name}}}
+            spec:
+              model: {architecture: MLP, hiddenLayers: [32]}
+              data:
+                train: {uri: pvc://datasets/mnist/train.csv}
+                test: {uri: pvc://datasets/mnist/test.csv}
+                validationFraction: 0.1
+                normalization: Scale
+                scale: 255
+                difficultyColumn: difficulty
+              epochs: 2
+              batchSize: 32
+              artifacts: {uri: pvc://artifacts/runs/{{name}}}
+              resources: {gpus: 1}
+              gates:
+            {{gates}}
+            {{extra}}
+            """, "test").Single();
+        run.Metadata.NamespaceProperty = ns;
+        return run;
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? Long);
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting for {what}");
+            await Task.Delay(500, Ct);
+        }
+    }
+}
