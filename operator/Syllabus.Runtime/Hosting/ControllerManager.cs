@@ -19,6 +19,7 @@ internal sealed partial class ControllerManager(
     IKubernetes client,
     IOptions<OperatorOptions> options,
     OperatorStatus status,
+    CacheProvider caches,
     TimeProvider time,
     ILoggerFactory loggerFactory,
     ILogger<ControllerManager> logger) : BackgroundService
@@ -166,7 +167,12 @@ internal sealed partial class ControllerManager(
     private async Task RunTermAsync(List<ControllerRegistration> list, CancellationToken ct)
     {
         var opts = options.Value;
-        var informers = new InformerFactory(client, new InformerOptions { Namespaces = opts.Namespaces, ResyncPeriod = opts.ResyncPeriod }, time, loggerFactory);
+        var informers = new InformerFactory(
+            client,
+            new InformerOptions { Namespaces = opts.Namespaces, ResyncPeriod = opts.ResyncPeriod },
+            time,
+            loggerFactory,
+            ManagedObjects.Selector(opts.ManagedBy));
         var controllers = list.Select(r => r.Build(services, informers, opts)).ToList();
         using var informerCts = new CancellationTokenSource();
         var informersRunning = informers.RunAsync(informerCts.Token);
@@ -174,6 +180,7 @@ internal sealed partial class ControllerManager(
         try
         {
             await informers.WaitForSyncAsync(ct).ConfigureAwait(false);
+            caches.Current = informers;
             status.CachesSynced = true;
             LogSynced(informers.Informers.Count);
             foreach (var controller in controllers)
@@ -191,6 +198,7 @@ internal sealed partial class ControllerManager(
         {
             await Task.WhenAll(started.Select(c => c.StopAsync(abort.Token))).ConfigureAwait(false);
             status.CachesSynced = false;
+            caches.Current = null;
             await informerCts.CancelAsync().ConfigureAwait(false);
             await informersRunning.ConfigureAwait(false);
         }

@@ -31,9 +31,18 @@ public static class OperatorServiceCollectionExtensions
         {
             var options = sp.GetRequiredService<IOptions<OperatorOptions>>().Value;
             var config = sp.GetService<KubernetesClientConfiguration>() ?? BuildClientConfiguration(options);
-            return new Kubernetes(config, new ClientRateLimitingHandler(options.ClientQps, options.ClientBurst));
+            return CreateClient(config, new ClientRateLimitingHandler(options.ClientQps, options.ClientBurst));
         });
         services.TryAdd(ServiceDescriptor.Singleton(typeof(IResourceClient<>), typeof(ResourceClient<>)));
+        services.TryAddSingleton<CacheProvider>();
+        services.TryAdd(ServiceDescriptor.Singleton(typeof(ICacheReader<>), typeof(CacheReader<>)));
+        services.TryAdd(ServiceDescriptor.Singleton(typeof(Expectations<>), typeof(Expectations<>)));
+        services.TryAddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<OperatorOptions>>().Value;
+            return new ApplyOptions { FieldManager = options.FieldManager, ManagedBy = options.ManagedBy };
+        });
+        services.TryAddSingleton<IApplier, ServerSideApplier>();
         services.TryAddSingleton(new EventRecorderOptions());
         services.TryAddSingleton<IEventRecorder, EventRecorder>();
         services.TryAddSingleton<OperatorMetrics>();
@@ -69,6 +78,13 @@ public static class OperatorServiceCollectionExtensions
         services.AddSingleton<ControllerRegistration>(new ControllerRegistration<TResource, TReconciler>(builder));
         return services;
     }
+
+    /// <summary>
+    /// The client the runtime uses: <paramref name="handlers"/> plus <see cref="CoreApiPathHandler"/>, which lets the
+    /// generic custom-object calls of <see cref="ServerSideApplier"/> reach core/v1 kinds.
+    /// </summary>
+    public static IKubernetes CreateClient(KubernetesClientConfiguration config, params DelegatingHandler[] handlers) =>
+        new Kubernetes(config, [new CoreApiPathHandler(), .. handlers]);
 
     internal static KubernetesClientConfiguration BuildClientConfiguration(OperatorOptions options)
     {
