@@ -128,8 +128,6 @@ public sealed class TrainingRunCluster : IAsyncLifetime
                 "--Trainer:ScrapeTimeout=00:00:00.5",
                 "--Trainer:BackoffBase=00:00:01",
                 "--Trainer:BackoffCap=00:00:04",
-                "--Trainer:DependencyPollInterval=00:00:01",
-                "--Trainer:CurriculumUsageInterval=00:00:01",
                 "--Logging:LogLevel:Default=Warning",
             ],
             b => b.Services.AddSingleton(Plane.CreateClientConfiguration()));
