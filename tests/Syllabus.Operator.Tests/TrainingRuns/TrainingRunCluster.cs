@@ -114,8 +114,11 @@ public sealed class TrainingRunCluster : IAsyncLifetime
         return ns;
     }
 
-    /// <summary>Starts an operator (TrainingRun and Curriculum controllers) watching <paramref name="ns"/>, with short intervals.</summary>
-    public async Task<RunningOperator> StartOperatorAsync(string ns)
+    /// <summary>
+    /// Starts an operator (TrainingRun and Curriculum controllers) watching <paramref name="ns"/>, with short intervals;
+    /// <paramref name="observer"/>, when given, sees every request the operator's Kubernetes client sends.
+    /// </summary>
+    public async Task<RunningOperator> StartOperatorAsync(string ns, DelegatingHandler? observer = null)
     {
         var builder = OperatorHost.CreateBuilder(
             [
@@ -130,7 +133,14 @@ public sealed class TrainingRunCluster : IAsyncLifetime
                 "--Trainer:BackoffCap=00:00:04",
                 "--Logging:LogLevel:Default=Warning",
             ],
-            b => b.Services.AddSingleton(Plane.CreateClientConfiguration()));
+            b =>
+            {
+                b.Services.AddSingleton(Plane.CreateClientConfiguration());
+                if (observer is not null)
+                {
+                    b.Services.AddSingleton(OperatorServiceCollectionExtensions.CreateClient(Plane.CreateClientConfiguration(), observer));
+                }
+            });
         builder.Services.AddTrainingRunControllers(builder.Configuration);
         var app = builder.Build();
         app.MapOperatorEndpoints();
@@ -214,6 +224,28 @@ public sealed class TrainingRunCluster : IAsyncLifetime
         return new[] { configuration, "Debug", "Release" }
             .Select(c => Path.Combine(RepositoryPaths.Root, "trainer-image", "Syllabus.Trainer", "bin", c, "net10.0", "linux-x64", "syllabus-trainer"))
             .FirstOrDefault(File.Exists);
+    }
+}
+
+/// <summary>Records the method and path of every request but watches (which stay open from the start), for "no reads" checks.</summary>
+public sealed class RequestLog : DelegatingHandler
+{
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> requests = new();
+
+    public IReadOnlyList<string> Requests => [.. requests];
+
+    public void Clear() => requests.Clear();
+
+    protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var uri = request.RequestUri!;
+        if (!uri.Query.Contains("watch=true", StringComparison.Ordinal))
+        {
+            requests.Enqueue($"{request.Method} {uri.AbsolutePath}");
+        }
+
+        return base.SendAsync(request, cancellationToken);
     }
 }
 
