@@ -4,8 +4,9 @@ using k8s.Models;
 namespace Syllabus.Runtime;
 
 /// <summary>
-/// Binds the built-in kinds the operator creates or watches to KubernetesClient's typed clients.
-/// Written out per kind because the generated clients share no generic interface.
+/// Binds the reads (list, watch, get) and deletes of the built-in kinds the operator watches to KubernetesClient's typed
+/// clients, which reach core/v1 with any client. Written out per kind because the generated clients share no generic
+/// interface. Writes are generic (see <see cref="TypedBinding{T, TList}"/>).
 /// </summary>
 internal static class BuiltInKinds
 {
@@ -50,11 +51,6 @@ internal static class BuiltInKinds
             ? c.BatchV1.ListJobForAllNamespacesWithHttpMessagesAsync(allowWatchBookmarks: watch ? true : null, continueParameter: cont, labelSelector: sel, limit: limit, resourceVersion: rv, timeoutSeconds: timeout, watch: watch ? true : null, cancellationToken: ct)
             : c.BatchV1.ListNamespacedJobWithHttpMessagesAsync(ns, allowWatchBookmarks: watch ? true : null, continueParameter: cont, labelSelector: sel, limit: limit, resourceVersion: rv, timeoutSeconds: timeout, watch: watch ? true : null, cancellationToken: ct),
         Get: (c, ns, n, ct) => c.BatchV1.ReadNamespacedJobAsync(n, ns, cancellationToken: ct),
-        Create: (c, o, ns, ct) => c.BatchV1.CreateNamespacedJobAsync(o, ns, cancellationToken: ct),
-        Replace: (c, o, ns, n, ct) => c.BatchV1.ReplaceNamespacedJobAsync(o, n, ns, cancellationToken: ct),
-        ReplaceStatus: (c, o, ns, n, ct) => c.BatchV1.ReplaceNamespacedJobStatusAsync(o, n, ns, cancellationToken: ct),
-        Patch: (c, p, ns, n, ct) => c.BatchV1.PatchNamespacedJobAsync(p, n, ns, cancellationToken: ct),
-        PatchStatus: (c, p, ns, n, ct) => c.BatchV1.PatchNamespacedJobStatusAsync(p, n, ns, cancellationToken: ct),
         Delete: (c, ns, n, o, ct) => c.BatchV1.DeleteNamespacedJobAsync(n, ns, o, cancellationToken: ct));
 
     private static readonly TypedBinding<V1Pod, V1PodList> Pod = new(
@@ -62,11 +58,6 @@ internal static class BuiltInKinds
             ? c.CoreV1.ListPodForAllNamespacesWithHttpMessagesAsync(allowWatchBookmarks: watch ? true : null, continueParameter: cont, labelSelector: sel, limit: limit, resourceVersion: rv, timeoutSeconds: timeout, watch: watch ? true : null, cancellationToken: ct)
             : c.CoreV1.ListNamespacedPodWithHttpMessagesAsync(ns, allowWatchBookmarks: watch ? true : null, continueParameter: cont, labelSelector: sel, limit: limit, resourceVersion: rv, timeoutSeconds: timeout, watch: watch ? true : null, cancellationToken: ct),
         Get: (c, ns, n, ct) => c.CoreV1.ReadNamespacedPodAsync(n, ns, cancellationToken: ct),
-        Create: (c, o, ns, ct) => c.CoreV1.CreateNamespacedPodAsync(o, ns, cancellationToken: ct),
-        Replace: (c, o, ns, n, ct) => c.CoreV1.ReplaceNamespacedPodAsync(o, n, ns, cancellationToken: ct),
-        ReplaceStatus: (c, o, ns, n, ct) => c.CoreV1.ReplaceNamespacedPodStatusAsync(o, n, ns, cancellationToken: ct),
-        Patch: (c, p, ns, n, ct) => c.CoreV1.PatchNamespacedPodAsync(p, n, ns, cancellationToken: ct),
-        PatchStatus: (c, p, ns, n, ct) => c.CoreV1.PatchNamespacedPodStatusAsync(p, n, ns, cancellationToken: ct),
         Delete: (c, ns, n, o, ct) => c.CoreV1.DeleteNamespacedPodAsync(n, ns, o, cancellationToken: ct));
 
     private static readonly TypedBinding<V1Deployment, V1DeploymentList> Deployment = new(
@@ -74,11 +65,6 @@ internal static class BuiltInKinds
             ? c.AppsV1.ListDeploymentForAllNamespacesWithHttpMessagesAsync(allowWatchBookmarks: watch ? true : null, continueParameter: cont, labelSelector: sel, limit: limit, resourceVersion: rv, timeoutSeconds: timeout, watch: watch ? true : null, cancellationToken: ct)
             : c.AppsV1.ListNamespacedDeploymentWithHttpMessagesAsync(ns, allowWatchBookmarks: watch ? true : null, continueParameter: cont, labelSelector: sel, limit: limit, resourceVersion: rv, timeoutSeconds: timeout, watch: watch ? true : null, cancellationToken: ct),
         Get: (c, ns, n, ct) => c.AppsV1.ReadNamespacedDeploymentAsync(n, ns, cancellationToken: ct),
-        Create: (c, o, ns, ct) => c.AppsV1.CreateNamespacedDeploymentAsync(o, ns, cancellationToken: ct),
-        Replace: (c, o, ns, n, ct) => c.AppsV1.ReplaceNamespacedDeploymentAsync(o, n, ns, cancellationToken: ct),
-        ReplaceStatus: (c, o, ns, n, ct) => c.AppsV1.ReplaceNamespacedDeploymentStatusAsync(o, n, ns, cancellationToken: ct),
-        Patch: (c, p, ns, n, ct) => c.AppsV1.PatchNamespacedDeploymentAsync(p, n, ns, cancellationToken: ct),
-        PatchStatus: (c, p, ns, n, ct) => c.AppsV1.PatchNamespacedDeploymentStatusAsync(p, n, ns, cancellationToken: ct),
         Delete: (c, ns, n, o, ct) => c.AppsV1.DeleteNamespacedDeploymentAsync(n, ns, o, cancellationToken: ct));
 
     private static readonly TypedBinding<V1Service, V1ServiceList> Service = new(
@@ -86,11 +72,6 @@ internal static class BuiltInKinds
             ? c.CoreV1.ListServiceForAllNamespacesWithHttpMessagesAsync(allowWatchBookmarks: watch ? true : null, continueParameter: cont, labelSelector: sel, limit: limit, resourceVersion: rv, timeoutSeconds: timeout, watch: watch ? true : null, cancellationToken: ct)
             : c.CoreV1.ListNamespacedServiceWithHttpMessagesAsync(ns, allowWatchBookmarks: watch ? true : null, continueParameter: cont, labelSelector: sel, limit: limit, resourceVersion: rv, timeoutSeconds: timeout, watch: watch ? true : null, cancellationToken: ct),
         Get: (c, ns, n, ct) => c.CoreV1.ReadNamespacedServiceAsync(n, ns, cancellationToken: ct),
-        Create: (c, o, ns, ct) => c.CoreV1.CreateNamespacedServiceAsync(o, ns, cancellationToken: ct),
-        Replace: (c, o, ns, n, ct) => c.CoreV1.ReplaceNamespacedServiceAsync(o, n, ns, cancellationToken: ct),
-        ReplaceStatus: (c, o, ns, n, ct) => c.CoreV1.ReplaceNamespacedServiceStatusAsync(o, n, ns, cancellationToken: ct),
-        Patch: (c, p, ns, n, ct) => c.CoreV1.PatchNamespacedServiceAsync(p, n, ns, cancellationToken: ct),
-        PatchStatus: (c, p, ns, n, ct) => c.CoreV1.PatchNamespacedServiceStatusAsync(p, n, ns, cancellationToken: ct),
         Delete: (c, ns, n, o, ct) => c.CoreV1.DeleteNamespacedServiceAsync(n, ns, o, cancellationToken: ct));
 
     private static readonly TypedBinding<V1ConfigMap, V1ConfigMapList> ConfigMap = new(
@@ -98,11 +79,6 @@ internal static class BuiltInKinds
             ? c.CoreV1.ListConfigMapForAllNamespacesWithHttpMessagesAsync(allowWatchBookmarks: watch ? true : null, continueParameter: cont, labelSelector: sel, limit: limit, resourceVersion: rv, timeoutSeconds: timeout, watch: watch ? true : null, cancellationToken: ct)
             : c.CoreV1.ListNamespacedConfigMapWithHttpMessagesAsync(ns, allowWatchBookmarks: watch ? true : null, continueParameter: cont, labelSelector: sel, limit: limit, resourceVersion: rv, timeoutSeconds: timeout, watch: watch ? true : null, cancellationToken: ct),
         Get: (c, ns, n, ct) => c.CoreV1.ReadNamespacedConfigMapAsync(n, ns, cancellationToken: ct),
-        Create: (c, o, ns, ct) => c.CoreV1.CreateNamespacedConfigMapAsync(o, ns, cancellationToken: ct),
-        Replace: (c, o, ns, n, ct) => c.CoreV1.ReplaceNamespacedConfigMapAsync(o, n, ns, cancellationToken: ct),
-        ReplaceStatus: null,
-        Patch: (c, p, ns, n, ct) => c.CoreV1.PatchNamespacedConfigMapAsync(p, n, ns, cancellationToken: ct),
-        PatchStatus: null,
         Delete: (c, ns, n, o, ct) => c.CoreV1.DeleteNamespacedConfigMapAsync(n, ns, o, cancellationToken: ct));
 
     private static readonly TypedBinding<V1Secret, V1SecretList> Secret = new(
@@ -110,10 +86,5 @@ internal static class BuiltInKinds
             ? c.CoreV1.ListSecretForAllNamespacesWithHttpMessagesAsync(allowWatchBookmarks: watch ? true : null, continueParameter: cont, labelSelector: sel, limit: limit, resourceVersion: rv, timeoutSeconds: timeout, watch: watch ? true : null, cancellationToken: ct)
             : c.CoreV1.ListNamespacedSecretWithHttpMessagesAsync(ns, allowWatchBookmarks: watch ? true : null, continueParameter: cont, labelSelector: sel, limit: limit, resourceVersion: rv, timeoutSeconds: timeout, watch: watch ? true : null, cancellationToken: ct),
         Get: (c, ns, n, ct) => c.CoreV1.ReadNamespacedSecretAsync(n, ns, cancellationToken: ct),
-        Create: (c, o, ns, ct) => c.CoreV1.CreateNamespacedSecretAsync(o, ns, cancellationToken: ct),
-        Replace: (c, o, ns, n, ct) => c.CoreV1.ReplaceNamespacedSecretAsync(o, n, ns, cancellationToken: ct),
-        ReplaceStatus: null,
-        Patch: (c, p, ns, n, ct) => c.CoreV1.PatchNamespacedSecretAsync(p, n, ns, cancellationToken: ct),
-        PatchStatus: null,
         Delete: (c, ns, n, o, ct) => c.CoreV1.DeleteNamespacedSecretAsync(n, ns, o, cancellationToken: ct));
 }

@@ -207,7 +207,7 @@ internal sealed partial class TrainingRunReconciler(
             await applier.ApplyIfDriftedAsync(TrainerJobBuilder.BuildConfigMap(run, config), configMap, ct).ConfigureAwait(false);
         }
 
-        foreach (var job in runJobs)
+        foreach (var job in runJobs.Where(j => j.Metadata.DeletionTimestamp is null))
         {
             if (AttemptOf(run, job) is { } attempt)
             {
