@@ -29,4 +29,18 @@ public static class TrainingRunIndexes
 
     /// <summary>Curricula by the teacher TrainingRun of their difficulty source.</summary>
     public const string CurriculumTeacherRun = "spec.difficulty.teacher.trainingRun.name";
+
+    public static string? CurriculumOf(TrainingRun run) => run?.Spec?.CurriculumRef?.Name;
+
+    public static string? BaseRunOf(TrainingRun run) => run?.Spec?.BaseModel?.TrainingRun?.Name;
+
+    public static string? TeacherRunOf(TrainingRun run) => run?.Spec?.Curriculum?.Difficulty?.Teacher?.TrainingRun?.Name;
+
+    public static string? RunLabelOf(TrainingRun run) => run?.Metadata?.Name is { Length: > 0 } name ? TrainingRunNames.LabelValue(name) : null;
+
+    public static string? TeacherRunOf(Curriculum curriculum) => curriculum?.Spec?.Difficulty?.Teacher?.TrainingRun?.Name;
+
+    /// <summary>The run a trainer pod belongs to, as its run label names it (an index value of <see cref="RunLabel"/>).</summary>
+    public static string? RunLabelOf(V1Pod pod) =>
+        pod?.Metadata?.Labels is { } labels && labels.TryGetValue(TrainingRunNames.RunLabel, out var run) ? run : null;
 }

@@ -29,14 +29,14 @@ public static class TrainingRunServiceCollectionExtensions
         services.AddController<TrainingRun, TrainingRunReconciler>(c => c
             .Owns<V1Job>()
             .Owns<V1ConfigMap>()
-            .WithIndex<TrainingRun>(TrainingRunIndexes.Curriculum, r => r.Spec.CurriculumRef?.Name)
-            .WithIndex<TrainingRun>(TrainingRunIndexes.BaseRun, r => r.Spec.BaseModel?.TrainingRun?.Name)
-            .WithIndex<TrainingRun>(TrainingRunIndexes.TeacherRun, r => r.Spec.Curriculum?.Difficulty?.Teacher?.TrainingRun?.Name)
-            .WithIndex<TrainingRun>(TrainingRunIndexes.RunLabel, r => TrainingRunNames.LabelValue(r.Metadata.Name))
-            .WithIndex<Curriculum>(TrainingRunIndexes.CurriculumTeacherRun, c => c.Spec.Difficulty?.Teacher?.TrainingRun?.Name)
+            .WithIndex<TrainingRun>(TrainingRunIndexes.Curriculum, TrainingRunIndexes.CurriculumOf)
+            .WithIndex<TrainingRun>(TrainingRunIndexes.BaseRun, TrainingRunIndexes.BaseRunOf)
+            .WithIndex<TrainingRun>(TrainingRunIndexes.TeacherRun, TrainingRunIndexes.TeacherRunOf)
+            .WithIndex<TrainingRun>(TrainingRunIndexes.RunLabel, TrainingRunIndexes.RunLabelOf)
+            .WithIndex<Curriculum>(TrainingRunIndexes.CurriculumTeacherRun, TrainingRunIndexes.TeacherRunOf)
 
             // Trainer pods belong to Jobs, not to the run: their changes reach the run through its label (and outlive the Job).
-            .Watches<V1Pod>(TrainingRunIndexes.RunLabel, p => p.Metadata.Labels is { } labels && labels.TryGetValue(TrainingRunNames.RunLabel, out var run) ? run : null, managedOnly: true)
+            .Watches<V1Pod>(TrainingRunIndexes.RunLabel, TrainingRunIndexes.RunLabelOf, managedOnly: true)
 
             // A Curriculum created or edited, or a base or teacher run that finished, wakes the runs waiting on it at once.
             .Watches<Curriculum>(TrainingRunIndexes.Curriculum, c => c.Metadata.Name, Predicates.GenerationOrMetadataChanged)
