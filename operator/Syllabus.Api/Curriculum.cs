@@ -140,8 +140,12 @@ public sealed class CurriculumStage
 
 public sealed class CurriculumStatus : ResourceStatus
 {
+    /// <summary>At most this many names in <see cref="UsedBy"/>, so the status stays small however many runs share a curriculum.</summary>
+    public const int MaxUsedByNames = 50;
+
     [JsonPropertyName("usedBy")]
-    [Description("TrainingRuns that reference this curriculum.")]
+    [Description("The first TrainingRuns (by name, at most 50) that reference this curriculum; usedByCount counts them all.")]
+    [MaxLength(MaxUsedByNames)]
     public List<string>? UsedBy { get; set; }
 
     [JsonPropertyName("usedByCount")]

@@ -4,8 +4,9 @@ using k8s.Models;
 namespace Syllabus.Runtime;
 
 /// <summary>
-/// Binds the built-in kinds the operator creates or watches to KubernetesClient's typed clients.
-/// Written out per kind because the generated clients share no generic interface.
+/// Binds the reads (list, watch, get) and deletes of the built-in kinds the operator watches to KubernetesClient's typed
+/// clients, which reach core/v1 with any client. Written out per kind because the generated clients share no generic
+/// interface. Writes are generic (see <see cref="TypedBinding{T, TList}"/>).
 /// </summary>
 internal static class BuiltInKinds
 {
@@ -50,9 +51,6 @@ internal static class BuiltInKinds
             ? c.BatchV1.ListJobForAllNamespacesWithHttpMessagesAsync(allowWatchBookmarks: watch ? true : null, continueParameter: cont, labelSelector: sel, limit: limit, resourceVersion: rv, timeoutSeconds: timeout, watch: watch ? true : null, cancellationToken: ct)
             : c.BatchV1.ListNamespacedJobWithHttpMessagesAsync(ns, allowWatchBookmarks: watch ? true : null, continueParameter: cont, labelSelector: sel, limit: limit, resourceVersion: rv, timeoutSeconds: timeout, watch: watch ? true : null, cancellationToken: ct),
         Get: (c, ns, n, ct) => c.BatchV1.ReadNamespacedJobAsync(n, ns, cancellationToken: ct),
-        Create: (c, o, ns, ct) => c.BatchV1.CreateNamespacedJobAsync(o, ns, cancellationToken: ct),
-        Patch: (c, p, ns, n, fm, ct) => c.BatchV1.PatchNamespacedJobAsync(p, n, ns, fieldManager: fm, cancellationToken: ct),
-        PatchStatus: (c, p, ns, n, fm, ct) => c.BatchV1.PatchNamespacedJobStatusAsync(p, n, ns, fieldManager: fm, cancellationToken: ct),
         Delete: (c, ns, n, o, ct) => c.BatchV1.DeleteNamespacedJobAsync(n, ns, o, cancellationToken: ct));
 
     private static readonly TypedBinding<V1Pod, V1PodList> Pod = new(
@@ -60,9 +58,6 @@ internal static class BuiltInKinds
             ? c.CoreV1.ListPodForAllNamespacesWithHttpMessagesAsync(allowWatchBookmarks: watch ? true : null, continueParameter: cont, labelSelector: sel, limit: limit, resourceVersion: rv, timeoutSeconds: timeout, watch: watch ? true : null, cancellationToken: ct)
             : c.CoreV1.ListNamespacedPodWithHttpMessagesAsync(ns, allowWatchBookmarks: watch ? true : null, continueParameter: cont, labelSelector: sel, limit: limit, resourceVersion: rv, timeoutSeconds: timeout, watch: watch ? true : null, cancellationToken: ct),
         Get: (c, ns, n, ct) => c.CoreV1.ReadNamespacedPodAsync(n, ns, cancellationToken: ct),
-        Create: (c, o, ns, ct) => c.CoreV1.CreateNamespacedPodAsync(o, ns, cancellationToken: ct),
-        Patch: (c, p, ns, n, fm, ct) => c.CoreV1.PatchNamespacedPodAsync(p, n, ns, fieldManager: fm, cancellationToken: ct),
-        PatchStatus: (c, p, ns, n, fm, ct) => c.CoreV1.PatchNamespacedPodStatusAsync(p, n, ns, fieldManager: fm, cancellationToken: ct),
         Delete: (c, ns, n, o, ct) => c.CoreV1.DeleteNamespacedPodAsync(n, ns, o, cancellationToken: ct));
 
     private static readonly TypedBinding<V1Deployment, V1DeploymentList> Deployment = new(
@@ -70,9 +65,6 @@ internal static class BuiltInKinds
             ? c.AppsV1.ListDeploymentForAllNamespacesWithHttpMessagesAsync(allowWatchBookmarks: watch ? true : null, continueParameter: cont, labelSelector: sel, limit: limit, resourceVersion: rv, timeoutSeconds: timeout, watch: watch ? true : null, cancellationToken: ct)
             : c.AppsV1.ListNamespacedDeploymentWithHttpMessagesAsync(ns, allowWatchBookmarks: watch ? true : null, continueParameter: cont, labelSelector: sel, limit: limit, resourceVersion: rv, timeoutSeconds: timeout, watch: watch ? true : null, cancellationToken: ct),
         Get: (c, ns, n, ct) => c.AppsV1.ReadNamespacedDeploymentAsync(n, ns, cancellationToken: ct),
-        Create: (c, o, ns, ct) => c.AppsV1.CreateNamespacedDeploymentAsync(o, ns, cancellationToken: ct),
-        Patch: (c, p, ns, n, fm, ct) => c.AppsV1.PatchNamespacedDeploymentAsync(p, n, ns, fieldManager: fm, cancellationToken: ct),
-        PatchStatus: (c, p, ns, n, fm, ct) => c.AppsV1.PatchNamespacedDeploymentStatusAsync(p, n, ns, fieldManager: fm, cancellationToken: ct),
         Delete: (c, ns, n, o, ct) => c.AppsV1.DeleteNamespacedDeploymentAsync(n, ns, o, cancellationToken: ct));
 
     private static readonly TypedBinding<V1Service, V1ServiceList> Service = new(
@@ -80,9 +72,6 @@ internal static class BuiltInKinds
             ? c.CoreV1.ListServiceForAllNamespacesWithHttpMessagesAsync(allowWatchBookmarks: watch ? true : null, continueParameter: cont, labelSelector: sel, limit: limit, resourceVersion: rv, timeoutSeconds: timeout, watch: watch ? true : null, cancellationToken: ct)
             : c.CoreV1.ListNamespacedServiceWithHttpMessagesAsync(ns, allowWatchBookmarks: watch ? true : null, continueParameter: cont, labelSelector: sel, limit: limit, resourceVersion: rv, timeoutSeconds: timeout, watch: watch ? true : null, cancellationToken: ct),
         Get: (c, ns, n, ct) => c.CoreV1.ReadNamespacedServiceAsync(n, ns, cancellationToken: ct),
-        Create: (c, o, ns, ct) => c.CoreV1.CreateNamespacedServiceAsync(o, ns, cancellationToken: ct),
-        Patch: (c, p, ns, n, fm, ct) => c.CoreV1.PatchNamespacedServiceAsync(p, n, ns, fieldManager: fm, cancellationToken: ct),
-        PatchStatus: (c, p, ns, n, fm, ct) => c.CoreV1.PatchNamespacedServiceStatusAsync(p, n, ns, fieldManager: fm, cancellationToken: ct),
         Delete: (c, ns, n, o, ct) => c.CoreV1.DeleteNamespacedServiceAsync(n, ns, o, cancellationToken: ct));
 
     private static readonly TypedBinding<V1ConfigMap, V1ConfigMapList> ConfigMap = new(
@@ -90,9 +79,6 @@ internal static class BuiltInKinds
             ? c.CoreV1.ListConfigMapForAllNamespacesWithHttpMessagesAsync(allowWatchBookmarks: watch ? true : null, continueParameter: cont, labelSelector: sel, limit: limit, resourceVersion: rv, timeoutSeconds: timeout, watch: watch ? true : null, cancellationToken: ct)
             : c.CoreV1.ListNamespacedConfigMapWithHttpMessagesAsync(ns, allowWatchBookmarks: watch ? true : null, continueParameter: cont, labelSelector: sel, limit: limit, resourceVersion: rv, timeoutSeconds: timeout, watch: watch ? true : null, cancellationToken: ct),
         Get: (c, ns, n, ct) => c.CoreV1.ReadNamespacedConfigMapAsync(n, ns, cancellationToken: ct),
-        Create: (c, o, ns, ct) => c.CoreV1.CreateNamespacedConfigMapAsync(o, ns, cancellationToken: ct),
-        Patch: (c, p, ns, n, fm, ct) => c.CoreV1.PatchNamespacedConfigMapAsync(p, n, ns, fieldManager: fm, cancellationToken: ct),
-        PatchStatus: null,
         Delete: (c, ns, n, o, ct) => c.CoreV1.DeleteNamespacedConfigMapAsync(n, ns, o, cancellationToken: ct));
 
     private static readonly TypedBinding<V1Secret, V1SecretList> Secret = new(
@@ -100,8 +86,5 @@ internal static class BuiltInKinds
             ? c.CoreV1.ListSecretForAllNamespacesWithHttpMessagesAsync(allowWatchBookmarks: watch ? true : null, continueParameter: cont, labelSelector: sel, limit: limit, resourceVersion: rv, timeoutSeconds: timeout, watch: watch ? true : null, cancellationToken: ct)
             : c.CoreV1.ListNamespacedSecretWithHttpMessagesAsync(ns, allowWatchBookmarks: watch ? true : null, continueParameter: cont, labelSelector: sel, limit: limit, resourceVersion: rv, timeoutSeconds: timeout, watch: watch ? true : null, cancellationToken: ct),
         Get: (c, ns, n, ct) => c.CoreV1.ReadNamespacedSecretAsync(n, ns, cancellationToken: ct),
-        Create: (c, o, ns, ct) => c.CoreV1.CreateNamespacedSecretAsync(o, ns, cancellationToken: ct),
-        Patch: (c, p, ns, n, fm, ct) => c.CoreV1.PatchNamespacedSecretAsync(p, n, ns, fieldManager: fm, cancellationToken: ct),
-        PatchStatus: null,
         Delete: (c, ns, n, o, ct) => c.CoreV1.DeleteNamespacedSecretAsync(n, ns, o, cancellationToken: ct));
 }

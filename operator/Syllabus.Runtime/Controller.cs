@@ -102,6 +102,38 @@ public sealed class Controller<T> : IController
             OnResync: EnqueueOwner));
     }
 
+    /// <summary>
+    /// Enqueues the objects of this controller's kind that <paramref name="map"/> relates a <typeparamref name="TOther"/> to
+    /// (controller-runtime's Watches with EnqueueRequestsFromMapFunc): on add, delete and resync, and on the updates
+    /// <paramref name="updatePredicate"/> lets through (all by default), mapping the old and the new object.
+    /// </summary>
+    public void Watches<TOther>(Informer<TOther> related, Func<TOther, IEnumerable<ObjectKey>> map, Func<TOther, TOther, bool>? updatePredicate = null)
+        where TOther : class, IKubernetesObject<V1ObjectMeta>
+    {
+        ArgumentNullException.ThrowIfNull(related);
+        ArgumentNullException.ThrowIfNull(map);
+        void Enqueue(TOther obj)
+        {
+            foreach (var key in map(obj))
+            {
+                Queue.Add(key);
+            }
+        }
+
+        related.AddHandler(new ResourceEventHandler<TOther>(
+            OnAdd: Enqueue,
+            OnUpdate: (o, n) =>
+            {
+                if (updatePredicate is null || updatePredicate(o, n))
+                {
+                    Enqueue(o);
+                    Enqueue(n);
+                }
+            },
+            // Resyncs of related kinds add nothing: the primary informer's resync already revisits every object.
+            OnDelete: Enqueue));
+    }
+
     public async Task StartAsync(CancellationToken ct)
     {
         await informer.WaitForSyncAsync(ct).ConfigureAwait(false);

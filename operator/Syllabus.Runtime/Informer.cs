@@ -29,6 +29,12 @@ public sealed record InformerOptions
 
     public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// A watch the server closes sooner than this without a single event is treated as a failure and retried with
+    /// backoff (client-go's "very short watch"), so a server or proxy that drops watches at once is not hammered.
+    /// </summary>
+    public TimeSpan MinWatchDuration { get; init; } = TimeSpan.FromSeconds(1);
+
     public int PageSize { get; init; } = 500;
 }
 
@@ -57,7 +63,9 @@ public sealed class Informer<T> : IInformer
     private readonly TimeProvider time;
     private readonly ILogger logger;
     private readonly Func<double> random;
-    private readonly Lock handlersGate = new();
+    // Held while the cache changes and handlers hear about it, and while a late handler is replayed the cache, so a
+    // handler never sees an update before the add it replays, nor an add of something already deleted.
+    private readonly Lock dispatchGate = new();
     private readonly TaskCompletionSource synced = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private ResourceEventHandler<T>[] handlers = [];
     private int scopesSynced;
@@ -88,17 +96,17 @@ public sealed class Informer<T> : IInformer
     public void AddHandler(ResourceEventHandler<T> handler)
     {
         ArgumentNullException.ThrowIfNull(handler);
-        lock (handlersGate)
+        lock (dispatchGate)
         {
             handlers = [.. handlers, handler];
-        }
 
-        // A handler added after the first sync still hears about every object already cached.
-        if (handler.OnAdd is { } onAdd)
-        {
-            foreach (var obj in Cache.List())
+            // A handler added after the first sync still hears about every object already cached, before any later event.
+            if (handler.OnAdd is { } onAdd)
             {
-                onAdd(obj);
+                foreach (var obj in Cache.List())
+                {
+                    Invoke(() => onAdd(obj));
+                }
             }
         }
     }
@@ -153,9 +161,12 @@ public sealed class Informer<T> : IInformer
                 Exception? streamError = null;
                 var timeout = (int)(options.MinWatchTimeout.TotalSeconds * (1 + random()));
                 logger.WatchStarting(Kind, scope ?? "*", resourceVersion);
+                var watchStarted = time.GetTimestamp();
+                var events = 0;
                 await foreach (var (type, obj) in api.WatchAsync(scope, options.LabelSelector, resourceVersion, timeout, e => streamError ??= e, ct).ConfigureAwait(false))
                 {
                     resourceVersion = Apply(type, obj) ?? resourceVersion;
+                    events++;
                     failures = 0;
                 }
 
@@ -169,6 +180,11 @@ public sealed class Informer<T> : IInformer
                 if (streamError is not null)
                 {
                     throw new InvalidOperationException($"The {Kind} watch reported an error: {streamError.Message}", streamError);
+                }
+
+                if (events == 0 && time.GetElapsedTime(watchStarted) < options.MinWatchDuration)
+                {
+                    throw new VeryShortWatchException($"The {Kind} watch closed after {time.GetElapsedTime(watchStarted).TotalMilliseconds:0} ms without an event; backing off before watching again.");
                 }
 
                 // The server ended the watch (its timeout) cleanly: resume from where we are.
@@ -225,24 +241,27 @@ public sealed class Informer<T> : IInformer
         while (continueToken is not null);
 
         // Only what changed since the cache last saw it is reported, so a re-list does not re-trigger every reconcile.
-        foreach (var key in Cache.Keys())
+        lock (dispatchGate)
         {
-            if ((scope is null || key.Namespace == scope) && !fresh.ContainsKey(key) && Cache.Remove(key) is { } gone)
+            foreach (var key in Cache.Keys())
             {
-                Dispatch(h => h.OnDelete?.Invoke(gone));
+                if ((scope is null || key.Namespace == scope) && !fresh.ContainsKey(key) && Cache.Remove(key) is { } gone)
+                {
+                    Dispatch(h => h.OnDelete?.Invoke(gone));
+                }
             }
-        }
 
-        foreach (var item in fresh.Values)
-        {
-            var old = Cache.Upsert(item);
-            if (old is null)
+            foreach (var item in fresh.Values)
             {
-                Dispatch(h => h.OnAdd?.Invoke(item));
-            }
-            else if (old.Metadata.ResourceVersion != item.Metadata.ResourceVersion)
-            {
-                Dispatch(h => h.OnUpdate?.Invoke(old, item));
+                var old = Cache.Upsert(item);
+                if (old is null)
+                {
+                    Dispatch(h => h.OnAdd?.Invoke(item));
+                }
+                else if (old.Metadata.ResourceVersion != item.Metadata.ResourceVersion)
+                {
+                    Dispatch(h => h.OnUpdate?.Invoke(old, item));
+                }
             }
         }
 
@@ -254,6 +273,14 @@ public sealed class Informer<T> : IInformer
     private string? Apply(WatchEventType type, T obj)
     {
         var rv = obj.Metadata?.ResourceVersion;
+        lock (dispatchGate)
+        {
+            return ApplyLocked(type, obj, rv);
+        }
+    }
+
+    private string? ApplyLocked(WatchEventType type, T obj, string? rv)
+    {
         switch (type)
         {
             case WatchEventType.Added:
@@ -291,9 +318,12 @@ public sealed class Informer<T> : IInformer
             while (true)
             {
                 await Task.Delay(options.ResyncPeriod, time, ct).ConfigureAwait(false);
-                foreach (var obj in Cache.List())
+                lock (dispatchGate)
                 {
-                    Dispatch(h => h.OnResync?.Invoke(obj));
+                    foreach (var obj in Cache.List())
+                    {
+                        Dispatch(h => h.OnResync?.Invoke(obj));
+                    }
                 }
             }
         }
@@ -306,14 +336,22 @@ public sealed class Informer<T> : IInformer
     {
         foreach (var handler in Volatile.Read(ref handlers))
         {
-            try
-            {
-                call(handler);
-            }
-            catch (Exception e)
-            {
-                logger.HandlerFailed(e, Kind);
-            }
+            Invoke(() => call(handler));
+        }
+    }
+
+    private void Invoke(Action call)
+    {
+        try
+        {
+            call();
+        }
+        catch (Exception e)
+        {
+            logger.HandlerFailed(e, Kind);
         }
     }
 }
+
+/// <summary>A watch ended cleanly but at once, with nothing delivered: retried like a failure, with backoff.</summary>
+public sealed class VeryShortWatchException(string message) : Exception(message);

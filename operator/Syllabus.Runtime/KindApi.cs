@@ -116,19 +116,22 @@ internal sealed class CustomObjectKindApi<T>(IKubernetes client) : IKindApi<T>
         client.CustomObjects.DeleteNamespacedCustomObjectAsync<object>(Group, Version, ns, Plural, name, options, cancellationToken: ct);
 }
 
-/// <summary>The delegates that bind one built-in kind to its typed client (see <see cref="BuiltInKinds"/>).</summary>
+/// <summary>
+/// The delegates that bind one built-in kind's reads and deletes to its typed client (see <see cref="BuiltInKinds"/>).
+/// Writes need no binding: they go through the generic custom-object API (<see cref="CoreApiPathHandler"/> routes
+/// core/v1 kinds), as the operator's server-side applies do.
+/// </summary>
 internal sealed record TypedBinding<T, TList>(
     Func<IKubernetes, string?, string?, string?, int?, string?, int?, bool, CancellationToken, Task<HttpOperationResponse<TList>>> List,
     Func<IKubernetes, string, string, CancellationToken, Task<T>> Get,
-    Func<IKubernetes, T, string, CancellationToken, Task<T>> Create,
-    Func<IKubernetes, V1Patch, string, string, string, CancellationToken, Task<T>> Patch,
-    Func<IKubernetes, V1Patch, string, string, string, CancellationToken, Task<T>>? PatchStatus,
     Func<IKubernetes, string, string, V1DeleteOptions, CancellationToken, Task> Delete);
 
 internal sealed class TypedKindApi<T, TList>(IKubernetes client, TypedBinding<T, TList> binding) : IKindApi<T>
     where T : class, IKubernetesObject<V1ObjectMeta>
     where TList : IKubernetesObject<V1ListMeta>, IItems<T>
 {
+    private readonly CustomObjectKindApi<T> writes = new(client);
+
     public async Task<ListPage<T>> ListAsync(string? ns, string? labelSelector, string? continueToken, int? limit, CancellationToken ct)
     {
         using var response = await binding.List(client, ns, labelSelector, null, limit, continueToken, null, false, ct).ConfigureAwait(false);
@@ -146,13 +149,11 @@ internal sealed class TypedKindApi<T, TList>(IKubernetes client, TypedBinding<T,
 
     public Task<T> GetAsync(string ns, string name, CancellationToken ct) => binding.Get(client, ns, name, ct);
 
-    public Task<T> CreateAsync(T obj, CancellationToken ct) => binding.Create(client, obj, KindApi.RequireNamespace(obj), ct);
+    public Task<T> CreateAsync(T obj, CancellationToken ct) => writes.CreateAsync(obj, ct);
 
-    public Task<T> PatchAsync(string ns, string name, V1Patch patch, string fieldManager, CancellationToken ct) => binding.Patch(client, patch, ns, name, fieldManager, ct);
+    public Task<T> PatchAsync(string ns, string name, V1Patch patch, string fieldManager, CancellationToken ct) => writes.PatchAsync(ns, name, patch, fieldManager, ct);
 
-    public Task<T> PatchStatusAsync(string ns, string name, V1Patch patch, string fieldManager, CancellationToken ct) => binding.PatchStatus is { } p
-        ? p(client, patch, ns, name, fieldManager, ct)
-        : throw new NotSupportedException($"{typeof(T).Name} has no status subresource.");
+    public Task<T> PatchStatusAsync(string ns, string name, V1Patch patch, string fieldManager, CancellationToken ct) => writes.PatchStatusAsync(ns, name, patch, fieldManager, ct);
 
     public Task DeleteAsync(string ns, string name, V1DeleteOptions options, CancellationToken ct) => binding.Delete(client, ns, name, options, ct);
 }

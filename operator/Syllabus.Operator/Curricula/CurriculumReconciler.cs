@@ -1,5 +1,4 @@
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 using Syllabus.Api;
 using Syllabus.Runtime;
 using Syllabus.Runtime.Rbac;
@@ -9,9 +8,10 @@ using Syllabus.Api.Validation;
 namespace Syllabus.Operator.Curricula;
 
 /// <summary>
-/// Validates a Curriculum (Valid condition) and lists the TrainingRuns that use it. Runs already started keep the
-/// copy inlined into their ConfigMap, so nothing here touches them. TrainingRuns are not owned by a Curriculum, so
-/// usage is recounted every <see cref="TrainerImageOptions.CurriculumUsageInterval"/>.
+/// Validates a Curriculum (Valid condition) and counts the TrainingRuns that use it, from the TrainingRun cache's
+/// spec.curriculumRef.name index. Runs already started keep the copy inlined into their ConfigMap, so nothing here
+/// touches them. The controller watches TrainingRuns, so a run that starts or stops using the curriculum updates the
+/// count at once; nothing polls.
 /// </summary>
 // The controller's informer (list, watch); status written through the subresource (get: the re-read after a 409).
 [RbacRule(Groups = ["syllabus.dev"], Resources = ["curricula"], Verbs = ["get", "list", "watch"])]
@@ -20,8 +20,7 @@ namespace Syllabus.Operator.Curricula;
 [RbacRule(Groups = ["syllabus.dev"], Resources = ["trainingruns"], Verbs = ["list"])]
 internal sealed partial class CurriculumReconciler(
     IResourceClient<Curriculum> curricula,
-    IResourceClient<TrainingRun> runs,
-    IOptions<TrainerImageOptions> options,
+    ICacheReader<TrainingRun> runs,
     TimeProvider time,
     ILogger<CurriculumReconciler> log) : IReconciler<Curriculum>
 {
@@ -34,8 +33,8 @@ internal sealed partial class CurriculumReconciler(
         }
 
         var ns = resource.Metadata.NamespaceProperty;
-        var users = (await runs.ListAsync(ns, ct: ct).ConfigureAwait(false))
-            .Where(r => r.Spec.CurriculumRef?.Name == resource.Metadata.Name && r.Metadata.DeletionTimestamp is null)
+        var users = runs.ByIndex(TrainingRunIndexes.Curriculum, resource.Metadata.Name, ns)
+            .Where(r => r.Metadata.DeletionTimestamp is null)
             .Select(r => r.Metadata.Name)
             .Order(StringComparer.Ordinal)
             .ToList();
@@ -46,7 +45,7 @@ internal sealed partial class CurriculumReconciler(
             LogUsage(ObjectKey.From(resource), users.Count);
         }
 
-        return ReconcileResult.After(options.Value.CurriculumUsageInterval);
+        return ReconcileResult.Done;
     }
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Curriculum {Curriculum} is used by {Count} TrainingRuns")]
@@ -76,7 +75,7 @@ public static class CurriculumStatusCalculator
         {
             ObservedGeneration = generation,
             Conditions = conditions,
-            UsedBy = usedBy.Count == 0 ? null : [.. usedBy],
+            UsedBy = usedBy.Count == 0 ? null : [.. usedBy.Order(StringComparer.Ordinal).Take(CurriculumStatus.MaxUsedByNames)],
             UsedByCount = usedBy.Count,
         };
     }

@@ -38,14 +38,6 @@ public sealed class TrainerImageOptions
     [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
     public TimeSpan BackoffCap { get; set; } = TimeSpan.FromMinutes(10);
 
-    /// <summary>How often a run waiting for its base model or curriculum looks again (those are not owned, so not watched).</summary>
-    [Range(typeof(TimeSpan), "00:00:00.1", "01:00:00")]
-    public TimeSpan DependencyPollInterval { get; set; } = TimeSpan.FromSeconds(10);
-
-    /// <summary>How often a Curriculum recounts the runs that use it.</summary>
-    [Range(typeof(TimeSpan), "00:00:00.1", "01:00:00")]
-    public TimeSpan CurriculumUsageInterval { get; set; } = TimeSpan.FromSeconds(30);
-
     /// <summary>UID and GID the trainer runs as (non-root).</summary>
     [Range(1, int.MaxValue)]
     public long RunAsUser { get; set; } = 65532;

@@ -53,11 +53,8 @@ public static class TrainerJobBuilder
         ArgumentOutOfRangeException.ThrowIfLessThan(attempt, 1);
         var spec = run.Spec;
         var resources = spec.Resources ?? new ComputeResources();
-        var labels = Labels(run, attempt);
-        if (!string.IsNullOrEmpty(resources.QueueName))
-        {
-            labels[TrainingRunNames.KueueQueueLabel] = resources.QueueName;
-        }
+        var metadata = JobMetadata(run, config, attempt);
+        var labels = metadata.Labels;
 
         var configMapName = TrainingRunNames.ConfigMap(run.Metadata.Name);
         var volumes = new List<V1Volume>
@@ -118,13 +115,7 @@ public static class TrainerJobBuilder
         {
             ApiVersion = "batch/v1",
             Kind = "Job",
-            Metadata = new V1ObjectMeta
-            {
-                Name = TrainingRunNames.Job(run.Metadata.Name, attempt),
-                NamespaceProperty = run.Metadata.NamespaceProperty,
-                Labels = labels,
-                Annotations = new Dictionary<string, string> { [TrainingRunNames.ConfigHashAnnotation] = config.Hash },
-            },
+            Metadata = metadata,
             Spec = new V1JobSpec
             {
                 BackoffLimit = 0,
@@ -156,6 +147,19 @@ public static class TrainerJobBuilder
                 },
             },
         };
+        OwnerReferences.SetControllerReference(run, job);
+        return job;
+    }
+
+    /// <summary>
+    /// What the operator keeps applying to an existing Job of attempt <paramref name="attempt"/>: its labels, annotations and
+    /// controller reference only (the spec, and its pod template above all, is immutable once created).
+    /// </summary>
+    public static V1Job BuildJobMetadata(TrainingRun run, ResolvedTrainerConfig config, int attempt)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        ArgumentNullException.ThrowIfNull(config);
+        var job = new V1Job { ApiVersion = "batch/v1", Kind = "Job", Metadata = JobMetadata(run, config, attempt) };
         OwnerReferences.SetControllerReference(run, job);
         return job;
     }
@@ -197,6 +201,23 @@ public static class TrainerJobBuilder
         {
             Requests = requests.Count == 0 ? null : requests,
             Limits = limits.Count == 0 ? null : limits,
+        };
+    }
+
+    private static V1ObjectMeta JobMetadata(TrainingRun run, ResolvedTrainerConfig config, int attempt)
+    {
+        var labels = Labels(run, attempt);
+        if (run.Spec.Resources?.QueueName is { Length: > 0 } queue)
+        {
+            labels[TrainingRunNames.KueueQueueLabel] = queue;
+        }
+
+        return new V1ObjectMeta
+        {
+            Name = TrainingRunNames.Job(run.Metadata.Name, attempt),
+            NamespaceProperty = run.Metadata.NamespaceProperty,
+            Labels = labels,
+            Annotations = new Dictionary<string, string> { [TrainingRunNames.ConfigHashAnnotation] = config.Hash },
         };
     }
 

@@ -1,4 +1,8 @@
+using System.Buffers;
 using System.Globalization;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Syllabus.Api;
 
 namespace Syllabus.Operator.TrainingRuns;
@@ -10,23 +14,105 @@ public interface ITrainerMetricsScraper
     Task<TrainingProgress?> ScrapeAsync(string podIp, int port, CancellationToken ct);
 }
 
-/// <summary>GET http://POD_IP:PORT/metrics with a short timeout; failures are "no progress this time", never errors.</summary>
-internal sealed class HttpTrainerMetricsScraper(HttpClient http, TimeProvider time) : ITrainerMetricsScraper
+/// <summary>
+/// GET http://POD_IP:PORT/metrics. A trainer image may be anyone's, so what it answers is untrusted: at most
+/// <see cref="MaxResponseBytes"/> are read, and the whole scrape (connect, headers, body) ends after
+/// Trainer:ScrapeTimeout whatever the caller's token says. Failures are "no progress this time", never errors; an
+/// oversized or malformed answer is logged with the reason.
+/// </summary>
+internal sealed partial class HttpTrainerMetricsScraper(
+    HttpClient http,
+    IOptions<TrainerImageOptions> options,
+    TimeProvider time,
+    ILogger<HttpTrainerMetricsScraper> logger) : ITrainerMetricsScraper
 {
+    /// <summary>1 MiB: the trainer's own exposition is a few KiB.</summary>
+    public const int MaxResponseBytes = 1 << 20;
+
     public async Task<TrainingProgress?> ScrapeAsync(string podIp, int port, CancellationToken ct)
     {
         ArgumentException.ThrowIfNullOrEmpty(podIp);
         var host = podIp.Contains(':', StringComparison.Ordinal) ? $"[{podIp}]" : podIp;
+        var uri = new Uri($"http://{host}:{port.ToString(CultureInfo.InvariantCulture)}/metrics");
+        using var deadline = new CancellationTokenSource(options.Value.ScrapeTimeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, deadline.Token);
         try
         {
-            var text = await http.GetStringAsync(new Uri($"http://{host}:{port.ToString(CultureInfo.InvariantCulture)}/metrics"), ct).ConfigureAwait(false);
+            using var response = await http.GetAsync(uri, HttpCompletionOption.ResponseHeadersRead, linked.Token).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode)
+            {
+                return null;
+            }
+
+            if (response.Content.Headers.ContentLength > MaxResponseBytes)
+            {
+                LogTooLarge(uri, response.Content.Headers.ContentLength.Value);
+                return null;
+            }
+
+            var text = await ReadBoundedAsync(response.Content, linked.Token).ConfigureAwait(false);
+            if (text is null)
+            {
+                LogTooLarge(uri, MaxResponseBytes + 1L);
+                return null;
+            }
+
             return TrainerMetrics.ToProgress(PrometheusText.Parse(text), time.GetUtcNow().UtcDateTime);
         }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or FormatException && !ct.IsCancellationRequested)
+        catch (FormatException e)
+        {
+            LogMalformed(uri, e.Message);
+            return null;
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            LogTimedOut(uri, options.Value.ScrapeTimeout);
+            return null;
+        }
+        catch (HttpRequestException)
         {
             return null;
         }
     }
+
+    /// <summary>The body as UTF-8 text, or null when it is longer than <see cref="MaxResponseBytes"/>.</summary>
+    private static async Task<string?> ReadBoundedAsync(HttpContent content, CancellationToken ct)
+    {
+        var stream = await content.ReadAsStreamAsync(ct).ConfigureAwait(false);
+        await using (stream.ConfigureAwait(false))
+        {
+            var buffer = ArrayPool<byte>.Shared.Rent(MaxResponseBytes + 1);
+            try
+            {
+                var read = 0;
+                while (read <= MaxResponseBytes)
+                {
+                    var n = await stream.ReadAsync(buffer.AsMemory(read, MaxResponseBytes + 1 - read), ct).ConfigureAwait(false);
+                    if (n == 0)
+                    {
+                        return Encoding.UTF8.GetString(buffer, 0, read);
+                    }
+
+                    read += n;
+                }
+
+                return null;
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Ignoring the progress at {Uri}: the answer is over 1 MiB ({Bytes} bytes or more)")]
+    private partial void LogTooLarge(Uri uri, long bytes);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Ignoring the progress at {Uri}: not Prometheus text ({Reason})")]
+    private partial void LogMalformed(Uri uri, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Progress scrape of {Uri} timed out after {Timeout}")]
+    private partial void LogTimedOut(Uri uri, TimeSpan timeout);
 }
 
 /// <summary>The trainer's gauge names and how they map onto status.progress.</summary>

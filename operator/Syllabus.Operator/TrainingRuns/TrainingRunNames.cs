@@ -11,7 +11,8 @@ public static class TrainingRunNames
     public const string AppNameLabel = "app.kubernetes.io/name";
     public const string AppName = "syllabus-trainer";
     public const string ManagedByLabel = "app.kubernetes.io/managed-by";
-    public const string ManagedBy = "syllabus-operator";
+    /// <summary>The operator's Operator:ManagedBy default: its informers of owned kinds see only objects labelled with it.</summary>
+    public const string ManagedBy = "syllabus";
     public const string KueueQueueLabel = "kueue.x-k8s.io/queue-name";
     public const string Finalizer = "syllabus.dev/cleanup";
     public const string ConfigHashAnnotation = "syllabus.dev/config-hash";

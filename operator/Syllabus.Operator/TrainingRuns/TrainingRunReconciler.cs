@@ -11,9 +11,17 @@ namespace Syllabus.Operator.TrainingRuns;
 
 /// <summary>
 /// Converges a TrainingRun: finalizer first; gather (Jobs, pods, ConfigMap, Curriculum, base run, progress) into one
-/// observation; <see cref="TrainingRunStatusCalculator.Compute"/> decides; act (ConfigMap, Job, deletes); write status
-/// once if it changed; record Events. Deletion is <see cref="ReconcileDeleteAsync"/>.
+/// observation, all from the informer caches, so a reconcile in steady state sends no GET or LIST;
+/// <see cref="TrainingRunStatusCalculator.Compute"/> decides; act (ConfigMap, Job, deletes; children are server-side
+/// applied, a converged child costs nothing); write status once if it changed; record Events. Deletion is
+/// <see cref="ReconcileDeleteAsync"/>.
 /// </summary>
+/// <remarks>
+/// Jobs: a Job's pod template is immutable, so a Job is created once with its full spec (POST; AlreadyExists is
+/// success) and afterwards only its labels, annotations and owner reference are applied. The template stays as
+/// created: a TrainingRun's config is frozen at its first attempt, and each later attempt is a new Job, so there is
+/// never a reason to delete and recreate one. ConfigMaps are applied whole.
+/// </remarks>
 // The controller's informer (list, watch); finalizer added and removed by replacing the run (update); base and teacher
 // runs read (get, also the re-read after a 409); a finished run deleted after ttlSecondsAfterFinished (delete).
 [RbacRule(Groups = ["syllabus.dev"], Resources = ["trainingruns"], Verbs = ["get", "list", "watch", "update", "delete"])]
@@ -31,9 +39,10 @@ namespace Syllabus.Operator.TrainingRuns;
 internal sealed partial class TrainingRunReconciler(
     IResourceClient<TrainingRun> runs,
     IResourceClient<V1Job> jobs,
-    IResourceClient<V1Pod> pods,
     IResourceClient<V1ConfigMap> configMaps,
-    IResourceClient<Curriculum> curricula,
+    TrainingRunCaches caches,
+    IApplier applier,
+    Expectations<TrainingRun> expectations,
     ITrainerMetricsScraper scraper,
     IEventRecorder events,
     IOptions<TrainerImageOptions> options,
@@ -50,6 +59,7 @@ internal sealed partial class TrainingRunReconciler(
         if (resource.Metadata.DeletionTimestamp is not null)
         {
             phases.TryRemove(key, out _);
+            expectations.Forget(key);
             return await ReconcileDeleteAsync(resource, ct).ConfigureAwait(false);
         }
 
@@ -59,12 +69,19 @@ internal sealed partial class TrainingRunReconciler(
         var opts = options.Value;
         var ns = run.Metadata.NamespaceProperty;
         var name = run.Metadata.Name;
-        var selector = $"{TrainingRunNames.RunLabel}={TrainingRunNames.LabelValue(name)}";
 
-        // Gather. Jobs and pods come from consistent API lists, so a Job created just before a restart is seen.
-        var runJobs = (await jobs.ListAsync(ns, selector, ct).ConfigureAwait(false)).Where(j => OwnerReferences.IsControlledBy(j, run)).ToList();
-        var runPods = await pods.ListAsync(ns, selector, ct).ConfigureAwait(false);
-        var configMap = await configMaps.GetAsync(ns, TrainingRunNames.ConfigMap(name), ct).ConfigureAwait(false);
+        // What this controller created must be in the cache before it judges what exists; the child's watch event
+        // enqueues the run again, the requeue is only a safety net.
+        if (!expectations.IsSatisfied(key, out var wait, out var waitingFor))
+        {
+            LogWaitingForCache(key, waitingFor);
+            return ReconcileResult.After(wait);
+        }
+
+        // Gather, from the caches: Jobs by their controller's UID, pods by the run's label (they outlive a deleted Job).
+        var runJobs = caches.Jobs.ByIndex(CacheIndexes.ControllerUid, run.Metadata.Uid, ns);
+        var runPods = caches.Pods.List(ns, $"{TrainingRunNames.RunLabel}={TrainingRunNames.LabelValue(name)}");
+        var configMap = caches.ConfigMaps.Get(ns, TrainingRunNames.ConfigMap(name));
         var errors = SpecValidation.Validate(run.Spec);
         ResolvedTrainerConfig? config = null;
         var dependencies = DependencyState.Ready;
@@ -74,8 +91,10 @@ internal sealed partial class TrainingRunReconciler(
         }
         else if (errors.Count == 0 && run.Status?.CompletionTime is null)
         {
-            (config, dependencies) = await ResolveAsync(run, ct).ConfigureAwait(false);
+            (config, dependencies) = Resolve(run);
         }
+
+        await ConvergeChildrenAsync(run, config, configMap, runJobs, ct).ConfigureAwait(false);
 
         var now = time.GetUtcNow();
         TrainingProgress? progress = null;
@@ -120,10 +139,19 @@ internal sealed partial class TrainingRunReconciler(
                         throw new InvalidOperationException($"TrainingRun {key} is ready to start but its config could not be resolved.");
                     }
 
-                    await configMaps.CreateOrGetAsync(TrainerJobBuilder.BuildConfigMap(run, config), ct).ConfigureAwait(false);
+                    var desiredConfigMap = TrainerJobBuilder.BuildConfigMap(run, config);
+                    if (await applier.ApplyIfDriftedAsync(desiredConfigMap, configMap, ct).ConfigureAwait(false) && configMap is null)
+                    {
+                        expectations.Expect(key, $"ConfigMap {desiredConfigMap.Metadata.Name}", () => caches.ConfigMaps.Contains(ns, desiredConfigMap.Metadata.Name));
+                    }
+
                     var job = TrainerJobBuilder.Build(run, config, opts, create.Attempt, create.ActiveDeadlineSeconds);
-                    await jobs.CreateOrGetAsync(job, ct).ConfigureAwait(false);
-                    LogCreatedJob(job.Metadata.Name, key, create.Attempt);
+                    if (await applier.CreateIfAbsentAsync(job, ct).ConfigureAwait(false) is { } created)
+                    {
+                        expectations.Expect(key, $"Job {created.Metadata.Name}", () => caches.Jobs.Contains(ns, created.Metadata.Name, created.Metadata.Uid));
+                        LogCreatedJob(job.Metadata.Name, key, create.Attempt);
+                    }
+
                     break;
                 case TrainingRunAction.DeleteJob delete:
                     if (await jobs.DeleteAsync(ns, delete.Name, ct).ConfigureAwait(false))
@@ -171,10 +199,10 @@ internal sealed partial class TrainingRunReconciler(
         }
 
         var ns = run.Metadata.NamespaceProperty;
-        var selector = $"{TrainingRunNames.RunLabel}={TrainingRunNames.LabelValue(run.Metadata.Name)}";
-        var runJobs = (await jobs.ListAsync(ns, selector, ct).ConfigureAwait(false)).Where(j => OwnerReferences.IsControlledBy(j, run)).ToList();
-        var runPods = await pods.ListAsync(ns, selector, ct).ConfigureAwait(false);
-        var configMap = await configMaps.GetAsync(ns, TrainingRunNames.ConfigMap(run.Metadata.Name), ct).ConfigureAwait(false);
+        // From the caches: the children's delete events enqueue the run again (Owns / Watches), the requeue is a fallback.
+        var runJobs = caches.Jobs.ByIndex(CacheIndexes.ControllerUid, run.Metadata.Uid, ns);
+        var runPods = caches.Pods.List(ns, $"{TrainingRunNames.RunLabel}={TrainingRunNames.LabelValue(run.Metadata.Name)}");
+        var configMap = caches.ConfigMaps.Get(ns, TrainingRunNames.ConfigMap(run.Metadata.Name));
         var remaining = TrainingRunStatusCalculator.RemainingChildren(run, runJobs, runPods, configMap);
         if (remaining.Count > 0)
         {
@@ -197,14 +225,62 @@ internal sealed partial class TrainingRunReconciler(
         return ReconcileResult.Done;
     }
 
-    /// <summary>The config to start with, or why the run cannot start yet.</summary>
-    private async Task<(ResolvedTrainerConfig? Config, DependencyState State)> ResolveAsync(TrainingRun run, CancellationToken ct)
+    /// <summary>
+    /// Brings the children that exist back to what this run wants, from the cached copies (no request when they match):
+    /// the ConfigMap whole (recreated if deleted by hand once the run has started), each Job's labels, annotations and
+    /// owner reference (its spec stays as created; see the class remarks).
+    /// </summary>
+    private async Task ConvergeChildrenAsync(TrainingRun run, ResolvedTrainerConfig? config, V1ConfigMap? configMap, IReadOnlyList<V1Job> runJobs, CancellationToken ct)
+    {
+        if (config is null)
+        {
+            return;
+        }
+
+        if (configMap is not null || runJobs.Count > 0)
+        {
+            await applier.ApplyIfDriftedAsync(TrainerJobBuilder.BuildConfigMap(run, config), configMap, ct).ConfigureAwait(false);
+        }
+
+        foreach (var job in runJobs.Where(j => j.Metadata.DeletionTimestamp is null))
+        {
+            if (AttemptOf(run, job) is { } attempt)
+            {
+                await applier.ApplyIfDriftedAsync(TrainerJobBuilder.BuildJobMetadata(run, config, attempt), job, ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>The attempt a Job of the run is for: its label, or (label edited away) the attempt its name was made from.</summary>
+    private static int? AttemptOf(TrainingRun run, V1Job job)
+    {
+        if (job.Metadata.Labels?.TryGetValue(TrainingRunNames.AttemptLabel, out var label) == true
+            && int.TryParse(label, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n)
+            && TrainingRunNames.Job(run.Metadata.Name, n) == job.Metadata.Name)
+        {
+            return n;
+        }
+
+        var highest = Math.Max(run.Status?.Attempts ?? 0, 1) + 10;
+        for (var i = 1; i <= highest; i++)
+        {
+            if (TrainingRunNames.Job(run.Metadata.Name, i) == job.Metadata.Name)
+            {
+                return i;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The config to start with, or why the run cannot start yet, from the cached Curriculum and runs.</summary>
+    private (ResolvedTrainerConfig? Config, DependencyState State) Resolve(TrainingRun run)
     {
         var ns = run.Metadata.NamespaceProperty;
         Curriculum? curriculum = null;
         if (run.Spec.CurriculumRef is { } curriculumRef)
         {
-            curriculum = await curricula.GetAsync(ns, curriculumRef.Name, ct).ConfigureAwait(false);
+            curriculum = caches.Curricula.Get(ns, curriculumRef.Name);
             if (curriculum is null)
             {
                 return (null, DependencyState.Waiting("CurriculumNotFound", $"Curriculum {curriculumRef.Name} does not exist (yet)"));
@@ -220,7 +296,7 @@ internal sealed partial class TrainingRunReconciler(
         string? baseModelUri = null;
         if (run.Spec.BaseModel?.TrainingRun is { } baseRef)
         {
-            var baseRun = await runs.GetAsync(ns, baseRef.Name, ct).ConfigureAwait(false);
+            var baseRun = caches.Runs.Get(ns, baseRef.Name);
             var state = BaseModelPolicy.Evaluate(baseRef.Name, baseRun);
             if (state.Status != DependencyStatus.Ready)
             {
@@ -234,7 +310,7 @@ internal sealed partial class TrainingRunReconciler(
         string? teacherModelUri = null;
         if ((curriculum?.Spec ?? run.Spec.Curriculum)?.Difficulty?.Teacher?.TrainingRun is { } teacherRef)
         {
-            var teacherRun = await runs.GetAsync(ns, teacherRef.Name, ct).ConfigureAwait(false);
+            var teacherRun = caches.Runs.Get(ns, teacherRef.Name);
             var state = BaseModelPolicy.Evaluate(teacherRef.Name, teacherRun, BaseModelPolicy.TeacherModel);
             if (state.Status != DependencyStatus.Ready)
             {
@@ -270,6 +346,9 @@ internal sealed partial class TrainingRunReconciler(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Cleaned up the jobs and config of {Run}")]
     private partial void LogCleanedUp(ObjectKey run);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "{Run} waits for the cache to show what it created: {What}")]
+    private partial void LogWaitingForCache(ObjectKey run, string? what);
 }
 
 /// <summary>

@@ -281,7 +281,8 @@ public static class TrainingRunStatusCalculator
             return ctx.Fail(dependency.Reason, dependency.Message);
         }
 
-        var outcome = new Outcome(TrainingRunPhases.Pending) { RequeueAfter = ctx.Options.DependencyPollInterval };
+        // No requeue: the controller watches Curricula and TrainingRuns, so what this waits for enqueues the run when it changes.
+        var outcome = new Outcome(TrainingRunPhases.Pending);
         ctx.Set(ConditionTypes.Scheduled, Conditions.False, dependency.Reason, dependency.Message);
         ctx.Set(ConditionTypes.Running, Conditions.False, dependency.Reason, dependency.Message);
         return outcome;

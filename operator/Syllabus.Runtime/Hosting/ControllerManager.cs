@@ -26,6 +26,7 @@ internal sealed partial class ControllerManager(
     IHostApplicationLifetime lifetime,
     IOptions<OperatorOptions> options,
     OperatorStatus status,
+    CacheProvider caches,
     TimeProvider time,
     ILoggerFactory loggerFactory,
     ILogger<ControllerManager> logger) : BackgroundService
@@ -246,7 +247,12 @@ internal sealed partial class ControllerManager(
     private async Task RunTermAsync(List<ControllerRegistration> list, CancellationToken ct, CancellationToken abortReconciles)
     {
         var opts = options.Value;
-        var informers = new InformerFactory(client, new InformerOptions { Namespaces = opts.Namespaces, ResyncPeriod = opts.ResyncPeriod }, time, loggerFactory);
+        var informers = new InformerFactory(
+            client,
+            new InformerOptions { Namespaces = opts.Namespaces, ResyncPeriod = opts.ResyncPeriod },
+            time,
+            loggerFactory,
+            ManagedObjects.Selector(opts.ManagedBy));
         var controllers = list.Select(r => r.Build(services, informers, opts)).ToList();
         using var informerCts = new CancellationTokenSource();
         var informersRunning = informers.RunAsync(informerCts.Token);
@@ -254,6 +260,7 @@ internal sealed partial class ControllerManager(
         try
         {
             await informers.WaitForSyncAsync(ct).ConfigureAwait(false);
+            caches.Current = informers;
             status.CachesSynced = true;
             LogSynced(informers.Informers.Count);
             foreach (var controller in controllers)
@@ -271,6 +278,7 @@ internal sealed partial class ControllerManager(
         {
             await Task.WhenAll(started.Select(c => c.StopAsync(abortReconciles))).ConfigureAwait(false);
             status.CachesSynced = false;
+            caches.Current = null;
             await informerCts.CancelAsync().ConfigureAwait(false);
             await informersRunning.ConfigureAwait(false);
         }

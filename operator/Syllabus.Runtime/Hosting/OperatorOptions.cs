@@ -45,6 +45,17 @@ public sealed class OperatorOptions
     /// <summary>Log one JSON object per line (for log collectors) instead of the human console format.</summary>
     public bool JsonLogs { get; set; }
 
+    /// <summary>
+    /// The value of app.kubernetes.io/managed-by on everything the operator creates. Informers of owned kinds list and
+    /// watch only objects with it, so the cache never holds the cluster's unrelated Jobs, Pods or ConfigMaps.
+    /// </summary>
+    [Required, RegularExpression(@"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")]
+    public string ManagedBy { get; set; } = "syllabus";
+
+    /// <summary>The field manager of the operator's server-side applies and writes.</summary>
+    [Required, MinLength(1)]
+    public string FieldManager { get; set; } = "syllabus-operator";
+
     [ValidateObjectMembers]
     public LeaderElectionOptions LeaderElection { get; set; } = new();
 }

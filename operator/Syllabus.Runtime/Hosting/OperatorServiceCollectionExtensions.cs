@@ -46,15 +46,24 @@ public static class OperatorServiceCollectionExtensions
                 new LeaderWriteFenceHandler(fence),
                 .. sp.GetServices<KubernetesClientHandler>().Select(h => h.Create(sp)),
             ];
-            return new Kubernetes(config, handlers);
+            return CreateClient(config, handlers);
         });
         services.TryAddSingleton(sp =>
         {
             var options = sp.GetRequiredService<IOptions<OperatorOptions>>().Value;
             var config = sp.GetService<KubernetesClientConfiguration>() ?? BuildClientConfiguration(options);
-            return new LeaderElectionClient(new Kubernetes(config, [.. sp.GetServices<KubernetesClientHandler>().Select(h => h.Create(sp))]));
+            return new LeaderElectionClient(CreateClient(config, [.. sp.GetServices<KubernetesClientHandler>().Select(h => h.Create(sp))]));
         });
         services.TryAdd(ServiceDescriptor.Singleton(typeof(IResourceClient<>), typeof(ResourceClient<>)));
+        services.TryAddSingleton<CacheProvider>();
+        services.TryAdd(ServiceDescriptor.Singleton(typeof(ICacheReader<>), typeof(CacheReader<>)));
+        services.TryAdd(ServiceDescriptor.Singleton(typeof(Expectations<>), typeof(Expectations<>)));
+        services.TryAddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<OperatorOptions>>().Value;
+            return new ApplyOptions { FieldManager = options.FieldManager, ManagedBy = options.ManagedBy };
+        });
+        services.TryAddSingleton<IApplier, ServerSideApplier>();
         services.TryAddSingleton(new EventRecorderOptions());
         services.TryAddSingleton<IEventRecorder, EventRecorder>();
         services.TryAddSingleton<OperatorMetrics>();
@@ -101,6 +110,13 @@ public static class OperatorServiceCollectionExtensions
         services.AddSingleton(new KubernetesClientHandler(create));
         return services;
     }
+
+    /// <summary>
+    /// The client the runtime uses: <paramref name="handlers"/> plus <see cref="CoreApiPathHandler"/>, which lets the
+    /// generic custom-object calls of <see cref="ServerSideApplier"/> reach core/v1 kinds.
+    /// </summary>
+    public static IKubernetes CreateClient(KubernetesClientConfiguration config, params DelegatingHandler[] handlers) =>
+        new Kubernetes(config, [new CoreApiPathHandler(), .. handlers]);
 
     internal static KubernetesClientConfiguration BuildClientConfiguration(OperatorOptions options)
     {

@@ -34,6 +34,18 @@ public sealed class CurriculumStatusCalculatorTests
     }
 
     [Fact]
+    public void UsedBy_names_at_most_50_runs_and_counts_them_all()
+    {
+        var curriculum = Curriculum();
+        var users = Enumerable.Range(0, 1000).Select(i => $"run-{i:D4}").Reverse().ToList();
+        var status = CurriculumStatusCalculator.Compute(curriculum, SpecValidation.Validate(curriculum.Spec), users, T0);
+        Assert.Equal(1000, status.UsedByCount);
+        Assert.Equal(CurriculumStatus.MaxUsedByNames, status.UsedBy!.Count);
+        Assert.Equal("run-0000", status.UsedBy[0]);
+        Assert.Equal("run-0049", status.UsedBy[^1]);
+    }
+
+    [Fact]
     public void An_invalid_curriculum_says_why_and_keeps_the_transition_time_while_unchanged()
     {
         var curriculum = Curriculum();

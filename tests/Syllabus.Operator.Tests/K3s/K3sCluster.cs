@@ -78,7 +78,6 @@ public sealed class K3sCluster : IAsyncLifetime
                 $"--Operator:Namespaces:0={ns}",
                 "--Operator:LeaderElection:Enabled=false",
                 "--Trainer:Image=syllabus-trainer:k3s-test",
-                "--Trainer:CurriculumUsageInterval=00:00:02",
                 "--Logging:LogLevel:Default=Warning",
             ],
             b => b.Services.AddSingleton(Configuration));

@@ -54,32 +54,103 @@ public sealed class ControllerTests
     [Fact]
     public async Task Owned_objects_enqueue_their_controlling_owner_of_the_right_kind()
     {
-        api.EnqueueList("1", Cm("owner", "1", "ns"));
+        // "owner" and "other" are both ConfigMaps this controller reconciles; a Job controlled by a *Deployment* named
+        // "other" must not enqueue the ConfigMap "other" (the owner's kind and group are checked, not just its name).
+        api.EnqueueList("1", Cm("owner", "1", "ns"), Cm("other", "1", "ns"));
         var jobs = new FakeKindApi<V1Job>();
-        var owned = new V1Job { Metadata = new V1ObjectMeta { Name = "child", NamespaceProperty = "ns", ResourceVersion = "1" } };
-        OwnerReferences.SetControllerReference(new V1ConfigMap { Metadata = new V1ObjectMeta { Name = "owner", NamespaceProperty = "ns", Uid = "u" } }, owned);
-        var foreign = new V1Job { Metadata = new V1ObjectMeta { Name = "foreign", NamespaceProperty = "ns", ResourceVersion = "1" } };
-        OwnerReferences.SetControllerReference(new V1Deployment { Metadata = new V1ObjectMeta { Name = "owner", NamespaceProperty = "ns", Uid = "d" } }, foreign);
         jobs.EnqueueList("1");
-        jobs.EnqueueWatch((WatchEventType.Added, owned), (WatchEventType.Added, foreign));
+        var jobEvents = jobs.EnqueueLiveWatch();
+        var owned = Job("child", "1", new V1ConfigMap { Metadata = new V1ObjectMeta { Name = "owner", NamespaceProperty = "ns", Uid = "u" } });
+        var foreign = Job("foreign", "1", new V1Deployment { Metadata = new V1ObjectMeta { Name = "other", NamespaceProperty = "ns", Uid = "d" } });
 
         var reconciler = new ScriptedReconciler(_ => _ => ReconcileResult.Done);
         var informer = new Informer<V1ConfigMap>(api, new InformerOptions { ResyncPeriod = TimeSpan.Zero }, TimeProvider.System, NullLogger.Instance);
         var jobInformer = new Informer<V1Job>(jobs, new InformerOptions { ResyncPeriod = TimeSpan.Zero }, TimeProvider.System, NullLogger.Instance);
+
+        // One worker: keys are reconciled in the order they were enqueued, so a later reconcile of "owner" proves an
+        // earlier (wrong) enqueue of "other" has been reconciled too.
         var controller = new Controller<V1ConfigMap>(informer, reconciler, new ControllerOptions { Workers = 1 }, TimeProvider.System, NullLogger.Instance);
         controller.Owns(jobInformer);
         using var cts = new CancellationTokenSource();
         var running = Task.WhenAll(informer.RunAsync(cts.Token), jobInformer.RunAsync(cts.Token));
         await controller.StartAsync(TestContext.Current.CancellationToken);
-        await Eventually.TrueAsync(() => jobInformer.Cache.Count == 2 && controller.Queue.Count == 0 && controller.Queue.ProcessingCount == 0, "job events handled");
+        await Eventually.TrueAsync(() => reconciler.Count("owner") == 1 && reconciler.Count("other") == 1, "the initial reconciles");
+
+        // An update enqueues the owner of the old and of the new object, so it may be reconciled once or twice: each
+        // step waits for "more than before".
+        await jobEvents.WriteAsync((WatchEventType.Added, owned), TestContext.Current.CancellationToken);
+        await Eventually.TrueAsync(() => reconciler.Count("owner") > 1, "the owned Job's add to enqueue its owner");
+
+        var before = reconciler.Count("owner");
+        await jobEvents.WriteAsync((WatchEventType.Added, foreign), TestContext.Current.CancellationToken);
+        await jobEvents.WriteAsync((WatchEventType.Modified, Job("child", "2", new V1ConfigMap { Metadata = new V1ObjectMeta { Name = "owner", NamespaceProperty = "ns", Uid = "u" } })), TestContext.Current.CancellationToken);
+        await Eventually.TrueAsync(() => reconciler.Count("owner") > before, "the owned Job's update to enqueue its owner");
+
+        before = reconciler.Count("owner");
+        await jobEvents.WriteAsync((WatchEventType.Deleted, owned), TestContext.Current.CancellationToken);
+        await Eventually.TrueAsync(() => reconciler.Count("owner") > before, "the owned Job's deletion to enqueue its owner");
         await controller.StopAsync(CancellationToken.None);
         await cts.CancelAsync();
         await running;
 
-        // One reconcile from the initial list, at most one more from the owned job; the Deployment-owned job enqueues nothing.
-        Assert.InRange(reconciler.Count("owner"), 1, 2);
-        Assert.Equal(["owner"], reconciler.Names.Distinct());
+        Assert.Equal(1, reconciler.Count("other"));
     }
+
+    [Fact]
+    public async Task Watches_enqueues_what_the_map_relates_an_object_to_and_honours_the_update_predicate()
+    {
+        api.EnqueueList("1", Cm("a", "1", "ns", labels: new() { ["team"] = "red" }), Cm("b", "1", "ns", labels: new() { ["team"] = "blue" }));
+        var related = new FakeKindApi<V1Secret>();
+        related.EnqueueList("1");
+        var relatedEvents = related.EnqueueLiveWatch();
+        var reconciler = new ScriptedReconciler(_ => _ => ReconcileResult.Done);
+        var informer = new Informer<V1ConfigMap>(api, new InformerOptions { ResyncPeriod = TimeSpan.Zero }, TimeProvider.System, NullLogger.Instance);
+        informer.Cache.AddIndex("team", c => [Team(c)]);
+        var secrets = new Informer<V1Secret>(related, new InformerOptions { ResyncPeriod = TimeSpan.Zero }, TimeProvider.System, NullLogger.Instance);
+        var controller = new Controller<V1ConfigMap>(informer, reconciler, new ControllerOptions { Workers = 1 }, TimeProvider.System, NullLogger.Instance);
+
+        // A Secret enqueues the ConfigMaps of its team, through the index; updates only when its type changes.
+        var byTeam = CacheReader<V1ConfigMap>.Over(informer.Cache);
+        controller.Watches(secrets, s => byTeam.KeysByIndex("team", s.Metadata.Labels["team"], s.Metadata.NamespaceProperty), (o, n) => o.Type != n.Type);
+        using var cts = new CancellationTokenSource();
+        var running = Task.WhenAll(informer.RunAsync(cts.Token), secrets.RunAsync(cts.Token));
+        await controller.StartAsync(TestContext.Current.CancellationToken);
+        await Eventually.TrueAsync(() => reconciler.Count("a") == 1 && reconciler.Count("b") == 1, "the initial reconciles");
+
+        await relatedEvents.WriteAsync((WatchEventType.Added, Secret("s", "2", "red", "x")), TestContext.Current.CancellationToken);
+        await Eventually.TrueAsync(() => reconciler.Count("a") == 2, "a red Secret to enqueue the red ConfigMap");
+        await relatedEvents.WriteAsync((WatchEventType.Modified, Secret("s", "3", "red", "x")), TestContext.Current.CancellationToken); // filtered out
+        await relatedEvents.WriteAsync((WatchEventType.Added, Secret("t", "4", "blue", "x")), TestContext.Current.CancellationToken);
+        await Eventually.TrueAsync(() => reconciler.Count("b") == 2, "a blue Secret to enqueue the blue ConfigMap");
+        Assert.Equal(2, reconciler.Count("a")); // one worker, in order: the filtered update enqueued nothing
+
+        await relatedEvents.WriteAsync((WatchEventType.Modified, Secret("s", "5", "blue", "y")), TestContext.Current.CancellationToken); // old red, new blue
+        await Eventually.TrueAsync(() => reconciler.Count("b") == 3 && reconciler.Count("a") == 3, "an update to enqueue what the old and the new object map to");
+        await controller.StopAsync(CancellationToken.None);
+        await cts.CancelAsync();
+        await running;
+        Assert.Equal(3, reconciler.Count("a"));
+        Assert.Equal(3, reconciler.Count("b"));
+    }
+
+    private static V1Job Job(string name, string rv, IKubernetesObject<V1ObjectMeta> owner)
+    {
+        var job = new V1Job { Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = "ns", ResourceVersion = rv } };
+        switch (owner)
+        {
+            case V1ConfigMap cm:
+                OwnerReferences.SetControllerReference(cm, job);
+                break;
+            case V1Deployment d:
+                OwnerReferences.SetControllerReference(d, job);
+                break;
+        }
+
+        return job;
+    }
+
+    private static V1Secret Secret(string name, string rv, string team, string type) =>
+        new() { Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = "ns", ResourceVersion = rv, Labels = new Dictionary<string, string> { ["team"] = team } }, Type = type };
 
     [Fact]
     public async Task Stopping_finishes_in_flight_reconciles_and_starts_no_new_ones()
@@ -191,7 +262,8 @@ public sealed class ControllerTests
         Response = new k8s.Autorest.HttpResponseMessageWrapper(new HttpResponseMessage(System.Net.HttpStatusCode.Conflict), """{"kind":"Status","reason":"Conflict","code":409}"""),
     };
 
-    private static V1ConfigMap Cm(string name, string rv, string? ns = null) => new() { Metadata = new V1ObjectMeta { Name = name, ResourceVersion = rv, NamespaceProperty = ns } };
+    private static V1ConfigMap Cm(string name, string rv, string? ns = null, Dictionary<string, string>? labels = null) =>
+        new() { Metadata = new V1ObjectMeta { Name = name, ResourceVersion = rv, NamespaceProperty = ns, Labels = labels } };
 
     private sealed class ScriptedReconciler(Func<string, Func<int, ReconcileResult>> script, bool mutate = false) : IReconciler<V1ConfigMap>
     {
@@ -239,4 +311,6 @@ public sealed class ControllerTests
             return ReconcileResult.Done;
         }
     }
+
+    private static string? Team(V1ConfigMap c) => c.Metadata.Labels is { } labels && labels.TryGetValue("team", out var team) ? team : null;
 }

@@ -17,11 +17,22 @@ internal sealed class FakeKindApi<T> : IKindApi<T>
 
     public int ListCalls;
 
+    /// <summary>When set, a watch with nothing scripted ends at once instead of hanging (a server that drops watches).</summary>
+    public bool EndUnscriptedWatchesAtOnce { get; set; }
+
     public void EnqueueList(string resourceVersion, params T[] items) => lists.Enqueue(new ListPage<T>(items, resourceVersion, null));
 
     public void EnqueueWatch(params (WatchEventType, T)[] events) => watches.Enqueue((_, ct) => Play(events, null, null, ct));
 
     public void EnqueueWatchEndingInErrorEvent(Exception error, params (WatchEventType, T)[] events) => watches.Enqueue((onError, ct) => Play(events, () => onError(error), null, ct));
+
+    /// <summary>A watch that delivers whatever the test writes to the returned channel, until it completes the channel.</summary>
+    public System.Threading.Channels.ChannelWriter<(WatchEventType, T)> EnqueueLiveWatch()
+    {
+        var channel = System.Threading.Channels.Channel.CreateUnbounded<(WatchEventType, T)>();
+        watches.Enqueue((_, ct) => channel.Reader.ReadAllAsync(ct));
+        return channel.Writer;
+    }
 
     public void EnqueueWatchThrowing(Exception error, params (WatchEventType, T)[] events) => watches.Enqueue((_, ct) => Play(events, null, error, ct));
 
@@ -36,7 +47,7 @@ internal sealed class FakeKindApi<T> : IKindApi<T>
     public IAsyncEnumerable<(WatchEventType Type, T Object)> WatchAsync(string? ns, string? labelSelector, string resourceVersion, int timeoutSeconds, Action<Exception> onError, CancellationToken ct)
     {
         WatchedFrom.Enqueue(resourceVersion);
-        return watches.TryDequeue(out var watch) ? watch(onError, ct) : Hang(ct);
+        return watches.TryDequeue(out var watch) ? watch(onError, ct) : EndUnscriptedWatchesAtOnce ? Play([], null, null, ct) : Hang(ct);
     }
 
     public Task<T> GetAsync(string ns, string name, CancellationToken ct) => throw new NotSupportedException();

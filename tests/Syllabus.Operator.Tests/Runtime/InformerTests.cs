@@ -101,6 +101,129 @@ public sealed class InformerTests
         await running;
     }
 
+    [Fact]
+    public async Task A_watch_that_closes_at_once_is_retried_with_growing_backoff_not_in_a_tight_loop()
+    {
+        var time = new FakeTimeProvider();
+        api.EnqueueList("5", Cm("a", "1"));
+        api.EndUnscriptedWatchesAtOnce = true;
+        var informer = new Informer<V1ConfigMap>(
+            api,
+            new InformerOptions { ResyncPeriod = TimeSpan.Zero, InitialBackoff = TimeSpan.FromSeconds(1), MaxBackoff = TimeSpan.FromSeconds(30) },
+            time,
+            NullLogger.Instance,
+            random: () => 1.0);
+        using var cts = new CancellationTokenSource();
+        var running = informer.RunAsync(cts.Token);
+        await Eventually.TrueAsync(() => api.WatchedFrom.Count == 1, "the first watch");
+
+        // The clock does not move: a tight loop would open thousands of watches here.
+        await Task.Delay(200, TestContext.Current.CancellationToken);
+        Assert.Single(api.WatchedFrom);
+
+        time.Advance(TimeSpan.FromSeconds(1));
+        await Eventually.TrueAsync(() => api.WatchedFrom.Count == 2, "the retry after 1 s");
+        await Task.Delay(200, TestContext.Current.CancellationToken); // let the informer start its next wait
+        time.Advance(TimeSpan.FromSeconds(1)); // the second wait is 2 s: half of it is not enough
+        await Task.Delay(200, TestContext.Current.CancellationToken);
+        Assert.Equal(2, api.WatchedFrom.Count);
+        time.Advance(TimeSpan.FromSeconds(1));
+        await Eventually.TrueAsync(() => api.WatchedFrom.Count == 3, "the retry after 2 s");
+
+        Assert.Equal(1, api.ListCalls); // resumed from the same resourceVersion, no relist
+        Assert.All(api.WatchedFrom, rv => Assert.Equal("5", rv));
+        await cts.CancelAsync();
+        await running;
+    }
+
+    [Fact]
+    public async Task A_late_handler_sees_each_object_added_before_it_changes_even_while_events_stream_in()
+    {
+        const int objects = 200;
+        api.EnqueueList("1", [.. Enumerable.Range(0, objects).Select(i => Cm($"o{i}", "1"))]);
+        var stream = api.EnqueueLiveWatch();
+        var informer = new Informer<V1ConfigMap>(api, new InformerOptions { ResyncPeriod = TimeSpan.Zero }, TimeProvider.System, NullLogger.Instance);
+        using var cts = new CancellationTokenSource();
+        var running = informer.RunAsync(cts.Token);
+        await informer.WaitForSyncAsync(TestContext.Current.CancellationToken);
+
+        // Stream updates and deletes of every object while late handlers subscribe; each handler keeps its own view.
+        var writer = Task.Run(async () =>
+        {
+            for (var round = 2; round < 40; round++)
+            {
+                for (var i = 0; i < objects; i++)
+                {
+                    var type = round % 7 == 0 && i % 3 == 0 ? WatchEventType.Deleted : WatchEventType.Modified;
+                    await stream.WriteAsync((type, Cm($"o{i}", $"{round}")), TestContext.Current.CancellationToken);
+                    if (type == WatchEventType.Deleted)
+                    {
+                        await stream.WriteAsync((WatchEventType.Added, Cm($"o{i}", $"{round}")), TestContext.Current.CancellationToken);
+                    }
+                }
+            }
+
+            await stream.WriteAsync((WatchEventType.Modified, Cm("o0", "final")), TestContext.Current.CancellationToken);
+        }, TestContext.Current.CancellationToken);
+
+        var views = new List<HandlerView>();
+        while (!writer.IsCompleted)
+        {
+            var view = new HandlerView();
+            informer.AddHandler(view.Handler);
+            views.Add(view);
+            await Task.Yield();
+        }
+
+        await writer;
+        await Eventually.TrueAsync(() => informer.Cache.Get(null, "o0")?.Metadata.ResourceVersion == "final", "the last event");
+        await cts.CancelAsync();
+        await running;
+
+        var cached = informer.Cache.List().ToDictionary(c => c.Metadata.Name, c => c.Metadata.ResourceVersion);
+        Assert.NotEmpty(views);
+        foreach (var view in views)
+        {
+            Assert.Empty(view.Violations);
+            Assert.Equal(cached, view.Objects);
+        }
+    }
+
+    private sealed class HandlerView
+    {
+        public HandlerView() =>
+            Handler = new ResourceEventHandler<V1ConfigMap>(
+                OnAdd: c =>
+                {
+                    if (!Objects.TryAdd(c.Metadata.Name, c.Metadata.ResourceVersion))
+                    {
+                        Violations.Add($"add of {c.Metadata.Name} it already had");
+                    }
+                },
+                OnUpdate: (o, n) =>
+                {
+                    if (!Objects.TryGetValue(n.Metadata.Name, out var seen) || seen != o.Metadata.ResourceVersion)
+                    {
+                        Violations.Add($"update of {n.Metadata.Name} from {o.Metadata.ResourceVersion}, but it had {seen ?? "nothing"}");
+                    }
+
+                    Objects[n.Metadata.Name] = n.Metadata.ResourceVersion;
+                },
+                OnDelete: c =>
+                {
+                    if (!Objects.Remove(c.Metadata.Name))
+                    {
+                        Violations.Add($"delete of {c.Metadata.Name} it never had");
+                    }
+                });
+
+        public ResourceEventHandler<V1ConfigMap> Handler { get; }
+
+        public Dictionary<string, string> Objects { get; } = [];
+
+        public List<string> Violations { get; } = [];
+    }
+
     private static KubernetesException Gone() => new(new V1Status { Code = 410, Reason = "Expired", Message = "too old resource version" });
 
     private static V1ConfigMap Cm(string? name, string rv) => new() { Metadata = new V1ObjectMeta { Name = name, ResourceVersion = rv } };

@@ -51,6 +51,26 @@ public sealed class TrainerJobBuilderTests
     }
 
     [Fact]
+    public void Every_child_carries_the_managed_by_label_the_operators_informers_filter_on_and_job_metadata_matches_the_created_job()
+    {
+        // One truth: the builders' value is the runtime's default Operator:ManagedBy.
+        Assert.Equal(TrainingRunNames.ManagedBy, new Syllabus.Runtime.Hosting.OperatorOptions().ManagedBy);
+        Assert.Equal(TrainingRunNames.ManagedByLabel, Syllabus.Runtime.ManagedObjects.Label);
+
+        var run = GpuRun();
+        var config = ResolvedConfigBuilder.Build(run, null, null);
+        var job = TrainerJobBuilder.Build(run, config, TestRuns.Options(), 2);
+        Assert.Equal(TrainingRunNames.ManagedBy, job.Metadata.Labels[TrainingRunNames.ManagedByLabel]);
+        Assert.Equal(TrainingRunNames.ManagedBy, job.Spec.Template.Metadata.Labels[TrainingRunNames.ManagedByLabel]);
+        Assert.Equal(TrainingRunNames.ManagedBy, TrainerJobBuilder.BuildConfigMap(run, config).Metadata.Labels[TrainingRunNames.ManagedByLabel]);
+
+        // What is re-applied to an existing Job is exactly the created Job's metadata, and nothing of its spec.
+        var metadataOnly = TrainerJobBuilder.BuildJobMetadata(run, config, 2);
+        Assert.Null(metadataOnly.Spec);
+        Assert.Equal(KubernetesJson.Serialize(job.Metadata), KubernetesJson.Serialize(metadataOnly.Metadata));
+    }
+
+    [Fact]
     public void The_job_is_locked_down_owned_and_labelled()
     {
         var run = GpuRun();

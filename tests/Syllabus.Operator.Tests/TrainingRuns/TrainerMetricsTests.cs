@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 using Syllabus.Api;
 using System.Net;
 using System.Net.Sockets;
@@ -91,7 +93,7 @@ public sealed class TrainerMetricsTests
         }, ct);
 
         using var http = new HttpClient();
-        var scraper = new HttpTrainerMetricsScraper(http, TimeProvider.System);
+        var scraper = Scraper(http, TimeSpan.FromSeconds(5));
         var progress = await scraper.ScrapeAsync("127.0.0.1", port, ct);
         await serve;
         Assert.Equal(3, progress?.Epoch);
@@ -99,6 +101,76 @@ public sealed class TrainerMetricsTests
         listener.Stop();
         Assert.Null(await scraper.ScrapeAsync("127.0.0.1", port, ct));
     }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task An_answer_over_1_MiB_is_no_progress_whether_or_not_it_declares_its_length(bool declareLength)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        var sent = 0L;
+        var serve = Task.Run(async () =>
+        {
+            using var socket = await listener.AcceptSocketAsync(ct);
+            _ = await socket.ReceiveAsync(new byte[4096], ct);
+
+            // Valid metrics, padded with comment lines to 64 MiB: only the size makes it unusable.
+            var body = System.Text.Encoding.UTF8.GetBytes(TrainerOutput);
+            var padding = System.Text.Encoding.UTF8.GetBytes(new string('#', (64 << 10) - 1) + "\n");
+            const int total = 64 << 20;
+            var length = declareLength ? $"Content-Length: {body.Length + ((total / padding.Length) * padding.Length)}\r\n" : "";
+            await socket.SendAsync(System.Text.Encoding.ASCII.GetBytes($"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n{length}Connection: close\r\n\r\n"), ct);
+            try
+            {
+                await socket.SendAsync(body, ct);
+                for (var i = 0; i < total / padding.Length; i++)
+                {
+                    sent += await socket.SendAsync(padding, ct);
+                }
+            }
+            catch (SocketException)
+            {
+                // The scraper hung up once it had read its limit.
+            }
+        }, ct);
+
+        using var http = new HttpClient();
+        Assert.Null(await Scraper(http, TimeSpan.FromSeconds(10)).ScrapeAsync("127.0.0.1", port, ct));
+        await serve;
+        Assert.True(sent < 32 << 20, $"the scraper read on far past its limit ({sent} bytes of 64 MiB sent)");
+    }
+
+    [Fact]
+    public async Task A_trainer_that_never_answers_is_given_up_on_after_the_scrape_timeout()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        using var hold = new CancellationTokenSource();
+        var serve = Task.Run(async () =>
+        {
+            using var socket = await listener.AcceptSocketAsync(ct);
+            _ = await socket.ReceiveAsync(new byte[4096], ct);
+            await socket.SendAsync(System.Text.Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n# slow"), ct);
+            await Task.Delay(Timeout.Infinite, hold.Token).ContinueWith(_ => { }, TaskScheduler.Default);
+        }, ct);
+
+        using var http = new HttpClient();
+        var started = System.Diagnostics.Stopwatch.StartNew();
+
+        // The caller's token never fires: the scraper's own ScrapeTimeout must end it.
+        Assert.Null(await Scraper(http, TimeSpan.FromMilliseconds(300)).ScrapeAsync("127.0.0.1", port, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30), ct));
+        Assert.True(started.Elapsed < TimeSpan.FromSeconds(20), $"took {started.Elapsed}");
+        await hold.CancelAsync();
+        await serve;
+    }
+
+    private static HttpTrainerMetricsScraper Scraper(HttpClient http, TimeSpan timeout) =>
+        new(http, Options.Create(new TrainerImageOptions { ScrapeTimeout = timeout }), TimeProvider.System, NullLogger<HttpTrainerMetricsScraper>.Instance);
 
     [Fact]
     public void A_summary_that_is_not_JSON_is_no_summary()

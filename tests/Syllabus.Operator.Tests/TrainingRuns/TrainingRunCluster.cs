@@ -141,10 +141,13 @@ public sealed class TrainingRunCluster : IAsyncLifetime
     /// as the operator's ServiceAccount (the rendered config/default RBAC), recording its calls in <see cref="ApiCalls"/>;
     /// <paramref name="settings"/> (e.g. "--Trainer:BackoffBase=00:00:03") override the intervals.
     /// </summary>
-    public Task<RunningOperator> StartOperatorAsync(string ns, params string[] settings) => StartOperatorAsync(ns, leaderElection: false, settings);
+    public Task<RunningOperator> StartOperatorAsync(string ns, params string[] settings) => StartOperatorAsync(ns, leaderElection: false, requests: null, settings);
+
+    /// <summary>Like <see cref="StartOperatorAsync(string, string[])"/>; <paramref name="requests"/> sees every request the operator's clients send.</summary>
+    public Task<RunningOperator> StartOperatorAsync(string ns, RequestLog requests) => StartOperatorAsync(ns, leaderElection: false, requests, []);
 
     /// <inheritdoc cref="StartOperatorAsync(string, string[])"/>
-    public async Task<RunningOperator> StartOperatorAsync(string ns, bool leaderElection, params string[] settings)
+    public async Task<RunningOperator> StartOperatorAsync(string ns, bool leaderElection, RequestLog? requests = null, params string[] settings)
     {
         var builder = OperatorHost.CreateBuilder(
             [
@@ -158,13 +161,16 @@ public sealed class TrainingRunCluster : IAsyncLifetime
                 "--Trainer:ScrapeTimeout=00:00:00.5",
                 "--Trainer:BackoffBase=00:00:01",
                 "--Trainer:BackoffCap=00:00:04",
-                "--Trainer:DependencyPollInterval=00:00:01",
-                "--Trainer:CurriculumUsageInterval=00:00:01",
                 "--Logging:LogLevel:Default=Warning",
                 .. settings,
             ],
             b => b.Services.AddSingleton(Identity.ClientConfiguration(Plane)));
         builder.Services.AddKubernetesClientHandler(_ => new ApiCallRecorder(ApiCalls, RbacCoverage.SyllabusResource));
+        if (requests is not null)
+        {
+            builder.Services.AddKubernetesClientHandler(_ => requests.CreateHandler());
+        }
+
         builder.Services.AddTrainingRunControllers(builder.Configuration);
         var app = builder.Build();
         app.MapOperatorEndpoints();
@@ -277,6 +283,34 @@ public sealed class TrainingRunCluster : IAsyncLifetime
         return new[] { configuration, "Debug", "Release" }
             .Select(c => Path.Combine(RepositoryPaths.Root, "trainer-image", "Syllabus.Trainer", "bin", c, "net10.0", "linux-x64", "syllabus-trainer"))
             .FirstOrDefault(File.Exists);
+    }
+}
+
+/// <summary>Records the method and path of every request but watches (which stay open from the start), for "no reads" checks.</summary>
+public sealed class RequestLog
+{
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> requests = new();
+
+    public IReadOnlyList<string> Requests => [.. requests];
+
+    public void Clear() => requests.Clear();
+
+    /// <summary>A handler for one client's pipeline (a handler instance can sit in only one), recording into this log.</summary>
+    public DelegatingHandler CreateHandler() => new Recorder(requests);
+
+    private sealed class Recorder(System.Collections.Concurrent.ConcurrentQueue<string> requests) : DelegatingHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            ArgumentNullException.ThrowIfNull(request);
+            var uri = request.RequestUri!;
+            if (!uri.Query.Contains("watch=true", StringComparison.Ordinal))
+            {
+                requests.Enqueue($"{request.Method} {uri.AbsolutePath}");
+            }
+
+            return base.SendAsync(request, cancellationToken);
+        }
     }
 }
 

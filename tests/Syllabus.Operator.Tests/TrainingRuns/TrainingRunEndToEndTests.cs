@@ -329,6 +329,69 @@ public sealed class TrainingRunEndToEndTests(TrainingRunCluster cluster) : IClas
     }
 
     [Fact]
+    public async Task A_run_starts_when_its_Curriculum_appears_reads_nothing_in_steady_state_and_hand_edited_children_converge()
+    {
+        cluster.Require();
+        var ns = await cluster.NewNamespaceAsync("steady", trainRows: 600, testRows: 100);
+        var requests = new RequestLog();
+        await using var op = await cluster.StartOperatorAsync(ns, requests);
+        var run = Parse(DigitsRun("watched", epochs: 2, extra: "  curriculumRef: {name: later}"));
+        run.Metadata.NamespaceProperty = ns;
+        await cluster.Resources<TrainingRun>().CreateAsync(run, Ct);
+        await WaitForRunAsync(ns, "watched", r => Condition(r, ConditionTypes.Scheduled)?.Reason == "CurriculumNotFound", "waiting for the Curriculum");
+
+        // Nothing polls: the Curriculum's creation itself wakes the run.
+        await cluster.Resources<Curriculum>().CreateAsync(new Curriculum
+        {
+            Metadata = new V1ObjectMeta { Name = "later", NamespaceProperty = ns },
+            Spec = new CurriculumSpec { Difficulty = new DifficultySpec { Source = DifficultySources.Column, Column = "difficulty" }, Pacing = new PacingSpec { Function = PacingFunctions.Linear, StartFraction = 0.5 } },
+        }, Ct);
+        var done = await WaitForRunAsync(ns, "watched", r => r.Status?.Phase is TrainingRunPhases.Succeeded or TrainingRunPhases.Failed, "the run to finish");
+        Assert.True(done.Status!.Phase == TrainingRunPhases.Succeeded, KubernetesYaml.Serialize(done.Status));
+
+        // Children carry the managed-by label (pods through the template), which the operator's informers filter on.
+        var job = (await JobsAsync(ns)).Single();
+        Assert.Equal(TrainingRunNames.ManagedBy, job.Metadata.Labels[TrainingRunNames.ManagedByLabel]);
+        Assert.All((await cluster.Client.CoreV1.ListNamespacedPodAsync(ns, cancellationToken: Ct)).Items, p => Assert.Equal(TrainingRunNames.ManagedBy, p.Metadata.Labels[TrainingRunNames.ManagedByLabel]));
+
+        // Steady state: edit a label and an annotation of both children by hand. Each edit enqueues the run (an owned
+        // child changed); the reconcile reads everything from the cache and applies only what drifted.
+        requests.Clear();
+        var edit = new V1Patch("""{"metadata":{"labels":{"app.kubernetes.io/name":"edited"},"annotations":{"syllabus.dev/config-hash":"edited"}}}""", V1Patch.PatchType.MergePatch);
+        await cluster.Client.CoreV1.PatchNamespacedConfigMapAsync(edit, "watched-config", ns, cancellationToken: Ct);
+        await cluster.Client.BatchV1.PatchNamespacedJobAsync(edit, job.Metadata.Name, ns, cancellationToken: Ct);
+        await WaitUntilAsync(async () =>
+        {
+            var cm = await cluster.Client.CoreV1.ReadNamespacedConfigMapAsync("watched-config", ns, cancellationToken: Ct);
+            var j = await cluster.Client.BatchV1.ReadNamespacedJobAsync(job.Metadata.Name, ns, cancellationToken: Ct);
+            return cm.Metadata.Labels[TrainingRunNames.AppNameLabel] == TrainingRunNames.AppName && cm.Metadata.Annotations[TrainingRunNames.ConfigHashAnnotation] != "edited"
+                && j.Metadata.Labels[TrainingRunNames.AppNameLabel] == TrainingRunNames.AppName && j.Metadata.Annotations[TrainingRunNames.ConfigHashAnnotation] != "edited";
+        }, "the hand edits to be applied back", TimeSpan.FromSeconds(30));
+
+        var seen = requests.Requests;
+        Assert.DoesNotContain(seen, r => r.StartsWith("GET ", StringComparison.Ordinal));
+        Assert.Contains($"PATCH /api/v1/namespaces/{ns}/configmaps/watched-config", seen);
+        Assert.Contains($"PATCH /apis/batch/v1/namespaces/{ns}/jobs/{job.Metadata.Name}", seen);
+        Assert.All(seen, r => Assert.StartsWith("PATCH ", r, StringComparison.Ordinal));
+
+        // The operator's apply owns the Job's metadata only; the spec stays as created (the template is immutable).
+        var applied = await cluster.Client.BatchV1.ReadNamespacedJobAsync(job.Metadata.Name, ns, cancellationToken: Ct);
+        var apply = Assert.Single(applied.Metadata.ManagedFields, m => m.Manager == "syllabus-operator" && m.Operation == "Apply");
+        var owned = System.Text.Json.JsonSerializer.SerializeToElement(apply.FieldsV1).EnumerateObject().Select(p => p.Name);
+        Assert.Equal(["f:metadata"], owned);
+
+        // A second steady-state pass (the run itself touched) changes nothing and sends nothing.
+        requests.Clear();
+        await cluster.Client.CustomObjects.PatchNamespacedCustomObjectAsync(
+            new V1Patch("""{"metadata":{"annotations":{"test/poke":"1"}}}""", V1Patch.PatchType.MergePatch), SyllabusGroup.Name, SyllabusGroup.Version, ns, TrainingRun.Plural, "watched", cancellationToken: Ct);
+        await cluster.Client.CoreV1.PatchNamespacedConfigMapAsync(edit, "watched-config", ns, cancellationToken: Ct);
+        await WaitUntilAsync(
+            async () => (await cluster.Client.CoreV1.ReadNamespacedConfigMapAsync("watched-config", ns, cancellationToken: Ct)).Metadata.Labels[TrainingRunNames.AppNameLabel] == TrainingRunNames.AppName,
+            "the second edit to be applied back", TimeSpan.FromSeconds(30));
+        Assert.Equal([$"PATCH /api/v1/namespaces/{ns}/configmaps/watched-config"], requests.Requests.Distinct());
+    }
+
+    [Fact]
     public async Task An_invalid_run_reports_Valid_False_with_the_CEL_rule_the_old_server_did_not_enforce()
     {
         cluster.Require();

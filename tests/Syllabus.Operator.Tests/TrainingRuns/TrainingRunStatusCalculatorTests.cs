@@ -327,12 +327,12 @@ public sealed class TrainingRunStatusCalculatorTests
     }
 
     [Fact]
-    public void Waiting_for_a_base_model_polls_and_a_failed_base_model_fails_the_run()
+    public void Waiting_for_a_base_model_does_not_poll_and_a_failed_base_model_fails_the_run()
     {
         var waiting = Compute(Run(), T0, dependencies: DependencyState.Waiting("WaitingForBaseModel", "Waiting for base TrainingRun pretrain"));
         Assert.Empty(waiting.Actions);
         Assert.Equal(TrainingRunPhases.Pending, waiting.Status.Phase);
-        Assert.Equal(TimeSpan.FromSeconds(10), waiting.RequeueAfter);
+        Assert.Null(waiting.RequeueAfter); // the base run is watched: its change enqueues this run
         Assert.Equal("WaitingForBaseModel", Condition(waiting, ConditionTypes.Scheduled).Reason);
 
         var failed = Compute(Run(), T0, dependencies: DependencyState.Failed("BaseModelGatesFailed", "Base TrainingRun pretrain failed its gates"));

@@ -123,7 +123,9 @@ public sealed class ResourceClientTests(ControlPlaneFixture fixture)
         fixture.SkipIfUnavailable();
         var ct = TestContext.Current.CancellationToken;
         var ns = await fixture.CreateNamespaceAsync("crud");
-        using var client = fixture.Plane.CreateClient();
+
+        // The runtime's client: built-in kinds are written through the generic custom-object API like custom ones.
+        using var client = Syllabus.Runtime.Hosting.OperatorServiceCollectionExtensions.CreateClient(fixture.Plane.CreateClientConfiguration());
         var widgets = new ResourceClient<Widget>(client);
         var configMaps = new ResourceClient<V1ConfigMap>(client);
 
@@ -150,6 +152,58 @@ public sealed class ResourceClientTests(ControlPlaneFixture fixture)
         await Eventually.TrueAsync(() => widgets.GetAsync(ns, "owner", ct).GetAwaiter().GetResult() is null, "the widget to go once its finalizer is removed");
         Assert.False(await widgets.DeleteAsync(ns, "owner", ct));
         Assert.Null(await configMaps.GetAsync(ns, "missing", ct));
+    }
+
+    [Fact]
+    public async Task Server_side_apply_owns_what_it_sends_takes_it_back_from_hand_edits_and_leaves_other_fields_alone()
+    {
+        fixture.SkipIfUnavailable();
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await fixture.CreateNamespaceAsync("apply");
+        using var client = Syllabus.Runtime.Hosting.OperatorServiceCollectionExtensions.CreateClient(fixture.Plane.CreateClientConfiguration());
+        using var plain = fixture.Plane.CreateClient();
+        var applier = new ServerSideApplier(client, new ApplyOptions(), NullLogger<ServerSideApplier>.Instance);
+        V1ConfigMap Desired() => new()
+        {
+            Metadata = new V1ObjectMeta { Name = "child", NamespaceProperty = ns, Labels = new Dictionary<string, string> { [ManagedObjects.Label] = "syllabus", ["role"] = "config" } },
+            Data = new Dictionary<string, string> { ["k"] = "v" },
+        };
+
+        var created = await applier.ApplyAsync(Desired(), ct);
+        Assert.Equal("v", created.Data["k"]);
+        Assert.False(await applier.ApplyIfDriftedAsync(Desired(), created, ct)); // converged: no request
+
+        // Someone edits a field we own and adds one of their own.
+        var edited = await plain.CoreV1.PatchNamespacedConfigMapAsync(
+            new V1Patch("""{"metadata":{"labels":{"role":"hacked","extra":"theirs"}},"data":{"k":"changed","mine":"theirs"}}""", V1Patch.PatchType.MergePatch), "child", ns, cancellationToken: ct);
+        Assert.True(await applier.ApplyIfDriftedAsync(Desired(), edited, ct));
+        var converged = await plain.CoreV1.ReadNamespacedConfigMapAsync("child", ns, cancellationToken: ct);
+        Assert.Equal("config", converged.Metadata.Labels["role"]);
+        Assert.Equal("v", converged.Data["k"]);
+        Assert.Equal("theirs", converged.Metadata.Labels["extra"]); // not ours: left alone
+        Assert.Equal("theirs", converged.Data["mine"]);
+        Assert.Contains(converged.Metadata.ManagedFields, m => m.Manager == "syllabus-operator" && m.Operation == "Apply");
+
+        // Create-once: AlreadyExists is success (null), never a second object or an error.
+        var job = new V1Job
+        {
+            Metadata = new V1ObjectMeta { Name = "once", NamespaceProperty = ns, Labels = new Dictionary<string, string> { [ManagedObjects.Label] = "syllabus" } },
+            Spec = new V1JobSpec
+            {
+                Template = new V1PodTemplateSpec
+                {
+                    Metadata = new V1ObjectMeta { Labels = new Dictionary<string, string> { [ManagedObjects.Label] = "syllabus" } },
+                    Spec = new V1PodSpec { RestartPolicy = "Never", Containers = [new V1Container { Name = "c", Image = "busybox" }] },
+                },
+            },
+        };
+        Assert.NotNull(await applier.CreateIfAbsentAsync(job, ct));
+        Assert.Null(await applier.CreateIfAbsentAsync(job, ct));
+
+        // Something without the managed-by label is refused before it is sent: the operator's own cache would never see it.
+        var unlabelled = Desired();
+        unlabelled.Metadata.Labels.Remove(ManagedObjects.Label);
+        await Assert.ThrowsAsync<ArgumentException>(() => applier.ApplyAsync(unlabelled, ct));
     }
 
     [Fact]
