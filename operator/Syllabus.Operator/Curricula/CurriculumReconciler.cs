@@ -13,11 +13,11 @@ namespace Syllabus.Operator.Curricula;
 /// touches them. The controller watches TrainingRuns, so a run that starts or stops using the curriculum updates the
 /// count at once; nothing polls.
 /// </summary>
-// The controller's informer (list, watch); status written through the subresource (get: the re-read after a 409).
-[RbacRule(Groups = ["syllabus.dev"], Resources = ["curricula"], Verbs = ["get", "list", "watch"])]
-[RbacRule(Groups = ["syllabus.dev"], Resources = ["curricula/status"], Verbs = ["update"])]
-// The TrainingRuns of the namespace, listed to count the ones that use the curriculum.
-[RbacRule(Groups = ["syllabus.dev"], Resources = ["trainingruns"], Verbs = ["list"])]
+// The controller's informer (list, watch); status written through the subresource with a guarded merge patch.
+[RbacRule(Groups = ["syllabus.dev"], Resources = ["curricula"], Verbs = ["list", "watch"])]
+[RbacRule(Groups = ["syllabus.dev"], Resources = ["curricula/status"], Verbs = ["patch"])]
+// TrainingRuns are watched (an informer) so a run that starts or stops using the curriculum updates its usedBy at once.
+[RbacRule(Groups = ["syllabus.dev"], Resources = ["trainingruns"], Verbs = ["list", "watch"])]
 internal sealed partial class CurriculumReconciler(
     IResourceClient<Curriculum> curricula,
     ICacheReader<TrainingRun> runs,

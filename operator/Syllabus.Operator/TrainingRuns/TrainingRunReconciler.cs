@@ -22,20 +22,21 @@ namespace Syllabus.Operator.TrainingRuns;
 /// created: a TrainingRun's config is frozen at its first attempt, and each later attempt is a new Job, so there is
 /// never a reason to delete and recreate one. ConfigMaps are applied whole.
 /// </remarks>
-// The controller's informer (list, watch); finalizer added and removed by replacing the run (update); base and teacher
-// runs read (get, also the re-read after a 409); a finished run deleted after ttlSecondsAfterFinished (delete).
-[RbacRule(Groups = ["syllabus.dev"], Resources = ["trainingruns"], Verbs = ["get", "list", "watch", "update", "delete"])]
-[RbacRule(Groups = ["syllabus.dev"], Resources = ["trainingruns/status"], Verbs = ["update"])]
+// The controller's informer (list, watch); the finalizer added and removed with a guarded merge patch (patch); a
+// finished run deleted after ttlSecondsAfterFinished (delete). Base and teacher runs are read from the same cache.
+[RbacRule(Groups = ["syllabus.dev"], Resources = ["trainingruns"], Verbs = ["list", "watch", "patch", "delete"])]
+[RbacRule(Groups = ["syllabus.dev"], Resources = ["trainingruns/status"], Verbs = ["patch"])]
 // Children carry a controller reference with blockOwnerDeletion, which the OwnerReferencesPermissionEnforcement
 // admission plugin allows only to whoever may update the owner's finalizers.
 [RbacRule(Groups = ["syllabus.dev"], Resources = ["trainingruns/finalizers"], Verbs = ["update"])]
-// Owned Jobs and ConfigMaps: informers (list, watch), listed by run label, created (get when it already exists), deleted.
-[RbacRule(Groups = ["batch"], Resources = ["jobs"], Verbs = ["get", "list", "watch", "create", "delete"])]
-[RbacRule(Groups = [""], Resources = ["configmaps"], Verbs = ["get", "list", "watch", "create", "delete"])]
-// Trainer pods listed by run label: phase, pod IP for the progress scrape, termination message.
-[RbacRule(Groups = [""], Resources = ["pods"], Verbs = ["list"])]
-// The referenced Curriculum is read when the run's config is resolved.
-[RbacRule(Groups = ["syllabus.dev"], Resources = ["curricula"], Verbs = ["get"])]
+// Owned Jobs and ConfigMaps: label-filtered informers (list, watch); Jobs created once (create), ConfigMaps and Job
+// metadata server-side applied (patch; an apply that creates is authorised as create too); deleted with the run.
+[RbacRule(Groups = ["batch"], Resources = ["jobs"], Verbs = ["list", "watch", "create", "patch", "delete"])]
+[RbacRule(Groups = [""], Resources = ["configmaps"], Verbs = ["list", "watch", "create", "patch", "delete"])]
+// Trainer pods, from a label-filtered informer: phase, pod IP for the progress scrape, termination message.
+[RbacRule(Groups = [""], Resources = ["pods"], Verbs = ["list", "watch"])]
+// Referenced Curricula are read from an informer (and their edits wake the runs that use them).
+[RbacRule(Groups = ["syllabus.dev"], Resources = ["curricula"], Verbs = ["list", "watch"])]
 internal sealed partial class TrainingRunReconciler(
     IResourceClient<TrainingRun> runs,
     IResourceClient<V1Job> jobs,
