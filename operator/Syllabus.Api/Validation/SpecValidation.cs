@@ -102,8 +102,13 @@ public static partial class SpecValidation
     /// <summary>All errors as one message for a condition, e.g. "spec.gates[0]: a gate needs ...; spec: ...".</summary>
     public static string Describe(IReadOnlyList<ValidationError> errors) => string.Join("; ", errors);
 
-    private static void ValidateGate(List<ValidationError> errors, string path, Gate gate) =>
-        Check(errors, path, (gate.AtLeast is not null) != (gate.AtMost is not null), "a gate needs exactly one of atLeast or atMost");
+    private static void ValidateGate(List<ValidationError> errors, string path, Gate gate)
+    {
+        var exactlyOne = (gate.AtLeast is not null) != (gate.AtMost is not null);
+        Check(errors, path, exactlyOne, "a gate needs exactly one of atLeast or atMost");
+        Check(errors, path, !exactlyOne || MetricDirection.BoundsTheRightSide(gate.Metric ?? "", gate.AtLeast is not null, gate.AtMost is not null),
+            MetricDirection.GateCelMessage);
+    }
 
     private static void ValidateSchedule(List<ValidationError> errors, string path, LrScheduleSpec s)
     {
