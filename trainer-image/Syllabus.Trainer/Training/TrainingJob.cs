@@ -126,8 +126,8 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
         var state = new TrainerState { TotalEpochs = spec.Epochs, Seed = spec.Seed, SpecFingerprint = fingerprint };
         if (store.Latest() is { } stale && TrainerState.FromJson(File.ReadAllText(Path.Combine(stale, CheckpointStore.StateFileName))).SpecFingerprint != fingerprint)
         {
-            // A checkpoint of a different spec (the manifest was edited) must not be continued.
-            Log?.Invoke($"ignoring checkpoints in {store.Folder}: they were written for a different spec; starting fresh");
+            // A checkpoint of a different trajectory (data, model, optimiser, schedule, ... were edited) must not be continued.
+            Log?.Invoke($"ignoring checkpoints in {store.Folder}: they were written for a different training trajectory (data, model, optimizer, schedule, curriculum, seed, batch size, epochs, early stopping or continual changed); starting fresh");
             Directory.Delete(store.Folder, recursive: true);
         }
 
@@ -228,9 +228,8 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
         return new TrainingOutcome(report, reportPath, modelFolder);
     }
 
-    /// <summary>SHA-256 of the spec's JSON: checkpoints are only resumed by the same spec.</summary>
-    internal static string Fingerprint(TrainingRunSpec spec) =>
-        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(spec)));
+    /// <summary>Checkpoints are only resumed by a spec with the same training trajectory (<see cref="ResumeFingerprint"/>).</summary>
+    internal static string Fingerprint(TrainingRunSpec spec) => ResumeFingerprint.Of(spec);
 
     /// <summary>A report for a run that failed before producing a model.</summary>
     public static TrainingReport FailureReport(ResolvedRun? run, string error, DateTimeOffset now) => new()
