@@ -50,7 +50,9 @@ public static class DataLoader
         List<ParsedRow> validationRows;
         if (spec.Validation is not null)
         {
-            validationRows = ParseFiles(ResolveFiles(spec.Validation, baseDirectory), spec.Validation.Format, "validation", plan, spec, classes, labelRequired: true, report, budget);
+            var validationFiles = ResolveFiles(spec.Validation, baseDirectory);
+            validationRows = ParseFiles(validationFiles, spec.Validation.Format, "validation", plan, spec, classes, labelRequired: true, report, budget);
+            RequireRows(validationRows, "data.validation", spec.Validation.Uri, validationFiles, report);
         }
         else
         {
@@ -80,7 +82,11 @@ public static class DataLoader
         TabularData? test = null;
         if (spec.Test is not null)
         {
-            var testRows = ParseFiles(ResolveFiles(spec.Test, baseDirectory), spec.Test.Format, "test", plan, spec, classes, labelRequired: true, report, budget);
+            var testFiles = ResolveFiles(spec.Test, baseDirectory);
+            var testRows = ParseFiles(testFiles, spec.Test.Format, "test", plan, spec, classes, labelRequired: true, report, budget);
+            // The gates and the final report are judged on the test set; an empty one is a failure, never a quiet
+            // fall-back to the validation split.
+            RequireRows(testRows, "data.test", spec.Test.Uri, testFiles, report);
             test = Encode(testRows, plan, schema, report);
         }
 
@@ -109,6 +115,22 @@ public static class DataLoader
         var asFitted = new DataSpec { MissingValues = new MissingValuesSpec { Policy = schema.MissingValuePolicy } };
         var rows = ParseFiles(ResolveFiles(source, baseDirectory), source.Format, "score", plan, asFitted, schema.Classes, labelRequired: false, report, new BadRowBudget(spec.MaxBadRows));
         return Encode(rows, plan, schema, report);
+    }
+
+    /// <summary>A named split that came out empty (every row bad or skipped) fails, naming the split and why.</summary>
+    private static void RequireRows(List<ParsedRow> rows, string field, string uri, string[] files, DataLoadReport report)
+    {
+        if (rows.Count > 0)
+        {
+            return;
+        }
+
+        var read = report.Files.Where(f => files.Contains(f.Path, StringComparer.Ordinal)).ToList();
+        var bad = report.BadRows.Where(b => files.Contains(b.File, StringComparer.Ordinal)).Take(3).Select(b => b.ToString()).ToList();
+        throw new DataException(
+            $"{field}: no usable rows in {uri}: {read.Sum(f => f.RowsRead)} read, {read.Sum(f => f.BadRows)} bad, {read.Sum(f => f.SkippedMissing)} skipped for missing values"
+            + (bad.Count > 0 ? $" (first bad: {string.Join("; ", bad)})" : "") + ".",
+            files[0]);
     }
 
     /// <summary>The files of a source: the file itself, or every file of the format in a folder, sorted by name.</summary>
@@ -296,7 +318,7 @@ public static class DataLoader
             switch (missingPolicy)
             {
                 case MissingValuePolicies.Skip:
-                    report.AddSkippedMissing(file);
+                    report.AddSkippedMissing(file, line, reader.Columns[missingColumn]);
                     return null;
                 case MissingValuePolicies.Impute:
                     break;

@@ -55,6 +55,7 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
         }
 
         timings["loadDataSeconds"] = watch.Elapsed.TotalSeconds;
+        RunPreconditions.RequireValidationWhereUsed(spec, data);
         var classes = data.Schema.Classes;
         ModelConfig config;
         try
@@ -172,7 +173,8 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
         timings["trainSeconds"] = watch.Elapsed.TotalSeconds;
 
         watch.Restart();
-        var (split, evaluationData) = data.Test is { Count: > 0 } test ? ("test", test) : ("validation", data.Validation);
+        // The loader fails on a named test set with no rows, so a test set here always has rows.
+        var (split, evaluationData) = data.Test is { } test ? ("test", test) : ("validation", data.Validation);
         var result = Predictor.Evaluate(model, evaluationData, classes);
         IReadOnlyList<GateResult> gates = [.. GateEvaluator.Evaluate(spec.Gates ?? [], result)];
         timings["evaluateSeconds"] = watch.Elapsed.TotalSeconds;
