@@ -286,7 +286,7 @@ public sealed class DataSpec
     public string? TimestampColumn { get; set; }
 
     [JsonPropertyName("missingValues")]
-    [Description("What to do with empty feature values.")]
+    [Description("What to do with missing feature values (empty cells and the missingValues.tokens).")]
     public MissingValuesSpec MissingValues { get; set; } = new();
 
     [JsonPropertyName("maxBadRows")]
@@ -328,6 +328,15 @@ public sealed class MissingValuesSpec
     [Description("How to fill a missing value, from the training data.")]
     [AllowedValues(ImputeStrategies.Mean, ImputeStrategies.Median, ImputeStrategies.Zero, ImputeStrategies.MostFrequent)]
     public string? Impute { get; set; }
+
+    [JsonPropertyName("tokens")]
+    [Description("Cell texts that mean a missing value, compared exactly after trimming surrounding whitespace (a null Parquet value is always missing). The default is pandas' read_csv na_values, so files written by pandas and R read as they were written; list your own to replace it (include \"\" to keep empty cells missing).")]
+    [DefaultValue(new[] { "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null" })]
+    public List<string> Tokens { get; set; } = [.. DefaultTokens];
+
+    /// <summary>The schema default of <see cref="Tokens"/> (pandas' default na_values), read from its attribute so it is written once.</summary>
+    public static IReadOnlyList<string> DefaultTokens { get; } =
+        (string[])typeof(MissingValuesSpec).GetProperty(nameof(Tokens))!.GetCustomAttributes(typeof(DefaultValueAttribute), false).Cast<DefaultValueAttribute>().Single().Value!;
 }
 
 public sealed class ReplaySpec

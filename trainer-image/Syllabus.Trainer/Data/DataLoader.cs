@@ -112,7 +112,7 @@ public static class DataLoader
         ArgumentNullException.ThrowIfNull(report);
         var plan = ColumnPlan.FromSchema(schema, spec);
         // Missing values are handled as the schema was fitted (its imputation values), whatever the spec says now.
-        var asFitted = new DataSpec { MissingValues = new MissingValuesSpec { Policy = schema.MissingValuePolicy } };
+        var asFitted = new DataSpec { MissingValues = new MissingValuesSpec { Policy = schema.MissingValuePolicy, Tokens = [.. schema.MissingValueTokens] } };
         var rows = ParseFiles(ResolveFiles(source, baseDirectory), source.Format, "score", plan, asFitted, schema.Classes, labelRequired: false, report, new BadRowBudget(spec.MaxBadRows));
         return Encode(rows, plan, schema, report);
     }
@@ -176,6 +176,7 @@ public static class DataLoader
     {
         var rows = new List<ParsedRow>();
         var labelLookup = classes is null ? null : new FeatureSchema { Classes = classes };
+        var missing = new MissingValueTokens(spec.MissingValues.Tokens);
         foreach (var path in files)
         {
             using var reader = RecordReaders.Open(path, format);
@@ -184,7 +185,7 @@ public static class DataLoader
             while (reader.Read())
             {
                 file.RowsRead++;
-                var row = ParseRow(reader, plan, map, labelRequired, spec.MissingValues.Policy, file, report, budget);
+                var row = ParseRow(reader, plan, map, labelRequired, spec.MissingValues.Policy, missing, file, report, budget);
                 if (row is null)
                 {
                     continue;
@@ -208,7 +209,7 @@ public static class DataLoader
         return rows;
     }
 
-    private static ParsedRow? ParseRow(IRecordReader reader, ColumnPlan plan, ColumnMap map, bool labelRequired, string missingPolicy, DataFileReport file, DataLoadReport report, BadRowBudget budget)
+    private static ParsedRow? ParseRow(IRecordReader reader, ColumnPlan plan, ColumnMap map, bool labelRequired, string missingPolicy, MissingValueTokens missing, DataFileReport file, DataLoadReport report, BadRowBudget budget)
     {
         var line = reader.Line;
         if (reader.Malformation is { } malformation)
@@ -228,34 +229,37 @@ public static class DataLoader
         for (var c = 0; c < plan.Numeric.Count; c++)
         {
             var index = map.Numeric[c];
-            if (reader.IsMissing(index))
+            // Fast path: a finite number is present (unless a token such as -999 looks like one).
+            if (!missing.HasNumericTokens && reader.TryGetNumber(index, out var x) && double.IsFinite(x))
+            {
+                row.Numeric[c] = (float)x;
+                continue;
+            }
+
+            var cell = reader[index];
+            if (missing.IsMissing(cell))
             {
                 row.Numeric[c] = float.NaN;
                 firstMissing ??= index;
             }
-            else if (!reader.TryGetNumber(index, out var x) || !double.IsFinite(x))
+            else if (cell.TryGetNumber(out x) && double.IsFinite(x))
             {
-                if (reader[index].IsMissing)
-                {
-                    // Whitespace only: missing, not malformed.
-                    row.Numeric[c] = float.NaN;
-                    firstMissing ??= index;
-                    continue;
-                }
-
-                budget.Add(report, file, line, plan.Numeric[c], $"'{reader[index].AsText()}' is not a finite number");
-                return null;
+                row.Numeric[c] = (float)x;
             }
             else
             {
-                row.Numeric[c] = (float)x;
+                var text = cell.AsText();
+                budget.Add(report, file, line, plan.Numeric[c], text.Length == 0
+                    ? "an empty cell is not a number (\"\" is not in data.missingValues.tokens)"
+                    : $"'{text}' is not a finite number (nor one of data.missingValues.tokens)");
+                return null;
             }
         }
 
         for (var c = 0; c < plan.Categorical.Count; c++)
         {
             var cell = reader[map.Categorical[c]];
-            if (cell.IsMissing)
+            if (missing.IsMissing(cell))
             {
                 firstMissing ??= map.Categorical[c];
             }
@@ -265,7 +269,7 @@ public static class DataLoader
             }
         }
 
-        if (map.Label >= 0 && !reader[map.Label].IsMissing)
+        if (map.Label >= 0 && !missing.IsMissing(reader[map.Label]))
         {
             row.RawLabel = reader[map.Label].AsText();
         }
@@ -297,12 +301,12 @@ public static class DataLoader
             row.Weight = (float)w;
         }
 
-        if (map.Slice >= 0 && !reader[map.Slice].IsMissing)
+        if (map.Slice >= 0 && !missing.IsMissing(reader[map.Slice]))
         {
             row.Slice = reader[map.Slice].AsText();
         }
 
-        if (map.Timestamp >= 0 && !reader[map.Timestamp].IsMissing)
+        if (map.Timestamp >= 0 && !missing.IsMissing(reader[map.Timestamp]))
         {
             if (!TryTimestamp(reader[map.Timestamp], out var t))
             {
@@ -355,28 +359,17 @@ public static class DataLoader
         return DateTimeOffset.TryParse(cell.AsText(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out value);
     }
 
-    /// <summary>Without data.classes: integer labels are indices (classes "0".."max"), anything else class names sorted.</summary>
+    /// <summary>
+    /// Without data.classes the classes are the labels found, as written: sorted by value when every label is an
+    /// integer (so 1..K gives K classes, with no class 0 that never occurs), otherwise by text.
+    /// </summary>
     private static List<string> InferClasses(List<ParsedRow> rows)
     {
         var distinct = rows.Select(r => r.RawLabel!).Distinct(StringComparer.Ordinal).ToList();
-        var indices = new List<long>(distinct.Count);
-        foreach (var label in distinct)
-        {
-            if (!long.TryParse(label, NumberStyles.Integer, CultureInfo.InvariantCulture, out var i) || i < 0)
-            {
-                return [.. distinct.Order(StringComparer.Ordinal)];
-            }
-
-            indices.Add(i);
-        }
-
-        var max = indices.Max();
-        if (max >= 100_000)
-        {
-            throw new DataException($"Integer labels go up to {max}; give data.classes or use class names for labels.", rows[0].File.Path);
-        }
-
-        return [.. Enumerable.Range(0, (int)max + 1).Select(i => i.ToString(CultureInfo.InvariantCulture))];
+        var integers = distinct.Select(l => long.TryParse(l, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v) ? v : (long?)null).ToList();
+        return integers.All(v => v is not null)
+            ? [.. distinct.Zip(integers).OrderBy(p => p.Second).ThenBy(p => p.First, StringComparer.Ordinal).Select(p => p.First)]
+            : [.. distinct.Order(StringComparer.Ordinal)];
     }
 
     private static void MapLabels(List<ParsedRow> rows, IReadOnlyList<string> classes)
@@ -437,6 +430,7 @@ public static class DataLoader
             Columns = columns,
             Normalization = normalization,
             MissingValuePolicy = spec.MissingValues.Policy,
+            MissingValueTokens = new MissingValueTokens(spec.MissingValues.Tokens).Tokens,
             DifficultyColumn = plan.Difficulty,
             SliceColumn = plan.Slice,
             WeightColumn = plan.Weight,

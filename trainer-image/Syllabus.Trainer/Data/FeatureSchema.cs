@@ -18,6 +18,8 @@ public static class FeatureKinds
 /// </summary>
 public sealed class FeatureSchema
 {
+    private MissingValueTokens? missingTokens;
+
     [JsonPropertyName("labelColumn")]
     public string LabelColumn { get; init; } = "label";
 
@@ -36,6 +38,10 @@ public sealed class FeatureSchema
     /// <summary>missingValues.policy the data was loaded with.</summary>
     [JsonPropertyName("missingValuePolicy")]
     public string MissingValuePolicy { get; init; } = MissingValuePolicies.Fail;
+
+    /// <summary>missingValues.tokens the data was loaded with: the cell texts that mean missing.</summary>
+    [JsonPropertyName("missingValueTokens")]
+    public IReadOnlyList<string> MissingValueTokens { get; init; } = MissingValuesSpec.DefaultTokens;
 
     [JsonPropertyName("difficultyColumn")]
     public string? DifficultyColumn { get; init; }
@@ -60,7 +66,7 @@ public sealed class FeatureSchema
         : [c.Name])];
 
     /// <summary>
-    /// Encodes one raw example (column name -> value as text; null or empty = missing) into features. Missing values
+    /// Encodes one raw example (column name -> value as text; null or one of <see cref="MissingValueTokens"/> = missing) into features. Missing values
     /// are imputed when the schema was fitted with Impute, otherwise they are an error; unknown categories encode as
     /// all zeros.
     /// </summary>
@@ -73,10 +79,11 @@ public sealed class FeatureSchema
         {
             values.TryGetValue(column.Name, out var text);
             var cell = RawCell.OfText(text);
+            var isMissing = (missingTokens ??= new MissingValueTokens(MissingValueTokens)).IsMissing(cell);
             if (column.Kind == FeatureKinds.Categorical)
             {
-                string? category = cell.IsMissing ? column.ImputeCategory : cell.AsText();
-                if (cell.IsMissing && category is null && MissingValuePolicy != MissingValuePolicies.Impute)
+                string? category = isMissing ? column.ImputeCategory : cell.AsText();
+                if (isMissing && category is null && MissingValuePolicy != MissingValuePolicies.Impute)
                 {
                     throw new DataException($"column '{column.Name}': missing value.", null, column: column.Name);
                 }
@@ -89,7 +96,7 @@ public sealed class FeatureSchema
             else
             {
                 double x;
-                if (cell.IsMissing)
+                if (isMissing)
                 {
                     x = column.ImputeValue ?? throw new DataException($"column '{column.Name}': missing value.", null, column: column.Name);
                 }
@@ -107,7 +114,10 @@ public sealed class FeatureSchema
         return result;
     }
 
-    /// <summary>The class index of a label value: a class name first, then an index; -1 when neither.</summary>
+    /// <summary>
+    /// The class index of a label: the class whose name is the label as written (surrounding whitespace aside); -1
+    /// when there is none. A label is never read as an index: "1" names the class "1", and "1.0" is another name.
+    /// </summary>
     public long ClassIndex(string label)
     {
         ArgumentNullException.ThrowIfNull(label);
@@ -118,17 +128,6 @@ public sealed class FeatureSchema
             {
                 return i;
             }
-        }
-
-        if (long.TryParse(trimmed, NumberStyles.Integer, CultureInfo.InvariantCulture, out var index) && index >= 0 && index < Classes.Count)
-        {
-            return index;
-        }
-
-        // Parquet integers may arrive as doubles ("3" vs 3.0).
-        if (double.TryParse(trimmed, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && d == Math.Floor(d) && d >= 0 && d < Classes.Count)
-        {
-            return (long)d;
         }
 
         return -1;
