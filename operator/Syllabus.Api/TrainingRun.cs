@@ -335,7 +335,7 @@ public sealed class MissingValuesSpec
     public List<string> Tokens { get; set; } = [.. DefaultTokens];
 
     /// <summary>The schema default of <see cref="Tokens"/> (pandas' default na_values), read from its attribute so it is written once.</summary>
-    public static IReadOnlyList<string> DefaultTokens { get; } =
+    public static readonly IReadOnlyList<string> DefaultTokens =
         (string[])typeof(MissingValuesSpec).GetProperty(nameof(Tokens))!.GetCustomAttributes(typeof(DefaultValueAttribute), false).Cast<DefaultValueAttribute>().Single().Value!;
 }
 
