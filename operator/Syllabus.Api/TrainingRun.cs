@@ -448,6 +448,7 @@ public static class ScheduleIntervals
 [CelRule("!has(self.t0) || self.type == 'CosineWarmRestarts'", "lrSchedule.t0 applies to CosineWarmRestarts only")]
 [CelRule("!has(self.patience) || self.type == 'ReduceOnPlateau'", "lrSchedule.patience applies to ReduceOnPlateau only")]
 [CelRule("self.type != 'OneCycle' || !has(self.warmup)", "OneCycle has its own warm-up phase; do not add warmup")]
+[CelRule("(!has(self.baseMomentum) && !has(self.maxMomentum)) || self.type in ['Cyclic', 'OneCycle']", "lrSchedule.baseMomentum and maxMomentum apply to Cyclic and OneCycle only")]
 public sealed class LrScheduleSpec
 {
     [JsonPropertyName("type")]
@@ -480,7 +481,7 @@ public sealed class LrScheduleSpec
     public double? Gamma { get; set; }
 
     [JsonPropertyName("tMax")]
-    [Description("Cosine: intervals to anneal over; defaults to the whole run.")]
+    [Description("Cosine: intervals to anneal over; defaults to the whole run (with interval Step: the optimisation steps the run takes, counted from the curriculum's per-epoch data sizes).")]
     [Range(1, int.MaxValue)]
     public int? TMax { get; set; }
 
@@ -529,13 +530,28 @@ public sealed class LrScheduleSpec
     [Range(1.0, 1e9), DefaultValue(10000.0)]
     public double FinalDivFactor { get; set; } = 1e4;
 
+    [JsonPropertyName("cycleMomentum")]
+    [Description("Cyclic and OneCycle: cycle the momentum inversely to the learning rate, as PyTorch's cycle_momentum=True (its default). It sets SGD's momentum or Adam/AdamW's beta1 at every step, replacing optimizer.momentum or beta1 while the schedule runs (so SGD gains momentum even when optimizer.momentum is 0).")]
+    [DefaultValue(true)]
+    public bool CycleMomentum { get; set; } = true;
+
+    [JsonPropertyName("baseMomentum")]
+    [Description("Cyclic and OneCycle with cycleMomentum: the momentum (beta1) at the peak learning rate. Defaults as PyTorch: 0.85 for OneCycle, 0.8 for Cyclic.")]
+    [Range(0.0, 0.9999)]
+    public double? BaseMomentum { get; set; }
+
+    [JsonPropertyName("maxMomentum")]
+    [Description("Cyclic and OneCycle with cycleMomentum: the momentum (beta1) at the lowest learning rate. Defaults as PyTorch: 0.95 for OneCycle, 0.9 for Cyclic.")]
+    [Range(0.0, 0.9999)]
+    public double? MaxMomentum { get; set; }
+
     [JsonPropertyName("power")]
     [Description("Polynomial: power of the decay.")]
     [Range(0.0, 100.0), DefaultValue(1.0)]
     public double Power { get; set; } = 1.0;
 
     [JsonPropertyName("totalIters")]
-    [Description("Polynomial: intervals over which to decay; defaults to the whole run.")]
+    [Description("Polynomial: intervals over which to decay; defaults to the whole run (with interval Step: the optimisation steps the run takes, counted from the curriculum's per-epoch data sizes).")]
     [Range(1, int.MaxValue)]
     public int? TotalIters { get; set; }
 

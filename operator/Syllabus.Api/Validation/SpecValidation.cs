@@ -123,6 +123,8 @@ public static partial class SpecValidation
         Check(errors, path, s.T0 is null || s.Type == LrScheduleTypes.CosineWarmRestarts, "lrSchedule.t0 applies to CosineWarmRestarts only");
         Check(errors, path, s.Patience is null || s.Type == LrScheduleTypes.ReduceOnPlateau, "lrSchedule.patience applies to ReduceOnPlateau only");
         Check(errors, path, s.Type != LrScheduleTypes.OneCycle || s.Warmup is null, "OneCycle has its own warm-up phase; do not add warmup");
+        Check(errors, path, (s.BaseMomentum is null && s.MaxMomentum is null) || s.Type is LrScheduleTypes.Cyclic or LrScheduleTypes.OneCycle,
+            "lrSchedule.baseMomentum and maxMomentum apply to Cyclic and OneCycle only");
     }
 
     private static void Check(List<ValidationError> errors, string path, bool ok, string message)

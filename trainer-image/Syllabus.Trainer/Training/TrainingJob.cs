@@ -107,10 +107,21 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
         using var ewcScope = ewc;
         var difficulty = Difficulty(spec, data, config);
         var replayFraction = data.Replay is null ? 0 : spec.Data.Replay?.Fraction ?? 0;
-        var stepsPerEpoch = (int)Math.Ceiling(data.Train.Count * (1 + replayFraction) / spec.BatchSize);
         using var optimizer = OptimizerFactory.Create(spec.Optimizer, groups);
-        var schedule = LearningRateScheduleFactory.Create(spec.LrSchedule, optimizer, spec.Epochs, Math.Max(1, stepsPerEpoch));
-        var curriculum = new CurriculumScheduler(spec.Curriculum, difficulty, spec.Epochs, spec.Seed, data.Train.Count);
+        ILearningRateSchedule schedule;
+        CurriculumScheduler curriculum;
+        try
+        {
+            // Step-sized schedules count the batches each epoch will run (fewer while a curriculum paces the data).
+            var batchesPerEpoch = StepPlan.BatchesPerEpoch(spec.Curriculum, difficulty, spec.Epochs, spec.Seed, data.Train, data.Replay, replayFraction, spec.BatchSize);
+            schedule = LearningRateScheduleFactory.Create(spec.LrSchedule, optimizer, spec.Epochs, batchesPerEpoch);
+            curriculum = new CurriculumScheduler(spec.Curriculum, difficulty, spec.Epochs, spec.Seed, data.Train.Count);
+        }
+        catch (ArgumentException e)
+        {
+            // A schedule or curriculum the spec describes inconsistently is bad input (exit 2), named by its field.
+            throw new InputException(e.Message, e);
+        }
 
         var callbacks = new List<ITrainerCallback>();
         using var earlyStopping = spec.EarlyStopping is { } stopping ? new EarlyStoppingCallback(stopping, model) : null;
