@@ -71,6 +71,14 @@ public sealed class InvalidManifestTests : IDisposable
         Assert.Empty(Errors(ValidRun.Replace("metric: accuracy\n      atLeast: 0.9", gate, StringComparison.Ordinal)));
 
     [Fact]
+    public void Momentum_bounds_on_a_schedule_that_does_not_cycle_are_rejected()
+    {
+        var error = Assert.Single(Errors(ValidRun + "\n  lrSchedule: {type: Cosine, baseMomentum: 0.8}\n"));
+        Assert.Equal("spec.lrSchedule", error.Path);
+        Assert.Contains("lrSchedule.baseMomentum and maxMomentum apply to Cyclic and OneCycle only", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_gate_with_neither_bound_is_rejected()
     {
         var errors = Errors(ValidRun.Replace("\n      atLeast: 0.9", "", StringComparison.Ordinal));

@@ -50,6 +50,14 @@ public sealed class SpecValidationTests
         Assert.Empty(Errors(ValidRun.Replace("metric: accuracy\n      atLeast: 0.9", gate, StringComparison.Ordinal)));
 
     [Fact]
+    public void Momentum_bounds_on_a_schedule_that_does_not_cycle_are_rejected()
+    {
+        var error = Assert.Single(Errors(ValidRun + "\n  lrSchedule: {type: Cosine, baseMomentum: 0.8}\n"));
+        Assert.Equal("spec.lrSchedule", error.Path);
+        Assert.Equal("lrSchedule.baseMomentum and maxMomentum apply to Cyclic and OneCycle only", error.Message);
+    }
+
+    [Fact]
     public void A_gate_with_neither_bound_is_rejected() =>
         Assert.Equal("spec.gates[0]", Assert.Single(Errors(ValidRun.Replace("\n      atLeast: 0.9", "", StringComparison.Ordinal))).Path);
 
