@@ -88,7 +88,7 @@ public sealed class TrainingRunSpec
     public EarlyStoppingSpec? EarlyStopping { get; set; }
 
     [JsonPropertyName("checkpoint")]
-    [Description("Checkpointing; a restarted run resumes from the last checkpoint.")]
+    [Description("Checkpointing; a restarted run resumes from the last checkpoint unless the data, model, base model, curriculum, optimizer, schedule, epochs, batch size, seed, early stopping or continual settings changed (edited gates, resources or deadlines keep it).")]
     public CheckpointSpec Checkpoint { get; set; } = new();
 
     [JsonPropertyName("continual")]
@@ -248,16 +248,16 @@ public sealed class DataSpec
     public double? ValidationFraction { get; set; }
 
     [JsonPropertyName("test")]
-    [Description("Test data for the final report and the gates; without it the gates use the validation data.")]
+    [Description("Test data for the final report and the gates; without it the gates use the validation data. A test set left with no usable rows fails the run.")]
     public DatasetSource? Test { get; set; }
 
     [JsonPropertyName("labelColumn")]
-    [Description("Column holding the label, as a class index or a class name.")]
+    [Description("Column holding the label: a class name, compared as written (\"1\" and \"1.0\" are different classes; a label is never read as a class index).")]
     [Required, MinLength(1)]
     public string LabelColumn { get; set; } = "label";
 
     [JsonPropertyName("classes")]
-    [Description("Class names in index order. Required for text labels unless they can be taken from the training data (sorted); kept in the model config.")]
+    [Description("Class names in index order; every label must be one of them exactly (other labels are bad rows). Without it the classes are the labels found in the training data, sorted by value when all are integers (1..K gives K classes) and by text otherwise; kept in the model config.")]
     [MaxLength(10000)]
     public List<string>? Classes { get; set; }
 
@@ -319,7 +319,7 @@ public sealed class DataSpec
 public sealed class MissingValuesSpec
 {
     [JsonPropertyName("policy")]
-    [Description("Fail on the first missing value, Skip rows that have one (counted in the report), or Impute.")]
+    [Description("Fail on the first missing value, Skip rows that have one (counted, and the first 200 listed with file and line, in the report), or Impute.")]
     [AllowedValues(MissingValuePolicies.Fail, MissingValuePolicies.Skip, MissingValuePolicies.Impute)]
     [DefaultValue(MissingValuePolicies.Fail)]
     public string Policy { get; set; } = MissingValuePolicies.Fail;
