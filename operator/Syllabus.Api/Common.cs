@@ -58,11 +58,13 @@ public sealed class DatasetSource
 
 /// <summary>An evaluation gate: a metric that must be at least or at most a bound.</summary>
 [CelRule("has(self.atLeast) != has(self.atMost)", "a gate needs exactly one of atLeast or atMost")]
+[CelRule(MetricDirection.GateCelRule, MetricDirection.GateCelMessage)]
 public sealed class Gate
 {
     [JsonPropertyName("metric")]
-    [Description("Metric name from the evaluation report: accuracy, macroF1, weightedF1, ece, loss, precision/<class>, recall/<class>.")]
-    [Required, MinLength(1), RegularExpression(@"^[A-Za-z][A-Za-z0-9_]*(/[^/]+)?$")]
+    [Description("Metric name from the evaluation report: accuracy, macroF1, weightedF1, ece, loss, precision/<class>, recall/<class>, f1/<class>, support/<class>. loss and ece are bounded with atMost (lower is better), the others with atLeast.")]
+    // The length bound keeps the CEL direction rule's estimated cost small (API servers reject CRDs whose rules may cost too much).
+    [Required, MinLength(1), MaxLength(253), RegularExpression(@"^[A-Za-z][A-Za-z0-9_]*(/[^/]+)?$")]
     public string Metric { get; set; } = "";
 
     [JsonPropertyName("slice")]

@@ -88,7 +88,7 @@ public sealed class TrainingRunSpec
     public EarlyStoppingSpec? EarlyStopping { get; set; }
 
     [JsonPropertyName("checkpoint")]
-    [Description("Checkpointing; a restarted run resumes from the last checkpoint.")]
+    [Description("Checkpointing; a restarted run resumes from the last checkpoint unless the data, model, base model, curriculum, optimizer, schedule, epochs, batch size, seed, early stopping or continual settings changed (edited gates, resources or deadlines keep it).")]
     public CheckpointSpec Checkpoint { get; set; } = new();
 
     [JsonPropertyName("continual")]
@@ -248,16 +248,16 @@ public sealed class DataSpec
     public double? ValidationFraction { get; set; }
 
     [JsonPropertyName("test")]
-    [Description("Test data for the final report and the gates; without it the gates use the validation data.")]
+    [Description("Test data for the final report and the gates; without it the gates use the validation data. A test set left with no usable rows fails the run.")]
     public DatasetSource? Test { get; set; }
 
     [JsonPropertyName("labelColumn")]
-    [Description("Column holding the label, as a class index or a class name.")]
+    [Description("Column holding the label: a class name, compared as written (\"1\" and \"1.0\" are different classes; a label is never read as a class index).")]
     [MinLength(1), DefaultValue("label")]
     public string LabelColumn { get; set; } = "label";
 
     [JsonPropertyName("classes")]
-    [Description("Class names in index order. Required for text labels unless they can be taken from the training data (sorted); kept in the model config.")]
+    [Description("Class names in index order; every label must be one of them exactly (other labels are bad rows). Without it the classes are the labels found in the training data, sorted by value when all are integers (1..K gives K classes) and by text otherwise; kept in the model config.")]
     [MaxLength(10000)]
     public List<string>? Classes { get; set; }
 
@@ -286,7 +286,7 @@ public sealed class DataSpec
     public string? TimestampColumn { get; set; }
 
     [JsonPropertyName("missingValues")]
-    [Description("What to do with empty feature values.")]
+    [Description("What to do with missing feature values (empty cells and the missingValues.tokens).")]
     public MissingValuesSpec MissingValues { get; set; } = new();
 
     [JsonPropertyName("maxBadRows")]
@@ -319,7 +319,7 @@ public sealed class DataSpec
 public sealed class MissingValuesSpec
 {
     [JsonPropertyName("policy")]
-    [Description("Fail on the first missing value, Skip rows that have one (counted in the report), or Impute.")]
+    [Description("Fail on the first missing value, Skip rows that have one (counted, and the first 200 listed with file and line, in the report), or Impute.")]
     [AllowedValues(MissingValuePolicies.Fail, MissingValuePolicies.Skip, MissingValuePolicies.Impute)]
     [DefaultValue(MissingValuePolicies.Fail)]
     public string Policy { get; set; } = MissingValuePolicies.Fail;
@@ -328,6 +328,15 @@ public sealed class MissingValuesSpec
     [Description("How to fill a missing value, from the training data.")]
     [AllowedValues(ImputeStrategies.Mean, ImputeStrategies.Median, ImputeStrategies.Zero, ImputeStrategies.MostFrequent)]
     public string? Impute { get; set; }
+
+    [JsonPropertyName("tokens")]
+    [Description("Cell texts that mean a missing value, compared exactly after trimming surrounding whitespace (a null Parquet value is always missing). The default is pandas' read_csv na_values, so files written by pandas and R read as they were written; list your own to replace it (include \"\" to keep empty cells missing).")]
+    [DefaultValue(new[] { "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null" })]
+    public List<string> Tokens { get; set; } = [.. DefaultTokens];
+
+    /// <summary>The schema default of <see cref="Tokens"/> (pandas' default na_values), read from its attribute so it is written once.</summary>
+    public static readonly IReadOnlyList<string> DefaultTokens =
+        (string[])typeof(MissingValuesSpec).GetProperty(nameof(Tokens))!.GetCustomAttributes(typeof(DefaultValueAttribute), false).Cast<DefaultValueAttribute>().Single().Value!;
 }
 
 public sealed class ReplaySpec
@@ -439,6 +448,7 @@ public static class ScheduleIntervals
 [CelRule("!has(self.t0) || self.type == 'CosineWarmRestarts'", "lrSchedule.t0 applies to CosineWarmRestarts only")]
 [CelRule("!has(self.patience) || self.type == 'ReduceOnPlateau'", "lrSchedule.patience applies to ReduceOnPlateau only")]
 [CelRule("self.type != 'OneCycle' || !has(self.warmup)", "OneCycle has its own warm-up phase; do not add warmup")]
+[CelRule("(!has(self.baseMomentum) && !has(self.maxMomentum)) || self.type in ['Cyclic', 'OneCycle']", "lrSchedule.baseMomentum and maxMomentum apply to Cyclic and OneCycle only")]
 public sealed class LrScheduleSpec
 {
     [JsonPropertyName("type")]
@@ -471,7 +481,7 @@ public sealed class LrScheduleSpec
     public double? Gamma { get; set; }
 
     [JsonPropertyName("tMax")]
-    [Description("Cosine: intervals to anneal over; defaults to the whole run.")]
+    [Description("Cosine: intervals to anneal over; defaults to the whole run (with interval Step: the optimisation steps the run takes, counted from the curriculum's per-epoch data sizes).")]
     [Range(1, int.MaxValue)]
     public int? TMax { get; set; }
 
@@ -520,13 +530,28 @@ public sealed class LrScheduleSpec
     [Range(1.0, 1e9), DefaultValue(10000.0)]
     public double FinalDivFactor { get; set; } = 1e4;
 
+    [JsonPropertyName("cycleMomentum")]
+    [Description("Cyclic and OneCycle: cycle the momentum inversely to the learning rate, as PyTorch's cycle_momentum=True (its default). It sets SGD's momentum or Adam/AdamW's beta1 at every step, replacing optimizer.momentum or beta1 while the schedule runs (so SGD gains momentum even when optimizer.momentum is 0).")]
+    [DefaultValue(true)]
+    public bool CycleMomentum { get; set; } = true;
+
+    [JsonPropertyName("baseMomentum")]
+    [Description("Cyclic and OneCycle with cycleMomentum: the momentum (beta1) at the peak learning rate. Defaults as PyTorch: 0.85 for OneCycle, 0.8 for Cyclic.")]
+    [Range(0.0, 0.9999)]
+    public double? BaseMomentum { get; set; }
+
+    [JsonPropertyName("maxMomentum")]
+    [Description("Cyclic and OneCycle with cycleMomentum: the momentum (beta1) at the lowest learning rate. Defaults as PyTorch: 0.95 for OneCycle, 0.9 for Cyclic.")]
+    [Range(0.0, 0.9999)]
+    public double? MaxMomentum { get; set; }
+
     [JsonPropertyName("power")]
     [Description("Polynomial: power of the decay.")]
     [Range(0.0, 100.0), DefaultValue(1.0)]
     public double Power { get; set; } = 1.0;
 
     [JsonPropertyName("totalIters")]
-    [Description("Polynomial: intervals over which to decay; defaults to the whole run.")]
+    [Description("Polynomial: intervals over which to decay; defaults to the whole run (with interval Step: the optimisation steps the run takes, counted from the curriculum's per-epoch data sizes).")]
     [Range(1, int.MaxValue)]
     public int? TotalIters { get; set; }
 

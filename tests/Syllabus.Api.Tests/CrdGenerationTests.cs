@@ -152,6 +152,18 @@ public sealed class CrdGenerationTests
                 }
 
                 var actual = property.GetValue(instance);
+                if (attribute.Value is Array list)
+                {
+                    // A list default (missingValues.tokens): the same items in the same order.
+                    var items = ((System.Collections.IEnumerable?)actual)?.Cast<object?>().ToList();
+                    if (items is null || !items.SequenceEqual(list.Cast<object?>()))
+                    {
+                        mismatches.Add($"{type.Name}.{property.Name}: initial value [{string.Join(", ", items ?? [])}] but schema default [{string.Join(", ", list.Cast<object?>())}]");
+                    }
+
+                    continue;
+                }
+
                 var expected = attribute.Value is null ? null : Convert.ChangeType(attribute.Value, Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType, System.Globalization.CultureInfo.InvariantCulture);
                 if (!Equals(actual, expected))
                 {

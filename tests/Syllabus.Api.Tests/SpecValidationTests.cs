@@ -30,6 +30,33 @@ public sealed class SpecValidationTests
         Assert.Contains("exactly one of atLeast or atMost", error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("metric: accuracy\n      atLeast: 0.9", "metric: accuracy\n      atMost: 0.9")]
+    [InlineData("metric: accuracy\n      atLeast: 0.9", "metric: loss\n      atLeast: 0.1")]
+    [InlineData("metric: accuracy\n      atLeast: 0.9", "metric: ece\n      atLeast: 0.1")]
+    public void A_gate_bounding_the_wrong_side_of_its_metric_is_rejected(string from, string to)
+    {
+        var error = Assert.Single(Errors(ValidRun.Replace(from, to, StringComparison.Ordinal)));
+        Assert.Equal("spec.gates[0]", error.Path);
+        Assert.Equal(MetricDirection.GateCelMessage, error.Message);
+    }
+
+    [Theory]
+    [InlineData("metric: loss\n      atMost: 0.3")]
+    [InlineData("metric: support/cat\n      atLeast: 10")]
+    [InlineData("metric: support/cat\n      atMost: 10")]
+    [InlineData("metric: precision/loss\n      atLeast: 0.5")]
+    public void A_gate_on_the_side_where_its_metric_gets_worse_is_valid(string gate) =>
+        Assert.Empty(Errors(ValidRun.Replace("metric: accuracy\n      atLeast: 0.9", gate, StringComparison.Ordinal)));
+
+    [Fact]
+    public void Momentum_bounds_on_a_schedule_that_does_not_cycle_are_rejected()
+    {
+        var error = Assert.Single(Errors(ValidRun + "\n  lrSchedule: {type: Cosine, baseMomentum: 0.8}\n"));
+        Assert.Equal("spec.lrSchedule", error.Path);
+        Assert.Equal("lrSchedule.baseMomentum and maxMomentum apply to Cyclic and OneCycle only", error.Message);
+    }
+
     [Fact]
     public void A_gate_with_neither_bound_is_rejected() =>
         Assert.Equal("spec.gates[0]", Assert.Single(Errors(ValidRun.Replace("\n      atLeast: 0.9", "", StringComparison.Ordinal))).Path);

@@ -102,8 +102,13 @@ public static partial class SpecValidation
     /// <summary>All errors as one message for a condition, e.g. "spec.gates[0]: a gate needs ...; spec: ...".</summary>
     public static string Describe(IReadOnlyList<ValidationError> errors) => string.Join("; ", errors);
 
-    private static void ValidateGate(List<ValidationError> errors, string path, Gate gate) =>
-        Check(errors, path, (gate.AtLeast is not null) != (gate.AtMost is not null), "a gate needs exactly one of atLeast or atMost");
+    private static void ValidateGate(List<ValidationError> errors, string path, Gate gate)
+    {
+        var exactlyOne = (gate.AtLeast is not null) != (gate.AtMost is not null);
+        Check(errors, path, exactlyOne, "a gate needs exactly one of atLeast or atMost");
+        Check(errors, path, !exactlyOne || MetricDirection.BoundsTheRightSide(gate.Metric ?? "", gate.AtLeast is not null, gate.AtMost is not null),
+            MetricDirection.GateCelMessage);
+    }
 
     private static void ValidateSchedule(List<ValidationError> errors, string path, LrScheduleSpec s)
     {
@@ -118,6 +123,8 @@ public static partial class SpecValidation
         Check(errors, path, s.T0 is null || s.Type == LrScheduleTypes.CosineWarmRestarts, "lrSchedule.t0 applies to CosineWarmRestarts only");
         Check(errors, path, s.Patience is null || s.Type == LrScheduleTypes.ReduceOnPlateau, "lrSchedule.patience applies to ReduceOnPlateau only");
         Check(errors, path, s.Type != LrScheduleTypes.OneCycle || s.Warmup is null, "OneCycle has its own warm-up phase; do not add warmup");
+        Check(errors, path, (s.BaseMomentum is null && s.MaxMomentum is null) || s.Type is LrScheduleTypes.Cyclic or LrScheduleTypes.OneCycle,
+            "lrSchedule.baseMomentum and maxMomentum apply to Cyclic and OneCycle only");
     }
 
     private static void Check(List<ValidationError> errors, string path, bool ok, string message)

@@ -92,11 +92,13 @@ public sealed class ModelBundleTests : IDisposable
     [InlineData("-Infinity", "is not a finite number")]
     [InlineData("1e39", "is beyond float range (±3.4e38)")]
     [InlineData("-4e38", "is beyond float range (±3.4e38)")]
-    [InlineData("seven", "is not a finite number")]
+    [InlineData("seven", "is not a finite number (nor one of data.missingValues.tokens)")]
     public void Training_and_serving_reject_the_same_numbers_with_the_same_reason(string value, string reason)
     {
         var spec = Specs.Csv(_dir.Csv("train.csv", "x,label", "1,a", "2,b", $"{value},a", "3,b"));
         spec.MaxBadRows = 5;
+        // Only blanks are missing here: "NaN" is one of pandas' missing-value tokens by default.
+        spec.MissingValues = new MissingValuesSpec { Tokens = [""] };
 
         var data = DataLoader.Load(spec, _dir.Path, 1);
         var serving = Assert.Throws<DataException>(() => data.Schema.Encode(new Dictionary<string, string?> { ["x"] = value }));
@@ -119,5 +121,66 @@ public sealed class ModelBundleTests : IDisposable
         var served = data.Schema.Encode([.. new[] { "3.4e38", "-1.5", "0.1", "1e-45" }.Select(v => (IReadOnlyDictionary<string, string?>)new Dictionary<string, string?> { ["x"] = v })]);
 
         Assert.Equal(data.Validation.Features, served);
+    }
+
+    [Fact]
+    public void A_missing_value_token_in_a_serving_request_is_imputed_exactly_as_in_a_training_file()
+    {
+        // As R's write.csv leaves missing values: NA in every fifth row's second feature, in train and test.
+        foreach (var name in new[] { "train.csv", "test.csv" })
+        {
+            var path = Path.Combine(_fixture.Folder, name);
+            var lines = File.ReadAllLines(path);
+            for (var i = 1; i < lines.Length; i += 5)
+            {
+                var cells = lines[i].Split(',');
+                cells[3] = "NA";
+                lines[i] = string.Join(',', cells);
+            }
+
+            File.WriteAllLines(path, lines);
+        }
+
+        var manifest = _fixture.Manifest("na-served", epochs: 1, dataExtra: "    missingValues: {policy: Impute, impute: Median}");
+        var outcome = new TrainingJob(_fixture.Resolve(manifest), TimeProvider.System).Run(TestContext.Current.CancellationToken);
+
+        // The bundle as serving loads it: the tokens come back from model.json with the fitted schema.
+        using var bundle = ModelBundle.Load(outcome.ModelFolder);
+        var testFile = Path.Combine(_fixture.Folder, "test.csv");
+        var encodedByLoader = DataLoader.LoadWithSchema(new DatasetSource { Uri = testFile }, new DataSpec(), bundle.Schema, _fixture.Folder, new DataLoadReport());
+        var rows = RawRows(testFile);
+        using var served = bundle.Encode(rows);
+        var imputed = bundle.Schema.Columns[1].EncodeNumber(null, bundle.Schema.MissingValuePolicy);
+
+        Assert.Contains("NA", bundle.Schema.MissingValueTokens);
+        Assert.Equal(encodedByLoader.Features, served.cpu().data<float>().ToArray());
+        Assert.Equal(imputed, encodedByLoader.Features[1]);
+        // Any other default token, a blank and a null are the same missing value.
+        foreach (var token in new[] { "NaN", "", "  ", "null", "N/A", null })
+        {
+            var row = new Dictionary<string, string?>(rows[0], StringComparer.Ordinal) { ["f1"] = token };
+            Assert.Equal(encodedByLoader.Features[..bundle.Schema.FeatureCount], bundle.Schema.Encode(row));
+        }
+    }
+
+    [Fact]
+    public void Configured_missing_value_tokens_are_kept_with_the_schema_and_served_as_in_training()
+    {
+        var spec = Specs.Csv(_dir.Csv("train.csv", "x,colour,label", "1,red,a", "-999,blue,b", "3,-999,a", "5,red,b"), "train.csv");
+        spec.CategoricalColumns = ["colour"];
+        spec.MissingValues = new MissingValuesSpec { Policy = MissingValuePolicies.Impute, Impute = ImputeStrategies.Mean, Tokens = ["-999"] };
+        var data = DataLoader.Load(spec, _dir.Path, 1);
+        // As serving reads it back from model.json.
+        var schema = System.Text.Json.JsonSerializer.Deserialize<FeatureSchema>(System.Text.Json.JsonSerializer.Serialize(data.Schema))!;
+
+        var served = schema.Encode([.. new[] { ("1", "red"), ("-999", "blue"), ("3", "-999"), ("5", "red") }
+            .Select(v => (IReadOnlyDictionary<string, string?>)new Dictionary<string, string?> { ["x"] = v.Item1, ["colour"] = v.Item2 })]);
+        // "NA" is not a token of this schema: not missing, and not a number, in serving as in training.
+        var notMissing = Assert.Throws<DataException>(() => schema.Encode(new Dictionary<string, string?> { ["x"] = "NA", ["colour"] = "red" }));
+
+        Assert.Equal(["-999"], schema.MissingValueTokens);
+        Assert.Equal(data.Validation.Features, served);
+        Assert.Equal(3f, served[3]);
+        Assert.Contains("'NA' is not a finite number", notMissing.Message, StringComparison.Ordinal);
     }
 }

@@ -44,19 +44,23 @@ public sealed class CsvLoadingTests : IDisposable
     }
 
     [Fact]
-    public void Given_classes_match_names_first_then_indices()
+    public void Given_classes_match_names_only_never_indices()
     {
         // Digits 5..9 with classes ["5".."9"]: the label 7 is the class named "7" (index 2), not index 7.
         var train = dir.Csv("train.csv", "x,label", "1,5", "2,7", "3,9", "4,1");
         var val = dir.Csv("val.csv", "x,label", "1,8");
         var spec = Specs.Csv(train, val);
         spec.Classes = ["5", "6", "7", "8", "9"];
+        spec.MaxBadRows = 1;
 
         var data = DataLoader.Load(spec, dir.Path, 1);
 
-        // "1" is no class name, so it is read as index 1 ("6").
-        Assert.Equal([0L, 2, 4, 1], data.Train.Labels);
+        // "1" is no class name: a bad row, not index 1 ("6").
+        Assert.Equal([0L, 2, 4], data.Train.Labels);
         Assert.Equal([3L], data.Validation.Labels);
+        var bad = Assert.Single(data.Report.BadRows);
+        Assert.Equal(5, bad.Line);
+        Assert.Contains("unknown label '1'", bad.Reason, StringComparison.Ordinal);
     }
 
     [Fact]

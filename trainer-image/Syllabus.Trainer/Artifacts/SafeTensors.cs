@@ -9,7 +9,8 @@ namespace Syllabus.Trainer.Artifacts;
 /// <summary>
 /// The safetensors format (8-byte little-endian header length, JSON header with dtype/shape/data_offsets
 /// per tensor and optional __metadata__, then raw little-endian data). Hand-written because TorchSharp 0.107
-/// has no safetensors support; only F32 is written (and read), which is all the built-in models use.
+/// has no safetensors support. F32 is written (all the built-in models use); F32, F16, BF16 and F64 are read, as
+/// float32 tensors.
 /// </summary>
 public static class SafeTensors
 {
@@ -82,73 +83,321 @@ public static class SafeTensors
         }
     }
 
-    /// <summary>Reads every tensor of a safetensors file as float32 CPU tensors (caller disposes them).</summary>
-    /// <exception cref="InvalidDataException">The file is not safetensors or holds a dtype other than F32.</exception>
+    /// <summary>The header-size limit of the format (the reference implementation rejects larger headers).</summary>
+    public const long MaxHeaderBytes = 100_000_000;
+
+    /// <summary>
+    /// Reads every tensor of a safetensors file as float32 CPU tensors (caller disposes them): F32 as stored, F16 and
+    /// BF16 widened exactly, F64 rounded to the nearest float32. The file is streamed tensor by tensor with 64-bit
+    /// offsets, so files over 2 GB load (each tensor must fit a .NET array of floats).
+    /// </summary>
+    /// <exception cref="InvalidDataException">
+    /// The file is not valid safetensors (header length, JSON, dtype, shape, offsets that leave holes, overlap, run
+    /// backwards or past the file) or holds a dtype other than F32/F16/BF16/F64. Callers report it as bad input.
+    /// </exception>
     public static Dictionary<string, Tensor> Load(string path, out IReadOnlyDictionary<string, string> metadata)
     {
-        var bytes = File.ReadAllBytes(path);
-        if (bytes.Length < 8)
-        {
-            throw new InvalidDataException($"{path}: too short for a safetensors file");
-        }
-
-        var headerLength = BinaryPrimitives.ReadUInt64LittleEndian(bytes);
-        if (headerLength > (ulong)(bytes.Length - 8))
-        {
-            throw new InvalidDataException($"{path}: safetensors header length {headerLength} exceeds the file");
-        }
-
-        JsonObject header;
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);
+        var header = ReadHeader(stream, path);
+        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         try
         {
-            header = JsonNode.Parse(bytes.AsSpan(8, (int)headerLength))?.AsObject() ?? throw new InvalidDataException($"{path}: empty safetensors header");
+            foreach (var entry in header.Tensors)
+            {
+                result[entry.Name] = ReadTensor(stream, path, header.DataStart, entry);
+            }
+        }
+        catch
+        {
+            foreach (var t in result.Values)
+            {
+                t.Dispose();
+            }
+
+            throw;
+        }
+
+        metadata = header.Metadata;
+        return result;
+    }
+
+    /// <summary>Reads and validates the header of an open safetensors stream.</summary>
+    internal static SafeTensorsHeader ReadHeader(Stream stream, string path)
+    {
+        Span<byte> prefix = stackalloc byte[8];
+        if (stream.Length < 8 || stream.ReadAtLeast(prefix, 8, throwOnEndOfStream: false) < 8)
+        {
+            throw new InvalidDataException($"{path}: too short for a safetensors file ({stream.Length} bytes; the header length alone takes 8)");
+        }
+
+        var headerLength = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
+        if (headerLength > MaxHeaderBytes)
+        {
+            throw new InvalidDataException($"{path}: safetensors header length {headerLength} exceeds the format's limit of {MaxHeaderBytes} bytes");
+        }
+
+        if (headerLength > (ulong)(stream.Length - 8))
+        {
+            throw new InvalidDataException($"{path}: safetensors header length {headerLength} exceeds the file ({stream.Length} bytes)");
+        }
+
+        var json = new byte[headerLength];
+        stream.ReadExactly(json);
+        var dataStart = 8 + (long)headerLength;
+        return ParseHeader(json, stream.Length - dataStart, path) with { DataStart = dataStart };
+    }
+
+    /// <summary>
+    /// Validates a header as the format requires: a JSON object (starting with '{', trailing spaces allowed) whose
+    /// keys are unique; <c>__metadata__</c> a string-to-string map; every tensor a known dtype, a shape of
+    /// non-negative dimensions and data_offsets [begin, end] with end - begin = elements x dtype size; and the tensors
+    /// together covering the data buffer of <paramref name="bufferLength"/> bytes exactly, with no hole, no overlap
+    /// and nothing past its end. Tensors come back in data order.
+    /// </summary>
+    internal static SafeTensorsHeader ParseHeader(ReadOnlySpan<byte> json, long bufferLength, string path)
+    {
+        if (json.Length == 0 || json[0] != (byte)'{')
+        {
+            throw new InvalidDataException($"{path}: safetensors header does not start with '{{'");
+        }
+
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(json.ToArray(), new JsonDocumentOptions { MaxDepth = 8 });
         }
         catch (JsonException e)
         {
             throw new InvalidDataException($"{path}: safetensors header is not JSON: {e.Message}", e);
         }
 
-        var dataStart = 8 + (long)headerLength;
-        var meta = new Dictionary<string, string>();
-        var result = new Dictionary<string, Tensor>();
-        foreach (var (name, node) in header)
+        using (document)
         {
-            if (name == MetadataKey)
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
             {
-                foreach (var (key, value) in node!.AsObject())
+                throw new InvalidDataException($"{path}: safetensors header is not a JSON object");
+            }
+
+            var names = new HashSet<string>(StringComparer.Ordinal);
+            var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+            var tensors = new List<SafeTensorEntry>();
+            foreach (var property in document.RootElement.EnumerateObject())
+            {
+                if (!names.Add(property.Name))
                 {
-                    meta[key] = value?.GetValue<string>() ?? "";
+                    throw new InvalidDataException($"{path}: safetensors header names '{property.Name}' twice");
                 }
 
-                continue;
+                if (property.Name == MetadataKey)
+                {
+                    if (property.Value.ValueKind != JsonValueKind.Object)
+                    {
+                        throw new InvalidDataException($"{path}: safetensors {MetadataKey} is not an object of strings");
+                    }
+
+                    foreach (var item in property.Value.EnumerateObject())
+                    {
+                        metadata[item.Name] = item.Value.ValueKind == JsonValueKind.String
+                            ? item.Value.GetString()!
+                            : throw new InvalidDataException($"{path}: safetensors {MetadataKey}.{item.Name} is not a string");
+                    }
+
+                    continue;
+                }
+
+                tensors.Add(ParseEntry(property, path));
             }
 
-            var entry = node!.AsObject();
-            var dtype = entry["dtype"]?.GetValue<string>();
-            if (dtype != "F32")
-            {
-                throw new InvalidDataException($"{path}: tensor {name} has dtype {dtype}; only F32 is supported");
-            }
+            CheckCoverage(tensors, bufferLength, path);
+            return new SafeTensorsHeader([.. tensors.OrderBy(t => t.Begin).ThenBy(t => t.End)], metadata, 0);
+        }
+    }
 
-            var shape = entry["shape"]!.AsArray().Select(d => d!.GetValue<long>()).ToArray();
-            var offsets = entry["data_offsets"]!.AsArray().Select(d => d!.GetValue<long>()).ToArray();
-            var count = shape.Aggregate(1L, (a, b) => a * b);
-            if (offsets.Length != 2 || offsets[1] - offsets[0] != count * sizeof(float) || dataStart + offsets[1] > bytes.Length)
-            {
-                throw new InvalidDataException($"{path}: tensor {name} has data_offsets that do not match its shape or the file");
-            }
-
-            var data = new float[count];
-            var span = bytes.AsSpan((int)(dataStart + offsets[0]), (int)(count * sizeof(float)));
-            for (var i = 0; i < count; i++)
-            {
-                data[i] = BinaryPrimitives.ReadSingleLittleEndian(span[(i * sizeof(float))..]);
-            }
-
-            result[name] = tensor(data, shape);
+    private static SafeTensorEntry ParseEntry(JsonProperty property, string path)
+    {
+        var name = property.Name;
+        var value = property.Value;
+        string Where() => $"{path}: tensor '{name}'";
+        if (value.ValueKind != JsonValueKind.Object)
+        {
+            throw new InvalidDataException($"{Where()}: its header entry is not an object");
         }
 
-        metadata = meta;
-        return result;
+        if (!value.TryGetProperty("dtype", out var dtypeElement) || dtypeElement.ValueKind != JsonValueKind.String)
+        {
+            throw new InvalidDataException($"{Where()}: no dtype");
+        }
+
+        var dtype = dtypeElement.GetString()!;
+        var size = DtypeSize(dtype) ?? throw new InvalidDataException($"{Where()}: unknown dtype '{dtype}'");
+        var shape = NonNegativeIntegers(value, "shape", Where);
+        var offsets = NonNegativeIntegers(value, "data_offsets", Where);
+        if (offsets.Length != 2)
+        {
+            throw new InvalidDataException($"{Where()}: data_offsets must be [begin, end], got {offsets.Length} number(s)");
+        }
+
+        if (offsets[1] < offsets[0])
+        {
+            throw new InvalidDataException($"{Where()}: data_offsets [{offsets[0]}, {offsets[1]}] end before they begin");
+        }
+
+        long bytes;
+        try
+        {
+            bytes = checked(shape.Aggregate(1L, (a, d) => a * d) * size);
+        }
+        catch (OverflowException)
+        {
+            throw new InvalidDataException($"{Where()}: shape [{string.Join(", ", shape)}] is too large");
+        }
+
+        if (offsets[1] - offsets[0] != bytes)
+        {
+            throw new InvalidDataException(
+                $"{Where()}: data_offsets [{offsets[0]}, {offsets[1]}] hold {offsets[1] - offsets[0]} bytes, but {dtype} of shape [{string.Join(", ", shape)}] takes {bytes}");
+        }
+
+        return new SafeTensorEntry(name, dtype, shape, offsets[0], offsets[1]);
+    }
+
+    private static long[] NonNegativeIntegers(JsonElement entry, string field, Func<string> where)
+    {
+        if (!entry.TryGetProperty(field, out var array) || array.ValueKind != JsonValueKind.Array)
+        {
+            throw new InvalidDataException($"{where()}: no {field} array");
+        }
+
+        var values = new long[array.GetArrayLength()];
+        var i = 0;
+        foreach (var item in array.EnumerateArray())
+        {
+            if (item.ValueKind != JsonValueKind.Number || !item.TryGetInt64(out var v) || v < 0)
+            {
+                throw new InvalidDataException($"{where()}: {field} holds {item.GetRawText()}, not a non-negative integer");
+            }
+
+            values[i++] = v;
+        }
+
+        return values;
+    }
+
+    /// <summary>The tensors, in offset order, must tile [0, bufferLength): each begins where the previous ended.</summary>
+    private static void CheckCoverage(List<SafeTensorEntry> tensors, long bufferLength, string path)
+    {
+        long expected = 0;
+        string? previous = null;
+        foreach (var t in tensors.OrderBy(t => t.Begin).ThenBy(t => t.End))
+        {
+            if (t.Begin > expected)
+            {
+                throw new InvalidDataException($"{path}: safetensors data has a hole: bytes {expected}..{t.Begin} belong to no tensor (before '{t.Name}')");
+            }
+
+            if (t.Begin < expected)
+            {
+                throw new InvalidDataException($"{path}: tensors '{previous}' and '{t.Name}' overlap (at byte {t.Begin} of the data)");
+            }
+
+            expected = t.End;
+            previous = t.Name;
+        }
+
+        if (expected > bufferLength)
+        {
+            throw new InvalidDataException($"{path}: tensor '{previous}' ends at byte {expected} of the data, past the end of the file ({bufferLength} data bytes)");
+        }
+
+        if (expected < bufferLength)
+        {
+            throw new InvalidDataException($"{path}: safetensors data has a hole: its last {bufferLength - expected} bytes belong to no tensor");
+        }
+    }
+
+    /// <summary>Bytes per element of a safetensors dtype; null for an unknown one.</summary>
+    internal static int? DtypeSize(string dtype) => dtype switch
+    {
+        "BOOL" or "U8" or "I8" or "F8_E5M2" or "F8_E4M3" => 1,
+        "I16" or "U16" or "F16" or "BF16" => 2,
+        "I32" or "U32" or "F32" => 4,
+        "I64" or "U64" or "F64" => 8,
+        _ => null,
+    };
+
+    internal static Tensor ReadTensor(Stream stream, string path, long dataStart, SafeTensorEntry entry)
+    {
+        var size = DtypeSize(entry.Dtype)!.Value;
+        if (entry.Dtype is not ("F32" or "F16" or "BF16" or "F64"))
+        {
+            throw new InvalidDataException($"{path}: tensor '{entry.Name}' has dtype {entry.Dtype}; model weights are read from F32, F16, BF16 or F64");
+        }
+
+        var count = (entry.End - entry.Begin) / size;
+        if (count > Array.MaxLength)
+        {
+            throw new InvalidDataException($"{path}: tensor '{entry.Name}' has {count} elements, more than one array can hold");
+        }
+
+        var values = new float[count];
+        stream.Seek(dataStart + entry.Begin, SeekOrigin.Begin);
+        // Whole elements per chunk, so a chunk never splits one.
+        var buffer = new byte[Math.Min(1 << 20, Math.Max(size, (entry.End - entry.Begin)))];
+        var chunkElements = buffer.Length / size;
+        for (long done = 0; done < count;)
+        {
+            var n = (int)Math.Min(chunkElements, count - done);
+            var span = buffer.AsSpan(0, n * size);
+            stream.ReadExactly(span);
+            Convert(entry.Dtype, span, values.AsSpan((int)done, n));
+            done += n;
+        }
+
+        return tensor(values, entry.Shape);
+    }
+
+    /// <summary>Little-endian elements of <paramref name="dtype"/> to float32.</summary>
+    internal static void Convert(string dtype, ReadOnlySpan<byte> source, Span<float> target)
+    {
+        switch (dtype)
+        {
+            case "F32":
+                for (var i = 0; i < target.Length; i++)
+                {
+                    target[i] = BinaryPrimitives.ReadSingleLittleEndian(source[(i * 4)..]);
+                }
+
+                break;
+            case "F16":
+                for (var i = 0; i < target.Length; i++)
+                {
+                    target[i] = (float)BinaryPrimitives.ReadHalfLittleEndian(source[(i * 2)..]);
+                }
+
+                break;
+            case "BF16":
+                // bfloat16 is the upper half of a float32.
+                for (var i = 0; i < target.Length; i++)
+                {
+                    target[i] = BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadUInt16LittleEndian(source[(i * 2)..]) << 16);
+                }
+
+                break;
+            case "F64":
+                for (var i = 0; i < target.Length; i++)
+                {
+                    target[i] = (float)BinaryPrimitives.ReadDoubleLittleEndian(source[(i * 8)..]);
+                }
+
+                break;
+            default:
+                throw new ArgumentException($"no float32 conversion for dtype {dtype}", nameof(dtype));
+        }
     }
 }
+
+/// <summary>One tensor of a safetensors header: data_offsets are relative to the start of the data buffer.</summary>
+internal sealed record SafeTensorEntry(string Name, string Dtype, long[] Shape, long Begin, long End);
+
+/// <summary>A validated safetensors header: tensors in data order, metadata, and where the data buffer starts in the file.</summary>
+internal sealed record SafeTensorsHeader(IReadOnlyList<SafeTensorEntry> Tensors, IReadOnlyDictionary<string, string> Metadata, long DataStart);

@@ -65,8 +65,6 @@ internal sealed class CsvRecordReader : IRecordReader
     public RawCell this[int index] => RawCell.OfText(reader.GetString(index));
 
     // Numbers parse straight from the UTF-8 field, skipping a string per field.
-    public bool IsMissing(int index) => reader.IsEmpty(index);
-
     public bool TryGetNumber(int index, out double value) => reader.TryParse(index, out value);
 
     public bool Read()

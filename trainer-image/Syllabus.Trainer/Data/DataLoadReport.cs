@@ -10,6 +10,7 @@ public sealed class DataLoadReport
 
     private readonly List<DataFileReport> files = [];
     private readonly List<BadRow> badRows = [];
+    private readonly List<BadRow> skippedRows = [];
     private readonly SortedDictionary<string, long> imputed = new(StringComparer.Ordinal);
     private readonly SortedDictionary<string, long> unknownCategories = new(StringComparer.Ordinal);
     private readonly List<string> notes = [];
@@ -27,6 +28,10 @@ public sealed class DataLoadReport
     /// <summary>Rows skipped because a feature value was missing (missingValues.policy Skip).</summary>
     [JsonPropertyName("skippedMissingCount")]
     public long SkippedMissingCount { get; private set; }
+
+    /// <summary>Rows skipped for a missing value, first <see cref="MaxListedBadRows"/>, with the first missing column.</summary>
+    [JsonPropertyName("skippedMissingRows")]
+    public IReadOnlyList<BadRow> SkippedMissingRows => skippedRows;
 
     /// <summary>Imputed values per column.</summary>
     [JsonPropertyName("imputed")]
@@ -57,10 +62,14 @@ public sealed class DataLoadReport
         }
     }
 
-    internal void AddSkippedMissing(DataFileReport file)
+    internal void AddSkippedMissing(DataFileReport file, long line, string column)
     {
         SkippedMissingCount++;
         file.SkippedMissing++;
+        if (skippedRows.Count < MaxListedBadRows)
+        {
+            skippedRows.Add(new BadRow { File = file.Path, Line = line, Column = column, Reason = "missing value (missingValues.policy Skip)" });
+        }
     }
 
     internal void AddImputed(string column, long count)

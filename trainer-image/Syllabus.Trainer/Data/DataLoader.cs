@@ -68,7 +68,9 @@ public static class DataLoader
         List<ParsedRow> validationRows;
         if (spec.Validation is not null)
         {
-            validationRows = ParseFiles(ResolveFiles(spec.Validation, baseDirectory), spec.Validation.Format, "validation", plan, spec, classes, labelRequired: true, report, budget);
+            var validationFiles = ResolveFiles(spec.Validation, baseDirectory);
+            validationRows = ParseFiles(validationFiles, spec.Validation.Format, "validation", plan, spec, classes, labelRequired: true, report, budget);
+            RequireRows(validationRows, "data.validation", spec.Validation.Uri, validationFiles, report);
         }
         else
         {
@@ -97,6 +99,8 @@ public static class DataLoader
             Columns = preprocessing.Columns,
             Normalization = preprocessing.Normalization,
             MissingValuePolicy = preprocessing.MissingValuePolicy,
+            // The tokens this model's training files were read with: serving reads requests the same way.
+            MissingValueTokens = new MissingValueTokens(spec.MissingValues.Tokens).Tokens,
             DifficultyColumn = plan.Difficulty,
             SliceColumn = plan.Slice,
             WeightColumn = plan.Weight,
@@ -122,7 +126,11 @@ public static class DataLoader
         TabularData? test = null;
         if (spec.Test is not null)
         {
-            var testRows = ParseFiles(ResolveFiles(spec.Test, baseDirectory), spec.Test.Format, "test", plan, spec, classes, labelRequired: true, report, budget);
+            var testFiles = ResolveFiles(spec.Test, baseDirectory);
+            var testRows = ParseFiles(testFiles, spec.Test.Format, "test", plan, spec, classes, labelRequired: true, report, budget);
+            // The gates and the final report are judged on the test set; an empty one is a failure, never a quiet
+            // fall-back to the validation split.
+            RequireRows(testRows, "data.test", spec.Test.Uri, testFiles, report);
             test = Encode(testRows, plan, schema, report);
         }
 
@@ -148,9 +156,25 @@ public static class DataLoader
         ArgumentNullException.ThrowIfNull(report);
         var plan = ColumnPlan.FromSchema(schema, spec);
         // Missing values are handled as the schema was fitted (its imputation values), whatever the spec says now.
-        var asFitted = new DataSpec { MissingValues = new MissingValuesSpec { Policy = schema.MissingValuePolicy } };
+        var asFitted = new DataSpec { MissingValues = new MissingValuesSpec { Policy = schema.MissingValuePolicy, Tokens = [.. schema.MissingValueTokens] } };
         var rows = ParseFiles(ResolveFiles(source, baseDirectory), source.Format, "score", plan, asFitted, schema.Classes, labelRequired: false, report, new BadRowBudget(spec.MaxBadRows));
         return Encode(rows, plan, schema, report);
+    }
+
+    /// <summary>A named split that came out empty (every row bad or skipped) fails, naming the split and why.</summary>
+    private static void RequireRows(List<ParsedRow> rows, string field, string uri, string[] files, DataLoadReport report)
+    {
+        if (rows.Count > 0)
+        {
+            return;
+        }
+
+        var read = report.Files.Where(f => files.Contains(f.Path, StringComparer.Ordinal)).ToList();
+        var bad = report.BadRows.Where(b => files.Contains(b.File, StringComparer.Ordinal)).Take(3).Select(b => b.ToString()).ToList();
+        throw new DataException(
+            $"{field}: no usable rows in {uri}: {read.Sum(f => f.RowsRead)} read, {read.Sum(f => f.BadRows)} bad, {read.Sum(f => f.SkippedMissing)} skipped for missing values"
+            + (bad.Count > 0 ? $" (first bad: {string.Join("; ", bad)})" : "") + ".",
+            files[0]);
     }
 
     /// <summary>The files of a source: the file itself, or every file of the format in a folder, sorted by name.</summary>
@@ -196,6 +220,7 @@ public static class DataLoader
     {
         var rows = new List<ParsedRow>();
         var labelLookup = classes is null ? null : new FeatureSchema { Classes = classes };
+        var missing = new MissingValueTokens(spec.MissingValues.Tokens);
         foreach (var path in files)
         {
             using var reader = RecordReaders.Open(path, format);
@@ -204,7 +229,7 @@ public static class DataLoader
             while (reader.Read())
             {
                 file.RowsRead++;
-                var row = ParseRow(reader, plan, map, labelRequired, spec.MissingValues.Policy, file, report, budget);
+                var row = ParseRow(reader, plan, map, labelRequired, spec.MissingValues.Policy, missing, file, report, budget);
                 if (row is null)
                 {
                     continue;
@@ -228,7 +253,7 @@ public static class DataLoader
         return rows;
     }
 
-    private static ParsedRow? ParseRow(IRecordReader reader, ColumnPlan plan, ColumnMap map, bool labelRequired, string missingPolicy, DataFileReport file, DataLoadReport report, BadRowBudget budget)
+    private static ParsedRow? ParseRow(IRecordReader reader, ColumnPlan plan, ColumnMap map, bool labelRequired, string missingPolicy, MissingValueTokens missing, DataFileReport file, DataLoadReport report, BadRowBudget budget)
     {
         var line = reader.Line;
         if (reader.Malformation is { } malformation)
@@ -248,36 +273,39 @@ public static class DataLoader
         for (var c = 0; c < plan.Numeric.Count; c++)
         {
             var index = map.Numeric[c];
-            if (reader.IsMissing(index))
+            // Fast path: a finite number is present (unless a token such as -999 looks like one).
+            if (!missing.HasNumericTokens && reader.TryGetNumber(index, out var x) && FeatureValues.NumberProblem(x) is null)
+            {
+                row.Numeric[c] = (float)x;
+                continue;
+            }
+
+            var cell = reader[index];
+            if (missing.IsMissing(cell))
             {
                 row.Numeric[c] = float.NaN;
                 firstMissing ??= index;
             }
-            else if (!reader.TryGetNumber(index, out var x) || FeatureValues.NumberProblem(x) is not null)
+            else if (cell.TryGetNumber(out x) && FeatureValues.NumberProblem(x) is null)
             {
-                if (reader[index].IsMissing)
-                {
-                    // Whitespace only: missing, not malformed.
-                    row.Numeric[c] = float.NaN;
-                    firstMissing ??= index;
-                    continue;
-                }
-
-                // The same check as serving (FeatureSchema.Encode): NaN, infinities and values beyond float range are bad.
-                var problem = reader[index].TryGetNumber(out var parsed) ? FeatureValues.NumberProblem(parsed) : FeatureValues.NotANumber;
-                budget.Add(report, file, line, plan.Numeric[c], $"'{reader[index].AsText()}' {problem}");
-                return null;
+                row.Numeric[c] = (float)x;
             }
             else
             {
-                row.Numeric[c] = (float)x;
+                // The same check as serving (FeatureSchema.Encode): NaN, infinities and values beyond float range are bad.
+                var text = cell.AsText();
+                var problem = cell.TryGetNumber(out var parsed) ? FeatureValues.NumberProblem(parsed) : FeatureValues.NotANumber;
+                budget.Add(report, file, line, plan.Numeric[c], text.Length == 0
+                    ? "an empty cell is not a number (\"\" is not in data.missingValues.tokens)"
+                    : $"'{text}' {problem}");
+                return null;
             }
         }
 
         for (var c = 0; c < plan.Categorical.Count; c++)
         {
             var cell = reader[map.Categorical[c]];
-            if (cell.IsMissing)
+            if (missing.IsMissing(cell))
             {
                 firstMissing ??= map.Categorical[c];
             }
@@ -287,7 +315,7 @@ public static class DataLoader
             }
         }
 
-        if (map.Label >= 0 && !reader[map.Label].IsMissing)
+        if (map.Label >= 0 && !missing.IsMissing(reader[map.Label]))
         {
             row.RawLabel = reader[map.Label].AsText();
         }
@@ -319,12 +347,12 @@ public static class DataLoader
             row.Weight = (float)w;
         }
 
-        if (map.Slice >= 0 && !reader[map.Slice].IsMissing)
+        if (map.Slice >= 0 && !missing.IsMissing(reader[map.Slice]))
         {
             row.Slice = reader[map.Slice].AsText();
         }
 
-        if (map.Timestamp >= 0 && !reader[map.Timestamp].IsMissing)
+        if (map.Timestamp >= 0 && !missing.IsMissing(reader[map.Timestamp]))
         {
             if (!TryTimestamp(reader[map.Timestamp], out var t))
             {
@@ -340,7 +368,7 @@ public static class DataLoader
             switch (missingPolicy)
             {
                 case MissingValuePolicies.Skip:
-                    report.AddSkippedMissing(file);
+                    report.AddSkippedMissing(file, line, reader.Columns[missingColumn]);
                     return null;
                 case MissingValuePolicies.Impute:
                     break;
@@ -377,28 +405,17 @@ public static class DataLoader
         return DateTimeOffset.TryParse(cell.AsText(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out value);
     }
 
-    /// <summary>Without data.classes: integer labels are indices (classes "0".."max"), anything else class names sorted.</summary>
+    /// <summary>
+    /// Without data.classes the classes are the labels found, as written: sorted by value when every label is an
+    /// integer (so 1..K gives K classes, with no class 0 that never occurs), otherwise by text.
+    /// </summary>
     private static List<string> InferClasses(List<ParsedRow> rows)
     {
         var distinct = rows.Select(r => r.RawLabel!).Distinct(StringComparer.Ordinal).ToList();
-        var indices = new List<long>(distinct.Count);
-        foreach (var label in distinct)
-        {
-            if (!long.TryParse(label, NumberStyles.Integer, CultureInfo.InvariantCulture, out var i) || i < 0)
-            {
-                return [.. distinct.Order(StringComparer.Ordinal)];
-            }
-
-            indices.Add(i);
-        }
-
-        var max = indices.Max();
-        if (max >= 100_000)
-        {
-            throw new DataException($"Integer labels go up to {max}; give data.classes or use class names for labels.", rows[0].File.Path);
-        }
-
-        return [.. Enumerable.Range(0, (int)max + 1).Select(i => i.ToString(CultureInfo.InvariantCulture))];
+        var integers = distinct.Select(l => long.TryParse(l, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v) ? v : (long?)null).ToList();
+        return integers.All(v => v is not null)
+            ? [.. distinct.Zip(integers).OrderBy(p => p.Second).ThenBy(p => p.First, StringComparer.Ordinal).Select(p => p.First)]
+            : [.. distinct.Order(StringComparer.Ordinal)];
     }
 
     private static void MapLabels(List<ParsedRow> rows, IReadOnlyList<string> classes)
@@ -489,6 +506,7 @@ public static class DataLoader
             Columns = columns,
             Normalization = normalization,
             MissingValuePolicy = spec.MissingValues.Policy,
+            MissingValueTokens = new MissingValueTokens(spec.MissingValues.Tokens).Tokens,
             DifficultyColumn = plan.Difficulty,
             SliceColumn = plan.Slice,
             WeightColumn = plan.Weight,

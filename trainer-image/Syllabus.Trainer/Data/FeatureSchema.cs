@@ -19,6 +19,8 @@ public static class FeatureKinds
 /// </summary>
 public sealed class FeatureSchema
 {
+    private MissingValueTokens? missingTokens;
+
     [JsonPropertyName("labelColumn")]
     public string LabelColumn { get; init; } = "label";
 
@@ -37,6 +39,10 @@ public sealed class FeatureSchema
     /// <summary>missingValues.policy the data was loaded with.</summary>
     [JsonPropertyName("missingValuePolicy")]
     public string MissingValuePolicy { get; init; } = MissingValuePolicies.Fail;
+
+    /// <summary>missingValues.tokens the data was loaded with: the cell texts that mean missing.</summary>
+    [JsonPropertyName("missingValueTokens")]
+    public IReadOnlyList<string> MissingValueTokens { get; init; } = MissingValuesSpec.DefaultTokens;
 
     [JsonPropertyName("difficultyColumn")]
     public string? DifficultyColumn { get; init; }
@@ -107,7 +113,8 @@ public sealed class FeatureSchema
     }
 
     /// <summary>
-    /// Encodes raw rows (column name -> value as text; null or blank = missing) into features, row-major, strictly
+    /// Encodes raw rows (column name -> value as text; null or one of <see cref="MissingValueTokens"/> = missing, as in
+    /// a training file) into features, row-major, strictly
     /// and exactly as training encodes files: every feature column must be present (an absent one is an error naming
     /// it), a column that is neither a feature nor the label or a special column is an error naming it, a number must
     /// be finite and within float range (<see cref="FeatureValues.NumberProblem"/>), a missing value takes the fitted
@@ -121,6 +128,7 @@ public sealed class FeatureSchema
         var width = FeatureCount;
         var result = new float[(long)rows.Count * width];
         var known = Columns.Select(c => c.Name).Concat(NonFeatureColumns).ToHashSet(StringComparer.Ordinal);
+        var missing = missingTokens ??= new MissingValueTokens(MissingValueTokens);
         for (var r = 0; r < rows.Count; r++)
         {
             var values = rows[r] ?? throw new DataException($"row {r}: null row.");
@@ -136,19 +144,21 @@ public sealed class FeatureSchema
             {
                 if (!values.TryGetValue(column.Name, out var text))
                 {
-                    throw new DataException($"row {r}: no value for feature column '{column.Name}' (give it, blank for a missing value).", null, r, column.Name);
+                    throw new DataException($"row {r}: no value for feature column '{column.Name}' (give it; null or a missing-value token for a missing value).", null, r, column.Name);
                 }
 
                 var features = result.AsSpan((int)(((long)r * width) + offset), column.Width);
                 var cell = RawCell.OfText(text);
+                // The tokens the training files were read with (pandas' defaults unless configured) mean missing here too.
+                var isMissing = missing.IsMissing(cell);
                 if (column.Kind == FeatureKinds.Categorical)
                 {
-                    column.EncodeCategory(cell.IsMissing ? null : cell.AsText(), features, MissingValuePolicy, r);
+                    column.EncodeCategory(isMissing ? null : cell.AsText(), features, MissingValuePolicy, r);
                 }
                 else
                 {
                     double? x = null;
-                    if (!cell.IsMissing)
+                    if (!isMissing)
                     {
                         if (!cell.TryGetNumber(out var number))
                         {
@@ -182,7 +192,10 @@ public sealed class FeatureSchema
         return list.Count <= 12 ? string.Join(", ", list) : string.Join(", ", list.Take(12)) + $", ... ({list.Count} in all)";
     }
 
-    /// <summary>The class index of a label value: a class name first, then an index; -1 when neither.</summary>
+    /// <summary>
+    /// The class index of a label: the class whose name is the label as written (surrounding whitespace aside); -1
+    /// when there is none. A label is never read as an index: "1" names the class "1", and "1.0" is another name.
+    /// </summary>
     public long ClassIndex(string label)
     {
         ArgumentNullException.ThrowIfNull(label);
@@ -193,17 +206,6 @@ public sealed class FeatureSchema
             {
                 return i;
             }
-        }
-
-        if (long.TryParse(trimmed, NumberStyles.Integer, CultureInfo.InvariantCulture, out var index) && index >= 0 && index < Classes.Count)
-        {
-            return index;
-        }
-
-        // Parquet integers may arrive as doubles ("3" vs 3.0).
-        if (double.TryParse(trimmed, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && d == Math.Floor(d) && d >= 0 && d < Classes.Count)
-        {
-            return (long)d;
         }
 
         return -1;
@@ -307,8 +309,8 @@ public sealed class FeatureColumn
 /// <summary>The checks a numeric cell passes to become a feature, shared by training and serving.</summary>
 public static class FeatureValues
 {
-    /// <summary>The reason given for text that does not parse as a number.</summary>
-    public const string NotANumber = "is not a finite number";
+    /// <summary>The reason given for text that does not parse as a number and is not a missing-value token.</summary>
+    public const string NotANumber = "is not a finite number (nor one of data.missingValues.tokens)";
 
     /// <summary>Why a parsed number cannot be a feature value (NaN, an infinity, beyond float range), or null.</summary>
     public static string? NumberProblem(double value) =>

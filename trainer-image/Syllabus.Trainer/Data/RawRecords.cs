@@ -2,7 +2,10 @@ using System.Globalization;
 
 namespace Syllabus.Trainer.Data;
 
-/// <summary>One cell as a file holds it: text (CSV, Parquet strings), a number (Parquet numeric types) or nothing.</summary>
+/// <summary>
+/// One cell as a file holds it: text (CSV, Parquet strings), a number (Parquet numeric types) or nothing; which
+/// texts mean missing is <see cref="MissingValueTokens"/>' decision.
+/// </summary>
 internal readonly record struct RawCell(string? Text, double Number, bool IsNumber)
 {
     public static RawCell Missing => default;
@@ -10,9 +13,6 @@ internal readonly record struct RawCell(string? Text, double Number, bool IsNumb
     public static RawCell OfText(string? text) => new(text, 0, false);
 
     public static RawCell OfNumber(double number) => new(null, number, true);
-
-    /// <summary>Empty or whitespace text, or a null Parquet value.</summary>
-    public bool IsMissing => !IsNumber && string.IsNullOrWhiteSpace(Text);
 
     public bool TryGetNumber(out double value)
     {
@@ -48,9 +48,6 @@ internal interface IRecordReader : IDisposable
     string? Malformation { get; }
 
     bool Read();
-
-    /// <summary>Whether cell <paramref name="index"/> is missing, without materialising it.</summary>
-    bool IsMissing(int index) => this[index].IsMissing;
 
     /// <summary>Cell <paramref name="index"/> as a number, without materialising it where the format allows.</summary>
     bool TryGetNumber(int index, out double value) => this[index].TryGetNumber(out value);

@@ -116,9 +116,6 @@ public static class MetricNames
     public const string Recall = "recall";
     public const string F1 = "f1";
     public const string Support = "support";
-
-    /// <summary>Whether smaller is better (loss, ece).</summary>
-    public static bool IsMinimized(string metric) => metric is Loss or Ece;
 }
 
 public sealed class ClassMetrics

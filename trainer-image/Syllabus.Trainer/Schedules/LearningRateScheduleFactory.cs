@@ -15,10 +15,25 @@ public static class LearningRateScheduleFactory
     /// </summary>
     public static ILearningRateSchedule Create(LrScheduleSpec spec, Optimizer optimizer, int epochs, int stepsPerEpoch)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(epochs, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(stepsPerEpoch, 1);
+        return Create(spec, optimizer, epochs, Enumerable.Repeat(stepsPerEpoch, epochs).ToArray());
+    }
+
+    /// <param name="spec">The schedule.</param>
+    /// <param name="optimizer">The optimizer whose learning rates (and, for Cyclic and OneCycle, momentum or beta1) it drives.</param>
+    /// <param name="epochs">Epochs of the run.</param>
+    /// <param name="batchesPerEpoch">
+    /// The optimisation steps each epoch takes (<see cref="Training.StepPlan"/>: a curriculum trains on fewer examples
+    /// early on), so schedules sized by the run (OneCycle; Cosine and Polynomial without tMax/totalIters, by step) end
+    /// where the run ends. Null when the count is unknown before the run (stages that advance on a metric); those
+    /// schedules are then rejected.
+    /// </param>
+    public static ILearningRateSchedule Create(LrScheduleSpec spec, Optimizer optimizer, int epochs, IReadOnlyList<int>? batchesPerEpoch)
+    {
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(optimizer);
         ArgumentOutOfRangeException.ThrowIfLessThan(epochs, 1);
-        ArgumentOutOfRangeException.ThrowIfLessThan(stepsPerEpoch, 1);
         var initial = optimizer.ParamGroups.Select(g => g.InitialLearningRate).ToArray();
         if (initial.Length == 0)
         {
@@ -48,7 +63,17 @@ public static class LearningRateScheduleFactory
             }
         }
 
-        var runIntervals = perBatch ? (long)epochs * stepsPerEpoch : epochs;
+        var sizedByRun = spec.Type == LrScheduleTypes.OneCycle
+            || (spec.Type == LrScheduleTypes.Cosine && spec.TMax is null)
+            || (spec.Type == LrScheduleTypes.Polynomial && spec.TotalIters is null);
+        if (perBatch && sizedByRun && batchesPerEpoch is null)
+        {
+            throw new ArgumentException(
+                $"lrSchedule: {spec.Type} by step is sized by the optimisation steps the run takes, which curriculum stages that advance on a metric make unknown before the run; "
+                + "use pacing or stages without advanceWhen, interval Epoch, or set tMax/totalIters");
+        }
+
+        var runIntervals = perBatch ? Math.Max(1, batchesPerEpoch?.Sum(b => (long)b) ?? 1) : epochs;
         // Defaults span what is left of the run after the warm-up, so the decay ends where the run ends.
         var rest = (int)Math.Clamp(runIntervals - warmup, 1, int.MaxValue);
         var ratio = initial.Select(lr => lr / initial[0]).ToArray();
@@ -85,7 +110,36 @@ public static class LearningRateScheduleFactory
             },
         };
 
-        return new TorchSharpSchedule(spec.Type, optimizer, perBatch, build);
+        return new TorchSharpSchedule(spec.Type, optimizer, perBatch, build, Momentum(spec, optimizer, (int)Math.Min(runIntervals, int.MaxValue), warmup));
+    }
+
+    /// <summary>
+    /// The momentum (SGD) or beta1 (Adam, AdamW) at each step for Cyclic and OneCycle with cycleMomentum, as
+    /// PyTorch's cycle_momentum=True; null for every other schedule. During a Cyclic warm-up PyTorch's SequentialLR
+    /// leaves the momentum where the cyclic schedule put it when built: its value at t = 0.
+    /// </summary>
+    private static Func<long, double>? Momentum(LrScheduleSpec spec, Optimizer optimizer, int totalSteps, int warmup)
+    {
+        if (!spec.CycleMomentum || spec.Type is not (LrScheduleTypes.Cyclic or LrScheduleTypes.OneCycle))
+        {
+            return null;
+        }
+
+        if (optimizer.ParamGroups.Any(g => g is not (IMomentum or IBetas)))
+        {
+            throw new ArgumentException("lrSchedule.cycleMomentum: the optimizer has neither momentum nor beta1 to cycle; set cycleMomentum: false");
+        }
+
+        if (spec.Type == LrScheduleTypes.OneCycle)
+        {
+            double low = spec.BaseMomentum ?? 0.85, high = spec.MaxMomentum ?? 0.95;
+            return t => ScheduleFormulas.OneCycleMomentum((int)Math.Min(t, int.MaxValue), totalSteps, spec.PctStart, low, high);
+        }
+
+        double baseMomentum = spec.BaseMomentum ?? 0.8, maxMomentum = spec.MaxMomentum ?? 0.9;
+        var mode = spec.Mode ?? CyclicModes.Triangular;
+        var gamma = spec.Gamma ?? 1.0;
+        return t => ScheduleFormulas.CyclicMomentum(Math.Max(0, t - warmup), spec.StepSizeUp, mode, gamma, baseMomentum, maxMomentum);
     }
 
     private static Func<LRScheduler> CosineWarmRestarts(LrScheduleSpec spec, Optimizer optimizer, double[] initial)
@@ -112,7 +166,7 @@ public static class LearningRateScheduleFactory
         var maxLrs = ratio.Select(r => max * r).ToArray();
         var mode = spec.Mode ?? CyclicModes.Triangular;
         // PyTorch's exp_range scales by gamma^iteration (scale_mode "iterations"); TorchSharp's built-in ExpRange uses
-        // gamma^cycle, so pass PyTorch's scale function explicitly. Momentum is left as the optimizer spec set it.
+        // gamma^cycle, so pass PyTorch's scale function explicitly. Momentum is cycled by TorchSharpSchedule (see Momentum).
         return mode switch
         {
             CyclicModes.Triangular => () => CyclicLR(optimizer, initial, maxLrs, spec.StepSizeUp, -1,

@@ -8,7 +8,7 @@ namespace Syllabus.Trainer.Schedules;
 /// <summary>
 /// ReduceOnPlateau on TorchSharp's ReduceLROnPlateau (threshold mode 'rel', as PyTorch's default), optionally after a
 /// LinearLR warm-up; it looks at the monitored validation metric once per validated epoch after the warm-up.
-/// "loss" and "ece" are minimised, every other metric maximised. The scheduler keeps best/patience counters private,
+/// Its mode (min or max) is the metric's <see cref="MetricDirection"/>. The scheduler keeps best/patience counters private,
 /// so state is the warm-up step count plus the metric history, replayed on resume.
 /// </summary>
 internal sealed class PlateauSchedule : ILearningRateSchedule
@@ -35,15 +35,17 @@ internal sealed class PlateauSchedule : ILearningRateSchedule
             throw new ArgumentException("lrSchedule.monitor: a validation metric name is required for ReduceOnPlateau");
         }
 
+        if (!MetricDirection.HasDirection(spec.Monitor))
+        {
+            throw new ArgumentException($"lrSchedule.monitor: '{spec.Monitor}' counts examples and neither improves nor worsens; monitor a quality metric");
+        }
+
         _spec = spec;
         _optimizer = optimizer;
         _warmupPerBatch = warmupPerBatch;
         _warmup = spec.Warmup?.Steps ?? 0;
         Reset();
     }
-
-    /// <summary>Whether the monitored metric improves downwards.</summary>
-    public static bool Minimises(string metric) => metric is "loss" or "ece";
 
     public double LearningRate => _optimizer.ParamGroups.First().LearningRate;
 
@@ -123,7 +125,7 @@ internal sealed class PlateauSchedule : ILearningRateSchedule
         }
 
         _linear = _spec.Warmup is { } w ? LinearLR(_optimizer, w.StartFactor, 1.0, w.Steps) : null;
-        _plateau = ReduceLROnPlateau(_optimizer, Minimises(_spec.Monitor) ? "min" : "max", _spec.Factor, _spec.Patience ?? 10,
+        _plateau = ReduceLROnPlateau(_optimizer, MetricDirection.IsMinimised(_spec.Monitor) ? "min" : "max", _spec.Factor, _spec.Patience ?? 10,
             _spec.Threshold, "rel", _spec.Cooldown, [_spec.MinLearningRate], 1e-8);
         _warmupSteps = 0;
         _metrics.Clear();

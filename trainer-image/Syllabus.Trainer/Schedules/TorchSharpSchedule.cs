@@ -15,17 +15,28 @@ internal sealed class TorchSharpSchedule : ILearningRateSchedule
     private readonly Optimizer _optimizer;
     private readonly bool _perBatch;
     private readonly Func<LRScheduler>? _build;
+    private readonly Func<long, double>? _momentumAt;
     private LRScheduler? _scheduler;
     private long _steps;
 
-    public TorchSharpSchedule(string type, Optimizer optimizer, bool perBatch, Func<LRScheduler>? build)
+    /// <param name="momentumAt">The momentum (SGD) or beta1 (Adam) after t steps, or null to leave it alone.</param>
+    public TorchSharpSchedule(string type, Optimizer optimizer, bool perBatch, Func<LRScheduler>? build, Func<long, double>? momentumAt = null)
     {
         _type = type;
         _optimizer = optimizer;
         _perBatch = perBatch;
         _build = build;
+        _momentumAt = momentumAt;
         Reset();
     }
+
+    /// <summary>The first parameter group's momentum or beta1 now (null for optimizers without either).</summary>
+    public double? Momentum => _optimizer.ParamGroups.First() switch
+    {
+        IMomentum m => m.Momentum,
+        IBetas b => b.Betas.Item1,
+        _ => null,
+    };
 
     public double LearningRate => _optimizer.ParamGroups.First().LearningRate;
 
@@ -71,6 +82,29 @@ internal sealed class TorchSharpSchedule : ILearningRateSchedule
     {
         _scheduler?.step();
         _steps++;
+        SetMomentum();
+    }
+
+    private void SetMomentum()
+    {
+        if (_momentumAt is null)
+        {
+            return;
+        }
+
+        var momentum = _momentumAt(_steps);
+        foreach (var group in _optimizer.ParamGroups)
+        {
+            switch (group)
+            {
+                case IMomentum m:
+                    m.Momentum = momentum;
+                    break;
+                case IBetas b:
+                    b.Betas = (momentum, b.Betas.Item2);
+                    break;
+            }
+        }
     }
 
     private void Reset()
@@ -82,5 +116,6 @@ internal sealed class TorchSharpSchedule : ILearningRateSchedule
 
         _scheduler = _build?.Invoke();
         _steps = 0;
+        SetMomentum();
     }
 }

@@ -5,11 +5,18 @@ using static TorchSharp.torch;
 
 namespace Syllabus.Trainer.Training;
 
-/// <summary>Whether a metric improves downwards (loss, calibration error) or upwards (everything else).</summary>
-public static class MetricDirection
+/// <summary>A monitored validation metric (its direction is <see cref="MetricDirection"/>'s).</summary>
+public static class MonitoredMetric
 {
-    public static bool Minimise(string metric) =>
-        metric is "loss" or "ece" || metric.EndsWith("/loss", StringComparison.Ordinal);
+    /// <summary>Rejects a metric that has no direction (support/&lt;class&gt; counts examples).</summary>
+    public static void RequireDirection(string metric, string field)
+    {
+        ArgumentNullException.ThrowIfNull(metric);
+        if (!MetricDirection.HasDirection(metric))
+        {
+            throw new InputException($"{field}: '{metric}' counts examples and neither improves nor worsens; monitor a quality metric (loss, accuracy, macroF1, ...)");
+        }
+    }
 
     public static double Value(IReadOnlyDictionary<string, double> metrics, string metric, string field)
     {
@@ -28,9 +35,19 @@ public static class MetricDirection
 /// Stops when the monitored validation metric has not improved by minDelta for patience epochs, and keeps the
 /// best weights so the final model is the best one (Keras' restore_best_weights).
 /// </summary>
-public sealed class EarlyStoppingCallback(EarlyStoppingSpec spec, nn.Module<Tensor, Tensor> model) : ITrainerCallback, IDisposable
+public sealed class EarlyStoppingCallback : ITrainerCallback, IDisposable
 {
+    private readonly EarlyStoppingSpec spec;
+    private readonly nn.Module<Tensor, Tensor> model;
     private Dictionary<string, Tensor>? _best;
+
+    public EarlyStoppingCallback(EarlyStoppingSpec spec, nn.Module<Tensor, Tensor> model)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        MonitoredMetric.RequireDirection(spec.Monitor, "earlyStopping.monitor");
+        this.spec = spec;
+        this.model = model;
+    }
 
     /// <summary>The best epoch's weights, if any epoch was evaluated in this process (or restored).</summary>
     public IReadOnlyDictionary<string, Tensor>? BestWeights => _best;
@@ -45,10 +62,8 @@ public sealed class EarlyStoppingCallback(EarlyStoppingSpec spec, nn.Module<Tens
             return;
         }
 
-        var value = MetricDirection.Value(record.Validation, spec.Monitor, "earlyStopping.monitor");
-        var minimise = MetricDirection.Minimise(spec.Monitor);
-        var improved = state.BestMetric is not { } best
-            || (minimise ? value < best - spec.MinDelta : value > best + spec.MinDelta);
+        var value = MonitoredMetric.Value(record.Validation, spec.Monitor, "earlyStopping.monitor");
+        var improved = state.BestMetric is not { } best || MetricDirection.Improves(spec.Monitor, value, best, spec.MinDelta);
         if (improved)
         {
             state.BestMetric = value;

@@ -223,9 +223,9 @@ public sealed class Trainer : IDisposable
         replayUsed = 0;
         if (_replayCount > 0 && _options.ReplayFraction > 0)
         {
-            var wanted = (int)Math.Round(_options.ReplayFraction * list.Count);
             var pool = Enumerable.Range(_trainCount, _replayCount).Where(i => _train.Labels[i] >= 0).ToArray();
-            if (pool.Length > 0)
+            var wanted = ReplayExamples(list.Count, pool.Length, _options.ReplayFraction);
+            if (wanted > 0)
             {
                 rng.Shuffle(pool);
                 // Sample without replacement while the pool lasts, then wrap around.
@@ -242,6 +242,10 @@ public sealed class Trainer : IDisposable
         rng.Shuffle(indices);
         return indices;
     }
+
+    /// <summary>Replay examples mixed into an epoch of <paramref name="labelled"/> new examples (none without a replay pool).</summary>
+    internal static int ReplayExamples(int labelled, int replayPool, double replayFraction) =>
+        replayPool > 0 && replayFraction > 0 ? (int)Math.Round(replayFraction * labelled) : 0;
 
     public void Dispose()
     {

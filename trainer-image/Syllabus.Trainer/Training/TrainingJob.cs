@@ -125,6 +125,7 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
 
             var data = DataLoader.Load(spec.Data, run.BaseDirectory, spec.Seed, kept, teacher?.Schema);
             _timings["loadDataSeconds"] = watch.Elapsed.TotalSeconds;
+            RunPreconditions.RequireValidationWhereUsed(spec, data);
             var config = ModelFactory.Describe(spec.Model, data.Schema.FeatureCount, data.Schema.Classes);
             return new PreparedRun { Data = data, Config = config, Device = device, BaseModel = baseModel, Teacher = teacher };
         }
@@ -269,7 +270,6 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
         var model = built.Network;
         var difficulty = CurriculumDifficulty(prepared);
         var replayFraction = data.Replay is null ? 0 : spec.Data.Replay?.Fraction ?? 0;
-        var stepsPerEpoch = (int)Math.Ceiling(data.Train.Count * (1 + replayFraction) / spec.BatchSize);
         optim.Optimizer optimizer;
         try
         {
@@ -281,8 +281,20 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
         }
 
         using var optimizerScope = optimizer;
-        var schedule = LearningRateScheduleFactory.Create(spec.LrSchedule, optimizer, spec.Epochs, Math.Max(1, stepsPerEpoch));
-        var curriculum = new CurriculumScheduler(spec.Curriculum, difficulty, spec.Epochs, spec.Seed, data.Train.Count);
+        ILearningRateSchedule schedule;
+        CurriculumScheduler curriculum;
+        try
+        {
+            // Step-sized schedules count the batches each epoch will run (fewer while a curriculum paces the data).
+            var batchesPerEpoch = StepPlan.BatchesPerEpoch(spec.Curriculum, difficulty, spec.Epochs, spec.Seed, data.Train, data.Replay, replayFraction, spec.BatchSize);
+            schedule = LearningRateScheduleFactory.Create(spec.LrSchedule, optimizer, spec.Epochs, batchesPerEpoch);
+            curriculum = new CurriculumScheduler(spec.Curriculum, difficulty, spec.Epochs, spec.Seed, data.Train.Count);
+        }
+        catch (ArgumentException e)
+        {
+            // A schedule or curriculum the spec describes inconsistently is bad input (exit 2), named by its field.
+            throw new InputException(e.Message, e);
+        }
 
         var callbacks = new List<ITrainerCallback>();
         using var earlyStopping = spec.EarlyStopping is { } stopping ? new EarlyStoppingCallback(stopping, model) : null;
@@ -299,8 +311,8 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
         var state = new TrainerState { TotalEpochs = spec.Epochs, Seed = spec.Seed, SpecFingerprint = fingerprint };
         if (store.Latest() is { } stale && TrainerState.FromJson(File.ReadAllText(Path.Combine(stale, CheckpointStore.StateFileName))).SpecFingerprint != fingerprint)
         {
-            // A checkpoint of a different spec (the manifest was edited) must not be continued.
-            Log?.Invoke($"ignoring checkpoints in {store.Folder}: they were written for a different spec; starting fresh");
+            // A checkpoint of a different trajectory (data, model, optimiser, schedule, ... were edited) must not be continued.
+            Log?.Invoke($"ignoring checkpoints in {store.Folder}: they were written for a different training trajectory (data, model, optimizer, schedule, curriculum, seed, batch size, epochs, early stopping or continual changed); starting fresh");
             Directory.Delete(store.Folder, recursive: true);
         }
 
@@ -347,14 +359,15 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
         return state;
     }
 
-    /// <summary>Stage 5: metrics on the test split (the validation split when there is no test data) and the gates.</summary>
+    /// <summary>Stage 5: metrics on the test split (the validation split when no test data is named) and the gates.</summary>
     public EvaluationOutcome Evaluate(PreparedRun prepared, BuiltModel built)
     {
         ArgumentNullException.ThrowIfNull(prepared);
         ArgumentNullException.ThrowIfNull(built);
         var data = prepared.Data;
         var watch = Stopwatch.StartNew();
-        var (split, evaluationData) = data.Test is { Count: > 0 } test ? ("test", test) : ("validation", data.Validation);
+        // The loader fails on a named test set with no rows, so a test set here always has rows.
+        var (split, evaluationData) = data.Test is { } test ? ("test", test) : ("validation", data.Validation);
         using var bundle = ModelBundle.Of(built.Network, built.Config, data.Schema);
         var result = bundle.Evaluate(evaluationData);
         IReadOnlyList<GateResult> gates = [.. GateEvaluator.Evaluate(run.Spec.Gates ?? [], result)];
@@ -451,9 +464,8 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
         }
     }
 
-    /// <summary>SHA-256 of the spec's JSON: checkpoints are only resumed by the same spec.</summary>
-    internal static string Fingerprint(TrainingRunSpec spec) =>
-        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(spec)));
+    /// <summary>Checkpoints are only resumed by a spec with the same training trajectory (<see cref="ResumeFingerprint"/>).</summary>
+    internal static string Fingerprint(TrainingRunSpec spec) => ResumeFingerprint.Of(spec);
 
     /// <summary>A report for a run that failed before producing a model.</summary>
     public static TrainingReport FailureReport(ResolvedRun? run, string error, DateTimeOffset now) => new()
