@@ -30,6 +30,9 @@ public sealed class InferenceServer : IAsyncDisposable
     public static readonly IReadOnlyList<string> Extensions = ["syllabus_feedback", "syllabus_window", "syllabus_uncertain"];
 
     private const string ModelItem = "syllabus.model";
+
+    // Messages quote names with '; the default encoder would escape them (and '+') for HTML, which JSON over HTTP does not need.
+    private static readonly JsonSerializerOptions JsonOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
     private readonly ServeOptions _options;
     private readonly ModelBundle _bundle;
     private readonly InferenceProtocol _protocol;
@@ -185,7 +188,7 @@ public sealed class InferenceServer : IAsyncDisposable
     private async Task StartAsync(CancellationToken cancellationToken)
     {
         // One forward before taking traffic, so readiness means the model has run.
-        await _batcher.PredictAsync(new float[_bundle.Schema.FeatureCount], 1, cancellationToken);
+        await Task.Run(() => Forward(new float[_bundle.Schema.FeatureCount], 1), cancellationToken);
         await _app.StartAsync(cancellationToken);
         _app.Lifetime.ApplicationStopping.Register(() => _ready = false);
         _ready = true;
@@ -392,7 +395,7 @@ public sealed class InferenceServer : IAsyncDisposable
 
         context.Response.StatusCode = 200;
         context.Response.ContentType = "application/json";
-        using (var writer = new Utf8JsonWriter(context.Response.BodyWriter))
+        using (var writer = new Utf8JsonWriter(context.Response.BodyWriter, new JsonWriterOptions { Encoder = JsonOptions.Encoder }))
         {
             InferenceProtocol.WriteResponse(writer, Name, Version, id, request.Outputs, probabilities, rows.Count, _bundle.Classes);
         }
@@ -423,7 +426,7 @@ public sealed class InferenceServer : IAsyncDisposable
     {
         context.Response.StatusCode = status;
         context.Response.ContentType = "application/json";
-        return context.Response.WriteAsync(body.ToJsonString(), context.RequestAborted);
+        return context.Response.WriteAsync(body.ToJsonString(JsonOptions), context.RequestAborted);
     }
 
     private static Task Error(HttpContext context, int status, string message) =>
