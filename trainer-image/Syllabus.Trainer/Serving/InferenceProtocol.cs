@@ -55,6 +55,8 @@ public sealed class InferenceProtocol
     public const string Bytes = "BYTES";
 
     private readonly FeatureSchema _schema;
+    // FeatureSchema.FeatureCount sums the columns on every call; decoding needs it per element.
+    private readonly int _featureCount;
     private readonly int[] _offsets;
     private readonly int[] _numericIndex;
     private readonly int[] _categoricalIndex;
@@ -63,6 +65,7 @@ public sealed class InferenceProtocol
     {
         ArgumentNullException.ThrowIfNull(schema);
         _schema = schema;
+        _featureCount = schema.FeatureCount;
         _offsets = new int[schema.Columns.Count];
         _numericIndex = new int[schema.Columns.Count];
         _categoricalIndex = new int[schema.Columns.Count];
@@ -200,7 +203,7 @@ public sealed class InferenceProtocol
 
         var count = Rows(shape, FeaturesInput, maxRows);
         var values = Flatten(data, shape, FeaturesInput);
-        var features = new float[(long)count * _schema.FeatureCount];
+        var features = new float[(long)count * _featureCount];
         var numeric = new double[(long)count * width];
         for (var r = 0; r < count; r++)
         {
@@ -209,7 +212,7 @@ public sealed class InferenceProtocol
                 var element = (r * width) + c;
                 var x = Number(values[element], FeaturesInput, element);
                 numeric[element] = x ?? double.NaN;
-                features[(r * _schema.FeatureCount) + _offsets[c]] = Encode(FeaturesInput, () => _schema.Columns[c].EncodeNumber(x, _schema.MissingValuePolicy, r));
+                features[(r * _featureCount) + _offsets[c]] = Encode(FeaturesInput, () => _schema.Columns[c].EncodeNumber(x, _schema.MissingValuePolicy, r));
             }
         }
 
@@ -242,7 +245,7 @@ public sealed class InferenceProtocol
         }
 
         var rowCount = count!.Value;
-        var features = new float[(long)rowCount * _schema.FeatureCount];
+        var features = new float[(long)rowCount * _featureCount];
         var numeric = new double[(long)rowCount * NumericColumns.Count];
         var categorical = new string?[(long)rowCount * CategoricalColumns.Count];
         for (var c = 0; c < _schema.Columns.Count; c++)
@@ -250,7 +253,7 @@ public sealed class InferenceProtocol
             var column = _schema.Columns[c];
             for (var r = 0; r < rowCount; r++)
             {
-                var span = features.AsSpan((r * _schema.FeatureCount) + _offsets[c], column.Width);
+                var span = features.AsSpan((r * _featureCount) + _offsets[c], column.Width);
                 if (column.Kind == FeatureKinds.Categorical)
                 {
                     var text = Text(columns[c][r], column.Name, r);
