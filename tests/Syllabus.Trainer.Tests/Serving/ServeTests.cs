@@ -345,6 +345,44 @@ public sealed class ServeTests(ServeFixture fixture) : IClassFixture<ServeFixtur
         Assert.Contains("--max-batch-size: 0 must be at least 1", batchError, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Serve_f_resolves_a_ModelDeployment_to_its_named_or_newest_eligible_selected_TrainingRun()
+    {
+        var folder = fixture.Data.Folder;
+        var run = Path.Combine(folder, "run.yaml");
+        var labelled = Path.Combine(folder, "labelled-run.yaml");
+        File.WriteAllText(labelled, File.ReadAllText(run).Replace("  name: serve\n", "  name: serve\n  labels: {team: digits}\n", StringComparison.Ordinal));
+        string Deployment(string file, string source, string extra = "")
+        {
+            File.WriteAllText(Path.Combine(folder, file), $"""
+                apiVersion: syllabus.dev/v1alpha1
+                kind: ModelDeployment
+                metadata:
+                  name: web
+                spec:
+                  source:
+                    {source}
+                {extra}
+                """ + "\n");
+            return Path.Combine(folder, file);
+        }
+
+        var named = DeploymentResolver.Resolve([Deployment("named.yaml", "trainingRun: {name: serve}"), run], null, Environment.GetEnvironmentVariable);
+        var selected = DeploymentResolver.Resolve([Deployment("selected.yaml", "selector: {matchLabels: {team: digits}}"), labelled], null, Environment.GetEnvironmentVariable);
+        var none = Assert.Throws<InputException>(() => DeploymentResolver.Resolve(
+            [Deployment("none.yaml", "selector: {matchExpressions: [{key: team, operator: In, values: [faces]}]}"), labelled], null, Environment.GetEnvironmentVariable));
+        var pinned = Assert.Throws<InputException>(() => DeploymentResolver.Resolve(
+            [Deployment("pinned.yaml", "trainingRun: {name: serve}", "  pinnedRevision: 3"), run], null, Environment.GetEnvironmentVariable));
+        var (code, error) = await RunServe("--model", fixture.NumericModelFolder, "-f", run);
+
+        Assert.Equal(("web", "serve", Path.GetFullPath(fixture.NumericModelFolder)), (named.Deployment, named.TrainingRun, Path.GetFullPath(named.ModelFolder)));
+        Assert.Equal(Path.GetFullPath(fixture.NumericModelFolder), Path.GetFullPath(selected.ModelFolder));
+        Assert.Contains("no Succeeded TrainingRun with passed gates in the given files matches spec.source.selector", none.Message, StringComparison.Ordinal);
+        Assert.Contains("spec.pinnedRevision 3", pinned.Message, StringComparison.Ordinal);
+        Assert.Equal(TrainCommand.BadInput, code);
+        Assert.Contains("give either --model URI or -f", error, StringComparison.Ordinal);
+    }
+
     private static async Task<(int Code, string Error)> RunServe(params string[] args)
     {
         var output = new StringWriter();

@@ -10,7 +10,9 @@ public static class ServeCommand
     public static Command Create(TextWriter output, TextWriter error, Func<string, string?> environment)
     {
         var defaults = new ServeOptions { Model = "" };
-        var model = new Option<string>("--model", "-m") { Description = "The model artifact: its folder or URI (file://, pvc://CLAIM/path, a relative path), holding model.json", Required = true };
+        var model = new Option<string?>("--model", "-m") { Description = "The model artifact: its folder or URI (file://, pvc://CLAIM/path, a relative path), holding model.json" };
+        var files = new Option<string[]>("--file", "-f") { Description = "Instead of --model: a ModelDeployment manifest and the TrainingRun manifest(s) its source names or selects" };
+        var deployment = new Option<string?>("--deployment") { Description = "The ModelDeployment to serve when the files hold several" };
         var name = new Option<string?>("--name") { Description = "Name served under /v2/models/NAME (default: the TrainingRun that made the model)" };
         var version = new Option<string?>("--model-version") { Description = "Version reported and accepted under /versions/V (default 1)" };
         var port = new Option<int>("--port", "-p") { Description = "Port on every interface", DefaultValueFactory = _ => defaults.Port };
@@ -28,7 +30,7 @@ public static class ServeCommand
         var uncertainHorizon = new Option<int>("--uncertain-horizon") { Description = "An uncertain row is dropped after this many newer rows", DefaultValueFactory = _ => defaults.UncertainHorizon };
 
         var serve = new Command("serve", "Serve a trained model over the Open Inference Protocol (KServe v2 REST) with Prometheus /metrics");
-        foreach (var option in new Option[] { model, name, version, port, urls, device, profile, maxBatch, maxDelay, maxBytes, maxRows, window, accuracyWindow, feedbackCapacity, uncertainCapacity, uncertainHorizon })
+        foreach (var option in new Option[] { model, files, deployment, name, version, port, urls, device, profile, maxBatch, maxDelay, maxBytes, maxRows, window, accuracyWindow, feedbackCapacity, uncertainCapacity, uncertainHorizon })
         {
             serve.Add(option);
         }
@@ -36,10 +38,23 @@ public static class ServeCommand
         serve.SetAction((parse, cancellationToken) =>
         {
             var delay = parse.GetValue(maxDelay);
+            var manifests = parse.GetValue(files) ?? [];
+            string modelUri;
+            var servedName = parse.GetValue(name);
+            try
+            {
+                (modelUri, servedName) = ModelToServe(parse.GetValue(model), manifests, parse.GetValue(deployment), servedName, output, environment);
+            }
+            catch (InputException e)
+            {
+                error.WriteLine($"error: {e.Message}");
+                return Task.FromResult(TrainCommand.BadInput);
+            }
+
             var options = new ServeOptions
             {
-                Model = parse.GetValue(model) ?? "",
-                Name = parse.GetValue(name),
+                Model = modelUri,
+                Name = servedName,
                 Version = parse.GetValue(version),
                 Port = parse.GetValue(port),
                 Urls = parse.GetValue(urls) is { Length: > 0 } u ? u : null,
@@ -58,6 +73,25 @@ public static class ServeCommand
             return RunAsync(options, output, error, environment, cancellationToken);
         });
         return serve;
+    }
+
+    /// <summary>The model URI and served name from --model, or from a ModelDeployment manifest given with -f.</summary>
+    private static (string Model, string? Name) ModelToServe(
+        string? model, string[] files, string? deployment, string? name, TextWriter output, Func<string, string?> environment)
+    {
+        if ((model is null) == (files.Length == 0))
+        {
+            throw new InputException("give either --model URI or -f MODELDEPLOYMENT.yaml (with the TrainingRun manifests it refers to)");
+        }
+
+        if (model is not null)
+        {
+            return deployment is null ? (model, name) : throw new InputException("--deployment goes with -f, not --model");
+        }
+
+        var source = DeploymentResolver.Resolve(files, deployment, environment);
+        output.WriteLine($"ModelDeployment {source.Deployment}: serving the model of TrainingRun {source.TrainingRun} (canary, analysis and revision history apply in a cluster only)");
+        return (source.ModelFolder, name ?? source.Deployment);
     }
 
     /// <summary>Serves until SIGTERM, Ctrl+C or <paramref name="cancellationToken"/>.</summary>
