@@ -36,6 +36,7 @@ public static class TrainCommand
 
         var root = new RootCommand("Syllabus trainer: trains, scores and serves models described by Syllabus resources");
         root.Add(train);
+        root.Add(ServeCommand.Create(output, error, environment));
         return root;
     }
 
