@@ -60,8 +60,22 @@ internal sealed partial class TrainingRunReconciler(
         if (resource.Metadata.DeletionTimestamp is not null)
         {
             phases.TryRemove(key, out _);
-            expectations.Forget(key);
-            return await ReconcileDeleteAsync(resource, ct).ConfigureAwait(false);
+
+            // A child created just before the deletion may not be in the cache yet: judging "no children left" from
+            // that cache would drop the finalizer while the child's trainer still starts.
+            if (!expectations.IsSatisfied(key, out var pending, out var pendingWhat))
+            {
+                LogWaitingForCache(key, pendingWhat);
+                return ReconcileResult.After(pending);
+            }
+
+            var deleted = await ReconcileDeleteAsync(resource, ct).ConfigureAwait(false);
+            if (deleted.RequeueAfter is null)
+            {
+                expectations.Forget(key);
+            }
+
+            return deleted;
         }
 
         var run = Finalizers.Has(resource, TrainingRunNames.Finalizer)
