@@ -330,8 +330,8 @@ public sealed class MissingValuesSpec
     public string? Impute { get; set; }
 
     [JsonPropertyName("tokens")]
-    [Description("Cell texts that mean a missing value, compared exactly after trimming surrounding whitespace (a null Parquet value is always missing). The default is pandas' read_csv na_values, so files written by pandas and R read as they were written; list your own to replace it (include \"\" to keep empty cells missing).")]
-    [DefaultValue(new[] { "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null" })]
+    [Description("Cell texts that mean a missing value, compared exactly after trimming surrounding whitespace. An empty cell and a null Parquet value are always missing. The default is pandas' read_csv na_values (its \"\" is implied), so files written by pandas and R read as they were written; list your own to replace it.")]
+    [DefaultValue(new[] { "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null" })]
     public List<string> Tokens { get; set; } = [.. DefaultTokens];
 
     /// <summary>The schema default of <see cref="Tokens"/> (pandas' default na_values), read from its attribute so it is written once.</summary>

@@ -86,9 +86,23 @@ public sealed class LabelsAndMissingValuesTests : IDisposable
     }
 
     [Fact]
+    public void An_empty_cell_is_missing_whatever_the_tokens()
+    {
+        foreach (string[] tokens in new[] { new[] { "-999" }, [] })
+        {
+            var missing = new MissingValueTokens(tokens);
+            Assert.True(missing.IsMissing(""));
+            Assert.True(missing.IsMissing("   "));
+            Assert.True(missing.IsMissing(null));
+            Assert.False(missing.IsMissing("NA"));
+            Assert.Equal(tokens, missing.Tokens);
+        }
+    }
+
+    [Fact]
     public void The_default_tokens_are_pandas_na_values_and_the_schema_default_equals_the_csharp_default()
     {
-        string[] pandas = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"];
+        string[] pandas = ["#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"];
         Assert.Equal(pandas, new MissingValuesSpec().Tokens);
 
         var crd = k8s.KubernetesYaml.Deserialize<k8s.Models.V1CustomResourceDefinition>(

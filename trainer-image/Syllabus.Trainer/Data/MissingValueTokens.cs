@@ -3,8 +3,9 @@ using System.Globalization;
 namespace Syllabus.Trainer.Data;
 
 /// <summary>
-/// Which cells are missing: a null (Parquet) value, or text that equals one of data.missingValues.tokens after
-/// trimming (pandas' default na_values unless the spec lists its own). Numbers stored as numbers are never missing.
+/// Which cells are missing: a null (Parquet) value, an empty cell, or text that equals one of data.missingValues.tokens
+/// after trimming (pandas' default na_values unless the spec lists its own). Numbers stored as numbers are never missing.
+/// Empty cells are always missing, not through a "" token: Kubernetes before 1.25 rejects "" in a CRD default list.
 /// </summary>
 public sealed class MissingValueTokens
 {
@@ -13,7 +14,7 @@ public sealed class MissingValueTokens
     public MissingValueTokens(IEnumerable<string> tokens)
     {
         ArgumentNullException.ThrowIfNull(tokens);
-        this.tokens = new HashSet<string>(tokens.Select(t => (t ?? "").Trim()), StringComparer.Ordinal);
+        this.tokens = new HashSet<string>(tokens.Select(t => (t ?? "").Trim()).Where(t => t.Length > 0), StringComparer.Ordinal);
         // A token such as "-999" reads as a number, so cells must be compared with the tokens before parsing.
         HasNumericTokens = this.tokens.Any(t => double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var x) && double.IsFinite(x));
     }
@@ -24,10 +25,7 @@ public sealed class MissingValueTokens
     /// <summary>Whether some token parses as a finite number (then the fast path "a finite number is present" does not hold).</summary>
     public bool HasNumericTokens { get; }
 
-    /// <summary>Whether an empty cell counts as missing ("" is a token).</summary>
-    public bool EmptyIsMissing => tokens.Contains("");
-
-    internal bool IsMissing(RawCell cell) => !cell.IsNumber && (cell.Text is null || tokens.Contains(cell.Text.Trim()));
+    internal bool IsMissing(RawCell cell) => !cell.IsNumber && (cell.Text is null || cell.Text.Trim() is var text && (text.Length == 0 || tokens.Contains(text)));
 
     /// <summary>Whether a cell's text (null: a null value) is missing.</summary>
     public bool IsMissing(string? text) => IsMissing(RawCell.OfText(text));
