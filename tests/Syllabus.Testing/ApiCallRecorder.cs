@@ -18,7 +18,9 @@ public sealed record ApiCall(string Verb, string Group, string Resource, string?
 /// API server authorises it as (GET with watch=true: watch; GET on a collection: list; GET on an object: get; POST:
 /// create; PUT: update; PATCH: patch; DELETE on an object: delete, on a collection: deletecollection). A create,
 /// update or patch whose body sets an owner reference with blockOwnerDeletion is also recorded as "update" on the
-/// owner's "finalizers" subresource, which the OwnerReferencesPermissionEnforcement admission plugin checks.
+/// owner's "finalizers" subresource, which the OwnerReferencesPermissionEnforcement admission plugin checks. A
+/// server-side apply (PATCH with application/apply-patch+yaml) that created its object (201) is also recorded as
+/// "create", which the API server authorises it as besides "patch".
 /// Add it innermost so it sees what goes on the wire.
 /// </summary>
 public sealed class ApiCallRecorder(ApiCallLog log, Func<string, string, string?> ownerResource) : DelegatingHandler
@@ -36,6 +38,12 @@ public sealed class ApiCallRecorder(ApiCallLog log, Func<string, string, string?
         {
             var status = (int)response.StatusCode;
             log.Add(new ApiCall(target.Verb, target.Group, target.Resource, target.Namespace, status));
+            if (target.Verb == "patch" && status == 201
+                && request.Content?.Headers.ContentType?.MediaType == "application/apply-patch+yaml")
+            {
+                log.Add(new ApiCall("create", target.Group, target.Resource, target.Namespace, status));
+            }
+
             foreach (var (apiVersion, kind) in owners)
             {
                 var slash = apiVersion.IndexOf('/', StringComparison.Ordinal);

@@ -178,7 +178,9 @@ internal sealed partial class TrainingRunReconciler(
                 case TrainingRunAction.DeleteRun:
                     LogExpired(key);
                     await runs.DeleteAsync(ns, name, ct).ConfigureAwait(false);
-                    break;
+                    // The delete set deletionTimestamp, so a status patch guarded by the old resourceVersion would only
+                    // meet a 409; the deletion event brings the run back to ReconcileDeleteAsync.
+                    return ReconcileResult.Done;
             }
         }
 

@@ -489,7 +489,9 @@ public static class TrainingRunStatusCalculator
             var jobFailed = job?.Status?.Conditions?.FirstOrDefault(c => c.Type == "Failed" && c.Status == "True");
             var jobComplete = job?.Status?.Conditions?.FirstOrDefault(c => c.Type == "Complete" && c.Status == "True");
             var terminated = TrainerStatus(pod)?.State?.Terminated;
-            if (pod?.Status?.Phase == "Succeeded" || (jobComplete is not null && pod is null))
+            // The trainer exiting 0 is success even while the pod still reports phase Running (the kubelet updates the
+            // container before the pod; restartPolicy is Never): otherwise the run would step back to Pending meanwhile.
+            if (pod?.Status?.Phase == "Succeeded" || terminated is { ExitCode: 0 } || (jobComplete is not null && pod is null))
             {
                 return new Attempt(number, jobName, job, pod, AttemptState.Succeeded, null, null, Time(terminated?.FinishedAt ?? jobComplete?.LastTransitionTime));
             }

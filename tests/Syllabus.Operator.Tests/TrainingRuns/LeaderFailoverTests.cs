@@ -136,8 +136,6 @@ public sealed class LeaderFailoverTests : IAsyncLifetime
             $"--Operator:LeaderElection:RenewDeadline={RenewDeadline.ToString("c", CultureInfo.InvariantCulture)}",
             $"--Operator:LeaderElection:RetryPeriod={RetryPeriod.ToString("c", CultureInfo.InvariantCulture)}",
             "--Trainer:Image=syllabus-trainer-test:dev",
-            "--Trainer:DependencyPollInterval=00:00:01",
-            "--Trainer:CurriculumUsageInterval=00:00:01",
         ];
         var process = ManagedProcess.Start($"operator-{name}", Dotnet(), arguments, Path.Combine(plane.WorkDirectory, $"operator-{name}.log"), plane.WorkDirectory);
         disposables.Add(process);

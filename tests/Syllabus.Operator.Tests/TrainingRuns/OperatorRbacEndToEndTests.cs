@@ -83,6 +83,17 @@ public sealed class OperatorRbacEndToEndTests(TrainingRunCluster cluster) : ICla
                 async () => (await runs.GetAsync(ns, "taken", Ct))?.Status?.Attempts >= 1,
                 "the taken run's Job create to meet AlreadyExists");
 
+            // A hand edit of the child run's Job metadata is applied back (server-side apply of the Job's metadata: patch).
+            V1Job? childJob = null;
+            await WaitUntilAsync(
+                async () => (childJob = (await cluster.Client.BatchV1.ListNamespacedJobAsync(ns, labelSelector: $"{TrainingRunNames.RunLabel}=child", cancellationToken: Ct)).Items.FirstOrDefault()) is not null,
+                "the child run's Job");
+            await cluster.Client.BatchV1.PatchNamespacedJobAsync(
+                new V1Patch("{\"metadata\":{\"labels\":{\"" + TrainingRunNames.AppNameLabel + "\":\"edited\"}}}", V1Patch.PatchType.MergePatch), childJob!.Metadata.Name, ns, cancellationToken: Ct);
+            await WaitUntilAsync(
+                async () => (await cluster.Client.BatchV1.ReadNamespacedJobAsync(childJob.Metadata.Name, ns, cancellationToken: Ct)).Metadata.Labels[TrainingRunNames.AppNameLabel] == TrainingRunNames.AppName,
+                "the hand edit of the child's Job to be applied back");
+
             foreach (var name in new[] { "child", "taken", "invalid" })
             {
                 await runs.DeleteAsync(ns, name, Ct);
