@@ -76,7 +76,7 @@ public sealed class DifficultySpec
     public string Source { get; set; } = DifficultySources.Column;
 
     [JsonPropertyName("column")]
-    [Description("The dataset column holding difficulty (source Column).")]
+    [Description("The dataset column holding difficulty (source Column); the trainer reads it as the run's data.difficultyColumn, which need not repeat it.")]
     [MinLength(1)]
     public string? Column { get; set; }
 

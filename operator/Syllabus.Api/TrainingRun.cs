@@ -270,7 +270,7 @@ public sealed class DataSpec
     public List<string>? CategoricalColumns { get; set; }
 
     [JsonPropertyName("difficultyColumn")]
-    [Description("Optional per-example difficulty column (used by a Column curriculum).")]
+    [Description("Optional per-example difficulty column, kept out of the features. A Column curriculum's difficulty.column sets it; naming a different column here is an error.")]
     public string? DifficultyColumn { get; set; }
 
     [JsonPropertyName("sliceColumn")]
@@ -310,7 +310,7 @@ public sealed class DataSpec
     public ReplaySpec? Replay { get; set; }
 
     [JsonPropertyName("limit")]
-    [Description("Use at most this many training examples (a label budget), taken with the seed.")]
+    [Description("Use at most this many labelled examples of the training data (a label budget), a stratified sample taken with the seed; a validationFraction hold-out comes out of it (a separate validation file does not).")]
     [Range(1, int.MaxValue)]
     public int? Limit { get; set; }
 }

@@ -311,6 +311,28 @@ public sealed class CsvLoadingTests : IDisposable
     }
 
     [Fact]
+    public void Limit_bounds_the_held_out_validation_rows_too()
+    {
+        // A label budget of 10 with validationFraction 0.2: 8 rows train and 2 validate, all 10 from the budget (the
+        // hold-out is not taken from the whole file first).
+        var lines = new List<string> { "x,label" };
+        lines.AddRange(Enumerable.Range(0, 100).Select(i => $"{i},{(i % 2 == 0 ? "a" : "b")}"));
+        var train = dir.Csv("train.csv", [.. lines]);
+        var spec = Specs.Csv(train);
+        spec.ValidationFraction = 0.2;
+        spec.Limit = 10;
+
+        var data = DataLoader.Load(spec, dir.Path, 5);
+
+        Assert.Equal(8, data.Train.Count);
+        Assert.Equal(2, data.Validation.Count);
+        Assert.Equal([0L, 1], data.Validation.Labels.Order());
+        var used = data.Train.Features.Concat(data.Validation.Features).ToArray();
+        Assert.Equal(10, used.Distinct().Count());
+        Assert.Contains(data.Report.Notes, n => n.Contains("validation hold-out comes out of these 10", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void A_folder_means_every_csv_file_in_it_sorted()
     {
         dir.Csv("parts/b.csv", "x,label", "3,1");

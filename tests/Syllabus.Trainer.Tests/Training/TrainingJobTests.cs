@@ -190,4 +190,39 @@ public sealed class TrainingJobTests : IDisposable
         Assert.All(report.History, h => Assert.Equal((int)Math.Round(0.5 * (h.Examples - h.ReplayExamples)), h.ReplayExamples));
         Assert.Equal(480 + 240, report.History[^1].Examples);
     }
+
+    [Fact]
+    public void A_column_curriculum_reads_its_own_column_without_data_difficultyColumn()
+    {
+        var manifest = _fixture.Manifest("curriculum-column", """
+              curriculum:
+                difficulty: {source: Column, column: difficulty}
+                pacing: {function: Linear, startFraction: 0.25, fullDataAt: 0.75}
+            """, epochs: 2);
+        File.WriteAllText(manifest, File.ReadAllText(manifest).Replace("    difficultyColumn: difficulty\n", "", StringComparison.Ordinal));
+        Assert.DoesNotContain("difficultyColumn", File.ReadAllText(manifest), StringComparison.Ordinal);
+
+        var outcome = Train(manifest);
+
+        Assert.Equal(0.25, outcome.Report.History[0].DataFraction, 3);
+        // The difficulty column is the curriculum's, not a feature.
+        using var bundle = ModelBundle.Load(outcome.ModelFolder, CPU);
+        Assert.DoesNotContain("difficulty", bundle.Schema.FeatureNames);
+        Assert.Equal("difficulty", bundle.Schema.DifficultyColumn);
+    }
+
+    [Fact]
+    public void A_data_difficultyColumn_that_differs_from_the_curriculums_column_is_an_error_naming_both()
+    {
+        var manifest = _fixture.Manifest("curriculum-conflict", """
+              curriculum:
+                difficulty: {source: Column, column: f0}
+                pacing: {function: Linear, startFraction: 0.25}
+            """, epochs: 2);
+
+        var error = Assert.Throws<Syllabus.Trainer.Cli.InputException>(() => Train(manifest));
+
+        Assert.Contains("spec.data.difficultyColumn 'difficulty'", error.Message, StringComparison.Ordinal);
+        Assert.Contains("spec.curriculum.difficulty.column 'f0'", error.Message, StringComparison.Ordinal);
+    }
 }

@@ -98,6 +98,20 @@ public static partial class ManifestResolver
         }
 
         var data = spec.Data;
+        // One truth for the difficulty column: a Column curriculum's own column, which the loader reads as
+        // data.difficultyColumn (kept out of the features). Naming another column there is a contradiction, not a choice.
+        if (spec.Curriculum?.Difficulty is { Source: DifficultySources.Column, Column: { } difficultyColumn })
+        {
+            if (!string.IsNullOrEmpty(data.DifficultyColumn) && data.DifficultyColumn != difficultyColumn)
+            {
+                throw new InputException(
+                    $"TrainingRun {name}: spec.data.difficultyColumn '{data.DifficultyColumn}' differs from spec.curriculum.difficulty.column '{difficultyColumn}'; "
+                    + "the curriculum's column is the difficulty: remove data.difficultyColumn or name the same column");
+            }
+
+            data.DifficultyColumn = difficultyColumn;
+        }
+
         data.Train.Uri = Expand(data.Train.Uri, "spec.data.train.uri", environment);
         if (data.Validation is { } validation)
         {

@@ -65,6 +65,17 @@ public static class DataLoader
             MapLabels(rows, classes);
         }
 
+        // The label budget bounds every label the run uses from the training files: it is drawn before the validation
+        // hold-out, so held-out rows come out of it (a separate data.validation file is not part of it).
+        if (spec.Limit is { } limit && limit < rows.Count)
+        {
+            var chosen = Sampling.StratifiedSample(rows.Select(r => r.Label).ToArray(), limit, seed);
+            report.AddNote(spec.Validation is null
+                ? $"data.limit: using {limit} of {rows.Count} labelled training rows (stratified, seeded); the validation hold-out comes out of these {limit}."
+                : $"data.limit: using {limit} of {rows.Count} training rows (stratified, seeded).");
+            rows = [.. chosen.Select(i => rows[i])];
+        }
+
         List<ParsedRow> validationRows;
         if (spec.Validation is not null)
         {
@@ -83,13 +94,6 @@ public static class DataLoader
             var (trainIndices, validationIndices) = Sampling.StratifiedSplit(rows.Select(r => r.Label).ToArray(), fraction, seed);
             validationRows = [.. validationIndices.Select(i => rows[i])];
             rows = [.. trainIndices.Select(i => rows[i])];
-        }
-
-        if (spec.Limit is { } limit && limit < rows.Count)
-        {
-            var chosen = Sampling.StratifiedSample(rows.Select(r => r.Label).ToArray(), limit, seed);
-            report.AddNote($"data.limit: using {limit} of {rows.Count} training rows (stratified, seeded).");
-            rows = [.. chosen.Select(i => rows[i])];
         }
 
         var schema = preprocessing is null ? Fit(spec, plan, classes, rows) : new FeatureSchema

@@ -505,7 +505,7 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
         if (difficulty.Source == DifficultySources.Column)
         {
             return data.Train.Difficulty
-                ?? throw new InputException("spec.data.difficultyColumn: required for a curriculum with difficulty source Column");
+                ?? throw new InputException("spec.curriculum.difficulty.column: required for a curriculum with difficulty source Column (the loader reads it as data.difficultyColumn)");
         }
 
         var teacher = prepared.Teacher!;
