@@ -559,7 +559,8 @@ public sealed class TrainingRunEndToEndTests(TrainingRunCluster cluster) : IClas
         cluster.Require();
         var ns = await cluster.NewNamespaceAsync("writer", trainRows: 2000);
         await using var op = await cluster.StartOperatorAsync(ns);
-        var run = Parse(DigitsRun("contested", epochs: 8));
+        // Long enough (tens of progress reports) that the operator's status patches meet the writer's versions even on a fast machine.
+        var run = Parse(DigitsRun("contested", epochs: 40));
         run.Metadata.NamespaceProperty = ns;
         var runs = cluster.Resources<TrainingRun>();
         await runs.CreateAsync(run, Ct);
@@ -580,13 +581,13 @@ public sealed class TrainingRunEndToEndTests(TrainingRunCluster cluster) : IClas
             }
         }, CancellationToken.None);
 
-        // The second writer: an annotation every 50 ms, so the operator's status patches keep meeting newer versions.
+        // The second writer: an annotation every 10 ms, so the operator's status patches keep meeting newer versions.
         var writer = Task.Run(async () =>
         {
             for (var i = 0; !stop.IsCancellationRequested; i++)
             {
                 await runs.PatchAsync(ns, "contested", new V1Patch("{\"metadata\":{\"annotations\":{\"test.syllabus.dev/tick\":\"" + i + "\"}}}", V1Patch.PatchType.MergePatch), stop.Token);
-                await Task.Delay(50, stop.Token);
+                await Task.Delay(10, stop.Token);
             }
         }, CancellationToken.None);
 
