@@ -105,7 +105,14 @@ public sealed class FaultProxy : IAsyncDisposable
             watch.Cancellation.Cancel();
             if (!graceful)
             {
-                watch.Context.Abort();
+                try
+                {
+                    watch.Context.Abort();
+                }
+                catch (ObjectDisposedException)
+                {
+                    // The watch finished on its own between being listed and being cut.
+                }
             }
         }
     }
