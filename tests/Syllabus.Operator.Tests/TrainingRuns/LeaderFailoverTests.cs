@@ -107,7 +107,8 @@ public sealed class LeaderFailoverTests : IAsyncLifetime
             Assert.True(exitCode == OperatorHost.LeaseLostExitCode, $"the old leader exited with {exitCode}, not {OperatorHost.LeaseLostExitCode}:\n{first.Tail()}");
             Assert.Contains("lost the lease", File.ReadAllText(first.LogPath), StringComparison.Ordinal);
 
-            Assert.Contains(afterResume, r => r.Method == "GET"); // it did wake up and talk to the API server
+            // Its exit code and log show it woke up; whether it also read the Lease first depends on timing (the fence
+            // closes on its own clock), so no request is required of it here — only that none of them wrote.
             Assert.Equal(secondIdentity, await HolderAsync(admin));
             Assert.False(second.HasExited, $"the new leader exited:\n{second.Tail()}");
         }
