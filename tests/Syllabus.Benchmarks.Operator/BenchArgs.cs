@@ -1,0 +1,35 @@
+using System.Globalization;
+
+namespace Syllabus.Benchmarks.Operator;
+
+internal static class BenchArgs
+{
+    /// <summary>The integer after <paramref name="name"/>, or <paramref name="fallback"/> when absent; a bad value is an error naming the option.</summary>
+    public static int Int(string[] args, string name, int fallback, int minimum = 1)
+    {
+        var i = Array.IndexOf(args, name);
+        if (i < 0)
+        {
+            return fallback;
+        }
+
+        if (i + 1 >= args.Length || !int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var value) || value < minimum)
+        {
+            throw new ArgumentException($"{name} needs an integer of at least {minimum}.");
+        }
+
+        return value;
+    }
+
+    /// <summary>Rejects options this mode does not know, so a typo never silently runs the defaults.</summary>
+    public static void RequireKnown(string[] args, params string[] known)
+    {
+        for (var i = 0; i < args.Length; i += 2)
+        {
+            if (!known.Contains(args[i]))
+            {
+                throw new ArgumentException($"unknown option '{args[i]}'; known: {string.Join(", ", known)}.");
+            }
+        }
+    }
+}
