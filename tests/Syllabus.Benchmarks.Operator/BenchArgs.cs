@@ -21,6 +21,23 @@ internal static class BenchArgs
         return value;
     }
 
+    /// <summary>The value after <paramref name="name"/>, one of <paramref name="allowed"/>; the first allowed value when absent.</summary>
+    public static string Choice(string[] args, string name, params string[] allowed)
+    {
+        var i = Array.IndexOf(args, name);
+        if (i < 0)
+        {
+            return allowed[0];
+        }
+
+        if (i + 1 >= args.Length || !allowed.Contains(args[i + 1]))
+        {
+            throw new ArgumentException($"{name} needs one of: {string.Join(", ", allowed)}.");
+        }
+
+        return args[i + 1];
+    }
+
     /// <summary>Rejects options this mode does not know, so a typo never silently runs the defaults.</summary>
     public static void RequireKnown(string[] args, params string[] known)
     {

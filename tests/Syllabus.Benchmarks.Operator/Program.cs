@@ -14,6 +14,6 @@ return mode switch
 
 static int Usage(string problem)
 {
-    Console.Error.WriteLine($"{problem}. Modes: widgets [--objects N] [--workers N]; trainingruns [--runs N] [--workers N] [--unrelated N] [--qps Q --burst B] [--steady-seconds S].");
+    Console.Error.WriteLine($"{problem}. Modes: widgets [--objects N] [--workers N]; trainingruns [--runs N] [--workers N] [--unrelated N] [--qps Q --burst B] [--steady-seconds S] [--gc shipped|workstation].");
     return 2;
 }

@@ -35,7 +35,6 @@ namespace Syllabus.Benchmarks.Operator;
 internal static class TrainingRunBenchmark
 {
     private const string LeaseNamespace = "syllabus-system";
-    private const string LeaseName = "syllabus-operator";
     private const string GateHolder = "benchmark-gate";
     private const string UnrelatedNamespace = "bench-unrelated";
 
@@ -45,13 +44,16 @@ internal static class TrainingRunBenchmark
 
     public static async Task<int> RunAsync(string[] args)
     {
-        BenchArgs.RequireKnown(args, "--runs", "--workers", "--unrelated", "--qps", "--burst", "--steady-seconds");
+        BenchArgs.RequireKnown(args, "--runs", "--workers", "--unrelated", "--qps", "--burst", "--steady-seconds", "--gc");
         var runs = BenchArgs.Int(args, "--runs", 1000);
         var workers = BenchArgs.Int(args, "--workers", 8);
         var unrelated = BenchArgs.Int(args, "--unrelated", 10_000, minimum: 0);
         var qps = BenchArgs.Int(args, "--qps", 0, minimum: 0);
         var burst = BenchArgs.Int(args, "--burst", qps * 2, minimum: 0);
         var steadySeconds = BenchArgs.Int(args, "--steady-seconds", 20);
+
+        // "shipped": the operator's runtimeconfig (Server GC, as the Web SDK sets it); "workstation" overrides it for comparison.
+        var gc = BenchArgs.Choice(args, "--gc", "shipped", "workstation");
         if (ControlPlane.SkipReason is { } skip)
         {
             Console.Error.WriteLine($"Cannot run: {skip}");
@@ -69,9 +71,9 @@ internal static class TrainingRunBenchmark
         Console.WriteLine($"Starting etcd + kube-apiserver (watch cache on): {runs} TrainingRuns, {workers} workers / concurrent writers, {clientLimits}, {unrelated} unrelated ConfigMaps and Jobs in the second pass.");
         await using var plane = await ControlPlane.StartAsync(new ControlPlaneOptions { WatchCache = true });
         // 1.20 rejects x-kubernetes-validations: the variant without CEL rules (the operator enforces them as Valid=False).
-        await plane.InstallCrdsAsync(Path.Combine(RepositoryRoot(), "crds", "legacy"));
+        await InstallCrdsAsync(plane, Path.Combine(RepositoryRoot(), "crds", "legacy"));
         using var admin = plane.CreateClient();
-        var bench = new Bench(plane, admin, runs, workers, steadySeconds, operatorDll, qps, burst);
+        var bench = new Bench(plane, admin, runs, workers, steadySeconds, operatorDll, qps, burst, gc);
         await bench.CreateNamespaceAsync(LeaseNamespace);
 
         var floorBefore = await bench.FloorAsync("bench-floor-1");
@@ -93,7 +95,7 @@ internal static class TrainingRunBenchmark
 
         var table = new StringBuilder();
         var unrelatedHeader = crowded is null ? "" : $" | with {unrelated:N0} unrelated ConfigMaps + {unrelated:N0} Jobs";
-        table.AppendLine(CultureInfo.InvariantCulture, $"| {runs:N0} TrainingRuns, {workers} workers, {ClientLimitsCell(qps, burst)} | no unrelated objects{unrelatedHeader} |");
+        table.AppendLine(CultureInfo.InvariantCulture, $"| {runs:N0} TrainingRuns, {workers} workers, {ClientLimitsCell(qps, burst)}, {(gc == "shipped" ? "Server GC as shipped" : "Workstation GC (DOTNET_gcServer=0)")} | no unrelated objects{unrelatedHeader} |");
         table.AppendLine(crowded is null ? "|---|---|" : "|---|---|---|");
         void Row(string name, Func<OperatorPass, string> cell) =>
             table.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {cell(clean)}{(crowded is null ? "" : $" | {cell(crowded)}")} |");
@@ -126,6 +128,52 @@ internal static class TrainingRunBenchmark
         return 0;
     }
 
+    /// <summary>
+    /// The TrainingRun and Curriculum CRDs of <paramref name="directory"/>, with kubectl create + wait as a user installs
+    /// them, less the empty-string token in the missing-value defaults: kube-apiserver 1.20 reads "" in that string list
+    /// as null and rejects the CRD ("tokens in body must be of type string: \"null\""), so these CRDs do not install on
+    /// 1.20 as generated. The benchmark's runs set no missingValues; their default list is one token shorter.
+    /// </summary>
+    private static async Task InstallCrdsAsync(ControlPlane plane, string directory)
+    {
+        var patched = Directory.CreateTempSubdirectory("bench-crds-");
+        var dropped = 0;
+        foreach (var file in new[] { "syllabus.dev_trainingruns.yaml", "syllabus.dev_curricula.yaml" })
+        {
+            var lines = await File.ReadAllLinesAsync(Path.Combine(directory, file));
+            var kept = lines.Where(l => l.Trim() != "- \"\"").ToList();
+            dropped += lines.Length - kept.Count;
+            await File.WriteAllLinesAsync(Path.Combine(patched.FullName, file), kept);
+        }
+
+        Console.WriteLine($"Installing the TrainingRun and Curriculum CRDs of {directory} without the {dropped} empty-string default missing-value tokens that kube-apiserver 1.20 rejects.");
+        await KubectlAsync(plane, "create", "-f", patched.FullName);
+        await KubectlAsync(plane, "wait", "--for=condition=Established", "--timeout=60s", "crd", "--all");
+        patched.Delete(recursive: true);
+    }
+
+    private static async Task KubectlAsync(ControlPlane plane, params string[] arguments)
+    {
+        var kubectl = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+            .Select(d => Path.Combine(d, "kubectl")).FirstOrDefault(File.Exists)
+            ?? throw new InvalidOperationException("kubectl is not on PATH; the benchmark installs the CRDs with it");
+        var start = new ProcessStartInfo(kubectl) { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add($"--kubeconfig={plane.KubeconfigPath}");
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"kubectl {string.Join(' ', arguments)} failed ({process.ExitCode}): {await stderr}{await stdout}");
+        }
+    }
+
     private static string ClientLimitsCell(int qps, int burst) =>
         qps == 0 ? "shipped client limits (ClientQps 50, burst 100)" : $"ClientQps raised to {qps}, burst {burst}";
 
@@ -147,7 +195,7 @@ internal static class TrainingRunBenchmark
         }
 
         var total = p.Steady.Values.Sum();
-        var reads = p.Steady.GetValueOrDefault("GET") + p.Steady.GetValueOrDefault("LIST");
+        var reads = p.Steady.Where(v => v.Key.StartsWith("GET ", StringComparison.Ordinal) || v.Key.StartsWith("LIST ", StringComparison.Ordinal)).Sum(v => v.Value);
         var verbs = total == 0 ? "none" : string.Join(", ", p.Steady.OrderBy(v => v.Key, StringComparer.Ordinal).Select(v => $"{v.Key} {v.Value}"));
         return $"{total / (double)reconciles:F3} ({verbs}); **reads {reads / (double)reconciles:F3}**";
     }
@@ -179,7 +227,7 @@ internal static class TrainingRunBenchmark
         double EndWorkingSetMiB,
         IReadOnlyList<string> Missing);
 
-    private sealed class Bench(ControlPlane plane, IKubernetes admin, int runs, int workers, int steadySeconds, string operatorDll, int qps, int burst)
+    private sealed class Bench(ControlPlane plane, IKubernetes admin, int runs, int workers, int steadySeconds, string operatorDll, int qps, int burst, string gc)
     {
         private readonly TrainerImageOptions image = new();
 
@@ -189,21 +237,24 @@ internal static class TrainingRunBenchmark
         /// <summary>The same runs for the floor and the operator: only model, data and artifacts, as a new user writes them.</summary>
         public async Task ApplyRunsAsync(string ns)
         {
-            var client = new ResourceClient<TrainingRun>(admin, fieldManager: "kubectl");
             var applied = Stopwatch.StartNew();
             await Parallel.ForEachAsync(Enumerable.Range(0, runs), new ParallelOptions { MaxDegreeOfParallelism = workers }, async (i, ct) =>
-                await client.CreateAsync(
-                    new TrainingRun
+            {
+                // The manifest as written, not a serialised C# TrainingRun (whose initialisers would add fields).
+                var manifest = new JsonObject
+                {
+                    ["apiVersion"] = SyllabusGroup.ApiVersion,
+                    ["kind"] = TrainingRun.KindName,
+                    ["metadata"] = new JsonObject { ["name"] = RunName(i), ["namespace"] = ns },
+                    ["spec"] = new JsonObject
                     {
-                        Metadata = new V1ObjectMeta { Name = RunName(i), NamespaceProperty = ns },
-                        Spec = new TrainingRunSpec
-                        {
-                            Model = new ModelSpec { Architecture = ModelArchitectures.Mlp, HiddenLayers = [64] },
-                            Data = new DataSpec { Train = new DatasetSource { Uri = "pvc://datasets/mnist/train.csv" } },
-                            Artifacts = new ArtifactsSpec { Uri = $"pvc://artifacts/runs/{RunName(i)}" },
-                        },
+                        ["model"] = new JsonObject { ["architecture"] = ModelArchitectures.Mlp, ["hiddenLayers"] = new JsonArray(64) },
+                        ["data"] = new JsonObject { ["train"] = new JsonObject { ["uri"] = "pvc://datasets/mnist/train.csv" } },
+                        ["artifacts"] = new JsonObject { ["uri"] = $"pvc://artifacts/runs/{RunName(i)}" },
                     },
-                    ct));
+                };
+                await admin.CustomObjects.CreateNamespacedCustomObjectAsync(manifest, SyllabusGroup.Name, SyllabusGroup.Version, ns, TrainingRun.Plural, fieldManager: "kubectl", cancellationToken: ct);
+            });
             Console.WriteLine($"Applied {runs} TrainingRuns in {ns} in {applied.Elapsed.TotalSeconds:F2} s");
         }
 
@@ -283,7 +334,8 @@ internal static class TrainingRunBenchmark
             }
 
             await ApplyRunsAsync(ns);
-            await HoldLeaseAsync();
+            var leaseName = $"syllabus-operator-{ns}";
+            await HoldLeaseAsync(leaseName);
 
             var probePort = FreePort();
             List<string> arguments =
@@ -295,7 +347,7 @@ internal static class TrainingRunBenchmark
                 $"--Operator:DefaultWorkers={workers}",
                 "--Operator:LeaderElection:Enabled=true",
                 $"--Operator:LeaderElection:LeaseNamespace={LeaseNamespace}",
-                $"--Operator:LeaderElection:LeaseName={LeaseName}",
+                $"--Operator:LeaderElection:LeaseName={leaseName}",
                 "--Operator:LeaderElection:RetryPeriod=00:00:00.2",
             ];
             if (qps > 0)
@@ -306,7 +358,13 @@ internal static class TrainingRunBenchmark
 
             // The working directory is the build output, so the shipped appsettings.json applies (content root).
             var logPath = Path.Combine(plane.WorkDirectory, $"operator-{ns}.log");
-            await using var process = ManagedProcess.Start($"operator-{ns}", new ProcessStartInfo(Dotnet()) { WorkingDirectory = AppContext.BaseDirectory }.With(arguments), logPath);
+            var start = new ProcessStartInfo(Dotnet()) { WorkingDirectory = AppContext.BaseDirectory }.With(arguments);
+            if (gc == "workstation")
+            {
+                start.Environment["DOTNET_gcServer"] = "0";
+            }
+
+            await using var process = ManagedProcess.Start($"operator-{ns}", start, logPath);
             var pid = await ChildPidAsync(process);
             using var probe = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{probePort}"), Timeout = TimeSpan.FromSeconds(5) };
             await WaitUntilAsync(async () => await OkAsync(probe, "/healthz"), "the operator's /healthz", TimeSpan.FromSeconds(120), process);
@@ -336,7 +394,7 @@ internal static class TrainingRunBenchmark
             var before = await CountRequestsAsync();
             var reconcilesBefore = await ReconcilesAsync(probe);
             var clock = Stopwatch.StartNew();
-            await admin.CoordinationV1.DeleteNamespacedLeaseAsync(LeaseName, LeaseNamespace);
+            await admin.CoordinationV1.DeleteNamespacedLeaseAsync(leaseName, LeaseNamespace);
             await WaitUntilAsync(() => Task.FromResult(allPending.Task.IsCompleted), $"all {runs} runs in {ns} to be Pending (log: {logPath})", TimeSpan.FromMinutes(30), process);
             var elapsed = clock.Elapsed;
             var afterBurst = await CountRequestsAsync();
@@ -410,19 +468,19 @@ internal static class TrainingRunBenchmark
         }
 
         /// <summary>Takes the operator's lease for the benchmark, so a started operator waits (as a standby) until it is deleted.</summary>
-        private async Task HoldLeaseAsync()
+        private async Task HoldLeaseAsync(string leaseName)
         {
             var now = DateTime.UtcNow;
             await admin.CoordinationV1.CreateNamespacedLeaseAsync(
                 new V1Lease
                 {
-                    Metadata = new V1ObjectMeta { Name = LeaseName, NamespaceProperty = LeaseNamespace },
+                    Metadata = new V1ObjectMeta { Name = leaseName, NamespaceProperty = LeaseNamespace },
                     Spec = new V1LeaseSpec { HolderIdentity = GateHolder, LeaseDurationSeconds = 3600, AcquireTime = now, RenewTime = now },
                 },
                 LeaseNamespace);
         }
 
-        /// <summary>apiserver_request_total over <see cref="OperatorResources"/> by verb, WATCH excluded (a watch is one long request).</summary>
+        /// <summary>apiserver_request_total over <see cref="OperatorResources"/> by "VERB resource[/subresource]", WATCH excluded (a watch is one long request).</summary>
         private async Task<Dictionary<string, long>> CountRequestsAsync()
         {
             using var handler = new HttpClientHandler { ServerCertificateCustomValidationCallback = HttpClientHandler.DangerousAcceptAnyServerCertificateValidator };
@@ -437,7 +495,9 @@ internal static class TrainingRunBenchmark
                 if (labels.TryGetValue("resource", out var resource) && OperatorResources.Contains(resource)
                     && labels.TryGetValue("verb", out var verb) && verb != "WATCH")
                 {
-                    counts[verb] = counts.GetValueOrDefault(verb) + value;
+                    var subresource = labels.GetValueOrDefault("subresource") is { Length: > 0 } sub ? "/" + sub : "";
+                    var key = $"{verb} {resource}{subresource}";
+                    counts[key] = counts.GetValueOrDefault(key) + value;
                 }
             }
 
