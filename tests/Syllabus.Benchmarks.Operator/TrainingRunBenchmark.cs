@@ -103,10 +103,11 @@ internal static class TrainingRunBenchmark
         Row("floor: plain client, ConfigMap create + Job create + status patch per run", _ => $"{floor.TotalSeconds:F2} s (before {floorBefore.TotalSeconds:F2}, after {floorAfter.TotalSeconds:F2})");
         Row("**operator / floor** (target ≤ 1.5)", p => $"**{p.Elapsed / floor:F2}**");
         Row("operator: API requests per run until all Pending", p => PerRun(p.Burst, runs));
+        Row("operator: API requests per run until quiet (the second reconcile's status patch, the last events)", p => PerRun(p.UntilQuiet, runs));
         Row("operator: reconciles per run until all Pending (by result)", p => $"{p.BurstReconciles.Values.Sum() / (double)runs:F2} ({Describe(p.BurstReconciles)})");
-        Row($"steady state ({steadySeconds} s after all Pending): reconciles", p => p.SteadyReconciles.Values.Sum().ToString(CultureInfo.InvariantCulture));
+        Row($"steady state ({steadySeconds} s once quiet; runs requeue every 15 s): reconciles", p => p.SteadyReconciles.Values.Sum().ToString(CultureInfo.InvariantCulture));
         Row("steady state: API requests per reconcile, **reads (GET + LIST) per reconcile** (target 0)", p => SteadyCell(p));
-        Row("**operator peak working set** (VmHWM; target < 150 MiB)", p => $"**{p.PeakWorkingSetMiB:F1} MiB** (resident at the end {p.EndWorkingSetMiB:F1} MiB)");
+        Row("**operator peak working set** (VmHWM; target < 150 MiB)", p => $"**{p.PeakWorkingSetMiB:F1} MiB** (started and waiting for the lease: {p.IdleWorkingSetMiB:F1} MiB; at the end {p.EndWorkingSetMiB:F1} MiB)");
         if (crowded is not null)
         {
             var change = (crowded.PeakWorkingSetMiB - clean.PeakWorkingSetMiB) / clean.PeakWorkingSetMiB;
@@ -221,10 +222,12 @@ internal static class TrainingRunBenchmark
         TimeSpan Elapsed,
         IReadOnlyDictionary<string, long> Burst,
         IReadOnlyDictionary<string, long> BurstReconciles,
+        IReadOnlyDictionary<string, long> UntilQuiet,
         IReadOnlyDictionary<string, long> Steady,
         IReadOnlyDictionary<string, long> SteadyReconciles,
         double PeakWorkingSetMiB,
         double EndWorkingSetMiB,
+        double IdleWorkingSetMiB,
         IReadOnlyList<string> Missing);
 
     private sealed class Bench(ControlPlane plane, IKubernetes admin, int runs, int workers, int steadySeconds, string operatorDll, int qps, int burst, string gc)
@@ -388,6 +391,7 @@ internal static class TrainingRunBenchmark
             var informing = informers.RunAsync(stopInformers.Token);
             await informers.WaitForSyncAsync(CancellationToken.None);
 
+            var (_, idle) = await ReadMemoryAsync(pid);
             using var sampling = new CancellationTokenSource();
             var sampler = SampleResidentAsync(pid, sampling.Token);
 
@@ -401,8 +405,32 @@ internal static class TrainingRunBenchmark
             var reconcilesAfterBurst = await ReconcilesAsync(probe);
             Console.WriteLine($"Operator in {ns}: all {runs} Pending {elapsed.TotalSeconds:F2} s after the lease was released");
 
+            // Pending is written by a run's first reconcile; its children's watch events bring a second one, which
+            // writes the status once more (Scheduled: "Created Job" becomes "has no pod yet") and events are still
+            // being sent. Settled: no request for 3 s.
+            var settle = Stopwatch.StartNew();
+            var settled = afterBurst;
+            while (true)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(3));
+                var now = await CountRequestsAsync();
+                if (Difference(settled, now).Count == 0)
+                {
+                    break;
+                }
+
+                settled = now;
+                if (settle.Elapsed > TimeSpan.FromMinutes(10))
+                {
+                    throw new TimeoutException($"the operator kept sending requests for 10 minutes after all runs were Pending: {Describe(Difference(afterBurst, now))}");
+                }
+            }
+
+            Console.WriteLine($"Operator in {ns}: quiet {settle.Elapsed.TotalSeconds:F0} s after all Pending");
+
             // Steady state: every Pending run is requeued after Trainer:ProgressInterval and finds nothing to do.
             var relists = informer.Relists;
+            var reconcilesSettled = await ReconcilesAsync(probe);
             await Task.Delay(TimeSpan.FromSeconds(steadySeconds));
             var afterSteady = await CountRequestsAsync();
             var reconcilesAfterSteady = await ReconcilesAsync(probe);
@@ -423,10 +451,12 @@ internal static class TrainingRunBenchmark
                 elapsed,
                 Difference(before, afterBurst),
                 Difference(reconcilesBefore, reconcilesAfterBurst),
-                Difference(afterBurst, afterSteady),
-                Difference(reconcilesAfterBurst, reconcilesAfterSteady),
+                Difference(before, settled),
+                Difference(settled, afterSteady),
+                Difference(reconcilesSettled, reconcilesAfterSteady),
                 peak,
                 end,
+                idle,
                 missing);
         }
 
