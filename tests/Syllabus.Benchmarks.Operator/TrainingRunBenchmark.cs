@@ -102,7 +102,7 @@ internal static class TrainingRunBenchmark
         Row("operator: lease released → every run has Job + ConfigMap, phase Pending", p => $"{p.Elapsed.TotalSeconds:F2} s ({runs / p.Elapsed.TotalSeconds:F0} runs/s)");
         Row("floor: plain client, ConfigMap create + Job create + status patch per run", _ => $"{floor.TotalSeconds:F2} s (before {floorBefore.TotalSeconds:F2}, after {floorAfter.TotalSeconds:F2})");
         Row("**operator / floor** (target ≤ 1.5)", p => $"**{p.Elapsed / floor:F2}**");
-        Row("operator: API requests per run until all Pending", p => PerRun(p.Burst, runs));
+        Row("operator: API requests per run until all Pending (and in all, by verb and resource)", p => PerRun(p.Burst, runs));
         Row("operator: API requests per run until quiet (the second reconcile's status patch, the last events)", p => PerRun(p.UntilQuiet, runs));
         Row("operator: reconciles per run until all Pending (by result)", p => $"{p.BurstReconciles.Values.Sum() / (double)runs:F2} ({Describe(p.BurstReconciles)})");
         Row($"steady state ({steadySeconds} s once quiet; runs requeue every 15 s): reconciles", p => p.SteadyReconciles.Values.Sum().ToString(CultureInfo.InvariantCulture));
@@ -181,7 +181,7 @@ internal static class TrainingRunBenchmark
     private static string PerRun(IReadOnlyDictionary<string, long> byVerb, int runs)
     {
         var total = byVerb.Values.Sum();
-        return $"{total / (double)runs:F2} ({string.Join(", ", byVerb.OrderBy(v => v.Key, StringComparer.Ordinal).Select(v => $"{v.Key} {v.Value / (double)runs:F2}"))})";
+        return $"{total / (double)runs:F2}: {string.Join(", ", byVerb.OrderByDescending(v => v.Value).ThenBy(v => v.Key, StringComparer.Ordinal).Select(v => $"{v.Key} {v.Value}"))}";
     }
 
     private static string Describe(IReadOnlyDictionary<string, long> counts) =>
