@@ -5,12 +5,19 @@ using Syllabus.Benchmarks.Operator;
 //   trainingruns       the real operator (a separate process of Syllabus.Operator.dll) taking TrainingRuns to Pending
 var mode = args.Length > 0 && !args[0].StartsWith("--", StringComparison.Ordinal) ? args[0] : "widgets";
 var rest = args.Length > 0 && !args[0].StartsWith("--", StringComparison.Ordinal) ? args[1..] : args;
-return mode switch
+try
 {
-    "widgets" => await WidgetBenchmark.RunAsync(rest),
-    "trainingruns" => await TrainingRunBenchmark.RunAsync(rest),
-    _ => Usage($"unknown mode '{mode}'"),
-};
+    return mode switch
+    {
+        "widgets" => await WidgetBenchmark.RunAsync(rest),
+        "trainingruns" => await TrainingRunBenchmark.RunAsync(rest),
+        _ => Usage($"unknown mode '{mode}'"),
+    };
+}
+catch (ArgumentException e)
+{
+    return Usage(e.Message.TrimEnd('.'));
+}
 
 static int Usage(string problem)
 {
