@@ -15,7 +15,7 @@ internal static class BenchArgs
 
         if (i + 1 >= args.Length || !int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var value) || value < minimum)
         {
-            throw new ArgumentException($"{name} needs an integer of at least {minimum}.");
+            throw new UsageException($"{name} needs an integer of at least {minimum}.");
         }
 
         return value;
@@ -32,7 +32,7 @@ internal static class BenchArgs
 
         if (i + 1 >= args.Length || !allowed.Contains(args[i + 1]))
         {
-            throw new ArgumentException($"{name} needs one of: {string.Join(", ", allowed)}.");
+            throw new UsageException($"{name} needs one of: {string.Join(", ", allowed)}.");
         }
 
         return args[i + 1];
@@ -45,8 +45,11 @@ internal static class BenchArgs
         {
             if (!known.Contains(args[i]))
             {
-                throw new ArgumentException($"unknown option '{args[i]}'; known: {string.Join(", ", known)}.");
+                throw new UsageException($"unknown option '{args[i]}'; known: {string.Join(", ", known)}.");
             }
         }
     }
 }
+
+/// <summary>A bad command line: reported with the usage, exit code 2.</summary>
+internal sealed class UsageException(string message) : Exception(message);

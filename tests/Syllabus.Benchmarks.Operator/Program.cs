@@ -14,7 +14,7 @@ try
         _ => Usage($"unknown mode '{mode}'"),
     };
 }
-catch (ArgumentException e)
+catch (UsageException e)
 {
     return Usage(e.Message.TrimEnd('.'));
 }
