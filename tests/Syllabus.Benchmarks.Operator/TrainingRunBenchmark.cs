@@ -1,0 +1,694 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using k8s;
+using k8s.Models;
+using Microsoft.Extensions.Logging.Abstractions;
+using Syllabus.Api;
+using Syllabus.Operator.TrainingRuns;
+using Syllabus.Runtime;
+using Syllabus.Testing;
+
+namespace Syllabus.Benchmarks.Operator;
+
+/// <summary>
+/// The real operator (Syllabus.Operator.dll as shipped, in its own process, TrainingRun and Curriculum controllers)
+/// taking N applied TrainingRuns to Job + ConfigMap created and phase Pending, against a plain client doing the same
+/// three writes per run (ConfigMap create, Job create, status merge patch) at the same concurrency, on etcd +
+/// kube-apiserver 1.20 with its watch cache on (no controller manager: the Jobs only have to exist). Then the API
+/// requests per reconcile in steady state (each Pending run is requeued after Trainer:ProgressInterval), the
+/// operator's peak working set, and the same again with unrelated ConfigMaps and Jobs in the cluster.
+/// </summary>
+/// <remarks>
+/// The operator starts before the clock: it runs with leader election while the benchmark holds the lease, so the
+/// process is up (runtime started, host built) but has neither listed nor reconciled anything. Deleting the lease
+/// starts the clock; the operator takes the lease within its retry period (0.2 s here), starts its informers (list +
+/// watch) and reconciles. That is a leader's cold start without the process start, which is what the floor is
+/// compared with: the floor also lists the runs first.
+/// </remarks>
+internal static class TrainingRunBenchmark
+{
+    private const string LeaseNamespace = "syllabus-system";
+    private const string GateHolder = "benchmark-gate";
+    private const string UnrelatedNamespace = "bench-unrelated";
+
+    // What the operator reads and writes; apiserver_request_total is counted over these only (the API server's own
+    // loopback clients poll endpoints and flow-control objects, and lease renewals are leader election's).
+    private static readonly string[] OperatorResources = ["trainingruns", "curricula", "jobs", "configmaps", "pods", "events"];
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        BenchArgs.RequireKnown(args, "--runs", "--workers", "--unrelated", "--qps", "--burst", "--steady-seconds", "--gc");
+        var runs = BenchArgs.Int(args, "--runs", 1000);
+        var workers = BenchArgs.Int(args, "--workers", 8);
+        var unrelated = BenchArgs.Int(args, "--unrelated", 10_000, minimum: 0);
+        var qps = BenchArgs.Int(args, "--qps", 0, minimum: 0);
+        var burst = BenchArgs.Int(args, "--burst", qps * 2, minimum: 0);
+        var steadySeconds = BenchArgs.Int(args, "--steady-seconds", 20);
+
+        // "shipped": the operator's runtimeconfig (Server GC, as the Web SDK sets it); "workstation" overrides it for comparison.
+        var gc = BenchArgs.Choice(args, "--gc", "shipped", "workstation");
+        if (ControlPlane.SkipReason is { } skip)
+        {
+            Console.Error.WriteLine($"Cannot run: {skip}");
+            return 2;
+        }
+
+        var operatorDll = Path.Combine(AppContext.BaseDirectory, "Syllabus.Operator.dll");
+        if (!File.Exists(operatorDll))
+        {
+            Console.Error.WriteLine($"Cannot run: {operatorDll} is missing (the project reference copies the built operator there).");
+            return 2;
+        }
+
+        var clientLimits = qps == 0 ? "the shipped Operator:ClientQps / ClientBurst (appsettings.json)" : $"Operator:ClientQps={qps}, ClientBurst={burst}";
+        Console.WriteLine($"Starting etcd + kube-apiserver (watch cache on): {runs} TrainingRuns, {workers} workers / concurrent writers, {clientLimits}, {unrelated} unrelated ConfigMaps and Jobs in the second pass.");
+        await using var plane = await ControlPlane.StartAsync(new ControlPlaneOptions { WatchCache = true });
+        // 1.20 rejects x-kubernetes-validations: the variant without CEL rules (the operator enforces them as Valid=False).
+        await InstallCrdsAsync(plane, Path.Combine(RepositoryRoot(), "crds", "legacy"));
+        using var admin = plane.CreateClient();
+        var bench = new Bench(plane, admin, runs, workers, steadySeconds, operatorDll, qps, burst, gc);
+        await bench.CreateNamespaceAsync(LeaseNamespace);
+
+        var floorBefore = await bench.FloorAsync("bench-floor-1");
+        var clean = await bench.OperatorPassAsync("bench-operator-1");
+        OperatorPass? crowded = null;
+        if (unrelated > 0)
+        {
+            await bench.CreateNamespaceAsync(UnrelatedNamespace);
+            await bench.CreateNamespaceAsync("bench-operator-2");
+            var created = Stopwatch.StartNew();
+            await bench.CreateUnrelatedAsync(UnrelatedNamespace, unrelated - (unrelated / 2));
+            await bench.CreateUnrelatedAsync("bench-operator-2", unrelated / 2);
+            Console.WriteLine($"Created {unrelated} unrelated ConfigMaps and {unrelated} unrelated Jobs (half in {UnrelatedNamespace}, half in the watched namespace) in {created.Elapsed.TotalSeconds:F1} s");
+            crowded = await bench.OperatorPassAsync("bench-operator-2", namespaceExists: true);
+        }
+
+        var floorAfter = await bench.FloorAsync("bench-floor-2");
+        var floor = floorBefore < floorAfter ? floorBefore : floorAfter;
+
+        var table = new StringBuilder();
+        var unrelatedHeader = crowded is null ? "" : $" | with {unrelated:N0} unrelated ConfigMaps + {unrelated:N0} Jobs";
+        table.AppendLine(CultureInfo.InvariantCulture, $"| {runs:N0} TrainingRuns, {workers} workers, {ClientLimitsCell(qps, burst)}, {(gc == "shipped" ? "Server GC as shipped" : "Workstation GC (DOTNET_gcServer=0)")} | no unrelated objects{unrelatedHeader} |");
+        table.AppendLine(crowded is null ? "|---|---|" : "|---|---|---|");
+        void Row(string name, Func<OperatorPass, string> cell) =>
+            table.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {cell(clean)}{(crowded is null ? "" : $" | {cell(crowded)}")} |");
+        Row("operator: lease released → every run has Job + ConfigMap, phase Pending", p => $"{p.Elapsed.TotalSeconds:F2} s ({runs / p.Elapsed.TotalSeconds:F0} runs/s)");
+        Row("floor: plain client, ConfigMap create + Job create + status patch per run", _ => $"{floor.TotalSeconds:F2} s (before {floorBefore.TotalSeconds:F2}, after {floorAfter.TotalSeconds:F2})");
+        Row("**operator / floor** (target ≤ 1.5)", p => $"**{p.Elapsed / floor:F2}**");
+        Row("operator: API requests per run until all Pending (and in all, by verb and resource)", p => PerRun(p.Burst, runs));
+        Row("operator: API requests per run until quiet (the second reconcile's status patch, the last events)", p => PerRun(p.UntilQuiet, runs));
+        Row("operator: reconciles per run until all Pending (by result)", p => $"{p.BurstReconciles.Values.Sum() / (double)runs:F2} ({Describe(p.BurstReconciles)})");
+        Row($"steady state ({steadySeconds} s once quiet; runs requeue every 15 s): reconciles", p => p.SteadyReconciles.Values.Sum().ToString(CultureInfo.InvariantCulture));
+        Row("steady state: API requests per reconcile, **reads (GET + LIST) per reconcile** (target 0)", p => SteadyCell(p));
+        Row("**operator peak working set** (VmHWM; target < 150 MiB)", p => $"**{p.PeakWorkingSetMiB:F1} MiB** (started and waiting for the lease: {p.IdleWorkingSetMiB:F1} MiB; at the end {p.EndWorkingSetMiB:F1} MiB)");
+        if (crowded is not null)
+        {
+            var change = (crowded.PeakWorkingSetMiB - clean.PeakWorkingSetMiB) / clean.PeakWorkingSetMiB;
+            Row("peak working set vs no unrelated objects (target within 10%)", p => ReferenceEquals(p, clean) ? "" : $"**{change:+0.0%;-0.0%}**");
+        }
+
+        Console.WriteLine();
+        Console.WriteLine($"kube-apiserver v1.20.2 with its watch cache on; {Environment.ProcessorCount} cores; load average at the end: {LoadAverage()}");
+        Console.Write(table.ToString());
+
+        // Every run must be there on the server, not just counted by the benchmark's watch.
+        var missing = clean.Missing.Concat(crowded?.Missing ?? []).ToList();
+        if (missing.Count > 0)
+        {
+            Console.Error.WriteLine($"{missing.Count} runs are missing their Job, ConfigMap or phase Pending, e.g.:\n  {string.Join("\n  ", missing.Take(10))}");
+            return 1;
+        }
+
+        return 0;
+    }
+
+    /// <summary>
+    /// The TrainingRun and Curriculum CRDs of <paramref name="directory"/>, with kubectl create + wait as a user installs
+    /// them, less the empty-string token in the missing-value defaults: kube-apiserver 1.20 reads "" in that string list
+    /// as null and rejects the CRD ("tokens in body must be of type string: \"null\""), so these CRDs do not install on
+    /// 1.20 as generated. The benchmark's runs set no missingValues; their default list is one token shorter.
+    /// </summary>
+    private static async Task InstallCrdsAsync(ControlPlane plane, string directory)
+    {
+        var patched = Directory.CreateTempSubdirectory("bench-crds-");
+        var dropped = 0;
+        foreach (var file in new[] { "syllabus.dev_trainingruns.yaml", "syllabus.dev_curricula.yaml" })
+        {
+            var lines = await File.ReadAllLinesAsync(Path.Combine(directory, file));
+            var kept = lines.Where(l => l.Trim() != "- \"\"").ToList();
+            dropped += lines.Length - kept.Count;
+            await File.WriteAllLinesAsync(Path.Combine(patched.FullName, file), kept);
+        }
+
+        Console.WriteLine($"Installing the TrainingRun and Curriculum CRDs of {directory} without the {dropped} empty-string default missing-value tokens that kube-apiserver 1.20 rejects.");
+        await KubectlAsync(plane, "create", "-f", patched.FullName);
+        await KubectlAsync(plane, "wait", "--for=condition=Established", "--timeout=60s", "crd", "--all");
+        patched.Delete(recursive: true);
+    }
+
+    private static async Task KubectlAsync(ControlPlane plane, params string[] arguments)
+    {
+        var kubectl = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+            .Select(d => Path.Combine(d, "kubectl")).FirstOrDefault(File.Exists)
+            ?? throw new InvalidOperationException("kubectl is not on PATH; the benchmark installs the CRDs with it");
+        var start = new ProcessStartInfo(kubectl) { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add($"--kubeconfig={plane.KubeconfigPath}");
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"kubectl {string.Join(' ', arguments)} failed ({process.ExitCode}): {await stderr}{await stdout}");
+        }
+    }
+
+    private static string ClientLimitsCell(int qps, int burst) =>
+        qps == 0 ? "shipped client limits (ClientQps 50, burst 100)" : $"ClientQps raised to {qps}, burst {burst}";
+
+    private static string PerRun(IReadOnlyDictionary<string, long> byVerb, int runs)
+    {
+        var total = byVerb.Values.Sum();
+        return $"{total / (double)runs:F2}: {string.Join(", ", byVerb.OrderByDescending(v => v.Value).ThenBy(v => v.Key, StringComparer.Ordinal).Select(v => $"{v.Key} {v.Value}"))}";
+    }
+
+    private static string Describe(IReadOnlyDictionary<string, long> counts) =>
+        string.Join(", ", counts.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => $"{c.Key} {c.Value}"));
+
+    private static string SteadyCell(OperatorPass p)
+    {
+        var reconciles = p.SteadyReconciles.Values.Sum();
+        if (reconciles == 0)
+        {
+            return "no reconcile in the window";
+        }
+
+        var total = p.Steady.Values.Sum();
+        var reads = p.Steady.Where(v => v.Key.StartsWith("GET ", StringComparison.Ordinal) || v.Key.StartsWith("LIST ", StringComparison.Ordinal)).Sum(v => v.Value);
+        var verbs = total == 0 ? "none" : string.Join(", ", p.Steady.OrderBy(v => v.Key, StringComparer.Ordinal).Select(v => $"{v.Key} {v.Value}"));
+        return $"{total / (double)reconciles:F3} ({verbs}); **reads {reads / (double)reconciles:F3}**";
+    }
+
+    private static string LoadAverage() =>
+        File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "unknown";
+
+    private static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Operator.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new DirectoryNotFoundException($"no Operator.sln above {AppContext.BaseDirectory}");
+    }
+
+    /// <summary>What one operator pass measured.</summary>
+    private sealed record OperatorPass(
+        TimeSpan Elapsed,
+        IReadOnlyDictionary<string, long> Burst,
+        IReadOnlyDictionary<string, long> BurstReconciles,
+        IReadOnlyDictionary<string, long> UntilQuiet,
+        IReadOnlyDictionary<string, long> Steady,
+        IReadOnlyDictionary<string, long> SteadyReconciles,
+        double PeakWorkingSetMiB,
+        double EndWorkingSetMiB,
+        double IdleWorkingSetMiB,
+        IReadOnlyList<string> Missing);
+
+    private sealed class Bench(ControlPlane plane, IKubernetes admin, int runs, int workers, int steadySeconds, string operatorDll, int qps, int burst, string gc)
+    {
+        private readonly TrainerImageOptions image = new();
+
+        public async Task CreateNamespaceAsync(string ns) =>
+            await admin.CoreV1.CreateNamespaceAsync(new V1Namespace { Metadata = new V1ObjectMeta { Name = ns } });
+
+        /// <summary>The same runs for the floor and the operator: only model, data and artifacts, as a new user writes them.</summary>
+        public async Task ApplyRunsAsync(string ns)
+        {
+            var applied = Stopwatch.StartNew();
+            await Parallel.ForEachAsync(Enumerable.Range(0, runs), new ParallelOptions { MaxDegreeOfParallelism = workers }, async (i, ct) =>
+            {
+                // The manifest as written, not a serialised C# TrainingRun (whose initialisers would add fields).
+                var manifest = new JsonObject
+                {
+                    ["apiVersion"] = SyllabusGroup.ApiVersion,
+                    ["kind"] = TrainingRun.KindName,
+                    ["metadata"] = new JsonObject { ["name"] = RunName(i), ["namespace"] = ns },
+                    ["spec"] = new JsonObject
+                    {
+                        ["model"] = new JsonObject { ["architecture"] = ModelArchitectures.Mlp, ["hiddenLayers"] = new JsonArray(64) },
+                        ["data"] = new JsonObject { ["train"] = new JsonObject { ["uri"] = "pvc://datasets/mnist/train.csv" } },
+                        ["artifacts"] = new JsonObject { ["uri"] = $"pvc://artifacts/runs/{RunName(i)}" },
+                    },
+                };
+                await admin.CustomObjects.CreateNamespacedCustomObjectAsync(manifest, SyllabusGroup.Name, SyllabusGroup.Version, ns, TrainingRun.Plural, fieldManager: "kubectl", cancellationToken: ct);
+            });
+            Console.WriteLine($"Applied {runs} TrainingRuns in {ns} in {applied.Elapsed.TotalSeconds:F2} s");
+        }
+
+        /// <summary>
+        /// The floor: one list, then per run the operator's own objects and first status (built by its builders and
+        /// status calculator) written by a plain client, with none of the runtime (no cache, queue, rate limiter).
+        /// </summary>
+        public async Task<TimeSpan> FloorAsync(string ns)
+        {
+            await CreateNamespaceAsync(ns);
+            await ApplyRunsAsync(ns);
+            using var plain = plane.CreateClient();
+            var watch = Stopwatch.StartNew();
+            var list = await plain.CustomObjects.ListNamespacedCustomObjectAsync<ResourceList<TrainingRun>>(SyllabusGroup.Name, SyllabusGroup.Version, ns, TrainingRun.Plural);
+            await Parallel.ForEachAsync(list.Items, new ParallelOptions { MaxDegreeOfParallelism = workers }, async (run, ct) =>
+            {
+                var config = ResolvedConfigBuilder.Build(run, null, null);
+                var decision = TrainingRunStatusCalculator.Compute(new TrainingRunObservation { Run = run, Now = DateTimeOffset.UtcNow, Options = image });
+                var attempt = decision.Actions.OfType<TrainingRunAction.CreateAttempt>().Single();
+                await plain.CoreV1.CreateNamespacedConfigMapAsync(TrainerJobBuilder.BuildConfigMap(run, config), ns, cancellationToken: ct);
+                await plain.BatchV1.CreateNamespacedJobAsync(TrainerJobBuilder.Build(run, config, image, attempt.Attempt, attempt.ActiveDeadlineSeconds), ns, cancellationToken: ct);
+                var status = decision.Status;
+                status.ObservedGeneration = run.Metadata.Generation;
+                var patch = new JsonObject { ["status"] = JsonNode.Parse(KubernetesJson.Serialize(status)) };
+                await plain.CustomObjects.PatchNamespacedCustomObjectStatusAsync(
+                    new V1Patch(patch.ToJsonString(), V1Patch.PatchType.MergePatch), SyllabusGroup.Name, SyllabusGroup.Version, ns, TrainingRun.Plural, run.Metadata.Name, cancellationToken: ct);
+            });
+            var elapsed = watch.Elapsed;
+            var missing = await MissingAsync(ns);
+            if (missing.Count > 0)
+            {
+                throw new InvalidOperationException($"the floor left {missing.Count} runs incomplete, e.g. {missing[0]}");
+            }
+
+            Console.WriteLine($"Floor in {ns}: {elapsed.TotalSeconds:F2} s ({runs * 3 / elapsed.TotalSeconds:F0} writes/s)");
+            return elapsed;
+        }
+
+        /// <summary>ConfigMaps (1 KiB of data each) and Jobs that are not the operator's: its caches must not hold them.</summary>
+        public async Task CreateUnrelatedAsync(string ns, int count)
+        {
+            var payload = new string('x', 1024);
+            var labels = new Dictionary<string, string> { ["app"] = "unrelated" };
+            await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = workers * 2 }, async (i, ct) =>
+            {
+                var name = $"unrelated-{i:D5}";
+                await admin.CoreV1.CreateNamespacedConfigMapAsync(
+                    new V1ConfigMap { Metadata = new V1ObjectMeta { Name = name, Labels = labels }, Data = new Dictionary<string, string> { ["payload"] = payload } }, ns, cancellationToken: ct);
+                await admin.BatchV1.CreateNamespacedJobAsync(
+                    new V1Job
+                    {
+                        Metadata = new V1ObjectMeta { Name = name, Labels = labels },
+                        Spec = new V1JobSpec
+                        {
+                            BackoffLimit = 0,
+                            Template = new V1PodTemplateSpec
+                            {
+                                Metadata = new V1ObjectMeta { Labels = labels },
+                                Spec = new V1PodSpec
+                                {
+                                    RestartPolicy = "Never",
+                                    Containers = [new V1Container { Name = "work", Image = "busybox", Command = ["sh", "-c", $"echo {name}"] }],
+                                },
+                            },
+                        },
+                    },
+                    ns,
+                    cancellationToken: ct);
+            });
+        }
+
+        public async Task<OperatorPass> OperatorPassAsync(string ns, bool namespaceExists = false)
+        {
+            if (!namespaceExists)
+            {
+                await CreateNamespaceAsync(ns);
+            }
+
+            await ApplyRunsAsync(ns);
+            var leaseName = $"syllabus-operator-{ns}";
+            await HoldLeaseAsync(leaseName);
+
+            var probePort = FreePort();
+            List<string> arguments =
+            [
+                operatorDll,
+                $"--Operator:Kubeconfig={plane.KubeconfigPath}",
+                $"--Operator:ProbePort={probePort}",
+                $"--Operator:Namespaces:0={ns}",
+                $"--Operator:DefaultWorkers={workers}",
+                "--Operator:LeaderElection:Enabled=true",
+                $"--Operator:LeaderElection:LeaseNamespace={LeaseNamespace}",
+                $"--Operator:LeaderElection:LeaseName={leaseName}",
+                "--Operator:LeaderElection:RetryPeriod=00:00:00.2",
+            ];
+            if (qps > 0)
+            {
+                arguments.Add($"--Operator:ClientQps={qps}");
+                arguments.Add($"--Operator:ClientBurst={burst}");
+            }
+
+            // The working directory is the build output, so the shipped appsettings.json applies (content root).
+            var logPath = Path.Combine(plane.WorkDirectory, $"operator-{ns}.log");
+            var start = new ProcessStartInfo(Dotnet()) { WorkingDirectory = AppContext.BaseDirectory }.With(arguments);
+            if (gc == "workstation")
+            {
+                start.Environment["DOTNET_gcServer"] = "0";
+            }
+
+            await using var process = ManagedProcess.Start($"operator-{ns}", start, logPath);
+            var pid = await ChildPidAsync(process);
+            using var probe = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{probePort}"), Timeout = TimeSpan.FromSeconds(5) };
+            await WaitUntilAsync(async () => await OkAsync(probe, "/healthz"), "the operator's /healthz", TimeSpan.FromSeconds(120), process);
+
+            // The benchmark's own view of the runs, for the clock; verified on the server afterwards.
+            using var watchClient = plane.CreateClient();
+            var informers = new InformerFactory(watchClient, new InformerOptions { Namespaces = [ns], ResyncPeriod = TimeSpan.Zero }, TimeProvider.System, NullLoggerFactory.Instance);
+            var informer = informers.Get<TrainingRun>();
+            var pending = new ConcurrentDictionary<string, bool>(StringComparer.Ordinal);
+            var allPending = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            void Observe(TrainingRun run)
+            {
+                if (run.Status?.Phase == TrainingRunPhases.Pending && pending.TryAdd(run.Metadata.Name, true) && pending.Count == runs)
+                {
+                    allPending.TrySetResult();
+                }
+            }
+
+            informer.AddHandler(new ResourceEventHandler<TrainingRun>(OnAdd: Observe, OnUpdate: (_, run) => Observe(run)));
+            using var stopInformers = new CancellationTokenSource();
+            var informing = informers.RunAsync(stopInformers.Token);
+            await informers.WaitForSyncAsync(CancellationToken.None);
+
+            var (_, idle) = await ReadMemoryAsync(pid);
+            using var sampling = new CancellationTokenSource();
+            var sampler = SampleResidentAsync(pid, sampling.Token);
+
+            var before = await CountRequestsAsync();
+            var reconcilesBefore = await ReconcilesAsync(probe);
+            var clock = Stopwatch.StartNew();
+            await admin.CoordinationV1.DeleteNamespacedLeaseAsync(leaseName, LeaseNamespace);
+            await WaitUntilAsync(() => Task.FromResult(allPending.Task.IsCompleted), $"all {runs} runs in {ns} to be Pending (log: {logPath})", TimeSpan.FromMinutes(30), process);
+            var elapsed = clock.Elapsed;
+            var afterBurst = await CountRequestsAsync();
+            var reconcilesAfterBurst = await ReconcilesAsync(probe);
+            Console.WriteLine($"Operator in {ns}: all {runs} Pending {elapsed.TotalSeconds:F2} s after the lease was released");
+
+            // Pending is written by a run's first reconcile; its children's watch events bring a second one, which
+            // writes the status once more (Scheduled: "Created Job" becomes "has no pod yet") and events are still
+            // being sent. Settled: no request for 3 s.
+            var settle = Stopwatch.StartNew();
+            var settled = afterBurst;
+            while (true)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(3));
+                var now = await CountRequestsAsync();
+                if (Difference(settled, now).Count == 0)
+                {
+                    break;
+                }
+
+                settled = now;
+                if (settle.Elapsed > TimeSpan.FromMinutes(10))
+                {
+                    throw new TimeoutException($"the operator kept sending requests for 10 minutes after all runs were Pending: {Describe(Difference(afterBurst, now))}");
+                }
+            }
+
+            Console.WriteLine($"Operator in {ns}: quiet {settle.Elapsed.TotalSeconds:F0} s after all Pending");
+
+            // Steady state: every Pending run is requeued after Trainer:ProgressInterval and finds nothing to do.
+            var relists = informer.Relists;
+            var reconcilesSettled = await ReconcilesAsync(probe);
+            await Task.Delay(TimeSpan.FromSeconds(steadySeconds));
+            var afterSteady = await CountRequestsAsync();
+            var reconcilesAfterSteady = await ReconcilesAsync(probe);
+            if (informer.Relists != relists)
+            {
+                Console.Error.WriteLine("warning: the benchmark's own watch relisted during the steady-state window; LIST counts include it.");
+            }
+
+            var missing = await MissingAsync(ns);
+            process.ThrowIfExited();
+            var (peak, end) = await ReadMemoryAsync(pid);
+            await sampling.CancelAsync();
+            await sampler;
+            await stopInformers.CancelAsync();
+            await informing;
+            Console.WriteLine($"Operator in {ns}: peak working set {peak:F1} MiB");
+            return new OperatorPass(
+                elapsed,
+                Difference(before, afterBurst),
+                Difference(reconcilesBefore, reconcilesAfterBurst),
+                Difference(before, settled),
+                Difference(settled, afterSteady),
+                Difference(reconcilesSettled, reconcilesAfterSteady),
+                peak,
+                end,
+                idle,
+                missing);
+        }
+
+        /// <summary>Runs of <paramref name="ns"/> without their ConfigMap, attempt-1 Job or phase Pending, from the server.</summary>
+        private async Task<IReadOnlyList<string>> MissingAsync(string ns)
+        {
+            var list = await admin.CustomObjects.ListNamespacedCustomObjectAsync<ResourceList<TrainingRun>>(SyllabusGroup.Name, SyllabusGroup.Version, ns, TrainingRun.Plural);
+            var jobs = (await admin.BatchV1.ListNamespacedJobAsync(ns)).Items.Select(j => j.Metadata.Name).ToHashSet(StringComparer.Ordinal);
+            var configMaps = (await admin.CoreV1.ListNamespacedConfigMapAsync(ns)).Items.Select(c => c.Metadata.Name).ToHashSet(StringComparer.Ordinal);
+            var missing = new List<string>();
+            var names = list.Items.Select(r => r.Metadata.Name).ToHashSet(StringComparer.Ordinal);
+            missing.AddRange(Enumerable.Range(0, runs).Select(RunName).Where(n => !names.Contains(n)).Select(n => $"{ns}/{n}: the run itself"));
+            foreach (var run in list.Items)
+            {
+                var name = run.Metadata.Name;
+                var problems = new List<string>();
+                if (!jobs.Contains(TrainingRunNames.Job(name, 1)))
+                {
+                    problems.Add("no Job");
+                }
+
+                if (!configMaps.Contains(TrainingRunNames.ConfigMap(name)))
+                {
+                    problems.Add("no ConfigMap");
+                }
+
+                if (run.Status?.Phase != TrainingRunPhases.Pending)
+                {
+                    problems.Add($"phase {run.Status?.Phase ?? "(none)"}");
+                }
+
+                if (problems.Count > 0)
+                {
+                    missing.Add($"{ns}/{name}: {string.Join(", ", problems)}");
+                }
+            }
+
+            return missing;
+        }
+
+        /// <summary>Takes the operator's lease for the benchmark, so a started operator waits (as a standby) until it is deleted.</summary>
+        private async Task HoldLeaseAsync(string leaseName)
+        {
+            var now = DateTime.UtcNow;
+            await admin.CoordinationV1.CreateNamespacedLeaseAsync(
+                new V1Lease
+                {
+                    Metadata = new V1ObjectMeta { Name = leaseName, NamespaceProperty = LeaseNamespace },
+                    Spec = new V1LeaseSpec { HolderIdentity = GateHolder, LeaseDurationSeconds = 3600, AcquireTime = now, RenewTime = now },
+                },
+                LeaseNamespace);
+        }
+
+        /// <summary>apiserver_request_total over <see cref="OperatorResources"/> by "VERB resource[/subresource]", WATCH excluded (a watch is one long request).</summary>
+        private async Task<Dictionary<string, long>> CountRequestsAsync()
+        {
+            using var handler = new HttpClientHandler { ServerCertificateCustomValidationCallback = HttpClientHandler.DangerousAcceptAnyServerCertificateValidator };
+            using var http = new HttpClient(handler);
+            using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(plane.ApiServerUri, "/metrics"));
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", plane.CreateClientConfiguration().AccessToken);
+            using var response = await http.SendAsync(request);
+            response.EnsureSuccessStatusCode();
+            var counts = new Dictionary<string, long>(StringComparer.Ordinal);
+            foreach (var (labels, value) in Series(await response.Content.ReadAsStringAsync(), "apiserver_request_total"))
+            {
+                if (labels.TryGetValue("resource", out var resource) && OperatorResources.Contains(resource)
+                    && labels.TryGetValue("verb", out var verb) && verb != "WATCH")
+                {
+                    var subresource = labels.GetValueOrDefault("subresource") is { Length: > 0 } sub ? "/" + sub : "";
+                    var key = $"{verb} {resource}{subresource}";
+                    counts[key] = counts.GetValueOrDefault(key) + value;
+                }
+            }
+
+            return counts;
+        }
+
+        /// <summary>The operator's TrainingRun reconciles so far by result, from its own /metrics.</summary>
+        private static async Task<Dictionary<string, long>> ReconcilesAsync(HttpClient probe)
+        {
+            var counts = new Dictionary<string, long>(StringComparer.Ordinal);
+            foreach (var (labels, value) in Series(await probe.GetStringAsync("/metrics"), "syllabus_reconcile_total"))
+            {
+                if (labels.GetValueOrDefault("kind") == TrainingRun.KindName)
+                {
+                    var result = labels.GetValueOrDefault("result") ?? "unknown";
+                    counts[result] = counts.GetValueOrDefault(result) + value;
+                }
+            }
+
+            return counts;
+        }
+
+        private static IEnumerable<(Dictionary<string, string> Labels, long Value)> Series(string text, string metric)
+        {
+            foreach (var line in text.Split('\n'))
+            {
+                if (!line.StartsWith(metric + "{", StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
+                var close = line.LastIndexOf('}');
+                var labels = Regex.Matches(line[..close], "(\\w+)=\"([^\"]*)\"").ToDictionary(m => m.Groups[1].Value, m => m.Groups[2].Value, StringComparer.Ordinal);
+                var value = line[(close + 1)..].Trim().Split(' ')[0];
+                yield return (labels, (long)double.Parse(value, CultureInfo.InvariantCulture));
+            }
+        }
+
+        private static Dictionary<string, long> Difference(Dictionary<string, long> before, Dictionary<string, long> after) =>
+            after.Select(a => (a.Key, Value: a.Value - before.GetValueOrDefault(a.Key))).Where(d => d.Value != 0).ToDictionary(d => d.Key, d => d.Value, StringComparer.Ordinal);
+
+        /// <summary>Samples VmRSS while the pass runs; the kernel's VmHWM is the peak, this keeps the process observed to the end.</summary>
+        private static async Task SampleResidentAsync(int pid, CancellationToken ct)
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                try
+                {
+                    await ReadMemoryAsync(pid);
+                    await Task.Delay(200, ct);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+
+        /// <summary>VmHWM (peak resident set) and VmRSS of <paramref name="pid"/> in MiB.</summary>
+        private static async Task<(double Peak, double Now)> ReadMemoryAsync(int pid)
+        {
+            var status = await File.ReadAllLinesAsync($"/proc/{pid}/status");
+            double Field(string name) =>
+                status.Where(l => l.StartsWith(name + ":", StringComparison.Ordinal))
+                    .Select(l => long.Parse(l[(name.Length + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) / 1024.0)
+                    .Single();
+            return (Field("VmHWM"), Field("VmRSS"));
+        }
+
+        /// <summary>The dotnet process under the ManagedProcess guard (bash is the guard's own PID).</summary>
+        private static async Task<int> ChildPidAsync(ManagedProcess guard)
+        {
+            for (var tries = 0; tries < 100; tries++)
+            {
+                foreach (var directory in Directory.EnumerateDirectories("/proc"))
+                {
+                    if (!int.TryParse(Path.GetFileName(directory), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+                    {
+                        continue;
+                    }
+
+                    try
+                    {
+                        // /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces, so parse after the last ')'.
+                        var stat = await File.ReadAllTextAsync(Path.Combine(directory, "stat"));
+                        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                        if (int.Parse(fields[1], CultureInfo.InvariantCulture) == guard.ProcessId && stat.Contains("(dotnet)", StringComparison.Ordinal))
+                        {
+                            return pid;
+                        }
+                    }
+                    catch (IOException)
+                    {
+                    }
+                }
+
+                await Task.Delay(100);
+            }
+
+            throw new InvalidOperationException($"no dotnet child of the operator's guard process {guard.ProcessId}");
+        }
+
+        private static async Task<bool> OkAsync(HttpClient probe, string path)
+        {
+            try
+            {
+                using var response = await probe.GetAsync(path);
+                return response.StatusCode == HttpStatusCode.OK;
+            }
+            catch (HttpRequestException)
+            {
+                return false;
+            }
+            catch (TaskCanceledException)
+            {
+                return false;
+            }
+        }
+
+        private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what, TimeSpan timeout, ManagedProcess process)
+        {
+            var deadline = Stopwatch.StartNew();
+            while (!await condition())
+            {
+                if (process.HasExited)
+                {
+                    throw new InvalidOperationException($"the operator exited ({process.ExitCode}) while waiting for {what}:\n{process.Tail()}");
+                }
+
+                if (deadline.Elapsed > timeout)
+                {
+                    throw new TimeoutException($"timed out after {timeout.TotalSeconds:0} s waiting for {what}:\n{process.Tail()}");
+                }
+
+                await Task.Delay(20);
+            }
+        }
+
+        private static string RunName(int i) => $"run-{i:D5}";
+
+        private static int FreePort()
+        {
+            using var listener = new TcpListener(IPAddress.Loopback, 0);
+            listener.Start();
+            return ((IPEndPoint)listener.LocalEndpoint).Port;
+        }
+
+        private static string Dotnet() =>
+            Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host)
+                ? host
+                : (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator).Select(d => Path.Combine(d, "dotnet")).FirstOrDefault(File.Exists)
+                    ?? throw new InvalidOperationException("dotnet is not on PATH");
+    }
+
+    private static ProcessStartInfo With(this ProcessStartInfo start, IEnumerable<string> arguments)
+    {
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        return start;
+    }
+}
