@@ -129,28 +129,19 @@ internal static class TrainingRunBenchmark
         return 0;
     }
 
-    /// <summary>
-    /// The TrainingRun and Curriculum CRDs of <paramref name="directory"/>, with kubectl create + wait as a user installs
-    /// them, less the empty-string token in the missing-value defaults: kube-apiserver 1.20 reads "" in that string list
-    /// as null and rejects the CRD ("tokens in body must be of type string: \"null\""), so these CRDs do not install on
-    /// 1.20 as generated. The benchmark's runs set no missingValues; their default list is one token shorter.
-    /// </summary>
+    /// <summary>The TrainingRun and Curriculum CRDs of <paramref name="directory"/>, with kubectl create + wait as a user installs them.</summary>
     private static async Task InstallCrdsAsync(ControlPlane plane, string directory)
     {
-        var patched = Directory.CreateTempSubdirectory("bench-crds-");
-        var dropped = 0;
+        var crds = Directory.CreateTempSubdirectory("bench-crds-");
         foreach (var file in new[] { "syllabus.dev_trainingruns.yaml", "syllabus.dev_curricula.yaml" })
         {
-            var lines = await File.ReadAllLinesAsync(Path.Combine(directory, file));
-            var kept = lines.Where(l => l.Trim() != "- \"\"").ToList();
-            dropped += lines.Length - kept.Count;
-            await File.WriteAllLinesAsync(Path.Combine(patched.FullName, file), kept);
+            File.Copy(Path.Combine(directory, file), Path.Combine(crds.FullName, file));
         }
 
-        Console.WriteLine($"Installing the TrainingRun and Curriculum CRDs of {directory} without the {dropped} empty-string default missing-value tokens that kube-apiserver 1.20 rejects.");
-        await KubectlAsync(plane, "create", "-f", patched.FullName);
+        Console.WriteLine($"Installing the TrainingRun and Curriculum CRDs of {directory}.");
+        await KubectlAsync(plane, "create", "-f", crds.FullName);
         await KubectlAsync(plane, "wait", "--for=condition=Established", "--timeout=60s", "crd", "--all");
-        patched.Delete(recursive: true);
+        crds.Delete(recursive: true);
     }
 
     private static async Task KubectlAsync(ControlPlane plane, params string[] arguments)

@@ -489,9 +489,7 @@ public static class TrainingRunStatusCalculator
             var jobFailed = job?.Status?.Conditions?.FirstOrDefault(c => c.Type == "Failed" && c.Status == "True");
             var jobComplete = job?.Status?.Conditions?.FirstOrDefault(c => c.Type == "Complete" && c.Status == "True");
             var terminated = TrainerStatus(pod)?.State?.Terminated;
-            // The trainer exiting 0 is success even while the pod still reports phase Running (the kubelet updates the
-            // container before the pod; restartPolicy is Never): otherwise the run would step back to Pending meanwhile.
-            if (pod?.Status?.Phase == "Succeeded" || terminated is { ExitCode: 0 } || (jobComplete is not null && pod is null))
+            if (pod?.Status?.Phase == "Succeeded" || (jobComplete is not null && pod is null))
             {
                 return new Attempt(number, jobName, job, pod, AttemptState.Succeeded, null, null, Time(terminated?.FinishedAt ?? jobComplete?.LastTransitionTime));
             }
@@ -519,7 +517,9 @@ public static class TrainingRunStatusCalculator
                 return new Attempt(number, jobName, job, pod, AttemptState.Failed, TrainingRunReasons.PodFailed, $"Job {jobName} failed: {jobFailed.Reason}: {jobFailed.Message}", Time(jobFailed.LastTransitionTime));
             }
 
-            if (pod?.Status?.Phase == "Running" && TrainerStatus(pod)?.State?.Running is not null)
+            // A trainer that exited 0 while its pod still reports phase Running (the kubelet updates the container before
+            // the pod) is still the running attempt until the pod says Succeeded: the run must not step back to Pending.
+            if (pod?.Status?.Phase == "Running" && (TrainerStatus(pod)?.State?.Running is not null || terminated is { ExitCode: 0 }))
             {
                 return new Attempt(number, jobName, job, pod, AttemptState.Running, null, null, null);
             }

@@ -148,14 +148,17 @@ public sealed class TrainingRunStatusCalculatorTests
     }
 
     [Fact]
-    public void A_trainer_that_exited_0_while_its_pod_still_reports_Running_succeeds_rather_than_stepping_back_to_Pending()
+    public void A_trainer_that_exited_0_while_its_pod_still_reports_Running_stays_Running_until_the_pod_Succeeds()
     {
         var run = Run();
         var running = Compute(run, T0, [Job(run, 1)], [Pod(run, 1, "Running", Running(T0))]);
         Assert.Equal(TrainingRunPhases.Running, running.Status.Phase);
 
         var exited = Compute(With(run, running), T0.AddMinutes(3), [Job(run, 1)], [Pod(run, 1, "Running", Terminated(0, T0.AddMinutes(3), PassingSummary))]);
-        Assert.Equal(TrainingRunPhases.Succeeded, exited.Status.Phase);
+        Assert.Equal(TrainingRunPhases.Running, exited.Status.Phase);
+
+        var done = Compute(With(run, exited), T0.AddMinutes(3), [Job(run, 1)], [Pod(run, 1, "Succeeded", Terminated(0, T0.AddMinutes(3), PassingSummary))]);
+        Assert.Equal(TrainingRunPhases.Succeeded, done.Status.Phase);
     }
 
     [Fact]

@@ -98,8 +98,8 @@ public sealed class ReconcileLog
 
 /// <summary>The typical reconcile: read the (cached) object, set a condition and observedGeneration, write status once if it changed.</summary>
 // What this test operator uses, declared like the real reconcilers' rules; the runtime e2e tests run as exactly these.
-[Syllabus.Runtime.Rbac.RbacRule(Groups = ["test.syllabus.dev"], Resources = ["widgets"], Verbs = ["get", "list", "watch"])]
-[Syllabus.Runtime.Rbac.RbacRule(Groups = ["test.syllabus.dev"], Resources = ["widgets/status"], Verbs = ["update"])]
+[Syllabus.Runtime.Rbac.RbacRule(Groups = ["test.syllabus.dev"], Resources = ["widgets"], Verbs = ["list", "watch"])]
+[Syllabus.Runtime.Rbac.RbacRule(Groups = ["test.syllabus.dev"], Resources = ["widgets/status"], Verbs = ["patch"])]
 public sealed class WidgetReconciler(IResourceClient<Widget> widgets, ReconcileLog log, TimeProvider time, OperatorMetrics? metrics = null, string identity = "") : IReconciler<Widget>
 {
     public async Task<ReconcileResult> ReconcileAsync(Widget resource, CancellationToken ct)
