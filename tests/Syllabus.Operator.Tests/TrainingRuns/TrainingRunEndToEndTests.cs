@@ -171,9 +171,11 @@ public sealed class TrainingRunEndToEndTests(TrainingRunCluster cluster) : IClas
         Assert.Equal(configMap.Data[ResolvedTrainerConfig.FileName], kept.Data[ResolvedTrainerConfig.FileName]);
 
         // Events for the transitions.
-        var events = (await cluster.Client.CoreV1.ListNamespacedEventAsync(ns, fieldSelector: "involvedObject.name=digits", cancellationToken: Ct)).Items.Select(e => e.Reason).ToList();
-        Assert.Contains("AttemptCreated", events);
-        Assert.Contains("Completed", events);
+        // (Events follow the status write of their reconcile, so wait for them rather than read once.)
+        await WaitUntilAsync(
+            async () => (await cluster.Client.CoreV1.ListNamespacedEventAsync(ns, fieldSelector: "involvedObject.name=digits", cancellationToken: Ct)).Items.Select(e => e.Reason).ToHashSet() is var reasons
+                && reasons.Contains("AttemptCreated") && reasons.Contains("Completed"),
+            "the AttemptCreated and Completed events");
 
         // The TTL removes the run, and the finalizer its Job and ConfigMap.
         await WaitUntilAsync(async () => await cluster.Resources<TrainingRun>().GetAsync(ns, "digits", Ct) is null, "the TTL to delete the run", TimeSpan.FromSeconds(60));
@@ -421,8 +423,11 @@ public sealed class TrainingRunEndToEndTests(TrainingRunCluster cluster) : IClas
         var stuck = await WaitForRunAsync(ns, "typo", r => Condition(r, ConditionTypes.Running)?.Reason == TrainingRunReasons.ImagePullBackOff, "Running=False ImagePullBackOff");
         Assert.Equal(TrainingRunPhases.Pending, stuck.Status!.Phase);
         Assert.Equal(Conditions.True, Condition(stuck, ConditionTypes.Scheduled)?.Status);
-        var events = (await cluster.Client.CoreV1.ListNamespacedEventAsync(ns, fieldSelector: "involvedObject.name=typo", cancellationToken: Ct)).Items;
-        Assert.Contains(events, e => e.Reason == TrainingRunReasons.ImagePullBackOff && e.Type == "Warning");
+        // Events are recorded after the status write of the same reconcile, so the Warning may land just after it.
+        await WaitUntilAsync(
+            async () => (await cluster.Client.CoreV1.ListNamespacedEventAsync(ns, fieldSelector: "involvedObject.name=typo", cancellationToken: Ct)).Items
+                .Any(e => e.Reason == TrainingRunReasons.ImagePullBackOff && e.Type == "Warning"),
+            "the ImagePullBackOff Warning event");
     }
 
     [Fact]
