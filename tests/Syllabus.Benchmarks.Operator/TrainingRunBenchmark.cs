@@ -71,7 +71,7 @@ internal static class TrainingRunBenchmark
         Console.WriteLine($"Starting etcd + kube-apiserver (watch cache on): {runs} TrainingRuns, {workers} workers / concurrent writers, {clientLimits}, {unrelated} unrelated ConfigMaps and Jobs in the second pass.");
         await using var plane = await ControlPlane.StartAsync(new ControlPlaneOptions { WatchCache = true });
         // 1.20 rejects x-kubernetes-validations: the variant without CEL rules (the operator enforces them as Valid=False).
-        await InstallCrdsAsync(plane, Path.Combine(RepositoryRoot(), "crds", "legacy"));
+        await InstallCrdsAsync(plane, Path.Combine(RepositoryPaths.Root, "crds", "legacy"));
         using var admin = plane.CreateClient();
         var bench = new Bench(plane, admin, runs, workers, steadySeconds, operatorDll, qps, burst, gc);
         await bench.CreateNamespaceAsync(LeaseNamespace);
@@ -194,19 +194,6 @@ internal static class TrainingRunBenchmark
 
     private static string LoadAverage() =>
         File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "unknown";
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Operator.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new DirectoryNotFoundException($"no Operator.sln above {AppContext.BaseDirectory}");
-    }
 
     /// <summary>What one operator pass measured.</summary>
     private sealed record OperatorPass(

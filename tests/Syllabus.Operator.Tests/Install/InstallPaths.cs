@@ -1,3 +1,4 @@
+using Syllabus.Testing;
 namespace Syllabus.Operator.Tests.Install;
 
 internal static class InstallPaths

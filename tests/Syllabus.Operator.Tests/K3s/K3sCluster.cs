@@ -1,3 +1,4 @@
+using Syllabus.Testing;
 using System.Text;
 using k8s;
 using k8s.Models;

@@ -1,3 +1,4 @@
+using Syllabus.Testing;
 using System.Net;
 using k8s;
 using k8s.Autorest;

@@ -213,13 +213,6 @@ public sealed class LeaderFailoverTests : IAsyncLifetime
             : (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator).Select(d => Path.Combine(d, "dotnet")).FirstOrDefault(File.Exists)
                 ?? throw new InvalidOperationException("dotnet is not on PATH");
 
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"timed out after {timeout.TotalSeconds:0} s waiting for {what}");
-            await Task.Delay(100, Ct);
-        }
-    }
+    private static Task WaitUntilAsync(Func<Task<bool>> condition, string what, TimeSpan timeout) =>
+        Eventually.TrueAsync(condition, what, timeout, TimeSpan.FromMilliseconds(100));
 }

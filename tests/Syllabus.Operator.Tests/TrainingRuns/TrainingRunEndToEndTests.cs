@@ -62,15 +62,8 @@ public sealed class TrainingRunEndToEndTests(TrainingRunCluster cluster) : IClas
         return null!;
     }
 
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what, TimeSpan? timeout = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? Long);
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting for {what}");
-            await Task.Delay(200, Ct);
-        }
-    }
+    private static Task WaitUntilAsync(Func<Task<bool>> condition, string what, TimeSpan? timeout = null) =>
+        Eventually.TrueAsync(condition, what, timeout ?? Long, TimeSpan.FromMilliseconds(200));
 
     private async Task<IList<V1Job>> JobsAsync(string ns) => (await cluster.Client.BatchV1.ListNamespacedJobAsync(ns, cancellationToken: Ct)).Items;
 

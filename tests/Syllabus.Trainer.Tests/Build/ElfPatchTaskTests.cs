@@ -67,7 +67,7 @@ public sealed class ElfPatchTaskTests
     {
         var calls = string.Join(Environment.NewLine, copies.Select(c =>
             $"""    <SyllabusWeakenElfVersionRequirement SourceFile="{c.Source}" DestinationFile="{c.Destination}" VersionName="GLIBCXX_3.4.32" Mode="true" />"""));
-        var targets = Path.Combine(RepositoryRoot(), "trainer-image", "Syllabus.Trainer", "build", "LibTorchSharpGlibcxx.targets");
+        var targets = Path.Combine(RepositoryPaths.Root, "trainer-image", "Syllabus.Trainer", "build", "LibTorchSharpGlibcxx.targets");
         var project = Path.Combine(workDir, "patch.proj");
         File.WriteAllText(project, $"""
             <Project>
@@ -88,19 +88,6 @@ public sealed class ElfPatchTaskTests
         var stderr = process.StandardError.ReadToEnd();
         process.WaitForExit();
         return (process.ExitCode, stdout.Result + stderr);
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Operator.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"no Operator.sln above {AppContext.BaseDirectory}");
     }
 
     private sealed class TempDir : IDisposable

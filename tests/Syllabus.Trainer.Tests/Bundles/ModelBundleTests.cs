@@ -127,19 +127,7 @@ public sealed class ModelBundleTests : IDisposable
     public void A_missing_value_token_in_a_serving_request_is_imputed_exactly_as_in_a_training_file()
     {
         // As R's write.csv leaves missing values: NA in every fifth row's second feature, in train and test.
-        foreach (var name in new[] { "train.csv", "test.csv" })
-        {
-            var path = Path.Combine(_fixture.Folder, name);
-            var lines = File.ReadAllLines(path);
-            for (var i = 1; i < lines.Length; i += 5)
-            {
-                var cells = lines[i].Split(',');
-                cells[3] = "NA";
-                lines[i] = string.Join(',', cells);
-            }
-
-            File.WriteAllLines(path, lines);
-        }
+        _fixture.WriteNaInEveryFifthRowOfSecondFeature();
 
         var manifest = _fixture.Manifest("na-served", epochs: 1, dataExtra: "    missingValues: {policy: Impute, impute: Median}");
         var outcome = new TrainingJob(_fixture.Resolve(manifest), TimeProvider.System).Run(TestContext.Current.CancellationToken);

@@ -106,21 +106,10 @@ public sealed class LabelsAndMissingValuesTests : IDisposable
         Assert.Equal(pandas, new MissingValuesSpec().Tokens);
 
         var crd = k8s.KubernetesYaml.Deserialize<k8s.Models.V1CustomResourceDefinition>(
-            File.ReadAllText(Path.Combine(RepositoryRoot(), "crds", "syllabus.dev_trainingruns.yaml")));
+            File.ReadAllText(Path.Combine(RepositoryPaths.Root, "crds", "syllabus.dev_trainingruns.yaml")));
         var schema = System.Text.Json.Nodes.JsonNode.Parse(k8s.KubernetesJson.Serialize(crd.Spec.Versions[0].Schema.OpenAPIV3Schema))!;
         var tokens = schema["properties"]!["spec"]!["properties"]!["data"]!["properties"]!["missingValues"]!["properties"]!["tokens"]!;
         var listed = tokens["default"]!.AsArray().Select(t => t!.GetValue<string>()).ToList();
         Assert.Equal(pandas, listed);
-    }
-
-    private static string RepositoryRoot()
-    {
-        var folder = new DirectoryInfo(AppContext.BaseDirectory);
-        while (folder is not null && !File.Exists(Path.Combine(folder.FullName, "Operator.sln")))
-        {
-            folder = folder.Parent;
-        }
-
-        return folder?.FullName ?? throw new InvalidOperationException("repository root not found");
     }
 }

@@ -13,19 +13,7 @@ public sealed class MissingValuesTrainingTests : IDisposable
     public void A_file_with_NA_cells_trains_under_Impute()
     {
         // As R's write.csv leaves missing values: NA in every fifth row's second feature, in train and test.
-        foreach (var name in new[] { "train.csv", "test.csv" })
-        {
-            var path = Path.Combine(_fixture.Folder, name);
-            var lines = File.ReadAllLines(path);
-            for (var i = 1; i < lines.Length; i += 5)
-            {
-                var cells = lines[i].Split(',');
-                cells[3] = "NA";
-                lines[i] = string.Join(',', cells);
-            }
-
-            File.WriteAllLines(path, lines);
-        }
+        _fixture.WriteNaInEveryFifthRowOfSecondFeature();
 
         var manifest = _fixture.Manifest("na", dataExtra: "    missingValues: {policy: Impute, impute: Median}");
 

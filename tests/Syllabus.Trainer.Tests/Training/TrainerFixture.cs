@@ -87,6 +87,24 @@ internal sealed class TrainerFixture : IDisposable
         return path;
     }
 
+    /// <summary>Writes NA (R's write.csv missing value) in every fifth row's second feature of train.csv and test.csv.</summary>
+    public void WriteNaInEveryFifthRowOfSecondFeature()
+    {
+        foreach (var name in new[] { "train.csv", "test.csv" })
+        {
+            var path = Path.Combine(Folder, name);
+            var lines = File.ReadAllLines(path);
+            for (var i = 1; i < lines.Length; i += 5)
+            {
+                var cells = lines[i].Split(',');
+                cells[3] = "NA";
+                lines[i] = string.Join(',', cells);
+            }
+
+            File.WriteAllLines(path, lines);
+        }
+    }
+
     public string Artifacts(string name) => Path.Combine(Folder, "out", name);
 
     public ResolvedRun Resolve(string manifest, string? run = null) =>

@@ -44,6 +44,10 @@ public sealed class FeatureSchema
     [JsonPropertyName("missingValueTokens")]
     public IReadOnlyList<string> MissingValueTokens { get; init; } = MissingValuesSpec.DefaultTokens;
 
+    /// <summary><see cref="MissingValueTokens"/> as the matcher every encoder of this schema uses (built once).</summary>
+    [JsonIgnore]
+    public MissingValueTokens MissingCells => missingTokens ??= new MissingValueTokens(MissingValueTokens);
+
     [JsonPropertyName("difficultyColumn")]
     public string? DifficultyColumn { get; init; }
 
@@ -128,7 +132,7 @@ public sealed class FeatureSchema
         var width = FeatureCount;
         var result = new float[(long)rows.Count * width];
         var known = Columns.Select(c => c.Name).Concat(NonFeatureColumns).ToHashSet(StringComparer.Ordinal);
-        var missing = missingTokens ??= new MissingValueTokens(MissingValueTokens);
+        var missing = MissingCells;
         for (var r = 0; r < rows.Count; r++)
         {
             var values = rows[r] ?? throw new DataException($"row {r}: null row.");

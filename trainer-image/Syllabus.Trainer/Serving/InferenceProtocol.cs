@@ -57,9 +57,6 @@ public sealed class InferenceProtocol
     private readonly FeatureSchema _schema;
     // FeatureSchema.FeatureCount sums the columns on every call; decoding needs it per element.
     private readonly int _featureCount;
-
-    // The fitted schema's missing-value tokens: a request cell is missing exactly when a training file's cell would be.
-    private readonly MissingValueTokens _missing;
     private readonly int[] _offsets;
     private readonly int[] _numericIndex;
     private readonly int[] _categoricalIndex;
@@ -69,7 +66,6 @@ public sealed class InferenceProtocol
         ArgumentNullException.ThrowIfNull(schema);
         _schema = schema;
         _featureCount = schema.FeatureCount;
-        _missing = new MissingValueTokens(schema.MissingValueTokens);
         _offsets = new int[schema.Columns.Count];
         _numericIndex = new int[schema.Columns.Count];
         _categoricalIndex = new int[schema.Columns.Count];
@@ -261,7 +257,7 @@ public sealed class InferenceProtocol
                 if (column.Kind == FeatureKinds.Categorical)
                 {
                     var text = Text(columns[c][r], column.Name, r);
-                    var category = _missing.IsMissing(text) ? null : RawCell.OfText(text).AsText();
+                    var category = _schema.MissingCells.IsMissing(text) ? null : RawCell.OfText(text).AsText();
                     categorical[(r * CategoricalColumns.Count) + _categoricalIndex[c]] = category;
                     try
                     {
@@ -275,7 +271,7 @@ public sealed class InferenceProtocol
                 else
                 {
                     // A number written as a missing-value token (e.g. -999) is missing, as in a training file.
-                    var x = _missing.HasNumericTokens && columns[c][r].ValueKind == JsonValueKind.Number && _missing.IsMissing(columns[c][r].GetRawText())
+                    var x = _schema.MissingCells.HasNumericTokens && columns[c][r].ValueKind == JsonValueKind.Number && _schema.MissingCells.IsMissing(columns[c][r].GetRawText())
                         ? null
                         : Number(columns[c][r], column.Name, r);
                     numeric[(r * NumericColumns.Count) + _numericIndex[c]] = x ?? double.NaN;

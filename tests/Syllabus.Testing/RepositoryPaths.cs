@@ -1,7 +1,7 @@
-namespace Syllabus.Operator.Tests;
+namespace Syllabus.Testing;
 
 /// <summary>The checkout the tests run from: the nearest folder above the test binaries holding Operator.sln.</summary>
-internal static class RepositoryPaths
+public static class RepositoryPaths
 {
     public static string Root { get; } = Find(AppContext.BaseDirectory);
 
