@@ -18,6 +18,7 @@ public interface IEventRecorder
 }
 
 /// <summary>
+/// Writes one Event now (reconcilers go through <see cref="QueuedEventRecorder"/>, which calls this from its writer).
 /// Like client-go's recorder with its EventCorrelator: a repeat of the same (object, type, reason, message) increments
 /// count and lastTimestamp of the Event already written, rather than creating a new one.
 /// </summary>
@@ -31,13 +32,7 @@ public sealed class EventRecorder(IKubernetes client, EventRecorderOptions optio
 
     public async Task RecordAsync(IKubernetesObject<V1ObjectMeta> obj, string type, string reason, string message, CancellationToken ct = default)
     {
-        ArgumentNullException.ThrowIfNull(obj);
-        ArgumentException.ThrowIfNullOrEmpty(reason);
-        if (type is not (EventTypes.Normal or EventTypes.Warning))
-        {
-            throw new ArgumentException($"Event type must be Normal or Warning, not '{type}'.", nameof(type));
-        }
-
+        Check(obj, type, reason);
         var meta = obj.Metadata;
         var ns = string.IsNullOrEmpty(meta.NamespaceProperty) ? "default" : meta.NamespaceProperty;
         var entity = obj.GetKubernetesTypeMetadata();
@@ -101,6 +96,17 @@ public sealed class EventRecorder(IKubernetes client, EventRecorderOptions optio
         }
     }
 
+    /// <summary>The arguments every recorder rejects at the call site (a programming error, not an API one).</summary>
+    internal static void Check(IKubernetesObject<V1ObjectMeta> obj, string type, string reason)
+    {
+        ArgumentNullException.ThrowIfNull(obj);
+        ArgumentException.ThrowIfNullOrEmpty(reason);
+        if (type is not (EventTypes.Normal or EventTypes.Warning))
+        {
+            throw new ArgumentException($"Event type must be Normal or Warning, not '{type}'.", nameof(type));
+        }
+    }
+
     private void Remember((string, string, string, string) key, SeenEvent value)
     {
         lock (gate)
@@ -130,4 +136,7 @@ public sealed record EventRecorderOptions
 
     /// <summary>Distinct (object, type, reason, message) tuples remembered for aggregation, as client-go's 4096.</summary>
     public int CacheSize { get; init; } = 4096;
+
+    /// <summary>Events waiting to be written before new ones are dropped (with a warning), as client-go's 1,000.</summary>
+    public int QueueLimit { get; init; } = 1000;
 }

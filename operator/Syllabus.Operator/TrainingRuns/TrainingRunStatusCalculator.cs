@@ -70,7 +70,6 @@ public static class TrainingRunReasons
 {
     public const string Valid = "Valid";
     public const string InvalidSpec = "InvalidSpec";
-    public const string Created = "Created";
     public const string WaitingForPod = "WaitingForPod";
     public const string Scheduled = "Scheduled";
     public const string Unschedulable = "Unschedulable";
@@ -329,8 +328,7 @@ public static class TrainingRunStatusCalculator
                 var pod = latest.Pod;
                 if (pod is null)
                 {
-                    ctx.Set(ConditionTypes.Scheduled, Conditions.Unknown, TrainingRunReasons.WaitingForPod, $"Job {latest.JobName} has no pod yet");
-                    ctx.Set(ConditionTypes.Running, Conditions.False, TrainingRunReasons.WaitingForPod, "Waiting for the trainer pod");
+                    SetWaitingForPod(ctx, latest.JobName, latest.Number);
                 }
                 else if (PodCondition(pod, "PodScheduled") is { Status: "False" } unscheduled)
                 {
@@ -385,8 +383,7 @@ public static class TrainingRunStatusCalculator
         created.Actions.Add(new TrainingRunAction.CreateAttempt(number, ctx.RemainingDeadlineSeconds()));
         ctx.Attempted = number;
         ctx.JobName = jobName;
-        ctx.Set(ConditionTypes.Scheduled, Conditions.Unknown, TrainingRunReasons.Created, $"Created Job {jobName}");
-        ctx.Set(ConditionTypes.Running, Conditions.False, TrainingRunReasons.WaitingForPod, number > 1 ? $"Waiting for the trainer pod of attempt {number}" : "Waiting for the trainer pod");
+        SetWaitingForPod(ctx, jobName, number);
         created.Events.Add(new RunEvent(EventTypes.Normal, "AttemptCreated", $"Created Job {jobName} for attempt {number}{why}"));
         if (ctx.PreviousPhase == TrainingRunPhases.Suspended)
         {
@@ -394,6 +391,16 @@ public static class TrainingRunStatusCalculator
         }
 
         return created;
+    }
+
+    /// <summary>
+    /// A Job without a pod yet, just created or seen so in the cache: the same conditions both times, so the reconcile
+    /// that its own Job's watch event triggers writes no second status.
+    /// </summary>
+    private static void SetWaitingForPod(Context ctx, string jobName, int number)
+    {
+        ctx.Set(ConditionTypes.Scheduled, Conditions.Unknown, TrainingRunReasons.WaitingForPod, $"Job {jobName} has no pod yet");
+        ctx.Set(ConditionTypes.Running, Conditions.False, TrainingRunReasons.WaitingForPod, number > 1 ? $"Waiting for the trainer pod of attempt {number}" : "Waiting for the trainer pod");
     }
 
     private static Outcome Succeeded(Context ctx, Attempt latest)

@@ -19,12 +19,20 @@ public sealed class OperatorOptions
     /// <summary>Reconcile workers by kind (e.g. TrainingRun: 4).</summary>
     public Dictionary<string, int> Workers { get; set; } = [];
 
-    /// <summary>Sustained requests per second to the API server (client-side token bucket).</summary>
-    [Range(0.1, 100_000)]
-    public double ClientQps { get; set; } = 50;
+    /// <summary>
+    /// Sustained requests per second to the API server (a client-side token bucket), or -1 for none: the default, as
+    /// controller-runtime's since v0.21 on SIG API Machinery's advice, because the API server's own Priority and Fairness
+    /// (on by default since Kubernetes 1.20) queues and sheds load fairly across clients, and reads come from the cache.
+    /// </summary>
+    [Range(-1, 100_000)]
+    public double ClientQps { get; set; } = DisabledQps;
 
+    /// <summary>Requests the token bucket lets through at once; used only with a positive <see cref="ClientQps"/>.</summary>
     [Range(1, 100_000)]
     public int ClientBurst { get; set; } = 100;
+
+    /// <summary>The <see cref="ClientQps"/> that turns the client-side limiter off.</summary>
+    public const double DisabledQps = -1;
 
     /// <summary>The port of /healthz, /readyz and /metrics; 0 picks a free one (tests).</summary>
     [Range(0, 65535)]
@@ -111,7 +119,11 @@ internal sealed partial class OperatorOptionsValidator : IValidateOptions<Operat
             }
         }
 
-        if (options.ClientBurst < options.ClientQps)
+        if (options.ClientQps is not OperatorOptions.DisabledQps and < 0.1)
+        {
+            failures.Add($"Operator:ClientQps is {options.ClientQps}; it must be -1 (no client-side limit) or at least 0.1 requests per second.");
+        }
+        else if (options.ClientQps > 0 && options.ClientBurst < options.ClientQps)
         {
             failures.Add($"Operator:ClientBurst ({options.ClientBurst}) must be at least Operator:ClientQps ({options.ClientQps}).");
         }

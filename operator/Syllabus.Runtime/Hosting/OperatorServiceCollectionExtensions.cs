@@ -42,7 +42,7 @@ public static class OperatorServiceCollectionExtensions
             // Outermost first: the rate limiter may hold a request for a while, so the fence checks after it, just before the wire.
             DelegatingHandler[] handlers =
             [
-                new ClientRateLimitingHandler(options.ClientQps, options.ClientBurst),
+                .. options.ClientQps > 0 ? [new ClientRateLimitingHandler(options.ClientQps, options.ClientBurst)] : Array.Empty<DelegatingHandler>(),
                 new LeaderWriteFenceHandler(fence),
                 .. sp.GetServices<KubernetesClientHandler>().Select(h => h.Create(sp)),
             ];
@@ -65,7 +65,10 @@ public static class OperatorServiceCollectionExtensions
         });
         services.TryAddSingleton<IApplier, ServerSideApplier>();
         services.TryAddSingleton(new EventRecorderOptions());
-        services.TryAddSingleton<IEventRecorder, EventRecorder>();
+        services.TryAddSingleton<EventRecorder>();
+        services.TryAddSingleton<QueuedEventRecorder>();
+        services.TryAddSingleton<IEventRecorder>(sp => sp.GetRequiredService<QueuedEventRecorder>());
+        services.AddHostedService(sp => sp.GetRequiredService<QueuedEventRecorder>());
         services.TryAddSingleton<OperatorMetrics>();
         services.TryAddSingleton<OperatorStatus>();
         services.AddHostedService<ControllerManager>();

@@ -94,6 +94,14 @@ public sealed class OperatorRbacEndToEndTests(TrainingRunCluster cluster) : ICla
                 async () => (await cluster.Client.BatchV1.ReadNamespacedJobAsync(childJob.Metadata.Name, ns, cancellationToken: Ct)).Metadata.Labels[TrainingRunNames.AppNameLabel] == TrainingRunNames.AppName,
                 "the hand edit of the child's Job to be applied back");
 
+            // So is a hand edit of its ConfigMap (created with a POST, applied back with a patch when it drifts).
+            var childConfig = TrainingRunNames.ConfigMap("child");
+            await cluster.Client.CoreV1.PatchNamespacedConfigMapAsync(
+                new V1Patch("{\"metadata\":{\"labels\":{\"" + TrainingRunNames.AppNameLabel + "\":\"edited\"}}}", V1Patch.PatchType.MergePatch), childConfig, ns, cancellationToken: Ct);
+            await WaitUntilAsync(
+                async () => (await cluster.Client.CoreV1.ReadNamespacedConfigMapAsync(childConfig, ns, cancellationToken: Ct)).Metadata.Labels[TrainingRunNames.AppNameLabel] == TrainingRunNames.AppName,
+                "the hand edit of the child's ConfigMap to be applied back");
+
             foreach (var name in new[] { "child", "taken", "invalid" })
             {
                 await runs.DeleteAsync(ns, name, Ct);
