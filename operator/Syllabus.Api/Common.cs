@@ -11,6 +11,7 @@ public static class ConditionTypes
 {
     public const string Valid = "Valid";
     public const string Ready = "Ready";
+    public const string Available = "Available";
     public const string Scheduled = "Scheduled";
     public const string Running = "Running";
     public const string Completed = "Completed";

@@ -10,11 +10,11 @@ namespace Syllabus.Api;
 [KubernetesEntity(Group = SyllabusGroup.Name, ApiVersion = SyllabusGroup.Version, Kind = KindName, PluralName = Plural)]
 [CustomResource("modeldeployment", "md")]
 [Description("ModelDeployment serves a trained model, promotes better candidates through a canary and rolls back when analysis fails.")]
-[PrinterColumn(0, "Phase", "string", ".status.phase")]
-[PrinterColumn(1, "Stable", "integer", ".status.stableRevision", Description = "Revision serving most traffic")]
-[PrinterColumn(2, "Canary", "integer", ".status.canaryRevision", Description = "Revision under analysis")]
-[PrinterColumn(3, "Weight", "integer", ".status.canaryWeight", Description = "Share of traffic on the canary (percent)")]
-[PrinterColumn(4, "Accuracy", "number", ".status.stableMetric", Priority = 1)]
+[PrinterColumn(0, "Stable", "integer", ".status.stableRevision", Description = "Revision serving the stable Deployment")]
+[PrinterColumn(1, "Canary", "integer", ".status.canaryRevision", Description = "Revision under canary analysis")]
+[PrinterColumn(2, "Weight", "integer", ".status.canaryWeight", Description = "Share of traffic on the canary (percent, by replicas)")]
+[PrinterColumn(3, "Phase", "string", ".status.phase")]
+[PrinterColumn(4, "Live-Accuracy", "number", ".status.liveAccuracy", Description = "Online accuracy of the stable model from feedback labels")]
 [PrinterColumn(5, "Age", "date", ".metadata.creationTimestamp")]
 public sealed class ModelDeployment : SyllabusResource<ModelDeploymentSpec, ModelDeploymentStatus>
 {
@@ -132,26 +132,71 @@ public static class AnalysisSources
     public const string Prometheus = "Prometheus";
 }
 
+/// <summary>Measurement and analysis phases, as Argo Rollouts' AnalysisRun.</summary>
+public static class AnalysisPhases
+{
+    public const string Running = "Running";
+    public const string Successful = "Successful";
+    public const string Failed = "Failed";
+    public const string Inconclusive = "Inconclusive";
+    public const string Error = "Error";
+}
+
+/// <summary>Which model an analysis measures.</summary>
+public static class AnalysisArms
+{
+    public const string Canary = "canary";
+    public const string Stable = "stable";
+}
+
+/// <summary>
+/// Online analysis with Argo Rollouts' semantics: every <c>interval</c> each metric is measured once (Successful, Failed,
+/// Inconclusive when there is no data yet, or Error when it cannot be measured); the analysis fails when a metric's
+/// failed measurements exceed <c>failureLimit</c> or its consecutive errors exceed <c>consecutiveErrorLimit</c>, is
+/// inconclusive when its inconclusive measurements exceed <c>inconclusiveLimit</c>, and succeeds after <c>count</c>
+/// measurements (or at the end of the canary's <c>analysisDuration</c> without a count).
+/// </summary>
 public sealed class AnalysisSpec
 {
     [JsonPropertyName("metrics")]
-    [Description("Metrics checked at every interval.")]
+    [Description("Metrics measured at every interval.")]
     [Required, MinLength(1)]
     [ListMapKeys("name")]
     public List<AnalysisMetric> Metrics { get; set; } = [];
 
     [JsonPropertyName("interval")]
-    [Description("How often the metrics are checked, e.g. 1m.")]
+    [Description("Time between measurements, e.g. 1m.")]
     [RegularExpression(SyllabusGroup.DurationPattern), DefaultValue("1m")]
     public string Interval { get; set; } = "1m";
 
+    [JsonPropertyName("count")]
+    [Description("Measurements of each metric after which a canary's analysis is Successful; without it the analysis lasts promotion.canary.analysisDuration.")]
+    [Range(1, 10000)]
+    public int? Count { get; set; }
+
     [JsonPropertyName("failureLimit")]
-    [Description("Failed checks in a row that trigger a rollback.")]
-    [Range(1, 1000), DefaultValue(3)]
-    public int FailureLimit { get; set; } = 3;
+    [Description("Failed measurements of a metric tolerated; one more fails the analysis (Argo Rollouts' failureLimit, default 0).")]
+    [Range(0, 10000), DefaultValue(0)]
+    public int FailureLimit { get; set; }
+
+    [JsonPropertyName("inconclusiveLimit")]
+    [Description("Inconclusive measurements (no data yet) of a metric tolerated; one more makes the analysis Inconclusive, which holds the canary until someone promotes or aborts it.")]
+    [Range(0, 10000), DefaultValue(0)]
+    public int InconclusiveLimit { get; set; }
+
+    [JsonPropertyName("consecutiveErrorLimit")]
+    [Description("Measurement errors in a row tolerated (an unreachable pod or Prometheus); one more fails the analysis (Argo Rollouts' default 4).")]
+    [Range(0, 10000), DefaultValue(4)]
+    public int ConsecutiveErrorLimit { get; set; } = 4;
+
+    [JsonPropertyName("stable")]
+    [Description("Also analyse the stable model after promotion; when that analysis fails, traffic returns to the previous good revision.")]
+    [DefaultValue(true)]
+    public bool Stable { get; set; } = true;
 
     [JsonPropertyName("prometheusAddress")]
-    [Description("Base URL of the Prometheus server for Prometheus metrics.")]
+    [Description("Base URL of the Prometheus server for Prometheus metrics, e.g. http://prometheus.monitoring:9090.")]
+    [RegularExpression("^https?://.+")]
     public string? PrometheusAddress { get; set; }
 }
 
@@ -166,14 +211,20 @@ public sealed class AnalysisMetric
     public string Name { get; set; } = "";
 
     [JsonPropertyName("source")]
-    [Description("Server: a metric the serving pods compute from feedback (accuracy, errorRate, meanConfidence, p95LatencySeconds). Prometheus: a PromQL query returning one number.")]
+    [Description("Server: a metric the serving pods of the analysed arm report (accuracy, errorRate, meanConfidence, p95LatencySeconds). Prometheus: a PromQL query returning one number, with {{arm}}, {{revision}}, {{name}} and {{namespace}} replaced.")]
     [AllowedValues(AnalysisSources.Server, AnalysisSources.Prometheus)]
     [DefaultValue(AnalysisSources.Server)]
     public string Source { get; set; } = AnalysisSources.Server;
 
     [JsonPropertyName("metric")]
     [Description("Server metric name.")]
+    [AllowedValues(ServerMetrics.Accuracy, ServerMetrics.ErrorRate, ServerMetrics.MeanConfidence, ServerMetrics.P95LatencySeconds)]
     public string? Metric { get; set; }
+
+    [JsonPropertyName("minSamples")]
+    [Description("Server metrics: the fewest feedback labels (accuracy) or requests (the others) behind a value; fewer make the measurement Inconclusive.")]
+    [Range(1, 1_000_000), DefaultValue(1)]
+    public int MinSamples { get; set; } = 1;
 
     [JsonPropertyName("query")]
     [Description("PromQL query (Prometheus source).")]
@@ -188,10 +239,48 @@ public sealed class AnalysisMetric
     public double? AtMost { get; set; }
 }
 
+/// <summary>The metrics the serving pods report for analysis (from their /metrics and feedback).</summary>
+public static class ServerMetrics
+{
+    public const string Accuracy = "accuracy";
+    public const string ErrorRate = "errorRate";
+    public const string MeanConfidence = "meanConfidence";
+    public const string P95LatencySeconds = "p95LatencySeconds";
+}
+
+/// <summary>What happened to a revision.</summary>
+public static class RevisionOutcomes
+{
+    /// <summary>Under canary analysis.</summary>
+    public const string Canary = "Canary";
+
+    /// <summary>Serving as the stable model.</summary>
+    public const string Stable = "Stable";
+
+    /// <summary>Was stable, replaced by a newer promotion; a rollback target.</summary>
+    public const string Superseded = "Superseded";
+
+    /// <summary>Failed as a candidate (analysis or mustBeat); not retried until asked.</summary>
+    public const string Rejected = "Rejected";
+
+    /// <summary>Was stable, failed in production; traffic went back to an earlier revision.</summary>
+    public const string RolledBack = "RolledBack";
+}
+
+/// <summary>The user's requests, as annotations (kubectl annotate, or the kubectl syllabus plugin); the operator removes each once handled.</summary>
+public static class ModelDeploymentActions
+{
+    /// <summary>Value promote: promote the canary now, skipping the rest of its analysis.</summary>
+    public const string Annotation = "syllabus.dev/action";
+    public const string Promote = "promote";
+    public const string Abort = "abort";
+    public const string Retry = "retry";
+}
+
 public sealed class ModelDeploymentStatus : ResourceStatus
 {
     [JsonPropertyName("phase")]
-    [Description("Pending, Progressing (canary under analysis), Healthy or Degraded.")]
+    [Description("Pending (nothing to serve yet), Progressing (rolling out or canary under analysis), Healthy or Degraded.")]
     public string? Phase { get; set; }
 
     [JsonPropertyName("stableRevision")]
@@ -203,25 +292,99 @@ public sealed class ModelDeploymentStatus : ResourceStatus
     public int? CanaryRevision { get; set; }
 
     [JsonPropertyName("canaryWeight")]
-    [Description("Percent of traffic on the canary.")]
+    [Description("Percent of traffic on the canary: its share of the serving replicas.")]
     public int? CanaryWeight { get; set; }
 
-    [JsonPropertyName("stableMetric")]
-    [Description("The stable model's value of the promotion metric.")]
-    public double? StableMetric { get; set; }
+    [JsonPropertyName("liveAccuracy")]
+    [Description("Online accuracy of the stable model from feedback labels, at the last measurement.")]
+    public double? LiveAccuracy { get; set; }
 
     [JsonPropertyName("canaryStartTime")]
     [Description("When the current canary started.")]
     public DateTime? CanaryStartTime { get; set; }
 
-    [JsonPropertyName("analysisFailures")]
-    [Description("Failed analysis checks in a row.")]
-    public int? AnalysisFailures { get; set; }
+    [JsonPropertyName("analysis")]
+    [Description("The current (or last) analysis run.")]
+    public AnalysisStatus? Analysis { get; set; }
+
+    [JsonPropertyName("nextRevision")]
+    [Description("The number the next new revision gets (revisions are never reused, even after they leave the history).")]
+    public int? NextRevision { get; set; }
 
     [JsonPropertyName("revisions")]
-    [Description("Revision history, newest first, at most revisionHistoryLimit.")]
+    [Description("Revision history, newest first, at most revisionHistoryLimit (the stable revision is always kept).")]
     [ListMapKeys("revision")]
     public List<ModelRevision>? Revisions { get; set; }
+}
+
+public sealed class AnalysisStatus
+{
+    [JsonPropertyName("arm")]
+    [Description("canary or stable.")]
+    public string? Arm { get; set; }
+
+    [JsonPropertyName("revision")]
+    [Description("The revision analysed.")]
+    public int? Revision { get; set; }
+
+    [JsonPropertyName("phase")]
+    [Description("Running, Successful, Failed, Inconclusive or Error.")]
+    public string? Phase { get; set; }
+
+    [JsonPropertyName("message")]
+    [Description("Why the analysis ended as it did, with the measured values.")]
+    public string? Message { get; set; }
+
+    [JsonPropertyName("startedAt")]
+    public DateTime? StartedAt { get; set; }
+
+    [JsonPropertyName("metrics")]
+    [Description("Per metric: counts and the latest measurements.")]
+    [ListMapKeys("name")]
+    public List<MetricResult>? Metrics { get; set; }
+}
+
+public sealed class MetricResult
+{
+    [JsonPropertyName("name")]
+    public string Name { get; set; } = "";
+
+    [JsonPropertyName("count")]
+    public int Count { get; set; }
+
+    [JsonPropertyName("successful")]
+    public int Successful { get; set; }
+
+    [JsonPropertyName("failed")]
+    public int Failed { get; set; }
+
+    [JsonPropertyName("inconclusive")]
+    public int Inconclusive { get; set; }
+
+    [JsonPropertyName("error")]
+    public int Error { get; set; }
+
+    [JsonPropertyName("consecutiveError")]
+    public int ConsecutiveError { get; set; }
+
+    [JsonPropertyName("measurements")]
+    [Description("The latest measurements, oldest first (at most 10).")]
+    public List<Measurement>? Measurements { get; set; }
+}
+
+public sealed class Measurement
+{
+    [JsonPropertyName("phase")]
+    public string Phase { get; set; } = AnalysisPhases.Successful;
+
+    [JsonPropertyName("value")]
+    public double? Value { get; set; }
+
+    [JsonPropertyName("message")]
+    public string? Message { get; set; }
+
+    [JsonPropertyName("measuredAt")]
+    public DateTime? MeasuredAt { get; set; }
 }
 
 public sealed class ModelRevision
@@ -235,18 +398,38 @@ public sealed class ModelRevision
     public string? TrainingRun { get; set; }
 
     [JsonPropertyName("modelUri")]
-    [Description("The model artifact.")]
+    [Description("The model artifact, served from here even after the TrainingRun is gone.")]
     public string? ModelUri { get; set; }
 
+    [JsonPropertyName("image")]
+    [Description("The serving image.")]
+    public string? Image { get; set; }
+
     [JsonPropertyName("metric")]
-    [Description("The model's offline promotion metric.")]
+    [Description("The model's offline promotion metric (mustBeat.metric, else accuracy).")]
     public double? Metric { get; set; }
+
+    [JsonPropertyName("testData")]
+    [Description("Fingerprint of the test data the offline metric was measured on.")]
+    public string? TestData { get; set; }
+
+    [JsonPropertyName("createdAt")]
+    [Description("When the revision was first served.")]
+    public DateTime? CreatedAt { get; set; }
 
     [JsonPropertyName("promotedAt")]
     [Description("When the revision became stable.")]
     public DateTime? PromotedAt { get; set; }
 
+    [JsonPropertyName("rejectedAt")]
+    [Description("When the revision was rejected or rolled back.")]
+    public DateTime? RejectedAt { get; set; }
+
     [JsonPropertyName("outcome")]
-    [Description("Promoted, Rejected or RolledBack.")]
+    [Description("Canary, Stable, Superseded, Rejected or RolledBack.")]
     public string? Outcome { get; set; }
+
+    [JsonPropertyName("reason")]
+    [Description("Why it was promoted, rejected or rolled back, with the measured values.")]
+    public string? Reason { get; set; }
 }

@@ -34,6 +34,10 @@ public sealed class TrainerSummary
     [JsonPropertyName("epochs")]
     public int? Epochs { get; set; }
 
+    /// <summary>Fingerprint of the rows the metrics were measured on (sha256 of their features and labels).</summary>
+    [JsonPropertyName("testData")]
+    public string? TestData { get; set; }
+
     /// <summary>Headline metrics by name.</summary>
     [JsonPropertyName("metrics")]
     public Dictionary<string, double>? Metrics { get; set; }

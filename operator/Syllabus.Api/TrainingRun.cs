@@ -791,4 +791,8 @@ public sealed class TrainingResult
     [JsonPropertyName("epochs")]
     [Description("Epochs actually trained (early stopping may end a run sooner).")]
     public int? Epochs { get; set; }
+
+    [JsonPropertyName("testData")]
+    [Description("Fingerprint of the rows the metrics were measured on (sha256 of their features and labels): two runs' metrics compare only on equal fingerprints.")]
+    public string? TestData { get; set; }
 }

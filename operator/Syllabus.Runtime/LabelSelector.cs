@@ -22,6 +22,40 @@ public sealed partial class LabelSelector
 
     public string Text { get; }
 
+    /// <summary>
+    /// A metav1.LabelSelector (matchLabels and matchExpressions, ANDed), as apimachinery's LabelSelectorAsSelector: an
+    /// empty selector matches everything.
+    /// </summary>
+    /// <exception cref="FormatException">An expression has an unknown operator, or values where it must have none.</exception>
+    public static LabelSelector From(k8s.Models.V1LabelSelector? selector)
+    {
+        if (selector is null)
+        {
+            return Everything;
+        }
+
+        var terms = new List<string>();
+        foreach (var (key, value) in (selector.MatchLabels ?? new Dictionary<string, string>()).OrderBy(l => l.Key, StringComparer.Ordinal))
+        {
+            terms.Add($"{key}={value}");
+        }
+
+        foreach (var e in selector.MatchExpressions ?? [])
+        {
+            var values = e.Values ?? [];
+            terms.Add(e.OperatorProperty switch
+            {
+                "In" when values.Count > 0 => $"{e.Key} in ({string.Join(',', values)})",
+                "NotIn" when values.Count > 0 => $"{e.Key} notin ({string.Join(',', values)})",
+                "Exists" when values.Count == 0 => e.Key,
+                "DoesNotExist" when values.Count == 0 => $"!{e.Key}",
+                _ => throw new FormatException($"Label selector expression on '{e.Key}': operator '{e.OperatorProperty}' with {values.Count} values is not valid (In and NotIn need values, Exists and DoesNotExist none)."),
+            });
+        }
+
+        return Parse(string.Join(',', terms));
+    }
+
     /// <exception cref="FormatException">The selector is malformed; the message names the part that is.</exception>
     public static LabelSelector Parse(string? selector)
     {

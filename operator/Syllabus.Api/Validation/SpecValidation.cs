@@ -99,6 +99,30 @@ public static partial class SpecValidation
         return errors;
     }
 
+    /// <summary>The ModelDeployment rules: the CEL rules of its CRD (the operator enforces them on servers without CEL) and the cross-field ones.</summary>
+    public static IReadOnlyList<ValidationError> Validate(ModelDeploymentSpec spec, string path = "spec")
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var errors = new List<ValidationError>(ValidateSchema(spec, path));
+        Check(errors, $"{path}.source", (spec.Source.TrainingRun is not null) != (spec.Source.Selector is not null), "source needs exactly one of trainingRun or selector");
+        if (spec.Analysis is { } analysis)
+        {
+            for (var i = 0; i < analysis.Metrics.Count; i++)
+            {
+                var metric = analysis.Metrics[i];
+                var metricPath = $"{path}.analysis.metrics[{i}]";
+                Check(errors, metricPath, (metric.AtLeast is not null) != (metric.AtMost is not null), "an analysis metric needs exactly one of atLeast or atMost");
+                Check(errors, metricPath, metric.Source != AnalysisSources.Prometheus || metric.Query is not null, "query is required for a Prometheus metric");
+                Check(errors, metricPath, metric.Source != AnalysisSources.Server || metric.Metric is not null, "metric is required for a Server metric");
+                Check(errors, $"{path}.analysis", metric.Source != AnalysisSources.Prometheus || analysis.PrometheusAddress is not null, $"prometheusAddress is required for the Prometheus metric {metric.Name}");
+            }
+
+            Check(errors, $"{path}.analysis.metrics", analysis.Metrics.Select(m => m.Name).Distinct(StringComparer.Ordinal).Count() == analysis.Metrics.Count, "metric names must be unique");
+        }
+
+        return errors;
+    }
+
     /// <summary>All errors as one message for a condition, e.g. "spec.gates[0]: a gate needs ...; spec: ...".</summary>
     public static string Describe(IReadOnlyList<ValidationError> errors) => string.Join("; ", errors);
 

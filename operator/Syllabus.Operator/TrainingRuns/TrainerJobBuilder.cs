@@ -175,7 +175,7 @@ public static class TrainerJobBuilder
         return string.IsNullOrEmpty(name) || name == new ComputeResources().GpuResourceName ? image.GpuResourceName : name;
     }
 
-    private static V1ResourceRequirements BuildResources(ComputeResources resources, TrainerImageOptions image)
+    internal static V1ResourceRequirements BuildResources(ComputeResources resources, TrainerImageOptions image)
     {
         var requests = new Dictionary<string, ResourceQuantity>();
         var limits = new Dictionary<string, ResourceQuantity>();

@@ -20,6 +20,7 @@ public static class TrainerSummaryResults
             ReportUri = summary.ReportUri,
             ProfileUri = summary.ProfileUri,
             Epochs = summary.Epochs,
+            TestData = summary.TestData,
             Metrics = summary.Metrics is { Count: > 0 } ? new Dictionary<string, double>(summary.Metrics.Where(m => double.IsFinite(m.Value))) : null,
             Gates = gates is { Count: > 0 }
                 ? [.. gates.Select(g =>

@@ -19,6 +19,12 @@ public sealed record LoadedData(
 
     /// <summary>The training rows, in <see cref="Train"/>'s order, encoded with the curriculum teacher's own schema.</summary>
     public TabularData? TrainForTeacher { get; init; }
+
+    /// <summary>
+    /// The named test set's identity, <c>sha256:HEX</c> over its files' names and bytes in load order, so two runs' test
+    /// metrics are known to be comparable; null when there is no named test set (a validation split is per run).
+    /// </summary>
+    public string? TestDataFingerprint { get; init; }
 }
 
 /// <summary>Loads CSV and Parquet data as DataSpec describes.</summary>
@@ -128,6 +134,7 @@ public static class DataLoader
         var validation = Encode(validationRows, plan, schema, report);
 
         TabularData? test = null;
+        string? testFingerprint = null;
         if (spec.Test is not null)
         {
             var testFiles = ResolveFiles(spec.Test, baseDirectory);
@@ -136,6 +143,7 @@ public static class DataLoader
             // fall-back to the validation split.
             RequireRows(testRows, "data.test", spec.Test.Uri, testFiles, report);
             test = Encode(testRows, plan, schema, report);
+            testFingerprint = FilesFingerprint(testFiles);
         }
 
         TabularData? replay = null;
@@ -145,7 +153,7 @@ public static class DataLoader
             replay = Encode(replayRows, plan, schema, report);
         }
 
-        return new LoadedData(train, validation, test, schema, report, profile) { Replay = replay, TrainForTeacher = trainForTeacher };
+        return new LoadedData(train, validation, test, schema, report, profile) { Replay = replay, TrainForTeacher = trainForTeacher, TestDataFingerprint = testFingerprint };
     }
 
     /// <summary>
@@ -182,6 +190,25 @@ public static class DataLoader
     }
 
     /// <summary>The files of a source: the file itself, or every file of the format in a folder, sorted by name.</summary>
+    /// <summary><c>sha256:HEX</c> over each file's name (without its folder) and bytes, in order.</summary>
+    internal static string FilesFingerprint(IReadOnlyList<string> files)
+    {
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        var buffer = new byte[1 << 16];
+        foreach (var file in files)
+        {
+            hash.AppendData(System.Text.Encoding.UTF8.GetBytes(Path.GetFileName(file) + "\n"));
+            using var stream = File.OpenRead(file);
+            int read;
+            while ((read = stream.Read(buffer)) > 0)
+            {
+                hash.AppendData(buffer, 0, read);
+            }
+        }
+
+        return "sha256:" + Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
+
     internal static string[] ResolveFiles(DatasetSource source, string baseDirectory)
     {
         string path;

@@ -25,6 +25,7 @@ public static class TerminationMessage
             ReportUri = report.ReportUri,
             ProfileUri = report.ProfileUri,
             Epochs = report.EpochsTrained,
+            TestData = report.TestData,
             Metrics = report.Metrics?.Where(m => Headline.Contains(m.Key)).ToDictionary(m => m.Key, m => m.Value),
             GatesPassed = report.Gates.Count(g => g.Passed),
             GatesFailed = report.Gates.Where(g => !g.Passed).Select(g => TrainerSummary.GateKey(g.Metric, g.Slice)).ToList() is { Count: > 0 } failed ? failed : null,

@@ -60,6 +60,10 @@ public sealed class TrainingReport
     [JsonPropertyName("evaluationSplit")]
     public string? EvaluationSplit { get; set; }
 
+    /// <summary>The named test set's fingerprint (see LoadedData.TestDataFingerprint); null when evaluated on validation.</summary>
+    [JsonPropertyName("testData")]
+    public string? TestData { get; set; }
+
     [JsonPropertyName("evaluation")]
     public JsonNode? Evaluation { get; set; }
 

@@ -437,6 +437,7 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
             ResumedFromEpoch = state.ResumedFromEpoch,
             History = state.History,
             EvaluationSplit = evaluation.Split,
+            TestData = evaluation.Split == "test" ? data.TestDataFingerprint : null,
             Evaluation = TrainingReport.ToNode(result),
             Metrics = result.ToMetricMap(),
             Gates = evaluation.Gates,
