@@ -1,0 +1,336 @@
+using System.Globalization;
+using k8s.Models;
+using Syllabus.Api;
+using Syllabus.Operator.ModelDeployments;
+using Syllabus.Runtime;
+
+namespace Syllabus.Operator.Tests.ModelDeployments;
+
+public sealed class ModelDeploymentPlannerTests
+{
+    private static readonly DateTimeOffset T0 = new(2026, 11, 30, 12, 0, 0, TimeSpan.Zero);
+    private const string Image = "ghcr.io/syllabus-dev/syllabus-trainer:v0.1.0-cpu";
+
+    private static ModelDeployment Md(Action<ModelDeploymentSpec>? configure = null)
+    {
+        var md = new ModelDeployment
+        {
+            Metadata = new V1ObjectMeta { Name = "mnist", NamespaceProperty = "ml", Generation = 1, ResourceVersion = "1" },
+            Spec = new ModelDeploymentSpec
+            {
+                Source = new ModelSourceSpec { Selector = new V1LabelSelector { MatchLabels = new Dictionary<string, string> { ["syllabus.dev/model"] = "mnist" } } },
+                Replicas = 4,
+                Promotion = new PromotionSpec { Canary = new CanarySpec { Weight = 25, AnalysisDuration = "10m" } },
+                Analysis = new AnalysisSpec
+                {
+                    Interval = "1m",
+                    Count = 3,
+                    Metrics = [new AnalysisMetric { Name = "live-accuracy", Source = AnalysisSources.Server, Metric = ServerMetrics.Accuracy, AtLeast = 0.9 }],
+                },
+            },
+        };
+        configure?.Invoke(md.Spec);
+        return md;
+    }
+
+    private static TrainingRun Run(string name, int minute, double accuracy = 0.95, string? testData = null, bool gatesPassed = true) => new()
+    {
+        Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = "ml", Labels = new Dictionary<string, string> { ["syllabus.dev/model"] = "mnist" }, CreationTimestamp = T0.AddMinutes(minute - 30).UtcDateTime },
+        Spec = new TrainingRunSpec(),
+        Status = new TrainingRunStatus
+        {
+            Phase = TrainingRunPhases.Succeeded,
+            CompletionTime = T0.AddMinutes(minute).UtcDateTime,
+            Conditions = [new V1Condition { Type = ConditionTypes.GatesPassed, Status = gatesPassed ? "True" : "False", Reason = "x", Message = "" }],
+            Result = new TrainingResult { ModelUri = $"pvc://models/{name}/model", Metrics = new Dictionary<string, double> { ["accuracy"] = accuracy }, TestData = testData },
+        },
+    };
+
+    /// <summary>A Deployment of <paramref name="arm"/> serving <paramref name="revision"/>, fully rolled out.</summary>
+    private static V1Deployment Deployment(string arm, int revision, int replicas) => new()
+    {
+        Metadata = new V1ObjectMeta { Name = $"mnist-{arm}", NamespaceProperty = "ml", Generation = 2 },
+        Spec = new V1DeploymentSpec
+        {
+            Replicas = replicas,
+            Template = new V1PodTemplateSpec { Metadata = new V1ObjectMeta { Labels = new Dictionary<string, string> { [ModelDeploymentNames.RevisionLabel] = revision.ToString(CultureInfo.InvariantCulture) } } },
+        },
+        Status = new V1DeploymentStatus { ObservedGeneration = 2, Replicas = replicas, UpdatedReplicas = replicas, AvailableReplicas = replicas, ReadyReplicas = replicas },
+    };
+
+    private static ModelDeploymentPlan Plan(
+        ModelDeployment md, IReadOnlyList<TrainingRun> runs, DateTimeOffset now, V1Deployment? stable = null, V1Deployment? canary = null,
+        string? arm = null, double? accuracy = null, string? action = null, IReadOnlyDictionary<string, MeasuredValue>? armAccuracy = null)
+    {
+        Dictionary<string, Measurement>? round = null;
+        if (arm is not null)
+        {
+            var measured = accuracy is { } a ? MeasuredValue.Of(a) : MeasuredValue.NoData("no feedback");
+            round = new Dictionary<string, Measurement> { ["live-accuracy"] = AnalysisEvaluator.Judge(md.Spec.Analysis!.Metrics[0], measured, now) };
+        }
+
+        var plan = ModelDeploymentPlanner.Plan(new ModelDeploymentObservation
+        {
+            Deployment = md,
+            Runs = runs,
+            StableDeployment = stable,
+            CanaryDeployment = canary,
+            DefaultImage = Image,
+            Action = action,
+            Round = round,
+            MeasuredArm = arm,
+            ArmAccuracy = armAccuracy,
+            Now = now,
+        });
+        md.Status = plan.Status; // as written by the reconciler, read back on the next reconcile
+        return plan;
+    }
+
+    private static string? Condition(ModelDeploymentStatus status, string type) => Conditions.Find(status.Conditions, type)?.Status;
+
+    [Fact]
+    public void Nothing_to_serve_is_Pending_with_the_reason()
+    {
+        var md = Md();
+        var plan = Plan(md, [Run("r1", 0, gatesPassed: false)], T0);
+        Assert.Null(plan.Stable);
+        Assert.Equal(ModelDeploymentPhases.Pending, plan.Status.Phase);
+        Assert.Contains("passed its gates", Conditions.Find(plan.Status.Conditions, ConditionTypes.Available)!.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_first_model_is_served_at_once_then_Healthy_once_rolled_out()
+    {
+        var md = Md();
+        var plan = Plan(md, [Run("r1", 0)], T0);
+        Assert.Equal(new ArmPlan(1, "pvc://models/r1/model", Image, 4), plan.Stable);
+        Assert.Null(plan.Canary);
+        Assert.Equal(ModelDeploymentPhases.Progressing, plan.Status.Phase);
+        Assert.Equal(1, plan.Status.StableRevision);
+        Assert.Contains(plan.Events, e => e.Reason == "Promoted");
+
+        plan = Plan(md, [Run("r1", 0)], T0.AddSeconds(30), stable: Deployment("stable", 1, 4));
+        Assert.Equal(ModelDeploymentPhases.Healthy, plan.Status.Phase);
+        Assert.Equal(Conditions.True, Condition(plan.Status, ConditionTypes.Available));
+        Assert.Equal(RevisionOutcomes.Stable, Assert.Single(plan.Status.Revisions!).Outcome);
+    }
+
+    [Fact]
+    public void A_bad_canary_is_aborted_traffic_returns_to_stable_and_the_candidate_is_not_retried_until_asked()
+    {
+        var md = Md();
+        var runs = new List<TrainingRun> { Run("r1", 0) };
+        Plan(md, runs, T0);
+        var stable = Deployment("stable", 1, 4);
+        Plan(md, runs, T0.AddMinutes(1), stable);
+
+        runs.Add(Run("r2", 5));
+        var plan = Plan(md, runs, T0.AddMinutes(6), stable);
+        Assert.Equal(2, plan.Status.CanaryRevision);
+        Assert.Equal(25, plan.Status.CanaryWeight);
+        Assert.Equal(3, plan.Stable!.Replicas);
+        Assert.Equal(new ArmPlan(2, "pvc://models/r2/model", Image, 1), plan.Canary);
+        Assert.Contains(plan.Events, e => e.Reason == "CanaryStarted");
+
+        // The canary's pods are up: its analysis measures it; live accuracy 0.95, then 0.81 (failureLimit 0).
+        var canary = Deployment("canary", 2, 1);
+        stable = Deployment("stable", 1, 3);
+        Assert.Equal((AnalysisArms.Canary, 2), ModelDeploymentPlanner.MeasurementDue(md, stable, canary, T0.AddMinutes(7)));
+        plan = Plan(md, runs, T0.AddMinutes(7), stable, canary, AnalysisArms.Canary, 0.95);
+        Assert.Equal(AnalysisPhases.Running, plan.Status.Analysis!.Phase);
+        Assert.Null(ModelDeploymentPlanner.MeasurementDue(md, stable, canary, T0.AddMinutes(7.5)));
+        plan = Plan(md, runs, T0.AddMinutes(8), stable, canary, AnalysisArms.Canary, 0.81);
+
+        Assert.Equal(new ArmPlan(1, "pvc://models/r1/model", Image, 4), plan.Stable);
+        Assert.Equal(0, plan.Canary!.Replicas);
+        Assert.Equal(ModelDeploymentPhases.Degraded, plan.Status.Phase);
+        Assert.Null(plan.Status.CanaryRevision);
+        Assert.Equal(Conditions.True, Condition(plan.Status, ConditionTypes.RolledBack));
+        var rolledBack = Conditions.Find(plan.Status.Conditions, ConditionTypes.RolledBack)!;
+        Assert.Equal("AnalysisFailed", rolledBack.Reason);
+        Assert.Equal("Revision 2 rolled back to 1: live-accuracy 0.81 < 0.9 in 1 of 2 measurements", rolledBack.Message);
+        Assert.Equal(["AnalysisFailed"], plan.Rollbacks);
+        Assert.Contains(plan.Events, e => e.Type == EventTypes.Warning && e.Reason == "RolledBack");
+        var rejected = plan.Status.Revisions!.Single(r => r.Revision == 2);
+        Assert.Equal((RevisionOutcomes.Rejected, T0.AddMinutes(8).UtcDateTime), (rejected.Outcome, rejected.RejectedAt));
+
+        // The same candidate is not tried again...
+        plan = Plan(md, runs, T0.AddMinutes(9), Deployment("stable", 1, 4), Deployment("canary", 2, 0));
+        Assert.Null(plan.Status.CanaryRevision);
+        Assert.Equal(2, plan.Status.Revisions!.Count);
+
+        // ...until the user asks: a new revision of the same run.
+        plan = Plan(md, runs, T0.AddMinutes(10), Deployment("stable", 1, 4), Deployment("canary", 2, 0), action: ModelDeploymentActions.Retry);
+        Assert.True(plan.ActionHandled);
+        Assert.Equal(3, plan.Status.CanaryRevision);
+        Assert.Equal("r2", plan.Status.Revisions!.Single(r => r.Revision == 3).TrainingRun);
+    }
+
+    [Fact]
+    public void A_good_canary_is_promoted_after_count_successful_measurements()
+    {
+        var md = Md();
+        var runs = new List<TrainingRun> { Run("r1", 0) };
+        Plan(md, runs, T0);
+        runs.Add(Run("r2", 5));
+        Plan(md, runs, T0.AddMinutes(6), Deployment("stable", 1, 4));
+        var stable = Deployment("stable", 1, 3);
+        var canary = Deployment("canary", 2, 1);
+        Plan(md, runs, T0.AddMinutes(7), stable, canary, AnalysisArms.Canary, 0.95);
+        Plan(md, runs, T0.AddMinutes(8), stable, canary, AnalysisArms.Canary, 0.96);
+        var plan = Plan(md, runs, T0.AddMinutes(9), stable, canary, AnalysisArms.Canary, 0.97);
+
+        Assert.Equal(2, plan.Status.StableRevision);
+        Assert.Equal(new ArmPlan(2, "pvc://models/r2/model", Image, 4), plan.Stable);
+        Assert.Equal(0, plan.Canary!.Replicas);
+        Assert.Equal(ModelDeploymentPhases.Progressing, plan.Status.Phase); // the stable Deployment still rolls to revision 2
+        Assert.Equal(RevisionOutcomes.Superseded, plan.Status.Revisions!.Single(r => r.Revision == 1).Outcome);
+        var promoted = plan.Status.Revisions!.Single(r => r.Revision == 2);
+        Assert.Equal(RevisionOutcomes.Stable, promoted.Outcome);
+        Assert.StartsWith("analysis Successful: live-accuracy 0.97 (3 of 3 measurements passed)", promoted.Reason, StringComparison.Ordinal);
+        Assert.Contains(plan.Events, e => e.Reason == "Promoted");
+
+        plan = Plan(md, runs, T0.AddMinutes(10), Deployment("stable", 2, 4), Deployment("canary", 2, 0));
+        Assert.Equal(ModelDeploymentPhases.Healthy, plan.Status.Phase);
+    }
+
+    [Fact]
+    public void MustBeat_on_the_same_test_data_rejects_a_candidate_offline_without_a_canary()
+    {
+        var md = Md(s => s.Promotion.MustBeat = new MustBeatSpec { Metric = "accuracy", Margin = 0.01 });
+        var runs = new List<TrainingRun> { Run("r1", 0, 0.95, "sha256:aa") };
+        Plan(md, runs, T0);
+        runs.Add(Run("r2", 5, 0.955, "sha256:aa"));
+        var plan = Plan(md, runs, T0.AddMinutes(6), Deployment("stable", 1, 4));
+        Assert.Null(plan.Status.CanaryRevision);
+        var rejected = plan.Status.Revisions!.Single(r => r.TrainingRun == "r2");
+        Assert.Equal(RevisionOutcomes.Rejected, rejected.Outcome);
+        Assert.Equal("accuracy 0.955 does not beat the stable revision 1's 0.95 by 0.01 on the same test data", rejected.Reason);
+
+        // Better by more than the margin: canaried.
+        runs.Add(Run("r3", 10, 0.97, "sha256:aa"));
+        plan = Plan(md, runs, T0.AddMinutes(11), Deployment("stable", 1, 4));
+        Assert.Equal("r3", plan.Status.Revisions!.Single(r => r.Revision == plan.Status.CanaryRevision).TrainingRun);
+    }
+
+    [Fact]
+    public void MustBeat_without_shared_test_data_is_judged_online_from_both_arms_live_accuracy()
+    {
+        var md = Md(s => s.Promotion.MustBeat = new MustBeatSpec { Metric = "accuracy", Margin = 0.02 });
+        var runs = new List<TrainingRun> { Run("r1", 0, 0.95, "sha256:aa"), };
+        Plan(md, runs, T0);
+        runs.Add(Run("r2", 5, 0.99, "sha256:bb"));
+        Plan(md, runs, T0.AddMinutes(6), Deployment("stable", 1, 4));
+        var stable = Deployment("stable", 1, 3);
+        var canary = Deployment("canary", 2, 1);
+        var live = new Dictionary<string, MeasuredValue> { [AnalysisArms.Canary] = MeasuredValue.Of(0.94), [AnalysisArms.Stable] = MeasuredValue.Of(0.93) };
+        Plan(md, runs, T0.AddMinutes(7), stable, canary, AnalysisArms.Canary, 0.94, armAccuracy: live);
+        Plan(md, runs, T0.AddMinutes(8), stable, canary, AnalysisArms.Canary, 0.94, armAccuracy: live);
+        var plan = Plan(md, runs, T0.AddMinutes(9), stable, canary, AnalysisArms.Canary, 0.94, armAccuracy: live);
+        Assert.Equal(1, plan.Status.StableRevision);
+        Assert.Equal(["MustBeatFailed"], plan.Rollbacks);
+        Assert.Equal("live accuracy 0.94 does not beat the stable revision 1's 0.93 by 0.02", plan.Status.Revisions!.Single(r => r.Revision == 2).Reason);
+    }
+
+    [Fact]
+    public void A_stable_model_failing_its_analysis_is_rolled_back_to_the_last_good_revision()
+    {
+        var md = Md();
+        var runs = new List<TrainingRun> { Run("r1", 0) };
+        Plan(md, runs, T0);
+        runs.Add(Run("r2", 5));
+        Plan(md, runs, T0.AddMinutes(6), Deployment("stable", 1, 4));
+        var stable = Deployment("stable", 1, 3);
+        var canary = Deployment("canary", 2, 1);
+        for (var i = 0; i < 3; i++)
+        {
+            Plan(md, runs, T0.AddMinutes(7 + i), stable, canary, AnalysisArms.Canary, 0.95);
+        }
+
+        stable = Deployment("stable", 2, 4);
+        canary = Deployment("canary", 2, 0);
+        Assert.Equal((AnalysisArms.Stable, 2), ModelDeploymentPlanner.MeasurementDue(md, stable, canary, T0.AddMinutes(11)));
+        Plan(md, runs, T0.AddMinutes(11), stable, canary, AnalysisArms.Stable, 0.95);
+        Assert.Equal(0.95, md.Status!.LiveAccuracy);
+        var plan = Plan(md, runs, T0.AddMinutes(12), stable, canary, AnalysisArms.Stable, 0.5);
+
+        Assert.Equal(1, plan.Status.StableRevision);
+        Assert.Equal(new ArmPlan(1, "pvc://models/r1/model", Image, 4), plan.Stable);
+        Assert.Equal(["StableAnalysisFailed"], plan.Rollbacks);
+        Assert.Equal(RevisionOutcomes.RolledBack, plan.Status.Revisions!.Single(r => r.Revision == 2).Outcome);
+        Assert.Equal(ModelDeploymentPhases.Degraded, plan.Status.Phase);
+        Assert.Contains("Revision 2 rolled back to 1", Conditions.Find(plan.Status.Conditions, ConditionTypes.RolledBack)!.Message, StringComparison.Ordinal);
+
+        // r2 is the newest run but rolled back: it is not canaried again.
+        plan = Plan(md, runs, T0.AddMinutes(13), Deployment("stable", 1, 4), canary);
+        Assert.Null(plan.Status.CanaryRevision);
+    }
+
+    [Fact]
+    public void A_pinned_revision_serves_from_its_recorded_model_even_when_its_run_is_gone_and_unpinning_resumes_promotion()
+    {
+        var md = Md(s => s.Promotion.Canary = null);
+        var runs = new List<TrainingRun> { Run("r1", 0) };
+        Plan(md, runs, T0);
+        runs.Add(Run("r2", 5));
+        var plan = Plan(md, runs, T0.AddMinutes(6), Deployment("stable", 1, 4));
+        Assert.Equal(2, plan.Status.StableRevision); // no canary: promoted at once
+
+        md.Spec.PinnedRevision = 1;
+        plan = Plan(md, [], T0.AddMinutes(7), Deployment("stable", 2, 4));
+        Assert.Equal(new ArmPlan(1, "pvc://models/r1/model", Image, 4), plan.Stable);
+        Assert.Equal(1, plan.Status.StableRevision);
+        Assert.Null(plan.Status.Analysis);
+        Assert.Equal("Pinned", Conditions.Find(plan.Status.Conditions, ConditionTypes.Progressing)!.Reason);
+        plan = Plan(md, [], T0.AddMinutes(8), Deployment("stable", 1, 4));
+        Assert.Equal(ModelDeploymentPhases.Healthy, plan.Status.Phase);
+        Assert.Null(ModelDeploymentPlanner.MeasurementDue(md, Deployment("stable", 1, 4), null, T0.AddMinutes(9)));
+
+        md.Spec.PinnedRevision = 7;
+        plan = Plan(md, [], T0.AddMinutes(9), Deployment("stable", 1, 4));
+        Assert.Equal("PinnedRevisionNotFound", Conditions.Find(plan.Status.Conditions, ConditionTypes.Degraded)!.Reason);
+        Assert.Equal(1, plan.Stable!.Revision);
+
+        // Unpinned: r2 is the newest good run and not the stable one, so it is promoted again (a new revision).
+        md.Spec.PinnedRevision = null;
+        plan = Plan(md, runs, T0.AddMinutes(10), Deployment("stable", 1, 4));
+        Assert.Equal(3, plan.Status.StableRevision);
+        Assert.Equal("r2", plan.Status.Revisions!.Single(r => r.Revision == 3).TrainingRun);
+    }
+
+    [Fact]
+    public void The_history_keeps_revisionHistoryLimit_entries_and_always_the_stable_one()
+    {
+        var md = Md(s => { s.Promotion.Canary = null; s.RevisionHistoryLimit = 2; });
+        var runs = new List<TrainingRun>();
+        for (var i = 1; i <= 5; i++)
+        {
+            runs.Add(Run($"r{i}", i * 10));
+            Plan(md, runs, T0.AddMinutes(i * 10 + 1), Deployment("stable", Math.Max(1, i - 1), 4));
+        }
+
+        Assert.Equal([5, 4], md.Status!.Revisions!.Select(r => r.Revision));
+        Assert.Equal(6, md.Status.NextRevision);
+    }
+
+    [Fact]
+    public void Promote_and_abort_actions_end_the_canary_at_once()
+    {
+        var md = Md();
+        var runs = new List<TrainingRun> { Run("r1", 0) };
+        Plan(md, runs, T0);
+        runs.Add(Run("r2", 5));
+        Plan(md, runs, T0.AddMinutes(6), Deployment("stable", 1, 4));
+        var promoted = Plan(md, runs, T0.AddMinutes(7), Deployment("stable", 1, 3), Deployment("canary", 2, 1), action: ModelDeploymentActions.Promote);
+        Assert.True(promoted.ActionHandled);
+        Assert.Equal(2, promoted.Status.StableRevision);
+
+        var md2 = Md();
+        Plan(md2, [Run("r1", 0)], T0);
+        Plan(md2, runs, T0.AddMinutes(6), Deployment("stable", 1, 4));
+        var aborted = Plan(md2, runs, T0.AddMinutes(7), Deployment("stable", 1, 3), Deployment("canary", 2, 1), action: ModelDeploymentActions.Abort);
+        Assert.Equal(1, aborted.Status.StableRevision);
+        Assert.Equal(["Aborted"], aborted.Rollbacks);
+        Assert.Equal(RevisionOutcomes.Rejected, aborted.Status.Revisions!.Single(r => r.Revision == 2).Outcome);
+    }
+}
