@@ -9,9 +9,10 @@ using Microsoft.Extensions.Logging;
 namespace Syllabus.Testing;
 
 /// <summary>Runs one pod's containers as local processes and reports its status the way a kubelet does.</summary>
-internal sealed partial class PodRunner(IKubernetes client, V1Pod pod, TestKubeletOptions options, string podRoot, string claimsRoot, ILogger log, Action<string, Exception> reportError)
+internal sealed partial class PodRunner(IKubernetes client, V1Pod pod, string podIp, TestKubeletOptions options, string podRoot, string claimsRoot, ILogger log, Action<string, Exception> reportError)
 {
-    private const string PodIp = "127.0.0.1";
+    /// <summary>The node's address (every TestKubelet node is this machine).</summary>
+    internal const string HostIp = "127.0.0.1";
     private const int MaxTerminationMessageBytes = 4096;
 
     private readonly Lock gate = new();
@@ -30,6 +31,8 @@ internal sealed partial class PodRunner(IKubernetes client, V1Pod pod, TestKubel
     public string Namespace => pod.Metadata.NamespaceProperty;
 
     public string Name => pod.Metadata.Name;
+
+    public string PodIp => podIp;
 
     public bool Finished { get; private set; }
 
@@ -490,7 +493,8 @@ internal sealed partial class PodRunner(IKubernetes client, V1Pod pod, TestKubel
                     "metadata.uid" => Uid,
                     "spec.nodeName" => pod.Spec.NodeName,
                     "spec.serviceAccountName" => pod.Spec.ServiceAccountName,
-                    "status.podIP" or "status.hostIP" => PodIp,
+                    "status.podIP" or "status.podIPs" => podIp,
+                    "status.hostIP" => HostIp,
                     _ => throw new PodConfigException("CreateContainerConfigError", $"TestKubelet does not support fieldRef {fieldRef.FieldPath} (env {variable.Name})"),
                 };
             }
@@ -596,9 +600,9 @@ internal sealed partial class PodRunner(IKubernetes client, V1Pod pod, TestKubel
             return new V1PodStatus
             {
                 Phase = phase,
-                HostIP = PodIp,
-                PodIP = PodIp,
-                PodIPs = [new V1PodIP { Ip = PodIp }],
+                HostIP = HostIp,
+                PodIP = podIp,
+                PodIPs = [new V1PodIP { Ip = podIp }],
                 StartTime = startTime,
                 Conditions = conditions.Select(c => new V1PodCondition { Type = c.Key, Status = c.Value.Status, LastTransitionTime = c.Value.Since }).ToList(),
                 InitContainerStatuses = initContainers.Count == 0 ? null : [.. initContainers.Values.Select(s => s.ToStatus())],

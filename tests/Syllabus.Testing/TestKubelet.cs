@@ -353,7 +353,9 @@ public sealed partial class TestKubelet : IAsyncDisposable
 
         var podRoot = Path.Combine(root, "pods", pod.Metadata.Uid);
         Directory.CreateDirectory(podRoot);
-        runner = new PodRunner(client, pod, options, podRoot, Path.Combine(root, "claims"), log, ReportError);
+        // hostNetwork pods share the node's address, as on a real node; every other pod gets its own.
+        var podIp = pod.Spec.HostNetwork == true ? PodRunner.HostIp : PodAddresses.Allocate().ToString();
+        runner = new PodRunner(client, pod, podIp, options, podRoot, Path.Combine(root, "claims"), log, ReportError);
         lock (runnersGate)
         {
             runners[pod.Metadata.Uid] = runner;
@@ -379,6 +381,7 @@ public sealed partial class TestKubelet : IAsyncDisposable
         cleanups.Add(Task.Run(async () =>
         {
             await runner.StopAsync();
+            PodAddresses.Release(IPAddress.Parse(runner.PodIp));
             if (deletePod)
             {
                 await DeletePodNowAsync(runner.Namespace, runner.Name, runner.Uid);
@@ -490,6 +493,11 @@ public sealed partial class TestKubelet : IAsyncDisposable
         }
 
         await Task.WhenAll(all.Select(r => r.StopAsync()));
+        foreach (var runner in all)
+        {
+            PodAddresses.Release(IPAddress.Parse(runner.PodIp));
+        }
+
         try
         {
             await Task.WhenAll(cleanups);
