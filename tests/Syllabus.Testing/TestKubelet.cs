@@ -273,7 +273,7 @@ public sealed partial class TestKubelet : IAsyncDisposable
 
                 foreach (var runner in gone)
                 {
-                    Forget(runner, deletePod: false);
+                    Terminate(runner, null, deletePod: false);
                 }
 
                 Exception? watchError = null;
@@ -295,7 +295,8 @@ public sealed partial class TestKubelet : IAsyncDisposable
 
                         if (runner is not null)
                         {
-                            Forget(runner, deletePod: false);
+                            // Removed without our deleting it (a forced deletion): kill with the pod's own grace period.
+                            Terminate(runner, null, deletePod: false);
                         }
                     }
                 }
@@ -336,7 +337,7 @@ public sealed partial class TestKubelet : IAsyncDisposable
         {
             if (runner is not null)
             {
-                Forget(runner, deletePod: true);
+                Terminate(runner, pod.Metadata.DeletionGracePeriodSeconds, deletePod: true);
             }
             else
             {
@@ -365,23 +366,33 @@ public sealed partial class TestKubelet : IAsyncDisposable
         runner.Start();
     }
 
-    private void Forget(PodRunner runner, bool deletePod)
+    /// <summary>
+    /// Kills a pod's containers as a kubelet does on deletion (<see cref="PodRunner.TerminateAsync"/>) with the
+    /// deletion's grace period (else terminationGracePeriodSeconds, else 30 s) capped by
+    /// <see cref="TestKubeletOptions.MaxTerminationGracePeriod"/>, then, when asked, deletes the pod with grace
+    /// period 0. The runner stays registered meanwhile, so later events for the pod start nothing; once done it
+    /// moves to a tombstone key, still findable for ReadContainerLog.
+    /// </summary>
+    private void Terminate(PodRunner runner, long? deletionGracePeriodSeconds, bool deletePod)
     {
-        lock (runnersGate)
+        if (runner.Terminating)
         {
-            if (!runners.Remove(runner.Uid))
-            {
-                return;
-            }
-
-            // Keep the runner findable for ReadContainerLog under a tombstone key.
-            runners[$"gone:{runner.Uid}"] = runner;
+            return;
         }
 
+        var requested = TimeSpan.FromSeconds(deletionGracePeriodSeconds ?? runner.TerminationGracePeriodSeconds ?? 30);
+        var gracePeriod = runner.CapGracePeriod(requested);
+        var termination = runner.TerminateAsync(gracePeriod);
         cleanups.Add(Task.Run(async () =>
         {
-            await runner.StopAsync();
-            PodAddresses.Release(IPAddress.Parse(runner.PodIp));
+            await termination;
+            lock (runnersGate)
+            {
+                runners.Remove(runner.Uid);
+                runners[$"gone:{runner.Uid}"] = runner;
+            }
+
+            runner.ReleaseAddress();
             if (deletePod)
             {
                 await DeletePodNowAsync(runner.Namespace, runner.Name, runner.Uid);
@@ -495,7 +506,7 @@ public sealed partial class TestKubelet : IAsyncDisposable
         await Task.WhenAll(all.Select(r => r.StopAsync()));
         foreach (var runner in all)
         {
-            PodAddresses.Release(IPAddress.Parse(runner.PodIp));
+            runner.ReleaseAddress();
         }
 
         try

@@ -7,9 +7,11 @@ namespace Syllabus.Operator.Tests.ControlPlaneTests;
 /// The whole loop a training Job goes through, with real binaries: the controller manager creates pods, the
 /// real scheduler places them on the TestKubelet's 2-GPU node (or refuses), the TestKubelet runs them.
 /// </summary>
-public sealed class WorkloadTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>
+public sealed partial class WorkloadTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+
+    private ClusterFixture Fixture => fixture;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
