@@ -182,8 +182,9 @@ internal static class ContainerActions
         {
             return ActionOutcome.Failed($"Get \"{uri}\": context deadline exceeded (timeout {timeout.TotalSeconds:0.#}s)");
         }
-        catch (HttpRequestException e)
+        catch (Exception e) when (e is HttpRequestException or IOException)
         {
+            // Refused, reset, or cut off while reading the body (a server going down): the probe fails.
             return ActionOutcome.Failed($"Get \"{uri}\": {e.InnerException?.Message ?? e.Message}");
         }
     }

@@ -77,8 +77,9 @@ internal sealed partial class PodRunner
                 await Task.Delay(period, options.TimeProvider, ct);
             }
         }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        catch (OperationCanceledException) when (ct.IsCancellationRequested || stop.IsCancellationRequested)
         {
+            // The run ended, or the pod is gone (PublishAsync found it deleted and stopped the runner).
         }
         catch (Exception e)
         {

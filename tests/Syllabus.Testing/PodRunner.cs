@@ -369,9 +369,18 @@ internal sealed partial class PodRunner(IKubernetes client, V1Pod pod, string po
                 probeWorkers = isInit ? [] : StartProbes(state, process, probes.Token);
             }
 
-            var exitCode = await process.WaitForExitAsync(ct);
-            await probes.CancelAsync();
-            await Task.WhenAll(probeWorkers);
+            int exitCode;
+            try
+            {
+                exitCode = await process.WaitForExitAsync(ct);
+            }
+            finally
+            {
+                // Probes belong to this run: none outlives it, even when the runner is stopped.
+                await probes.CancelAsync();
+                await Task.WhenAll(probeWorkers);
+            }
+
             var message = ReadTerminationMessage(state, exitCode);
             string? killedBy;
             lock (gate)

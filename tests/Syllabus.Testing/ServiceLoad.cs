@@ -177,7 +177,7 @@ public sealed class ServiceLoad : IAsyncDisposable
         {
             Fail(new ServiceLoadFailure(at, endpoint, null, $"no response within {options.RequestTimeout.TotalSeconds:0.#} s"));
         }
-        catch (HttpRequestException e)
+        catch (Exception e) when (e is HttpRequestException or IOException)
         {
             Fail(new ServiceLoadFailure(at, endpoint, null, $"{e.GetType().Name}: {e.Message} ({e.InnerException?.Message}) after {clock.ElapsedMilliseconds} ms"));
         }
