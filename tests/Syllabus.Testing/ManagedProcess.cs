@@ -14,7 +14,8 @@ namespace Syllabus.Testing;
 internal sealed class ManagedProcess : IAsyncDisposable
 {
     // The child runs in its own process group (set -m) so that shells' children die with it. A background
-    // reader waits for EOF on our stdin pipe; then it sends TERM to the group and KILL after 5 s. When the
+    // reader waits for EOF on our stdin pipe; then it sends TERM to the group and KILL after the grace period
+    // (tenths of a second, the last number written to stdin before EOF; 5 s when none was). When the
     // child exits first, the reader and any leftovers of the group are killed. The guard's own stderr is
     // silenced (job notices); the child's goes to the log.
     private const string GuardScript = """
@@ -23,9 +24,10 @@ internal sealed class ManagedProcess : IAsyncDisposable
         "$@" 2>&4 3<&- 4>&- &
         child=$!
         {
-          while read -r -u 3 _; do :; done
+          grace=50
+          while read -r -u 3 line; do [[ $line =~ ^[0-9]+$ ]] && grace=$line; done
           kill -TERM -- -"$child"
-          for _ in $(seq 50); do kill -0 "$child" || exit 0; sleep 0.1; done
+          for _ in $(seq "$grace"); do kill -0 "$child" || exit 0; sleep 0.1; done
           kill -KILL -- -"$child"
         } 4>&- &
         watcher=$!
@@ -111,7 +113,8 @@ internal sealed class ManagedProcess : IAsyncDisposable
             startInfo.ArgumentList.Add(argument);
         }
 
-        var log = new FileStream(logPath, FileMode.Create, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, 4096, useAsync: true);
+        // Unbuffered: what the process wrote is readable (ReadContainerLog, Tail) while it still runs.
+        var log = new FileStream(logPath, FileMode.Create, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0, useAsync: true);
         Process process;
         try
         {
@@ -191,6 +194,38 @@ internal sealed class ManagedProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>Sends TERM to the process group, KILL once <paramref name="gracePeriod"/> has passed, and waits for the exit.</summary>
+    public async Task StopAsync(TimeSpan gracePeriod)
+    {
+        if (process.HasExited)
+        {
+            return;
+        }
+
+        try
+        {
+            // The guard's watcher takes the last number before EOF as the grace period; EOF starts the stop.
+            var tenths = (long)Math.Ceiling(Math.Max(0, gracePeriod.TotalMilliseconds) / 100);
+            await process.StandardInput.WriteLineAsync(tenths.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            process.StandardInput.Close();
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)
+        {
+            // Already closed by an earlier stop: that one's grace period applies.
+        }
+
+        using var cts = new CancellationTokenSource(gracePeriod + TimeSpan.FromSeconds(3));
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref disposed, 1) == 1)
@@ -198,28 +233,8 @@ internal sealed class ManagedProcess : IAsyncDisposable
             return;
         }
 
-        if (!process.HasExited)
-        {
-            // Closing stdin makes the guard send TERM (a clean etcd shutdown), then KILL after 5 s.
-            try
-            {
-                process.StandardInput.Close();
-            }
-            catch (IOException)
-            {
-            }
-
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(8));
-            try
-            {
-                await process.WaitForExitAsync(cts.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                process.Kill(entireProcessTree: true);
-                await process.WaitForExitAsync();
-            }
-        }
+        // A clean etcd shutdown on TERM, KILL after 5 s.
+        await StopAsync(TimeSpan.FromSeconds(5));
 
         try
         {

@@ -9,9 +9,10 @@ using Microsoft.Extensions.Logging;
 namespace Syllabus.Testing;
 
 /// <summary>Runs one pod's containers as local processes and reports its status the way a kubelet does.</summary>
-internal sealed partial class PodRunner(IKubernetes client, V1Pod pod, TestKubeletOptions options, string podRoot, string claimsRoot, ILogger log, Action<string, Exception> reportError)
+internal sealed partial class PodRunner(IKubernetes client, V1Pod pod, string podIp, TestKubeletOptions options, string podRoot, string claimsRoot, ILogger log, Action<string, Exception> reportError)
 {
-    private const string PodIp = "127.0.0.1";
+    /// <summary>The node's address (every TestKubelet node is this machine).</summary>
+    internal const string HostIp = "127.0.0.1";
     private const int MaxTerminationMessageBytes = 4096;
 
     private readonly Lock gate = new();
@@ -23,6 +24,10 @@ internal sealed partial class PodRunner(IKubernetes client, V1Pod pod, TestKubel
     private readonly Dictionary<string, ManagedProcess> running = [];
     private readonly DateTime startTime = options.TimeProvider.GetUtcNow().UtcDateTime;
     private string phase = "Pending";
+    private bool initialized;
+    private Task? termination;
+    private string? lastPublished;
+    private int addressReleased;
     private Task? task;
 
     public string Uid => pod.Metadata.Uid;
@@ -30,6 +35,10 @@ internal sealed partial class PodRunner(IKubernetes client, V1Pod pod, TestKubel
     public string Namespace => pod.Metadata.NamespaceProperty;
 
     public string Name => pod.Metadata.Name;
+
+    public string PodIp => podIp;
+
+    public long? TerminationGracePeriodSeconds => pod.Spec.TerminationGracePeriodSeconds;
 
     public bool Finished { get; private set; }
 
@@ -44,30 +53,64 @@ internal sealed partial class PodRunner(IKubernetes client, V1Pod pod, TestKubel
         }
     }
 
-    /// <summary>Kills the containers (TERM, then KILL after 5 s) and waits for the runner to finish.</summary>
-    public async Task StopAsync()
+    /// <summary>Whether <see cref="TerminateAsync"/> or <see cref="StopAsync"/> has begun.</summary>
+    public bool Terminating
     {
-        await stop.CancelAsync();
-        List<ManagedProcess> processes;
+        get
+        {
+            lock (gate)
+            {
+                return termination is not null;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Pod deletion, as a kubelet kills a pod: no container starts or restarts any more, liveness and startup
+    /// probes stop (readiness probes go on), and every running container gets its preStop hook, then TERM, then
+    /// KILL once <paramref name="gracePeriod"/> (already capped by the caller) has passed since the hook began,
+    /// with at least 2 s between TERM and KILL (the kubelet's minimum). Waits for the runner to finish.
+    /// Later calls wait for the first one.
+    /// </summary>
+    public Task TerminateAsync(TimeSpan gracePeriod) => TerminateCoreAsync(gracePeriod, runPreStop: true);
+
+    /// <summary>Kills the containers without hooks (TERM, then KILL after 5 s) and waits for the runner to finish: kubelet shutdown.</summary>
+    public Task StopAsync() => TerminateCoreAsync(TimeSpan.FromSeconds(5), runPreStop: false);
+
+    /// <summary>Returns the pod's address to the pool once (after the pod's processes are gone).</summary>
+    public void ReleaseAddress()
+    {
+        if (podIp != HostIp && Interlocked.Exchange(ref addressReleased, 1) == 0)
+        {
+            PodAddresses.Release(IPAddress.Parse(podIp));
+        }
+    }
+
+    private Task TerminateCoreAsync(TimeSpan gracePeriod, bool runPreStop)
+    {
         lock (gate)
         {
-            processes = [.. running.Values];
-        }
-
-        foreach (var process in processes)
-        {
-            await process.DisposeAsync();
-        }
-
-        if (task is not null)
-        {
-            try
+            return termination ??= Task.Run(async () =>
             {
-                await task;
-            }
-            catch (OperationCanceledException)
-            {
-            }
+                List<(ContainerState State, ManagedProcess Process)> kills;
+                lock (gate)
+                {
+                    kills = [.. running.Select(r => (containers.GetValueOrDefault(r.Key) ?? initContainers[r.Key], r.Value))];
+                }
+
+                await Task.WhenAll(kills.Select(k => KillOnceAsync(k.State, k.Process, gracePeriod, runPreStop)));
+                await stop.CancelAsync();
+                if (task is not null)
+                {
+                    try
+                    {
+                        await task;
+                    }
+                    catch (OperationCanceledException)
+                    {
+                    }
+                }
+            });
         }
     }
 
@@ -79,18 +122,19 @@ internal sealed partial class PodRunner(IKubernetes client, V1Pod pod, TestKubel
             var spec = pod.Spec;
             foreach (var c in spec.InitContainers ?? [])
             {
-                initContainers[c.Name] = new ContainerState(c);
+                initContainers[c.Name] = new ContainerState(c, isInit: true);
             }
 
             foreach (var c in spec.Containers)
             {
-                containers[c.Name] = new ContainerState(c);
+                containers[c.Name] = new ContainerState(c, isInit: false);
             }
 
-            SetCondition("PodScheduled", true);
-            SetCondition("Initialized", initContainers.Count == 0);
-            SetCondition("ContainersReady", false);
-            SetCondition("Ready", false);
+            lock (gate)
+            {
+                initialized = initContainers.Count == 0;
+            }
+
             await PublishAsync(ct);
 
             var volumes = await PrepareVolumesAsync(ct);
@@ -113,15 +157,17 @@ internal sealed partial class PodRunner(IKubernetes client, V1Pod pod, TestKubel
                 }
             }
 
-            SetCondition("Initialized", true);
+            lock (gate)
+            {
+                initialized = true;
+            }
+
             await Task.WhenAll(spec.Containers.Select(c => RunContainerAsync(containers[c.Name], volumes, isInit: false, ct)));
             lock (gate)
             {
                 phase = containers.Values.All(c => c.Terminated?.ExitCode == 0) ? "Succeeded" : "Failed";
             }
 
-            SetCondition("ContainersReady", false);
-            SetCondition("Ready", false);
             await PublishAsync(ct);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -283,27 +329,64 @@ internal sealed partial class PodRunner(IKubernetes client, V1Pod pod, TestKubel
             var logPath = Path.Combine(podRoot, "logs", $"{container.Name}-{state.RestartCount}.log");
             Directory.CreateDirectory(Path.GetDirectoryName(logPath)!);
             ManagedProcess process;
+            DateTime startedAt;
             lock (gate)
             {
                 ct.ThrowIfCancellationRequested();
+                if (termination is not null)
+                {
+                    return false; // A pod being deleted starts nothing.
+                }
+
                 process = ManagedProcess.Start($"{Namespace}/{Name}/{container.Name}", startInfo, logPath);
                 running[container.Name] = process;
+                startedAt = Now();
                 state.LogPath = logPath;
                 state.Waiting = null;
                 state.Terminated = null;
-                state.Running = new V1ContainerStateRunning { StartedAt = Now() };
                 state.ContainerId = $"syllabus-test://{process.ProcessId}";
+                state.Started = container.StartupProbe is null;
+                state.ReadinessPassed = false;
+                state.KillReason = null;
+                state.Kill = null;
             }
 
             LogContainerStarted(log, Namespace, Name, container.Name, startInfo.FileName, process.ProcessId);
-            UpdateReadiness();
-            await PublishAsync(ct);
+            using var probes = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            Task[] probeWorkers = [];
+            if (await RunPostStartAsync(state, process))
+            {
+                lock (gate)
+                {
+                    state.Running = new V1ContainerStateRunning { StartedAt = startedAt };
+                    if (phase == "Pending")
+                    {
+                        phase = "Running";
+                    }
+                }
 
-            var exitCode = await process.WaitForExitAsync(ct);
+                await PublishAsync(ct);
+                probeWorkers = isInit ? [] : StartProbes(state, process, probes.Token);
+            }
+
+            int exitCode;
+            try
+            {
+                exitCode = await process.WaitForExitAsync(ct);
+            }
+            finally
+            {
+                // Probes belong to this run: none outlives it, even when the runner is stopped.
+                await probes.CancelAsync();
+                await Task.WhenAll(probeWorkers);
+            }
+
             var message = ReadTerminationMessage(state, exitCode);
+            string? killedBy;
             lock (gate)
             {
                 running.Remove(container.Name);
+                killedBy = state.KillReason;
                 state.Terminated = new V1ContainerStateTerminated
                 {
                     ExitCode = exitCode,
@@ -311,21 +394,29 @@ internal sealed partial class PodRunner(IKubernetes client, V1Pod pod, TestKubel
                     FinishedAt = Now(),
                     Message = message.Length == 0 ? null : message,
                     Reason = exitCode == 0 ? "Completed" : "Error",
-                    StartedAt = state.Running?.StartedAt,
+                    StartedAt = startedAt,
                 };
                 state.Running = null;
             }
 
             await process.DisposeAsync();
             LogContainerExited(log, Namespace, Name, container.Name, exitCode);
-            UpdateReadiness();
 
-            var restart = restartPolicy switch
+            // A container killed for failing its liveness or startup probe restarts unless the policy is Never,
+            // whatever its exit code (kuberuntime's computePodActions); otherwise the policy and exit code decide.
+            var restart = killedBy is "liveness" or "startup"
+                ? restartPolicy != "Never"
+                : restartPolicy switch
+                {
+                    "Always" => !isInit,
+                    "OnFailure" => exitCode != 0,
+                    _ => false,
+                } || (isInit && restartPolicy != "Never" && exitCode != 0);
+            lock (gate)
             {
-                "Always" => !isInit,
-                "OnFailure" => exitCode != 0,
-                _ => false,
-            } || (isInit && restartPolicy != "Never" && exitCode != 0);
+                restart &= termination is null;
+            }
+
             if (!restart)
             {
                 await PublishAsync(ct);
@@ -399,7 +490,8 @@ internal sealed partial class PodRunner(IKubernetes client, V1Pod pod, TestKubel
             Directory.CreateDirectory(workingDirectory);
         }
 
-        var launch = new ContainerLaunch(pod, container, arguments, environment, map.Entries, workingDirectory);
+        state.Context = new ContainerContext(podIp, container, environment, map, workingDirectory);
+        var launch = new ContainerLaunch(pod, container, arguments, environment, map.Entries, workingDirectory) { PodIp = podIp };
         var image = container.Image ?? string.Empty;
         ProcessStartInfo startInfo;
         if (ForImage(options.ImageLaunchers, image) is { } launcher)
@@ -490,7 +582,8 @@ internal sealed partial class PodRunner(IKubernetes client, V1Pod pod, TestKubel
                     "metadata.uid" => Uid,
                     "spec.nodeName" => pod.Spec.NodeName,
                     "spec.serviceAccountName" => pod.Spec.ServiceAccountName,
-                    "status.podIP" or "status.hostIP" => PodIp,
+                    "status.podIP" or "status.podIPs" => podIp,
+                    "status.hostIP" => HostIp,
                     _ => throw new PodConfigException("CreateContainerConfigError", $"TestKubelet does not support fieldRef {fieldRef.FieldPath} (env {variable.Name})"),
                 };
             }
@@ -559,34 +652,6 @@ internal sealed partial class PodRunner(IKubernetes client, V1Pod pod, TestKubel
         }
     }
 
-    private void UpdateReadiness()
-    {
-        bool ready;
-        lock (gate)
-        {
-            ready = containers.Values.All(c => c.Running is not null);
-            if (containers.Values.Any(c => c.Running is not null) && phase == "Pending")
-            {
-                phase = "Running";
-            }
-        }
-
-        SetCondition("ContainersReady", ready);
-        SetCondition("Ready", ready);
-    }
-
-    private void SetCondition(string type, bool status)
-    {
-        var value = status ? "True" : "False";
-        lock (gate)
-        {
-            if (!conditions.TryGetValue(type, out var existing) || existing.Status != value)
-            {
-                conditions[type] = (value, Now());
-            }
-        }
-    }
-
     private DateTime Now() => options.TimeProvider.GetUtcNow().UtcDateTime;
 
     private V1PodStatus Snapshot()
@@ -596,17 +661,18 @@ internal sealed partial class PodRunner(IKubernetes client, V1Pod pod, TestKubel
             return new V1PodStatus
             {
                 Phase = phase,
-                HostIP = PodIp,
-                PodIP = PodIp,
-                PodIPs = [new V1PodIP { Ip = PodIp }],
+                HostIP = HostIp,
+                PodIP = podIp,
+                PodIPs = [new V1PodIP { Ip = podIp }],
                 StartTime = startTime,
-                Conditions = conditions.Select(c => new V1PodCondition { Type = c.Key, Status = c.Value.Status, LastTransitionTime = c.Value.Since }).ToList(),
+                Conditions = Conditions(),
                 InitContainerStatuses = initContainers.Count == 0 ? null : [.. initContainers.Values.Select(s => s.ToStatus())],
                 ContainerStatuses = [.. containers.Values.Select(s => s.ToStatus())],
             };
         }
     }
 
+    /// <summary>Writes the pod's status when it differs from what was last written.</summary>
     private async Task PublishAsync(CancellationToken ct)
     {
         await publishing.WaitAsync(ct);
@@ -614,12 +680,18 @@ internal sealed partial class PodRunner(IKubernetes client, V1Pod pod, TestKubel
         {
             // Merge patch: lists (conditions, containerStatuses) are replaced whole, so stale states never mix.
             // metadata.uid makes it a precondition: a new pod with the same name is not touched.
-            var patch = new Dictionary<string, object>
+            var patch = KubernetesJson.Serialize(new Dictionary<string, object>
             {
                 ["metadata"] = new Dictionary<string, string> { ["uid"] = Uid },
                 ["status"] = Snapshot(),
-            };
-            await client.CoreV1.PatchNamespacedPodStatusAsync(new V1Patch(KubernetesJson.Serialize(patch), V1Patch.PatchType.MergePatch), Name, Namespace, cancellationToken: ct);
+            });
+            if (patch == lastPublished)
+            {
+                return;
+            }
+
+            await client.CoreV1.PatchNamespacedPodStatusAsync(new V1Patch(patch, V1Patch.PatchType.MergePatch), Name, Namespace, cancellationToken: ct);
+            lastPublished = patch;
         }
         catch (HttpOperationException e) when (e.Response.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.Conflict)
         {
@@ -642,9 +714,31 @@ internal sealed partial class PodRunner(IKubernetes client, V1Pod pod, TestKubel
     [LoggerMessage(Level = LogLevel.Error, Message = "Pod runner for {Namespace}/{Pod} failed")]
     private static partial void LogRunnerFailed(ILogger logger, string @namespace, string pod, Exception exception);
 
-    private sealed class ContainerState(V1Container spec)
+    private sealed class ContainerState(V1Container spec, bool isInit)
     {
         public V1Container Spec { get; } = spec;
+
+        public bool IsInit { get; } = isInit;
+
+        /// <summary>The startup probe has succeeded in this run (true from the start without one); gates the other probes.</summary>
+        public bool Started { get; set; }
+
+        /// <summary>The readiness probe's current result in this run (starts false, as the kubelet's initial readiness is Failure).</summary>
+        public bool ReadinessPassed { get; set; }
+
+        /// <summary>Why this run is being killed by the kubelet: "liveness", "startup", "FailedPostStartHook"; null otherwise.</summary>
+        public string? KillReason { get; set; }
+
+        /// <summary>The kill of this run in progress, so hooks and signals happen once.</summary>
+        public Task? Kill { get; set; }
+
+        /// <summary>Where this run's probes and hooks run.</summary>
+        public ContainerContext? Context { get; set; }
+
+        /// <summary>Ready as the kubelet reports it: init containers once exited 0; others running, started, and passing readiness if probed.</summary>
+        public bool IsReady => IsInit
+            ? Terminated?.ExitCode == 0
+            : Running is not null && Started && (Spec.ReadinessProbe is null || ReadinessPassed);
 
         public V1ContainerStateWaiting? Waiting { get; set; } = new() { Reason = "ContainerCreating" };
 
@@ -668,8 +762,8 @@ internal sealed partial class PodRunner(IKubernetes client, V1Pod pod, TestKubel
             Image = Spec.Image,
             ImageID = $"syllabus-test://{Spec.Image}",
             ContainerID = ContainerId,
-            Ready = Running is not null,
-            Started = Running is not null,
+            Ready = IsReady,
+            Started = Running is not null && (IsInit || Started),
             RestartCount = RestartCount,
             State = new V1ContainerState
             {

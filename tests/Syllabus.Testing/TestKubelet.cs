@@ -9,32 +9,58 @@
 //   modes honoured; persistentVolumeClaim X: one stable folder per namespace/claim shared by all pods and
 //   surviving restarts; hostPath: the host path itself), runs init containers in order and then the
 //   containers as local processes (image -> program via TestKubeletOptions), and reports status like a
-//   kubelet: Pending/ContainerCreating, Running with podIP/hostIP 127.0.0.1 and running.startedAt, then
-//   terminated with exit code, reason Completed/Error and the termination message read from the file mapped
-//   to terminationMessagePath (FallbackToLogsOnError honoured); phase Succeeded/Failed.
+//   kubelet: Pending/ContainerCreating, Running with running.startedAt, then terminated with exit code, reason
+//   Completed/Error and the termination message read from the file mapped to terminationMessagePath
+//   (FallbackToLogsOnError honoured); phase Succeeded/Failed; conditions PodScheduled, Initialized,
+//   ContainersReady and Ready with the kubelet's reasons (ContainersNotReady, ...). Status is written only
+//   when it changed.
+// - Pod network: each pod gets its own loopback address 127.B.x.y as podIP/podIPs (PodAddresses: Linux routes
+//   all of 127.0.0.0/8 to lo); hostIP and hostNetwork pods are 127.0.0.1. So several pods can listen on one
+//   containerPort, provided each program binds its pod IP (fieldRef status.podIP, ContainerLaunch.PodIp):
+//   a program binding 0.0.0.0 takes the port on every address and collides with the others. Services are
+//   reached with ServiceEndpoints, which reads the EndpointSlices the real controller writes (the Endpoints
+//   object cannot hold loopback addresses: validation rejects them), and ServiceLoad sends traffic through it.
+// - Probes, as the 1.20 kubelet runs them (PodRunner.Probes.cs): startup, liveness and readiness with
+//   httpGet (pod IP, port number or name, HTTP/HTTPS, headers), tcpSocket and exec (run on this machine with
+//   the container's environment and path mapping); initialDelaySeconds, periodSeconds, timeoutSeconds,
+//   successThreshold, failureThreshold with Kubernetes' defaults; readiness starts failed; the startup probe
+//   gates the others and containerStatuses[].started; a liveness or startup failure kills the container and
+//   restarts it unless restartPolicy is Never. Lifecycle hooks postStart and preStop (exec, httpGet).
 // - Paths: every volumeMount path and the terminationMessagePath are replaced by their host paths in args and
 //   env values; SYLLABUS_PATH_MAP=containerPath=hostPath;... lets a program map paths it builds itself.
 // - Env: value with $(VAR) expansion, envFrom configMapRef/secretRef, fieldRef (metadata.name|namespace|uid,
-//   spec.nodeName|serviceAccountName, status.podIP|hostIP), configMapKeyRef, secretKeyRef. The test process's
+//   spec.nodeName|serviceAccountName, status.podIP|podIPs|hostIP), configMapKeyRef, secretKeyRef. The test process's
 //   own environment stands in for the image's environment.
 // - restartPolicy Always/OnFailure restart containers (CrashLoopBackOff while waiting, restartCount,
 //   lastState) with a short doubling backoff (TestKubeletOptions.RestartBackoff, capped at 10 s).
-// - Pod deletion: kills the processes (TERM, KILL after 5 s) and deletes the pod with grace period 0, as a
-//   kubelet does; otherwise pods bound to a node stay Terminating forever.
+// - Pod deletion: as a kubelet, starts nothing more, stops liveness/startup probes (so a slow shutdown is not
+//   killed a second time), runs preStop hooks, sends
+//   TERM (to the container's process group) and KILL once the deletion's grace period (else
+//   terminationGracePeriodSeconds) has passed, capped by TestKubeletOptions.MaxTerminationGracePeriod (10 s by
+//   default, so a test never waits 30 s for a process that ignores TERM) with the kubelet's 2 s minimum after
+//   TERM; then deletes the pod with grace period 0 (otherwise pods bound to a node stay Terminating forever).
+//   The endpointslice controller drops a pod from its Service as soon as its deletionTimestamp is set, as on
+//   a real cluster; readiness probes go on meanwhile. A program that exits at once on TERM can still lose
+//   requests routed to it just before the Service dropped it: give it a preStop pause, as on a real cluster.
 // - With ProvisionVolumes, acts as a volume provisioner: a hostPath PersistentVolume pre-bound to every Pending
 //   PVC (the controller manager's binder completes the binding) so pods with claims can be scheduled.
 //
 // What it does NOT model:
 // - Images: nothing is pulled or isolated; the image name only selects a local program. No filesystem,
 //   PID, user or network isolation: containers see the host filesystem and run as the test user.
-// - Probes (liveness, readiness, startup): containers are Ready as soon as they run; lifecycle hooks.
+// - readinessGates (Ready = ContainersReady), grpc probes (not in 1.20), the probers' random first tick (the
+//   first probe runs exactly initialDelaySeconds after the start), probe-level terminationGracePeriodSeconds,
+//   Events for probe failures (logged instead).
 // - Resource limits: no cgroups, no CPU throttling, no OOM kills; GPU counts only exist for the scheduler.
-// - Networking beyond 127.0.0.1: every pod has podIP 127.0.0.1, so two pods cannot listen on one port;
-//   no Services, DNS, hostPort or network policy. ServiceAccount tokens are not mounted.
+// - Network isolation: a pod IP is only an address on lo; nothing stops a pod from binding another pod's
+//   address or 0.0.0.0. No kube-proxy (no ClusterIP, no NodePort: route through ServiceEndpoints), DNS,
+//   hostPort or network policy. SIGTERM goes to the container's whole process group, not only to PID 1.
+//   ServiceAccount tokens are not mounted.
 // - Kubelet-side admission (node resources are only checked by the scheduler), eviction, node pressure,
 //   static pods, ephemeral containers, exec/attach/port-forward/logs through the API (read logs with
 //   ReadContainerLog), Events, node Leases, readOnly mounts, downwardAPI/projected/other volume types,
-//   the exact CrashLoopBackOff timings, activeDeadlineSeconds enforcement and the grace period beyond 5 s.
+//   the exact CrashLoopBackOff timings, activeDeadlineSeconds enforcement, grace periods beyond
+//   MaxTerminationGracePeriod.
 using System.Net;
 using k8s;
 using k8s.Autorest;
@@ -273,7 +299,7 @@ public sealed partial class TestKubelet : IAsyncDisposable
 
                 foreach (var runner in gone)
                 {
-                    Forget(runner, deletePod: false);
+                    Terminate(runner, null, deletePod: false);
                 }
 
                 Exception? watchError = null;
@@ -295,7 +321,8 @@ public sealed partial class TestKubelet : IAsyncDisposable
 
                         if (runner is not null)
                         {
-                            Forget(runner, deletePod: false);
+                            // Removed without our deleting it (a forced deletion): kill with the pod's own grace period.
+                            Terminate(runner, null, deletePod: false);
                         }
                     }
                 }
@@ -336,7 +363,7 @@ public sealed partial class TestKubelet : IAsyncDisposable
         {
             if (runner is not null)
             {
-                Forget(runner, deletePod: true);
+                Terminate(runner, pod.Metadata.DeletionGracePeriodSeconds, deletePod: true);
             }
             else
             {
@@ -353,7 +380,9 @@ public sealed partial class TestKubelet : IAsyncDisposable
 
         var podRoot = Path.Combine(root, "pods", pod.Metadata.Uid);
         Directory.CreateDirectory(podRoot);
-        runner = new PodRunner(client, pod, options, podRoot, Path.Combine(root, "claims"), log, ReportError);
+        // hostNetwork pods share the node's address, as on a real node; every other pod gets its own.
+        var podIp = pod.Spec.HostNetwork == true ? PodRunner.HostIp : PodAddresses.Allocate().ToString();
+        runner = new PodRunner(client, pod, podIp, options, podRoot, Path.Combine(root, "claims"), log, ReportError);
         lock (runnersGate)
         {
             runners[pod.Metadata.Uid] = runner;
@@ -363,22 +392,33 @@ public sealed partial class TestKubelet : IAsyncDisposable
         runner.Start();
     }
 
-    private void Forget(PodRunner runner, bool deletePod)
+    /// <summary>
+    /// Kills a pod's containers as a kubelet does on deletion (<see cref="PodRunner.TerminateAsync"/>) with the
+    /// deletion's grace period (else terminationGracePeriodSeconds, else 30 s) capped by
+    /// <see cref="TestKubeletOptions.MaxTerminationGracePeriod"/>, then, when asked, deletes the pod with grace
+    /// period 0. The runner stays registered meanwhile, so later events for the pod start nothing; once done it
+    /// moves to a tombstone key, still findable for ReadContainerLog.
+    /// </summary>
+    private void Terminate(PodRunner runner, long? deletionGracePeriodSeconds, bool deletePod)
     {
-        lock (runnersGate)
+        if (runner.Terminating)
         {
-            if (!runners.Remove(runner.Uid))
-            {
-                return;
-            }
-
-            // Keep the runner findable for ReadContainerLog under a tombstone key.
-            runners[$"gone:{runner.Uid}"] = runner;
+            return;
         }
 
+        var requested = TimeSpan.FromSeconds(deletionGracePeriodSeconds ?? runner.TerminationGracePeriodSeconds ?? 30);
+        var gracePeriod = runner.CapGracePeriod(requested);
+        var termination = runner.TerminateAsync(gracePeriod);
         cleanups.Add(Task.Run(async () =>
         {
-            await runner.StopAsync();
+            await termination;
+            lock (runnersGate)
+            {
+                runners.Remove(runner.Uid);
+                runners[$"gone:{runner.Uid}"] = runner;
+            }
+
+            runner.ReleaseAddress();
             if (deletePod)
             {
                 await DeletePodNowAsync(runner.Namespace, runner.Name, runner.Uid);
@@ -490,6 +530,11 @@ public sealed partial class TestKubelet : IAsyncDisposable
         }
 
         await Task.WhenAll(all.Select(r => r.StopAsync()));
+        foreach (var runner in all)
+        {
+            runner.ReleaseAddress();
+        }
+
         try
         {
             await Task.WhenAll(cleanups);

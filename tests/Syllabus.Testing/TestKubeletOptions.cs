@@ -42,6 +42,14 @@ public sealed record TestKubeletOptions
     /// <summary>Backoff before restarting a container (doubling, capped at 10 s); the real kubelet starts at 10 s.</summary>
     public TimeSpan RestartBackoff { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// The most a pod deletion or a probe kill waits between preStop hook + TERM and KILL. Pods ask for their
+    /// deletion's grace period (terminationGracePeriodSeconds, 30 by default); tests rarely want to wait that
+    /// long for a process that ignores TERM, so it is capped here (10 s by default). The kubelet's 2 s minimum
+    /// between TERM and KILL still applies.
+    /// </summary>
+    public TimeSpan MaxTerminationGracePeriod { get; init; } = TimeSpan.FromSeconds(10);
+
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
     public ILoggerFactory? LoggerFactory { get; init; }
@@ -60,4 +68,8 @@ public sealed record ContainerLaunch(
     IReadOnlyList<string> Arguments,
     IReadOnlyDictionary<string, string> Environment,
     IReadOnlyDictionary<string, string> PathMap,
-    string WorkingDirectory);
+    string WorkingDirectory)
+{
+    /// <summary>The pod's IP (status.podIP): a loopback address of its own that the program should bind instead of 0.0.0.0.</summary>
+    public string PodIp { get; init; } = string.Empty;
+}

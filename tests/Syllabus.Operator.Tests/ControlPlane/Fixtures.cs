@@ -36,7 +36,7 @@ public sealed class ApiServerFixture : IAsyncLifetime
     }
 }
 
-/// <summary>The whole control plane plus a TestKubelet with one 2-GPU node that runs "busybox" as /bin/sh.</summary>
+/// <summary>The whole control plane plus a TestKubelet with one 2-GPU node that runs "busybox" as /bin/sh and "python" as python3.</summary>
 public sealed class ClusterFixture : IAsyncLifetime
 {
     public const string NodeName = "gpu-node-1";
@@ -74,7 +74,7 @@ public sealed class ClusterFixture : IAsyncLifetime
         Kubelet = await TestKubelet.StartAsync(Client, new TestKubeletOptions
         {
             Nodes = [new TestNode(NodeName, Cpu: "8", Memory: "32Gi", Gpus: 2)],
-            Images = new Dictionary<string, string> { ["busybox"] = "/bin/sh" },
+            Images = new Dictionary<string, string> { ["busybox"] = "/bin/sh", [TestHttpServer.Image] = TestHttpServer.Python },
         });
     }
 
