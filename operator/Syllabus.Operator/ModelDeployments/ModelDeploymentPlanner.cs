@@ -51,9 +51,6 @@ public sealed record ModelDeploymentPlan
 
     public bool ActionHandled { get; init; }
 
-    /// <summary>Delete the canary Deployment (its revision left the history), instead of scaling it.</summary>
-    public bool DeleteCanary { get; init; }
-
     public TimeSpan? RequeueAfter { get; init; }
 }
 
@@ -285,9 +282,6 @@ public static class ModelDeploymentPlanner
 
         public bool ActionHandled { get; set; }
 
-        /// <summary>The canary Deployment serves a revision no longer in the history: it is deleted, not scaled.</summary>
-        public bool DeleteCanary { get; set; }
-
         public void Set(string type, string conditionStatus, string reason, string message) =>
             Conditions.SetCondition(Status.Conditions!, type, conditionStatus, reason, message, Deployment.Metadata.Generation, Now);
 
@@ -334,18 +328,13 @@ public static class ModelDeploymentPlanner
 
             var label = (Observation.CanaryDeployment.Spec?.Template?.Metadata?.Labels is { } canaryLabels && canaryLabels.TryGetValue(ModelDeploymentNames.RevisionLabel, out var revisionLabel) ? revisionLabel : null);
             var revision = int.TryParse(label, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? Revision(n) : null;
-            if (revision is null)
-            {
-                DeleteCanary = true;
-                return null;
-            }
-
-            return ArmOf(revision, 0);
+            // A revision no longer in the history: the canary keeps the stable revision's template at zero replicas.
+            return revision is null ? CurrentStable() is { } stable ? stable with { Replicas = 0 } : null : ArmOf(revision, 0);
         }
 
         public ModelDeploymentPlan Finish(ArmPlan? stable, ArmPlan? canary, TimeSpan? requeue)
         {
-            var plan = new ModelDeploymentPlan { Stable = stable, Canary = canary, DeleteCanary = DeleteCanary, Status = Status, ActionHandled = ActionHandled, RequeueAfter = requeue };
+            var plan = new ModelDeploymentPlan { Stable = stable, Canary = canary, Status = Status, ActionHandled = ActionHandled, RequeueAfter = requeue };
             plan.Events.AddRange(events);
             plan.Rollbacks.AddRange(rollbacks);
             return plan;

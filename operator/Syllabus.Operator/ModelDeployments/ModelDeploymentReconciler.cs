@@ -31,12 +31,11 @@ internal sealed record ModelDeploymentCaches(
 // Children carry a controller reference with blockOwnerDeletion (OwnerReferencesPermissionEnforcement).
 [RbacRule(Groups = ["syllabus.dev"], Resources = ["modeldeployments/finalizers"], Verbs = ["update"])]
 // Stable and canary Deployments and the Service: label-filtered informers, server-side applied (patch; create on the
-// first apply), a canary whose revision left the history deleted.
-[RbacRule(Groups = ["apps"], Resources = ["deployments"], Verbs = ["list", "watch", "create", "patch", "delete"])]
+// first apply). A canary is scaled to zero, never deleted.
+[RbacRule(Groups = ["apps"], Resources = ["deployments"], Verbs = ["list", "watch", "create", "patch"])]
 [RbacRule(Groups = [""], Resources = ["services"], Verbs = ["list", "watch", "create", "patch"])]
 internal sealed partial class ModelDeploymentReconciler(
     IResourceClient<ModelDeployment> deployments,
-    IResourceClient<V1Deployment> workloads,
     ModelDeploymentCaches caches,
     IApplier applier,
     IServingMetricsReader servingMetrics,
@@ -124,10 +123,6 @@ internal sealed partial class ModelDeploymentReconciler(
         if (plan.Canary is { } canaryArm)
         {
             await applier.ApplyIfDriftedAsync(ServingWorkloadBuilder.BuildDeployment(md, AnalysisArms.Canary, canaryArm, image.Value), canary, ct).ConfigureAwait(false);
-        }
-        else if (plan.DeleteCanary && canary is not null)
-        {
-            await workloads.DeleteAsync(ns, canary.Metadata.Name, ct).ConfigureAwait(false);
         }
 
         var status = plan.Status;

@@ -102,6 +102,28 @@ public sealed class OperatorRbacEndToEndTests(TrainingRunCluster cluster) : ICla
                 async () => (await cluster.Client.CoreV1.ReadNamespacedConfigMapAsync(childConfig, ns, cancellationToken: Ct)).Metadata.Labels[TrainingRunNames.AppNameLabel] == TrainingRunNames.AppName,
                 "the hand edit of the child's ConfigMap to be applied back");
 
+            // A ModelDeployment serving the child run: its Deployment and Service are applied (created, then a hand edit
+            // of each applied back), its status written, and a user's action annotation handled and removed.
+            var serving = cluster.Resources<ModelDeployment>();
+            await serving.CreateAsync(new ModelDeployment
+            {
+                Metadata = new V1ObjectMeta { Name = "serve-child", NamespaceProperty = ns },
+                Spec = new ModelDeploymentSpec { Source = new ModelSourceSpec { TrainingRun = new LocalObjectReference { Name = "child" } }, Replicas = 1 },
+            }, Ct);
+            await WaitUntilAsync(async () => (await serving.GetAsync(ns, "serve-child", Ct))?.Status?.StableRevision == 1, "the ModelDeployment to serve the child run", TimeSpan.FromSeconds(180));
+            var stableName = Syllabus.Operator.ModelDeployments.ModelDeploymentNames.Deployment("serve-child", AnalysisArms.Stable);
+            var edit = new V1Patch("{\"metadata\":{\"labels\":{\"" + TrainingRunNames.AppNameLabel + "\":\"edited\"}}}", V1Patch.PatchType.MergePatch);
+            await cluster.Client.AppsV1.PatchNamespacedDeploymentAsync(edit, stableName, ns, cancellationToken: Ct);
+            await cluster.Client.CoreV1.PatchNamespacedServiceAsync(edit, "serve-child", ns, cancellationToken: Ct);
+            await WaitUntilAsync(
+                async () => (await cluster.Client.AppsV1.ReadNamespacedDeploymentAsync(stableName, ns, cancellationToken: Ct)).Metadata.Labels[TrainingRunNames.AppNameLabel] != "edited"
+                    && (await cluster.Client.CoreV1.ReadNamespacedServiceAsync("serve-child", ns, cancellationToken: Ct)).Metadata.Labels[TrainingRunNames.AppNameLabel] != "edited",
+                "the hand edits of the serving Deployment and Service to be applied back");
+            await serving.PatchAsync(ns, "serve-child", new V1Patch("{\"metadata\":{\"annotations\":{\"syllabus.dev/action\":\"promote\"}}}", V1Patch.PatchType.MergePatch), Ct);
+            await WaitUntilAsync(
+                async () => (await serving.GetAsync(ns, "serve-child", Ct))?.Metadata.Annotations?.ContainsKey(ModelDeploymentActions.Annotation) != true,
+                "the action annotation to be handled and removed");
+
             foreach (var name in new[] { "child", "taken", "invalid" })
             {
                 await runs.DeleteAsync(ns, name, Ct);

@@ -11,6 +11,7 @@ using Syllabus.Api;
 using Syllabus.Runtime.Hosting;
 using Syllabus.Runtime;
 using Syllabus.Operator.Tests.Install;
+using Syllabus.Operator.ModelDeployments;
 using Syllabus.Operator.TrainingRuns;
 using Syllabus.Testing;
 
@@ -137,7 +138,7 @@ public sealed class TrainingRunCluster : IAsyncLifetime
     }
 
     /// <summary>
-    /// Starts an operator (TrainingRun and Curriculum controllers) watching <paramref name="ns"/>, with short intervals,
+    /// Starts an operator (TrainingRun, Curriculum and ModelDeployment controllers) watching <paramref name="ns"/>, with short intervals,
     /// as the operator's ServiceAccount (the rendered config/default RBAC), recording its calls in <see cref="ApiCalls"/>;
     /// <paramref name="settings"/> (e.g. "--Trainer:BackoffBase=00:00:03") override the intervals.
     /// </summary>
@@ -172,6 +173,7 @@ public sealed class TrainingRunCluster : IAsyncLifetime
         }
 
         builder.Services.AddTrainingRunControllers(builder.Configuration);
+        builder.Services.AddModelDeploymentController();
         var app = builder.Build();
         app.MapOperatorEndpoints();
         await app.StartAsync(TestContext.Current.CancellationToken);
@@ -248,7 +250,15 @@ public sealed class TrainingRunCluster : IAsyncLifetime
         // The test kubelet's GPUs are only advertised capacity: train on the CPU whatever device the pod asks for.
         start.ArgumentList.Add($"{TrainerJobBuilder.DeviceVariable}=cpu");
         start.ArgumentList.Add(TrainerPath!);
-        foreach (var argument in launch.Arguments)
+        var arguments = launch.Arguments.ToList();
+        if (arguments is ["serve", ..] && arguments.IndexOf("--port") is var port and >= 0 && port + 1 < arguments.Count)
+        {
+            // Every test pod shares this machine: a server binds its own pod address (as it would its pod's network namespace).
+            arguments[port] = "--urls";
+            arguments[port + 1] = $"http://{launch.PodIp}:{arguments[port + 1]}";
+        }
+
+        foreach (var argument in arguments)
         {
             start.ArgumentList.Add(argument);
         }
