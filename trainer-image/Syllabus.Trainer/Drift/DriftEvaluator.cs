@@ -205,7 +205,7 @@ public static class DriftEvaluator
                 var sample = reference.Sample is { Length: > 0 } s ? s.Select(v => (double)v).ToArray()
                     : throw new DriftInputException($"the profile has no reservoir sample for numeric feature '{name}' (the '{detector}' test needs it; written by a trainer from before drift detection — retrain the model)");
                 Array.Sort(sample);
-                var histogram = NumericHistogram(reference, current, detector);
+                var histogram = SampleHistogram(name, detector, sample, current);
                 if (detector == DriftDetectorNames.KolmogorovSmirnov)
                 {
                     var ks = KolmogorovSmirnov.TwoSample(sample, current);
@@ -456,20 +456,31 @@ public static class DriftEvaluator
         return (predictionTest, confidence, performance);
     }
 
-    private static FeatureHistogram NumericHistogram(NumericFeatureProfile reference, double[] current, string detector)
+    /// <summary>Equal-width bins over the range of both samples (what a KS or Wasserstein test compares: the values themselves).</summary>
+    private static FeatureHistogram SampleHistogram(string name, string detector, double[] sortedReference, double[] sortedCurrent)
     {
-        if (reference.QuantileBinEdges is { } edges && reference.QuantileBinCounts is { } counts)
+        const int bins = 20;
+        var lo = Math.Min(sortedReference[0], sortedCurrent[0]);
+        var hi = Math.Max(sortedReference[^1], sortedCurrent[^1]);
+        if (hi <= lo)
         {
-            var currentCounts = new double[edges.Count + 1];
-            foreach (var v in current)
-            {
-                currentCounts[NumericFeatureProfile.QuantileBin(edges, v)]++;
-            }
-
-            return new FeatureHistogram(reference.Name, detector, BinLabels(edges), Shares([.. counts.Select(n => (double)n)]), Shares(currentCounts));
+            return new FeatureHistogram(name, detector, [lo.ToString("G4", System.Globalization.CultureInfo.InvariantCulture)], [1.0], [1.0]);
         }
 
-        return new FeatureHistogram(reference.Name, detector, [], [], []);
+        var width = (hi - lo) / bins;
+        double[] Count(double[] values)
+        {
+            var counts = new double[bins];
+            foreach (var v in values)
+            {
+                counts[Math.Min((int)((v - lo) / width), bins - 1)]++;
+            }
+
+            return Shares(counts);
+        }
+
+        string[] labels = [.. Enumerable.Range(0, bins).Select(b => (lo + (b * width)).ToString("G4", System.Globalization.CultureInfo.InvariantCulture))];
+        return new FeatureHistogram(name, detector, labels, Count(sortedReference), Count(sortedCurrent));
     }
 
     private static string[] BinLabels(IReadOnlyList<double> edges)
