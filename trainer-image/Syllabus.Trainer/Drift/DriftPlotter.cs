@@ -52,6 +52,7 @@ public static class DriftPlotter
             plot.Legend.ManualItems.Add(new LegendItem { LabelText = "reference (training)", FillColor = Colors.SteelBlue });
             plot.Legend.ManualItems.Add(new LegendItem { LabelText = "current", FillColor = Colors.OrangeRed });
             plot.ShowLegend();
+            plot.Legend.Alignment = Alignment.UpperRight;
         }
 
         multiplot.SavePng(path, 420 * columns, 340 * rows);
