@@ -86,22 +86,36 @@ public static class DriftEvaluator
         var schemaFingerprint = profile.SchemaFingerprint
             ?? throw new DriftInputException("the profile has no schemaFingerprint (it was written by a trainer from before drift detection; retrain the model to get a drift profile)");
 
-        var tests = new List<(DriftTest Test, FeatureHistogram Histogram)>();
-        for (var c = 0; c < window.NumericNames.Count; c++)
+        var numericProfiles = profile.Numeric.ToDictionary(p => p.Name, StringComparer.Ordinal);
+        var categoricalProfiles = profile.Categorical.ToDictionary(p => p.Name, StringComparer.Ordinal);
+        var numericReferences = window.NumericNames.Select(name => numericProfiles.GetValueOrDefault(name)
+            ?? throw new DriftInputException($"the profile has no numeric feature '{name}' (is it this model's profile?)")).ToArray();
+        var categoricalReferences = window.CategoricalNames.Select(name => categoricalProfiles.GetValueOrDefault(name)
+            ?? throw new DriftInputException($"the profile has no categorical feature '{name}' (is it this model's profile?)")).ToArray();
+
+        // Features are independent: test them in parallel, keep them in column order, report the first column's error.
+        var numericCount = numericReferences.Length;
+        var results = new (DriftTest Test, FeatureHistogram Histogram)[numericCount + categoricalReferences.Length];
+        var errors = new Exception?[results.Length];
+        Parallel.For(0, results.Length, i =>
         {
-            var name = window.NumericNames[c];
-            var reference = profile.Numeric.FirstOrDefault(p => p.Name == name)
-                ?? throw new DriftInputException($"the profile has no numeric feature '{name}' (is it this model's profile?)");
-            tests.Add(NumericTest(reference, window.Numeric[c], options));
+            try
+            {
+                results[i] = i < numericCount
+                    ? NumericTest(numericReferences[i], window.Numeric[i], options)
+                    : CategoricalTest(categoricalReferences[i - numericCount], window.Categorical[i - numericCount], options);
+            }
+            catch (Exception e) when (e is DriftInputException or ArgumentException)
+            {
+                errors[i] = e;
+            }
+        });
+        if (errors.FirstOrDefault(e => e is not null) is { } first)
+        {
+            throw first is DriftInputException ? first : new DriftInputException(first.Message);
         }
 
-        for (var c = 0; c < window.CategoricalNames.Count; c++)
-        {
-            var name = window.CategoricalNames[c];
-            var reference = profile.Categorical.FirstOrDefault(p => p.Name == name)
-                ?? throw new DriftInputException($"the profile has no categorical feature '{name}' (is it this model's profile?)");
-            tests.Add(CategoricalTest(reference, window.Categorical[c], options));
-        }
+        var tests = results.ToList();
 
         var features = Correct([.. tests.Select(t => t.Test)], options.Correction);
         var drifted = features.Count(f => f.Drifted);
@@ -172,7 +186,22 @@ public static class DriftEvaluator
     private static (DriftTest, FeatureHistogram) NumericTest(NumericFeatureProfile reference, float[] column, DriftOptions options)
     {
         var name = reference.Name;
-        var current = column.Where(v => !float.IsNaN(v)).Select(v => (double)v).ToArray();
+        var present = 0;
+        foreach (var v in column)
+        {
+            present += float.IsNaN(v) ? 0 : 1;
+        }
+
+        var current = new double[present];
+        var k = 0;
+        foreach (var v in column)
+        {
+            if (!float.IsNaN(v))
+            {
+                current[k++] = v;
+            }
+        }
+
         var missing = column.Length - current.Length;
         if (current.Length == 0)
         {
@@ -184,15 +213,13 @@ public static class DriftEvaluator
             throw new DriftInputException($"column '{name}' had no values in training, so the profile has nothing to compare it with");
         }
 
-        Array.Sort(current);
-        var distinctCurrent = CountDistinctSorted(current);
         var detector = options.Detector;
         if (detector == DriftDetectorNames.Auto)
         {
             // Distinct values of reference ∪ current; more than 20 in the reference alone is more than 5.
             var distinct = reference.ValueCounts is { } counts
                 ? counts.Select(v => v.Value).Concat(current).Distinct().Count()
-                : (int)Math.Max(reference.DistinctCount ?? int.MaxValue, distinctCurrent);
+                : (int)Math.Min(reference.DistinctCount ?? int.MaxValue, int.MaxValue);
             detector = AutoDetector(Numeric, reference.Count + reference.Missing, distinct);
         }
 
@@ -205,6 +232,7 @@ public static class DriftEvaluator
                 var sample = reference.Sample is { Length: > 0 } s ? s.Select(v => (double)v).ToArray()
                     : throw new DriftInputException($"the profile has no reservoir sample for numeric feature '{name}' (the '{detector}' test needs it; written by a trainer from before drift detection — retrain the model)");
                 Array.Sort(sample);
+                Array.Sort(current);
                 var histogram = SampleHistogram(name, detector, sample, current);
                 if (detector == DriftDetectorNames.KolmogorovSmirnov)
                 {
@@ -236,12 +264,7 @@ public static class DriftEvaluator
                     var edges = reference.QuantileBinEdges ?? throw new DriftInputException(
                         $"the profile has no quantile bins for numeric feature '{name}' (the '{detector}' test needs them; written by a trainer from before drift detection — retrain the model)");
                     var referenceCounts = reference.QuantileBinCounts?.Select(n => (double)n).ToArray() ?? throw new DriftInputException($"the profile has quantile bin edges but no counts for '{name}'");
-                    var currentCounts = new double[edges.Count + 1];
-                    foreach (var v in current)
-                    {
-                        currentCounts[NumericFeatureProfile.QuantileBin(edges, v)]++;
-                    }
-
+                    var currentCounts = NumericFeatureProfile.CountQuantileBins(edges, current).Select(n => (double)n).ToArray();
                     binned = (BinLabels(edges), referenceCounts, currentCounts);
                 }
                 else
@@ -498,19 +521,5 @@ public static class DriftEvaluator
     {
         var total = counts.Sum();
         return [.. counts.Select(c => total > 0 ? c / total : 0)];
-    }
-
-    private static int CountDistinctSorted(double[] sorted)
-    {
-        var distinct = 0;
-        for (var i = 0; i < sorted.Length; i++)
-        {
-            if (i == 0 || sorted[i] != sorted[i - 1])
-            {
-                distinct++;
-            }
-        }
-
-        return distinct;
     }
 }

@@ -212,7 +212,13 @@ public sealed class NumericFeatureProfile
     public static int QuantileBin(IReadOnlyList<double> edges, double value)
     {
         ArgumentNullException.ThrowIfNull(edges);
-        int lo = 0, hi = edges.Count;
+        return edges is double[] array ? QuantileBin(array, value) : QuantileBin([.. edges], value);
+    }
+
+    /// <summary>The drift bin of a value: the number of <paramref name="edges"/> at or below it.</summary>
+    public static int QuantileBin(ReadOnlySpan<double> edges, double value)
+    {
+        int lo = 0, hi = edges.Length;
         while (lo < hi)
         {
             var mid = (lo + hi) >>> 1;
@@ -227,6 +233,20 @@ public sealed class NumericFeatureProfile
         }
 
         return lo;
+    }
+
+    /// <summary>Values per drift bin (edges.Count + 1 bins).</summary>
+    public static long[] CountQuantileBins(IReadOnlyList<double> edges, ReadOnlySpan<double> values)
+    {
+        ArgumentNullException.ThrowIfNull(edges);
+        double[] array = [.. edges];
+        var counts = new long[array.Length + 1];
+        foreach (var v in values)
+        {
+            counts[QuantileBin(array, v)]++;
+        }
+
+        return counts;
     }
 
     internal static NumericFeatureProfile Build(string name, float[] values, int bins, int[]? sampledRows = null)
@@ -255,11 +275,7 @@ public sealed class NumericFeatureProfile
 
         var quantileEdges = Enumerable.Range(1, DataProfile.DefaultQuantileBins - 1)
             .Select(k => QuantileOfSorted(present, (double)k / DataProfile.DefaultQuantileBins)).Distinct().ToArray();
-        var quantileCounts = new long[quantileEdges.Length + 1];
-        foreach (var v in present)
-        {
-            quantileCounts[QuantileBin(quantileEdges, v)]++;
-        }
+        var quantileCounts = CountQuantileBins(quantileEdges, present);
 
         var distinct = new List<ValueCount>();
         for (var i = 0; i < present.Length;)

@@ -182,11 +182,7 @@ public sealed class LiveWindow
         if (profile.QuantileBinEdges is { } quantileEdges)
         {
             // The drift bins (PSI, Jensen–Shannon): quantile edges with open outer bins, counted as the profile counted training.
-            var quantileCounts = new long[quantileEdges.Count + 1];
-            foreach (var v in present)
-            {
-                quantileCounts[NumericFeatureProfile.QuantileBin(quantileEdges, v)]++;
-            }
+            var quantileCounts = NumericFeatureProfile.CountQuantileBins(quantileEdges, present);
 
             summary["quantileBinEdges"] = new JsonArray([.. quantileEdges.Select(e => (JsonNode)e)]);
             summary["quantileBinCounts"] = new JsonArray([.. quantileCounts.Select(n => (JsonNode)n)]);
