@@ -28,15 +28,15 @@ public sealed class LiveWindow
     /// model with another schema fingerprint than <paramref name="schemaFingerprint"/>.</exception>
     public LiveWindow(InferenceProtocol protocol, IReadOnlyList<string> classes, DataProfile? profile, int capacity, string? schemaFingerprint = null)
     {
+        ArgumentNullException.ThrowIfNull(protocol);
+        ArgumentNullException.ThrowIfNull(classes);
+        ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         if (profile?.SchemaFingerprint is { } recorded && schemaFingerprint is not null && recorded != schemaFingerprint)
         {
             throw new InvalidDataException(
                 $"the data profile was written for schema fingerprint {recorded}, the model has {schemaFingerprint}: its bins do not describe this model's inputs (give the profile of this model's TrainingRun)");
         }
 
-        ArgumentNullException.ThrowIfNull(protocol);
-        ArgumentNullException.ThrowIfNull(classes);
-        ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         _protocol = protocol;
         _classes = classes;
         Capacity = capacity;
@@ -183,7 +183,6 @@ public sealed class LiveWindow
         {
             // The drift bins (PSI, Jensen–Shannon): quantile edges with open outer bins, counted as the profile counted training.
             var quantileCounts = NumericFeatureProfile.CountQuantileBins(quantileEdges, present);
-
             summary["quantileBinEdges"] = new JsonArray([.. quantileEdges.Select(e => (JsonNode)e)]);
             summary["quantileBinCounts"] = new JsonArray([.. quantileCounts.Select(n => (JsonNode)n)]);
         }

@@ -417,6 +417,7 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
             data.Profile.WithModel(data.Schema.Fingerprint(), PredictionProfile.Build(evaluation.Split, probabilities, data.Schema.Classes, heldOut.Labels))
                 .Save(Path.Combine(artifacts, "profile.json"));
         }
+
         CurvePlotter.Save(Path.Combine(artifacts, CurvePlotter.FileName), state.History, run.Name);
         _timings["totalSeconds"] = total.Elapsed.TotalSeconds;
 
