@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Syllabus.Api;
 using Syllabus.Trainer.Profiling;
 using Syllabus.Trainer.Tests.Cli;
+using Syllabus.Trainer.Tests.Data;
 using Syllabus.Trainer.Tests.Training;
 
 namespace Syllabus.Trainer.Tests.Drift;
@@ -105,6 +106,27 @@ public sealed class DriftCommandTests : IAsyncLifetime
         Assert.Contains(sameOutput.Split('\n'), l => l.StartsWith("p783 ", StringComparison.Ordinal));
         var png = File.ReadAllBytes(Path.Combine(_folder, "inverted-out", "drift.png"));
         Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, png.Take(4));
+    }
+
+    [Fact]
+    public async Task A_parquet_window_is_read_like_a_csv_one()
+    {
+        var rows = _test.Take(200).ToList();
+        var parquet = Path.Combine(_folder, "window.parquet");
+        await ParquetFixture.WriteAsync(parquet, [.. _header.Select((name, c) =>
+            (ParquetFixture.Column)new ParquetFixture.Ints(name, [.. rows.Select(r => int.Parse(r[c], System.Globalization.CultureInfo.InvariantCulture))]))]);
+        var csv = Window("as-csv", rows);
+
+        var (parquetExit, _, parquetError) = await TrainCommandTests.RunAsync("drift", "--model", _model, "--current", parquet, "--out", Path.Combine(_folder, "parquet-out"));
+        var (csvExit, _, csvError) = await TrainCommandTests.RunAsync("drift", "--model", _model, "--current", csv, "--out", Path.Combine(_folder, "csv-out"));
+
+        Assert.True(parquetExit == 0, parquetError);
+        Assert.True(csvExit == 0, csvError);
+        var fromParquet = JsonSerializer.Deserialize<DriftReport>(File.ReadAllText(Path.Combine(_folder, "parquet-out", "drift.json")))!;
+        var fromCsv = JsonSerializer.Deserialize<DriftReport>(File.ReadAllText(Path.Combine(_folder, "csv-out", "drift.json")))!;
+        Assert.Equal(200, fromParquet.CurrentRows);
+        Assert.Equal(fromCsv.Features.Select(f => f.Score), fromParquet.Features.Select(f => f.Score));
+        Assert.Equal(fromCsv.Performance!.Accuracy, fromParquet.Performance!.Accuracy);
     }
 
     [Fact]
