@@ -5,11 +5,12 @@ using Syllabus.Benchmarks.Trainer;
 //   curriculum [seeds, default 5]                          seeds 1..N
 //   transfer   [seeds, default 5] [budgets, default 100,250,1000]
 //   overhead   [epochs, default 3] [repetitions, default 5]
+//   drift      [features, default 100] [rows, default 100000] [repetitions, default 5]; beside scipy (drift_scipy.py)
 // Each mode ends with a markdown table (mean ± std over seeds or repetitions) for the README.
 // Needs the MNIST CSVs of scripts/prepare-mnist.sh. Artifacts go to a temporary folder, removed afterwards unless
 // SYLLABUS_BENCH_KEEP=1.
-const string Usage = "usage: Syllabus.Benchmarks.Trainer curriculum [seeds] | transfer [seeds] [budgets,...] | overhead [epochs] [repetitions]";
-if (args.Length == 0 || args[0] is not ("transfer" or "curriculum" or "overhead"))
+const string Usage = "usage: Syllabus.Benchmarks.Trainer curriculum [seeds] | transfer [seeds] [budgets,...] | overhead [epochs] [repetitions] | drift [features] [rows] [repetitions]";
+if (args.Length == 0 || args[0] is not ("transfer" or "curriculum" or "overhead" or "drift"))
 {
     Console.Error.WriteLine(Usage);
     return 2;
@@ -45,6 +46,9 @@ try
         case "transfer":
             int[] budgets = args.Length > 2 ? [.. args[2].Split(',').Select(Budget)] : [100, 250, 1000];
             TransferBenchmark.Run(root, budgets, Seeds(1));
+            break;
+        case "drift":
+            DriftBenchmark.Run(root, Positive(1, 100, "features"), Positive(2, 100_000, "rows"), Positive(3, 5, "repetitions"));
             break;
         default:
             OverheadBenchmark.Run(Positive(1, 3, "epochs"), Positive(2, 5, "repetitions"));

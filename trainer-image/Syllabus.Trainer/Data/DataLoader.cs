@@ -27,6 +27,14 @@ public sealed record LoadedData(
     public string? TestDataFingerprint { get; init; }
 }
 
+/// <summary>A window read for drift: the rows encoded, and the raw feature values (NaN / null where missing) by column.</summary>
+public sealed record WindowData(
+    TabularData Encoded,
+    IReadOnlyList<string> NumericNames,
+    IReadOnlyList<float[]> Numeric,
+    IReadOnlyList<string> CategoricalNames,
+    IReadOnlyList<string?[]> Categorical);
+
 /// <summary>Loads CSV and Parquet data as DataSpec describes.</summary>
 public static class DataLoader
 {
@@ -116,7 +124,7 @@ public static class DataLoader
             WeightColumn = plan.Weight,
             TimestampColumn = plan.Timestamp,
         };
-        var profile = BuildProfile(plan, schema, rows);
+        var profile = BuildProfile(plan, schema, rows, seed);
         var train = Encode(rows, plan, schema, report);
         TabularData? trainForTeacher = null;
         if (teacher is not null)
@@ -171,6 +179,37 @@ public static class DataLoader
         var asFitted = new DataSpec { MissingValues = new MissingValuesSpec { Policy = schema.MissingValuePolicy, Tokens = [.. schema.MissingValueTokens] } };
         var rows = ParseFiles(ResolveFiles(source, baseDirectory), source.Format, "score", plan, asFitted, schema.Classes, labelRequired: false, report, new BadRowBudget(spec.MaxBadRows));
         return Encode(rows, plan, schema, report);
+    }
+
+    /// <summary>
+    /// Reads a window of rows (drift) with a fitted schema, strictly: every feature column must be present and no
+    /// column may be other than a feature, the label or a special column (a <see cref="DataException"/> names it), and
+    /// any bad row fails (no bad-row budget). Returns the raw feature values (the statistics compare these with the
+    /// profile) and the rows encoded as the model takes them. Rows without a label, or a file without the label
+    /// column, get label −1.
+    /// </summary>
+    public static WindowData LoadWindow(string path, string format, FeatureSchema schema, DataLoadReport report)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        ArgumentNullException.ThrowIfNull(schema);
+        ArgumentNullException.ThrowIfNull(report);
+        var spec = new DataSpec { MaxBadRows = 0, MissingValues = new MissingValuesSpec { Policy = schema.MissingValuePolicy, Tokens = [.. schema.MissingValueTokens] } };
+        var plan = ColumnPlan.FromSchema(schema, spec);
+        using (var reader = RecordReaders.Open(path, format))
+        {
+            var known = plan.Features.Concat(schema.NonFeatureColumns).ToHashSet(StringComparer.Ordinal);
+            var unknown = reader.Columns.FirstOrDefault(c => !known.Contains(c));
+            if (unknown is not null)
+            {
+                throw new DataException(
+                    $"{path}: column '{unknown}' is not an input of this model (its feature columns: {Describe(plan.Features)}; label '{schema.LabelColumn}').", path, 1, unknown);
+            }
+        }
+
+        var rows = ParseFiles([path], format, "window", plan, spec, schema.Classes, labelRequired: false, report, new BadRowBudget(0));
+        var numeric = plan.Numeric.Select((_, c) => rows.Select(r => r.Numeric[c]).ToArray()).ToList();
+        var categorical = plan.Categorical.Select((_, c) => rows.Select(r => r.Categorical[c]).ToArray()).ToList();
+        return new WindowData(Encode(rows, plan, schema, report), plan.Numeric, numeric, plan.Categorical, categorical);
     }
 
     /// <summary>A named split that came out empty (every row bad or skipped) fails, naming the split and why.</summary>
@@ -585,11 +624,11 @@ public static class DataLoader
         return sorted.Length % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
     }
 
-    private static DataProfile BuildProfile(ColumnPlan plan, FeatureSchema schema, List<ParsedRow> rows)
+    private static DataProfile BuildProfile(ColumnPlan plan, FeatureSchema schema, List<ParsedRow> rows, int seed)
     {
         var numeric = plan.Numeric.Select((_, c) => rows.Select(r => r.Numeric[c]).ToArray()).ToList();
         var categorical = plan.Categorical.Select((_, c) => rows.Select(r => r.Categorical[c]).ToArray()).ToList();
-        return DataProfile.Build(plan.Numeric, numeric, plan.Categorical, categorical, schema.Classes, rows.Select(r => r.Label).ToArray());
+        return DataProfile.Build(plan.Numeric, numeric, plan.Categorical, categorical, schema.Classes, rows.Select(r => r.Label).ToArray(), seed: seed);
     }
 
     private static TabularData Encode(List<ParsedRow> rows, ColumnPlan plan, FeatureSchema schema, DataLoadReport report)

@@ -28,6 +28,50 @@ public sealed class DataProfile
     [JsonPropertyName("labels")]
     public IReadOnlyList<CategoryCount> Labels { get; init; } = [];
 
+    /// <summary>
+    /// The model bundle's schema fingerprint (<see cref="Data.FeatureSchema.Fingerprint"/>), written by `train` with the
+    /// model: a window encoded for another schema is refused. Null in profiles from before drift detection.
+    /// </summary>
+    [JsonPropertyName("schemaFingerprint")]
+    public string? SchemaFingerprint { get; init; }
+
+    /// <summary>
+    /// Training rows drawn by a seeded reservoir (Algorithm R) whose values <see cref="NumericFeatureProfile.Sample"/>
+    /// holds: the reference sample of the KS and Wasserstein tests. Null in older profiles.
+    /// </summary>
+    [JsonPropertyName("sample")]
+    public ReservoirSample? Sample { get; init; }
+
+    /// <summary>The model's predictions on the held-out split (predicted classes, confidences). Null in older profiles.</summary>
+    [JsonPropertyName("predictions")]
+    public PredictionProfile? Predictions { get; init; }
+
+    /// <summary>Rows kept by the reservoir sample unless told otherwise.</summary>
+    public const int DefaultSampleSize = 3000;
+
+    /// <summary>Quantile bins per numeric feature for PSI and Jensen–Shannon (20 bins, as ventiles).</summary>
+    public const int DefaultQuantileBins = 20;
+
+    /// <summary>A numeric feature with at most this many distinct values also keeps their counts (Evidently bins such a feature by value).</summary>
+    public const int MaxValueCounts = 20;
+
+    /// <summary>This profile with the model's fingerprint and held-out predictions, as `train` writes it beside the model.</summary>
+    public DataProfile WithModel(string schemaFingerprint, PredictionProfile predictions)
+    {
+        ArgumentNullException.ThrowIfNull(schemaFingerprint);
+        ArgumentNullException.ThrowIfNull(predictions);
+        return new DataProfile
+        {
+            RowCount = RowCount,
+            Numeric = Numeric,
+            Categorical = Categorical,
+            Labels = Labels,
+            SchemaFingerprint = schemaFingerprint,
+            Sample = Sample,
+            Predictions = predictions,
+        };
+    }
+
     /// <summary>Builds the profile; NaN in a numeric column and null in a categorical one mean missing.</summary>
     public static DataProfile Build(
         IReadOnlyList<string> numericNames,
@@ -36,7 +80,9 @@ public sealed class DataProfile
         IReadOnlyList<string?[]> categoricalColumns,
         IReadOnlyList<string> classes,
         IReadOnlyList<long> labels,
-        int histogramBins = 20)
+        int histogramBins = 20,
+        int sampleSize = DefaultSampleSize,
+        int seed = 0)
     {
         ArgumentNullException.ThrowIfNull(numericNames);
         ArgumentNullException.ThrowIfNull(numericColumns);
@@ -45,6 +91,7 @@ public sealed class DataProfile
         ArgumentNullException.ThrowIfNull(classes);
         ArgumentNullException.ThrowIfNull(labels);
         ArgumentOutOfRangeException.ThrowIfLessThan(histogramBins, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(sampleSize, 1);
         if (numericNames.Count != numericColumns.Count || categoricalNames.Count != categoricalColumns.Count)
         {
             throw new ArgumentException("Each column needs a name.");
@@ -59,10 +106,13 @@ public sealed class DataProfile
             }
         }
 
+        var rows = numericColumns.Count > 0 ? numericColumns[0].Length : labels.Count;
+        var sampled = ReservoirSample.Draw(rows, sampleSize, seed);
         return new DataProfile
         {
             RowCount = labels.Count,
-            Numeric = [.. numericNames.Select((name, i) => NumericFeatureProfile.Build(name, numericColumns[i], histogramBins))],
+            Numeric = [.. numericNames.Select((name, i) => NumericFeatureProfile.Build(name, numericColumns[i], histogramBins, sampled))],
+            Sample = new ReservoirSample { Rows = sampled.Length, Seed = seed, Capacity = sampleSize },
             Categorical = [.. categoricalNames.Select((name, i) => CategoricalFeatureProfile.Build(name, categoricalColumns[i]))],
             Labels = [.. classes.Select((c, i) => new CategoryCount { Value = c, Count = classCounts[i] })],
         };
@@ -133,13 +183,80 @@ public sealed class NumericFeatureProfile
     [JsonPropertyName("binCounts")]
     public IReadOnlyList<long> BinCounts { get; init; } = [];
 
-    internal static NumericFeatureProfile Build(string name, float[] values, int bins)
+    /// <summary>
+    /// The drift bins: the distinct inner quantile edges at levels k/<see cref="DataProfile.DefaultQuantileBins"/>
+    /// (linear interpolation), with open outer bins, so bin 0 is (−∞, e₀), bin i is [eᵢ₋₁, eᵢ) and the last [eₖ₋₁, +∞);
+    /// a live value can never fall outside them. Null in older profiles.
+    /// </summary>
+    [JsonPropertyName("quantileBinEdges")]
+    public IReadOnlyList<double>? QuantileBinEdges { get; init; }
+
+    /// <summary>Training values per drift bin (<see cref="QuantileBinEdges"/>.Count + 1 of them).</summary>
+    [JsonPropertyName("quantileBinCounts")]
+    public IReadOnlyList<long>? QuantileBinCounts { get; init; }
+
+    /// <summary>Distinct present values in training.</summary>
+    [JsonPropertyName("distinctCount")]
+    public long? DistinctCount { get; init; }
+
+    /// <summary>Counts of each value when there are at most <see cref="DataProfile.MaxValueCounts"/> distinct values (ascending by value); otherwise null.</summary>
+    [JsonPropertyName("valueCounts")]
+    public IReadOnlyList<ValueCount>? ValueCounts { get; init; }
+
+    /// <summary>The present values of the reservoir-sampled training rows (<see cref="DataProfile.Sample"/>), in row order.</summary>
+    [JsonPropertyName("sample")]
+    [JsonConverter(typeof(CompactFloatArrayConverter))]
+    public float[]? Sample { get; init; }
+
+    /// <summary>The drift bin of a value: the number of <see cref="QuantileBinEdges"/> at or below it.</summary>
+    public static int QuantileBin(IReadOnlyList<double> edges, double value)
     {
+        ArgumentNullException.ThrowIfNull(edges);
+        return edges is double[] array ? QuantileBin(array, value) : QuantileBin([.. edges], value);
+    }
+
+    /// <summary>The drift bin of a value: the number of <paramref name="edges"/> at or below it.</summary>
+    public static int QuantileBin(ReadOnlySpan<double> edges, double value)
+    {
+        int lo = 0, hi = edges.Length;
+        while (lo < hi)
+        {
+            var mid = (lo + hi) >>> 1;
+            if (edges[mid] <= value)
+            {
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid;
+            }
+        }
+
+        return lo;
+    }
+
+    /// <summary>Values per drift bin (edges.Count + 1 bins).</summary>
+    public static long[] CountQuantileBins(IReadOnlyList<double> edges, ReadOnlySpan<double> values)
+    {
+        ArgumentNullException.ThrowIfNull(edges);
+        double[] array = [.. edges];
+        var counts = new long[array.Length + 1];
+        foreach (var v in values)
+        {
+            counts[QuantileBin(array, v)]++;
+        }
+
+        return counts;
+    }
+
+    internal static NumericFeatureProfile Build(string name, float[] values, int bins, int[]? sampledRows = null)
+    {
+        float[]? sample = sampledRows is null ? null : [.. sampledRows.Select(r => values[r]).Where(v => !float.IsNaN(v))];
         var present = values.Where(v => !float.IsNaN(v)).Select(v => (double)v).Order().ToArray();
         var missing = values.Length - present.Length;
         if (present.Length == 0)
         {
-            return new NumericFeatureProfile { Name = name, Missing = missing };
+            return new NumericFeatureProfile { Name = name, Missing = missing, Sample = sample, DistinctCount = 0, QuantileBinEdges = [], QuantileBinCounts = [0], ValueCounts = [] };
         }
 
         var mean = present.Average();
@@ -156,10 +273,32 @@ public sealed class NumericFeatureProfile
             counts[Math.Min((int)((v - min) / width), binCount - 1)]++;
         }
 
+        var quantileEdges = Enumerable.Range(1, DataProfile.DefaultQuantileBins - 1)
+            .Select(k => QuantileOfSorted(present, (double)k / DataProfile.DefaultQuantileBins)).Distinct().ToArray();
+        var quantileCounts = CountQuantileBins(quantileEdges, present);
+
+        var distinct = new List<ValueCount>();
+        for (var i = 0; i < present.Length;)
+        {
+            var j = i;
+            while (j < present.Length && present[j] == present[i])
+            {
+                j++;
+            }
+
+            distinct.Add(new ValueCount { Value = present[i], Count = j - i });
+            i = j;
+        }
+
         return new NumericFeatureProfile
         {
             Name = name,
             Count = present.Length,
+            QuantileBinEdges = quantileEdges,
+            QuantileBinCounts = quantileCounts,
+            DistinctCount = distinct.Count,
+            ValueCounts = distinct.Count <= DataProfile.MaxValueCounts ? distinct : null,
+            Sample = sample,
             Missing = missing,
             Mean = mean,
             Std = std,
@@ -223,4 +362,179 @@ public sealed class CategoryCount
 
     [JsonPropertyName("count")]
     public long Count { get; init; }
+}
+
+public sealed class ValueCount
+{
+    [JsonPropertyName("value")]
+    public double Value { get; init; }
+
+    [JsonPropertyName("count")]
+    public long Count { get; init; }
+}
+
+/// <summary>How the reference sample for KS and Wasserstein was drawn.</summary>
+public sealed class ReservoirSample
+{
+    /// <summary>Rows drawn (the training rows when there were fewer than <see cref="Capacity"/>).</summary>
+    [JsonPropertyName("rows")]
+    public int Rows { get; init; }
+
+    [JsonPropertyName("capacity")]
+    public int Capacity { get; init; }
+
+    /// <summary>The run's seed: the same data and seed draw the same rows.</summary>
+    [JsonPropertyName("seed")]
+    public int Seed { get; init; }
+
+    /// <summary>Algorithm R over rows 0..count−1 with a seeded <see cref="Random"/>; the chosen row indices, ascending.</summary>
+    public static int[] Draw(int count, int capacity, int seed)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
+        var reservoir = new int[Math.Min(count, capacity)];
+        var random = new Random(seed);
+        for (var i = 0; i < count; i++)
+        {
+            if (i < reservoir.Length)
+            {
+                reservoir[i] = i;
+            }
+            else
+            {
+                var j = random.Next(i + 1);
+                if (j < reservoir.Length)
+                {
+                    reservoir[j] = i;
+                }
+            }
+        }
+
+        Array.Sort(reservoir);
+        return reservoir;
+    }
+}
+
+/// <summary>The trained model on its held-out split: what prediction drift, the confidence drop and CBPE compare with.</summary>
+public sealed class PredictionProfile
+{
+    /// <summary>Confidence histogram bins: equal width over [0, 1], the last including 1.</summary>
+    public const int ConfidenceBins = 20;
+
+    /// <summary>The split predicted (test, or validation when there is no test split).</summary>
+    [JsonPropertyName("split")]
+    public string Split { get; init; } = "";
+
+    [JsonPropertyName("rows")]
+    public long Rows { get; init; }
+
+    /// <summary>Predicted (arg-max) classes, in class order.</summary>
+    [JsonPropertyName("predictedClasses")]
+    public IReadOnlyList<CategoryCount> PredictedClasses { get; init; } = [];
+
+    /// <summary>Histogram of the maximum class probability, <see cref="ConfidenceBins"/> equal bins over [0, 1].</summary>
+    [JsonPropertyName("confidenceHistogram")]
+    public IReadOnlyList<long> ConfidenceHistogram { get; init; } = [];
+
+    /// <summary>Mean maximum class probability: the training baseline of the confidence drop, and CBPE's expected accuracy on held-out data.</summary>
+    [JsonPropertyName("meanConfidence")]
+    public double MeanConfidence { get; init; }
+
+    /// <summary>Accuracy on the held-out split's labels, beside which the expected accuracy can be judged.</summary>
+    [JsonPropertyName("accuracy")]
+    public double Accuracy { get; init; }
+
+    /// <summary>The confidence histogram bin of a maximum probability.</summary>
+    public static int ConfidenceBin(double confidence) => Math.Clamp((int)(confidence * ConfidenceBins), 0, ConfidenceBins - 1);
+
+    /// <summary>From class probabilities (rows x classes, row-major) and the rows' labels (−1 unlabelled).</summary>
+    public static PredictionProfile Build(string split, ReadOnlySpan<float> probabilities, IReadOnlyList<string> classes, IReadOnlyList<long> labels)
+    {
+        ArgumentNullException.ThrowIfNull(classes);
+        ArgumentNullException.ThrowIfNull(labels);
+        var k = classes.Count;
+        if (k == 0 || probabilities.Length != labels.Count * k)
+        {
+            throw new ArgumentException($"{probabilities.Length} probabilities are not {labels.Count} rows of {k} classes");
+        }
+
+        var predicted = new long[k];
+        var histogram = new long[ConfidenceBins];
+        double confidenceSum = 0;
+        long correct = 0, labelled = 0;
+        for (var r = 0; r < labels.Count; r++)
+        {
+            var row = probabilities.Slice(r * k, k);
+            var best = 0;
+            for (var c = 1; c < k; c++)
+            {
+                if (row[c] > row[best])
+                {
+                    best = c;
+                }
+            }
+
+            predicted[best]++;
+            histogram[ConfidenceBin(row[best])]++;
+            confidenceSum += row[best];
+            if (labels[r] >= 0)
+            {
+                labelled++;
+                correct += labels[r] == best ? 1 : 0;
+            }
+        }
+
+        return new PredictionProfile
+        {
+            Split = split,
+            Rows = labels.Count,
+            PredictedClasses = [.. classes.Select((c, i) => new CategoryCount { Value = c, Count = predicted[i] })],
+            ConfidenceHistogram = histogram,
+            MeanConfidence = labels.Count > 0 ? confidenceSum / labels.Count : 0,
+            Accuracy = labelled > 0 ? (double)correct / labelled : 0,
+        };
+    }
+}
+
+/// <summary>Writes a float array on one line (the reservoir sample would otherwise take a line per value in the indented profile).</summary>
+internal sealed class CompactFloatArrayConverter : JsonConverter<float[]>
+{
+    public override float[]? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        if (reader.TokenType == JsonTokenType.Null)
+        {
+            return null;
+        }
+
+        if (reader.TokenType != JsonTokenType.StartArray)
+        {
+            throw new JsonException("expected an array of numbers");
+        }
+
+        var values = new List<float>();
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+        {
+            values.Add(reader.GetSingle());
+        }
+
+        return [.. values];
+    }
+
+    public override void Write(Utf8JsonWriter writer, float[] value, JsonSerializerOptions options)
+    {
+        var text = new System.Text.StringBuilder(value.Length * 4);
+        text.Append('[');
+        for (var i = 0; i < value.Length; i++)
+        {
+            if (i > 0)
+            {
+                text.Append(',');
+            }
+
+            text.Append(value[i].ToString("R", System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        text.Append(']');
+        writer.WriteRawValue(text.ToString(), skipInputValidation: true);
+    }
 }

@@ -53,7 +53,7 @@ public sealed class InferenceServer : IAsyncDisposable
         Version = version;
         Metrics = new ServingMetrics(name);
         _protocol = new InferenceProtocol(bundle.Schema);
-        _window = new LiveWindow(_protocol, bundle.Classes, profile, options.WindowSize);
+        _window = new LiveWindow(_protocol, bundle.Classes, profile, options.WindowSize, bundle.SchemaFingerprint);
         _feedback = new FeedbackLog(bundle.Schema, options.FeedbackCapacity, options.AccuracyWindow);
         _uncertain = new UncertainRows(_protocol, bundle.Classes, options.UncertainCapacity, options.UncertainHorizon);
         _confidence = Metrics.Confidence.WithLabels(name);

@@ -24,12 +24,19 @@ public sealed class LiveWindow
     private int _count;
     private long _total;
 
-    /// <exception cref="InvalidDataException">The profile does not describe this model's columns.</exception>
-    public LiveWindow(InferenceProtocol protocol, IReadOnlyList<string> classes, DataProfile? profile, int capacity)
+    /// <exception cref="InvalidDataException">The profile does not describe this model's columns, or was written for a
+    /// model with another schema fingerprint than <paramref name="schemaFingerprint"/>.</exception>
+    public LiveWindow(InferenceProtocol protocol, IReadOnlyList<string> classes, DataProfile? profile, int capacity, string? schemaFingerprint = null)
     {
         ArgumentNullException.ThrowIfNull(protocol);
         ArgumentNullException.ThrowIfNull(classes);
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
+        if (profile?.SchemaFingerprint is { } recorded && schemaFingerprint is not null && recorded != schemaFingerprint)
+        {
+            throw new InvalidDataException(
+                $"the data profile was written for schema fingerprint {recorded}, the model has {schemaFingerprint}: its bins do not describe this model's inputs (give the profile of this model's TrainingRun)");
+        }
+
         _protocol = protocol;
         _classes = classes;
         Capacity = capacity;
@@ -170,6 +177,14 @@ public sealed class LiveWindow
             {
                 counts[Math.Min((int)((v - edges[0]) / width), bins - 1)]++;
             }
+        }
+
+        if (profile.QuantileBinEdges is { } quantileEdges)
+        {
+            // The drift bins (PSI, Jensen–Shannon): quantile edges with open outer bins, counted as the profile counted training.
+            var quantileCounts = NumericFeatureProfile.CountQuantileBins(quantileEdges, present);
+            summary["quantileBinEdges"] = new JsonArray([.. quantileEdges.Select(e => (JsonNode)e)]);
+            summary["quantileBinCounts"] = new JsonArray([.. quantileCounts.Select(n => (JsonNode)n)]);
         }
 
         summary["binEdges"] = new JsonArray([.. edges.Select(e => (JsonNode)e)]);

@@ -9,6 +9,7 @@ using Syllabus.Trainer.Curriculum;
 using Syllabus.Trainer.Data;
 using Syllabus.Trainer.Evaluation;
 using Syllabus.Trainer.Models;
+using Syllabus.Trainer.Profiling;
 using Syllabus.Trainer.Reporting;
 using Syllabus.Trainer.Schedules;
 using static TorchSharp.torch;
@@ -408,7 +409,15 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
             File.Delete(staleEwc);
         }
 
-        data.Profile.Save(Path.Combine(artifacts, "profile.json"));
+        // The drift profile: the training data's statistics, plus this model's fingerprint and its held-out predictions.
+        var heldOut = evaluation.Split == "test" && data.Test is { } testSplit ? testSplit : data.Validation;
+        using (var predictor = ModelBundle.Of(model, built.Config, data.Schema))
+        {
+            var probabilities = predictor.PredictProbabilities(heldOut, out _);
+            data.Profile.WithModel(data.Schema.Fingerprint(), PredictionProfile.Build(evaluation.Split, probabilities, data.Schema.Classes, heldOut.Labels))
+                .Save(Path.Combine(artifacts, "profile.json"));
+        }
+
         CurvePlotter.Save(Path.Combine(artifacts, CurvePlotter.FileName), state.History, run.Name);
         _timings["totalSeconds"] = total.Elapsed.TotalSeconds;
 
