@@ -195,6 +195,7 @@ internal sealed class FeedbackLoop : IAsyncDisposable
     private readonly CancellationTokenSource stop = new();
     private readonly System.Collections.Concurrent.ConcurrentQueue<string> failures = new();
     private readonly Task loop;
+    private int disposed;
 
     private FeedbackLoop(ServiceEndpoints endpoints, TestDigits digits) => loop = Task.Run(() => RunAsync(endpoints, digits, stop.Token));
 
@@ -244,6 +245,11 @@ internal sealed class FeedbackLoop : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref disposed, 1) == 1)
+        {
+            return;
+        }
+
         await stop.CancelAsync().ConfigureAwait(false);
         try
         {
