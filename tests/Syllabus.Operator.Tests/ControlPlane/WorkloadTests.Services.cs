@@ -339,4 +339,35 @@ public sealed partial class WorkloadTests
             flags.Delete(recursive: true);
         }
     }
+
+    [Fact]
+    public async Task ServiceEndpoints_names_what_is_wrong_with_the_service_it_is_given()
+    {
+        var (client, _) = RequireServers();
+        var ns = await TestNamespaces.NewNamespaceAsync(client, "bad-svc");
+        var twoPorts = ServerService("two");
+        twoPorts.Spec.Ports = [new V1ServicePort { Name = "web", Port = 80, TargetPort = "http" }, new V1ServicePort { Name = "metrics", Port = 9090, TargetPort = 9090 }];
+        await client.CoreV1.CreateNamespacedServiceAsync(twoPorts, ns, cancellationToken: Ct);
+        var headless = ServerService("headless");
+        headless.Spec.ClusterIP = "None";
+        await client.CoreV1.CreateNamespacedServiceAsync(headless, ns, cancellationToken: Ct);
+
+        var missing = await Assert.ThrowsAsync<ArgumentException>(() => ServiceEndpoints.StartAsync(client, ns, "nothing", ct: Ct));
+        Assert.Contains($"Service {ns}/nothing does not exist", missing.Message, StringComparison.Ordinal);
+        var ambiguous = await Assert.ThrowsAsync<ArgumentException>(() => ServiceEndpoints.StartAsync(client, ns, "two", ct: Ct));
+        Assert.Contains("has 2 ports (web 80, metrics 9090): name one", ambiguous.Message, StringComparison.Ordinal);
+        var unknown = await Assert.ThrowsAsync<ArgumentException>(() => ServiceEndpoints.StartAsync(client, ns, "two", "grpc", Ct));
+        Assert.Contains("has no port named \"grpc\" (it has: web 80, metrics 9090)", unknown.Message, StringComparison.Ordinal);
+        var notRouted = await Assert.ThrowsAsync<ArgumentException>(() => ServiceEndpoints.StartAsync(client, ns, "headless", ct: Ct));
+        Assert.Contains("is headless", notRouted.Message, StringComparison.Ordinal);
+
+        // A Service with no pods behind it: no endpoints, and a load through it fails every request, visibly.
+        await using var endpoints = await ServiceEndpoints.StartAsync(client, ns, "two", "metrics", Ct);
+        Assert.Empty(endpoints.Current);
+        await using var load = ServiceLoad.Start(endpoints);
+        await Eventually.TrueAsync(() => load.Failures.Count >= 3, "failures recorded");
+        await load.StopAsync();
+        Assert.Equal(0, load.Served);
+        Assert.All(load.Failures, f => Assert.Null(f.Endpoint));
+    }
 }
