@@ -31,6 +31,19 @@ public static partial class Durations
         return total;
     }
 
+    /// <summary>Like <see cref="Parse"/>, false instead of an exception.</summary>
+    public static bool TryParse(string? text, out TimeSpan duration)
+    {
+        duration = default;
+        if (text is null || !Whole().IsMatch(text))
+        {
+            return false;
+        }
+
+        duration = Parse(text);
+        return true;
+    }
+
     [GeneratedRegex(SyllabusGroup.DurationPattern)]
     private static partial Regex Whole();
 

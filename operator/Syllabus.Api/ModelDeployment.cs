@@ -311,10 +311,26 @@ public sealed class ModelDeploymentStatus : ResourceStatus
     [Description("The number the next new revision gets (revisions are never reused, even after they leave the history).")]
     public int? NextRevision { get; set; }
 
+    [JsonPropertyName("refused")]
+    [Description("Models rejected or rolled back here, newest last (at most 50): not candidates again until retried, even after their revision left the history.")]
+    public List<RefusedModel>? Refused { get; set; }
+
     [JsonPropertyName("revisions")]
     [Description("Revision history, newest first, at most revisionHistoryLimit (the stable revision is always kept).")]
     [ListMapKeys("revision")]
     public List<ModelRevision>? Revisions { get; set; }
+}
+
+public sealed class RefusedModel
+{
+    [JsonPropertyName("trainingRun")]
+    public string? TrainingRun { get; set; }
+
+    [JsonPropertyName("modelUri")]
+    public string? ModelUri { get; set; }
+
+    [JsonPropertyName("revision")]
+    public int Revision { get; set; }
 }
 
 public sealed class AnalysisStatus

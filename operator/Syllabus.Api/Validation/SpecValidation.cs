@@ -118,6 +118,18 @@ public static partial class SpecValidation
             }
 
             Check(errors, $"{path}.analysis.metrics", analysis.Metrics.Select(m => m.Name).Distinct(StringComparer.Ordinal).Count() == analysis.Metrics.Count, "metric names must be unique");
+            Check(errors, $"{path}.analysis.interval", !Durations.TryParse(analysis.Interval, out var interval) || interval >= TimeSpan.FromSeconds(1), "interval must be at least 1s");
+            foreach (var metric in analysis.Metrics.Where(m => m.Query is not null))
+            {
+                var unknown = System.Text.RegularExpressions.Regex.Matches(metric.Query!, @"\{\{[^}]*\}\}").Select(m => m.Value)
+                    .Where(p => p is not ("{{arm}}" or "{{revision}}" or "{{name}}" or "{{namespace}}")).Distinct().ToList();
+                Check(errors, $"{path}.analysis.metrics[{metric.Name}].query", unknown.Count == 0, $"unknown placeholder {string.Join(", ", unknown)} (known: {{{{arm}}}}, {{{{revision}}}}, {{{{name}}}}, {{{{namespace}}}})");
+            }
+        }
+
+        if (spec.Promotion.Canary is { } canary)
+        {
+            Check(errors, $"{path}.promotion.canary.analysisDuration", !Durations.TryParse(canary.AnalysisDuration, out var duration) || duration > TimeSpan.Zero, "analysisDuration must be longer than 0");
         }
 
         return errors;

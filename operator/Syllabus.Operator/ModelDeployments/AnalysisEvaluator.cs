@@ -35,11 +35,15 @@ public static class AnalysisEvaluator
         Metrics = [],
     };
 
-    /// <summary>When the next measurement is due: at the start, then every interval after the last one.</summary>
+    /// <summary>
+    /// When the next measurement is due: one interval after the run started (a canary measured the moment its pods are
+    /// ready has no traffic or feedback yet, hence Argo's initialDelay), then every interval after the last one.
+    /// </summary>
     public static DateTimeOffset NextMeasurementAt(AnalysisStatus run, TimeSpan interval)
     {
-        var last = run.Metrics?.SelectMany(m => m.Measurements ?? []).Select(m => m.MeasuredAt).Max();
-        return last is { } at ? new DateTimeOffset(DateTime.SpecifyKind(at, DateTimeKind.Utc)) + interval : new DateTimeOffset(DateTime.SpecifyKind(run.StartedAt ?? DateTime.UtcNow, DateTimeKind.Utc));
+        ArgumentNullException.ThrowIfNull(run);
+        var last = run.Metrics?.SelectMany(m => m.Measurements ?? []).Select(m => m.MeasuredAt).Max() ?? run.StartedAt ?? DateTime.UtcNow;
+        return new DateTimeOffset(DateTime.SpecifyKind(last, DateTimeKind.Utc)) + interval;
     }
 
     /// <summary>Judges one measured value against the metric's threshold.</summary>

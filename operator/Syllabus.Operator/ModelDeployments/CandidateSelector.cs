@@ -59,10 +59,27 @@ public static class CandidateSelector
     public static bool GatesPassed(TrainingRun run) =>
         Conditions.Find(run.Status?.Conditions, ConditionTypes.GatesPassed) is not { } gates || gates.Status == Conditions.True;
 
-    /// <summary>The run's newest revision here was rejected or rolled back: it is not a candidate again until retried.</summary>
-    public static bool Refused(ModelDeployment deployment, TrainingRun run) =>
-        deployment.Status?.Revisions?
-            .Where(r => r.TrainingRun == run.Metadata.Name && r.ModelUri == run.Status?.Result?.ModelUri)
+    /// <summary>What a revision displaced by spec.pinnedRevision says: it may serve again once the pin is removed.</summary>
+    public const string DisplacedByPin = "displaced by spec.pinnedRevision";
+
+    /// <summary>
+    /// Not a candidate (until retried): the model was rejected or rolled back here (status.refused, which outlives the
+    /// history), or it served and was superseded by a newer one (never a silent downgrade when a newer run is deleted),
+    /// unless a pin displaced it.
+    /// </summary>
+    public static bool Refused(ModelDeployment deployment, TrainingRun run)
+    {
+        var uri = run.Status?.Result?.ModelUri;
+        if (deployment.Status?.Refused?.Any(r => r.TrainingRun == run.Metadata.Name && r.ModelUri == uri) == true)
+        {
+            return true;
+        }
+
+        var newest = deployment.Status?.Revisions?
+            .Where(r => r.TrainingRun == run.Metadata.Name && r.ModelUri == uri)
             .OrderByDescending(r => r.Revision)
-            .FirstOrDefault()?.Outcome is RevisionOutcomes.Rejected or RevisionOutcomes.RolledBack;
+            .FirstOrDefault();
+        return newest?.Outcome is RevisionOutcomes.Rejected or RevisionOutcomes.RolledBack
+            || (newest?.Outcome == RevisionOutcomes.Superseded && newest.Reason?.StartsWith(DisplacedByPin, StringComparison.Ordinal) != true);
+    }
 }

@@ -64,6 +64,9 @@ public static class ModelDeploymentPlanner
 {
     public static readonly TimeSpan RolloutPoll = TimeSpan.FromSeconds(5);
 
+    /// <summary>The reason a revision restored by a rollback carries (it is not rolled back again).</summary>
+    internal const string RollbackTargetReason = "rollback target";
+
     /// <summary>Which arm (and revision) is due a measurement now, if any; the reconciler measures it before planning.</summary>
     public static (string Arm, int Revision)? MeasurementDue(ModelDeployment deployment, V1Deployment? stable, V1Deployment? canary, DateTimeOffset now)
     {
@@ -82,16 +85,18 @@ public static class ModelDeploymentPlanner
                 return null;
             }
 
+            // The planner starts the run when the canary is rolled out; measurements follow every interval.
             var run = status.Analysis is { Arm: AnalysisArms.Canary } a && a.Revision == canaryRevision ? a : null;
-            return run is null || (run.Phase == AnalysisPhases.Running && AnalysisEvaluator.NextMeasurementAt(run, interval) <= now)
+            return run is { Phase: AnalysisPhases.Running } && AnalysisEvaluator.NextMeasurementAt(run, interval) <= now
                 ? (AnalysisArms.Canary, canaryRevision)
                 : null;
         }
 
         if (status.StableRevision is { } stableRevision && analysis.Stable && ArmReady(stable, stableRevision))
         {
+            // A finished stable run (count reached, or inconclusive) is followed by a new one at the next interval.
             var run = status.Analysis is { Arm: AnalysisArms.Stable } a && a.Revision == stableRevision ? a : null;
-            return run is null || AnalysisEvaluator.NextMeasurementAt(run, interval) <= now ? (AnalysisArms.Stable, stableRevision) : null;
+            return run is not null && AnalysisEvaluator.NextMeasurementAt(run, interval) <= now ? (AnalysisArms.Stable, stableRevision) : null;
         }
 
         return null;
@@ -125,11 +130,21 @@ public static class ModelDeploymentPlanner
             return ctx.Finish(ctx.CurrentStable(), canary: ctx.CanaryOff(), requeue: null);
         }
 
-        if (s.CanaryRevision is { } canaryRevision && canaryRevision != pin)
+        if (ctx.Observation.Action is { } ignored)
         {
-            var canary = ctx.Revision(canaryRevision)!;
-            canary.Outcome = RevisionOutcomes.Superseded;
-            canary.Reason = $"canary stopped: spec.pinnedRevision is {pin}";
+            ctx.ActionHandled = true;
+            ctx.Event(EventTypes.Warning, "ActionIgnored", $"{ModelDeploymentActions.Annotation}={ignored} ignored: revision {pin} is pinned (spec.pinnedRevision)");
+        }
+
+        if (s.CanaryRevision is { } canaryRevision)
+        {
+            if (canaryRevision != pin)
+            {
+                var canary = ctx.Revision(canaryRevision)!;
+                canary.Outcome = RevisionOutcomes.Superseded;
+                canary.Reason = $"{CandidateSelector.DisplacedByPin} {pin} during its canary";
+            }
+
             s.CanaryRevision = null;
             s.CanaryWeight = null;
             s.CanaryStartTime = null;
@@ -140,6 +155,7 @@ public static class ModelDeploymentPlanner
             if (ctx.Revision(s.StableRevision) is { } previous)
             {
                 previous.Outcome = RevisionOutcomes.Superseded;
+                previous.Reason = $"{CandidateSelector.DisplacedByPin} {pin}";
             }
 
             target.Outcome = RevisionOutcomes.Stable;
@@ -164,6 +180,11 @@ public static class ModelDeploymentPlanner
         var o = ctx.Observation;
         var action = o.Action;
         var retrying = action == ModelDeploymentActions.Retry ? s.Revisions!.Where(r => r.Outcome is RevisionOutcomes.Rejected or RevisionOutcomes.RolledBack).OrderByDescending(r => r.Revision).FirstOrDefault()?.TrainingRun : null;
+        if (retrying is not null)
+        {
+            s.Refused?.RemoveAll(r => r.TrainingRun == retrying);
+        }
+
         var (candidate, whyNone) = CandidateSelector.Select(ctx.Deployment, o.Runs, retrying);
         ctx.ActionHandled = action is not null;
 
@@ -199,12 +220,11 @@ public static class ModelDeploymentPlanner
                 return ctx.Promote(stableRevision, canary, "promoted by the user (syllabus.dev/action=promote)");
             }
 
-            if (candidate is not null && candidate.Metadata.Name != canary.TrainingRun)
+            if (candidate is not null && candidate.Metadata.Name != canary.TrainingRun && !ctx.IsServed(candidate)
+                && candidate.Status?.CompletionTime > canary.CreatedAt)
             {
                 // A newer candidate replaces the one under analysis, as a new Rollout revision restarts Argo's canary.
-                canary.Outcome = RevisionOutcomes.Rejected;
-                canary.RejectedAt = ctx.Now.UtcDateTime;
-                canary.Reason = $"replaced during its canary by the newer TrainingRun {candidate.Metadata.Name}";
+                ctx.Refuse(canary, RevisionOutcomes.Rejected, $"replaced during its canary by the newer TrainingRun {candidate.Metadata.Name}");
                 s.CanaryRevision = null;
                 return ctx.StartCandidate(stableRevision, candidate);
             }
@@ -313,6 +333,21 @@ public static class ModelDeploymentPlanner
             return revision;
         }
 
+        /// <summary>Records a revision as rejected or rolled back, and its model as refused (status.refused, at most 50).</summary>
+        public void Refuse(ModelRevision revision, string outcome, string reason)
+        {
+            revision.Outcome = outcome;
+            revision.RejectedAt = Now.UtcDateTime;
+            revision.Reason = reason;
+            Status.Refused ??= [];
+            Status.Refused.RemoveAll(r => r.TrainingRun == revision.TrainingRun && r.ModelUri == revision.ModelUri);
+            Status.Refused.Add(new RefusedModel { TrainingRun = revision.TrainingRun, ModelUri = revision.ModelUri, Revision = revision.Revision });
+            if (Status.Refused.Count > 50)
+            {
+                Status.Refused.RemoveRange(0, Status.Refused.Count - 50);
+            }
+        }
+
         public ArmPlan ArmOf(ModelRevision revision, int replicas) =>
             new(revision.Revision, revision.ModelUri!, revision.Image ?? Spec.Image ?? Observation.DefaultImage, replicas);
 
@@ -341,7 +376,7 @@ public static class ModelDeploymentPlanner
         }
 
         /// <summary>A stable arm with no canary: roll it out, then Healthy (stable analysis goes on in AnalyseStable).</summary>
-        public ModelDeploymentPlan Steady(ArmPlan stable, TimeSpan? requeue = null)
+        public ModelDeploymentPlan Steady(ArmPlan stable, TimeSpan? requeue = null, (string Reason, string Message)? degraded = null)
         {
             var rolledOut = ArmRolledOut(Observation.StableDeployment, stable);
             var available = Observation.StableDeployment?.Status?.AvailableReplicas ?? 0;
@@ -349,7 +384,11 @@ public static class ModelDeploymentPlanner
                 $"{available} of {stable.Replicas} stable replicas available, serving revision {stable.Revision}");
             Set(ConditionTypes.Progressing, rolledOut ? Conditions.False : Conditions.True, rolledOut ? "RolloutComplete" : "RollingOut",
                 rolledOut ? $"Revision {stable.Revision} is rolled out" : $"Rolling out revision {stable.Revision}");
-            if (Conditions.Find(Status.Conditions, ConditionTypes.RolledBack)?.Status != Conditions.True)
+            if (degraded is { } d)
+            {
+                Set(ConditionTypes.Degraded, Conditions.True, d.Reason, d.Message);
+            }
+            else if (Conditions.Find(Status.Conditions, ConditionTypes.RolledBack)?.Status != Conditions.True)
             {
                 Set(ConditionTypes.Degraded, Conditions.False, "Serving", $"Serving revision {stable.Revision}");
             }
@@ -357,10 +396,19 @@ public static class ModelDeploymentPlanner
             Status.CanaryRevision = null;
             Status.CanaryWeight = null;
             Status.CanaryStartTime = null;
-            Status.Phase = Conditions.Find(Status.Conditions, ConditionTypes.RolledBack)?.Status == Conditions.True
+            Status.Phase = degraded is not null || Conditions.Find(Status.Conditions, ConditionTypes.RolledBack)?.Status == Conditions.True
                 ? ModelDeploymentPhases.Degraded
                 : rolledOut ? ModelDeploymentPhases.Healthy : ModelDeploymentPhases.Progressing;
-            return Finish(stable, CanaryOff(), rolledOut ? requeue : RolloutPoll);
+
+            // A promoted canary keeps serving until the stable Deployment has rolled to its revision (Argo scales the
+            // canary down only after the promotion is complete), so capacity never dips during a promotion.
+            var canary = CanaryOff();
+            if (!rolledOut && canary is not null && canary.Revision == stable.Revision && Observation.CanaryDeployment?.Spec?.Replicas is > 0 and var serving)
+            {
+                canary = canary with { Replicas = serving };
+            }
+
+            return Finish(stable, canary, rolledOut ? requeue : RolloutPoll);
         }
 
         /// <summary>A new candidate while a stable model serves: judged offline, then canaried or promoted.</summary>
@@ -374,18 +422,16 @@ public static class ModelDeploymentPlanner
                 {
                     if (!MetricDirection.Improves(mustBeat.Metric, c, st, mustBeat.Margin))
                     {
-                        var rejected = NewRevision(candidate, RevisionOutcomes.Rejected,
-                            $"{mustBeat.Metric} {F(c)} does not beat the stable revision {stable.Revision}'s {F(st)} by {F(mustBeat.Margin)} on the same test data");
-                        rejected.RejectedAt = Now.UtcDateTime;
+                        var rejected = NewRevision(candidate, RevisionOutcomes.Rejected, "");
+                        Refuse(rejected, RevisionOutcomes.Rejected, $"{mustBeat.Metric} {F(c)} does not beat the stable revision {stable.Revision}'s {F(st)} by {F(mustBeat.Margin)} on the same test data");
                         Event(EventTypes.Warning, "CandidateRejected", $"Revision {rejected.Revision} (TrainingRun {candidate.Metadata.Name}): {rejected.Reason}");
                         return Steady(ArmOf(stable, Spec.Replicas));
                     }
                 }
                 else if (Spec.Promotion.Canary is null)
                 {
-                    var rejected = NewRevision(candidate, RevisionOutcomes.Rejected,
-                        $"mustBeat cannot be judged: the two reports do not share test data and there is no canary to compare {mustBeat.Metric} online");
-                    rejected.RejectedAt = Now.UtcDateTime;
+                    var rejected = NewRevision(candidate, RevisionOutcomes.Rejected, "");
+                    Refuse(rejected, RevisionOutcomes.Rejected, $"mustBeat cannot be judged: the two reports do not share test data and there is no canary to compare {mustBeat.Metric} online");
                     Event(EventTypes.Warning, "CandidateRejected", $"Revision {rejected.Revision} (TrainingRun {candidate.Metadata.Name}): {rejected.Reason}");
                     return Steady(ArmOf(stable, Spec.Replicas));
                 }
@@ -423,13 +469,15 @@ public static class ModelDeploymentPlanner
                 return Finish(stableArm, canaryArm, RolloutPoll);
             }
 
-            var started = new DateTimeOffset(DateTime.SpecifyKind(Status.CanaryStartTime ?? Now.UtcDateTime, DateTimeKind.Utc));
+            // The analysis (and its duration) starts when the canary's pods are rolled out, not when they were asked for.
+            var run = Status.Analysis is { Arm: AnalysisArms.Canary } a && a.Revision == canary.Revision ? a : AnalysisEvaluator.Start(AnalysisArms.Canary, canary.Revision, Now);
+            var started = new DateTimeOffset(DateTime.SpecifyKind(run.StartedAt ?? Now.UtcDateTime, DateTimeKind.Utc));
             var timeUp = Now >= started + Durations.Parse(canarySpec.AnalysisDuration);
             var verdict = AnalysisPhases.Successful;
             string? message = null;
+            Status.Analysis = run;
             if (Spec.Analysis is { } analysis)
             {
-                var run = Status.Analysis is { Arm: AnalysisArms.Canary } a && a.Revision == canary.Revision ? a : AnalysisEvaluator.Start(AnalysisArms.Canary, canary.Revision, Now);
                 if (Observation.Round is { } round && Observation.MeasuredArm == AnalysisArms.Canary)
                 {
                     run = AnalysisEvaluator.Record(analysis, run, round, timeUp);
@@ -472,10 +520,13 @@ public static class ModelDeploymentPlanner
             // Successful: mustBeat online when it could not be judged offline.
             if (Spec.Promotion.MustBeat is { } mustBeat && !(canary.TestData is { Length: > 0 } t && t == stable.TestData && canary.Metric is not null && stable.Metric is not null))
             {
+                // The reconciler measures both arms' live accuracy on every reconcile of a canary with mustBeat.
                 var accuracy = Observation.ArmAccuracy;
                 if (accuracy is null || !accuracy.TryGetValue(AnalysisArms.Canary, out var c) || !accuracy.TryGetValue(AnalysisArms.Stable, out var st) || c.Value is not { } cv || st.Value is not { } sv)
                 {
-                    return Finish(stableArm, canaryArm, TimeSpan.FromSeconds(1));
+                    var why = accuracy is null ? "not measured yet" : string.Join("; ", accuracy.Select(x => $"{x.Key}: {x.Value.Value?.ToString("0.####", CultureInfo.InvariantCulture) ?? x.Value.Problem}"));
+                    Set(ConditionTypes.Progressing, Conditions.True, "InconclusiveAnalysis", $"Revision {canary.Revision} passed its analysis but mustBeat needs both arms' live accuracy ({why}); it is judged when feedback arrives, or promote or abort it");
+                    return Finish(stableArm, canaryArm, Spec.Analysis is { } a2 ? Durations.Parse(a2.Interval) : RolloutPoll);
                 }
 
                 if (!MetricDirection.Improves(ServerMetrics.Accuracy, cv, sv, mustBeat.Margin))
@@ -506,9 +557,7 @@ public static class ModelDeploymentPlanner
         /// <summary>The canary failed: traffic back to stable, canary to zero, the candidate rejected until a new one or a retry.</summary>
         public ModelDeploymentPlan Abort(ModelRevision stable, ModelRevision canary, string reason, string message)
         {
-            canary.Outcome = RevisionOutcomes.Rejected;
-            canary.RejectedAt = Now.UtcDateTime;
-            canary.Reason = message;
+            Refuse(canary, RevisionOutcomes.Rejected, message);
             rollbacks.Add(reason);
             Set(ConditionTypes.RolledBack, Conditions.True, reason, $"Revision {canary.Revision} rolled back to {stable.Revision}: {message}");
             Set(ConditionTypes.Degraded, Conditions.True, reason, $"Revision {canary.Revision}: {message}");
@@ -516,7 +565,11 @@ public static class ModelDeploymentPlanner
             return Steady(ArmOf(stable, Spec.Replicas));
         }
 
-        /// <summary>No candidate: the stable model is analysed; failing it rolls back to the newest earlier good revision.</summary>
+        /// <summary>
+        /// No candidate: the stable model is analysed. A Failed analysis rolls back once, to the revision this one was
+        /// promoted over (the newest Superseded one); a revision that is itself a rollback target is not rolled back
+        /// again, and an analysis that could not measure (Error) never rolls back: both leave it Degraded, saying why.
+        /// </summary>
         public ModelDeploymentPlan AnalyseStable(ModelRevision stable)
         {
             var arm = ArmOf(stable, Spec.Replicas);
@@ -526,14 +579,18 @@ public static class ModelDeploymentPlanner
             }
 
             var interval = Durations.Parse(analysis.Interval);
-            var run = Status.Analysis is { Arm: AnalysisArms.Stable } a && a.Revision == stable.Revision && a.Phase == AnalysisPhases.Running
-                ? a
-                : AnalysisEvaluator.Start(AnalysisArms.Stable, stable.Revision, Now);
+            var current = Status.Analysis is { Arm: AnalysisArms.Stable } a && a.Revision == stable.Revision ? a : null;
+            var run = current ?? AnalysisEvaluator.Start(AnalysisArms.Stable, stable.Revision, Now);
             if (Observation.Round is { } round && Observation.MeasuredArm == AnalysisArms.Stable)
             {
+                // A finished run (count reached, or inconclusive) is followed by a fresh one starting with this round.
+                if (run.Phase != AnalysisPhases.Running)
+                {
+                    run = AnalysisEvaluator.Start(AnalysisArms.Stable, stable.Revision, Now);
+                }
+
                 run = AnalysisEvaluator.Record(analysis, run, round, timeUp: false);
-                if (round.Values.FirstOrDefault(m => m.Value is not null) is not null
-                    && analysis.Metrics.FirstOrDefault(m => m.Source == AnalysisSources.Server && m.Metric == ServerMetrics.Accuracy) is { } accuracyMetric
+                if (analysis.Metrics.FirstOrDefault(m => m.Source == AnalysisSources.Server && m.Metric == ServerMetrics.Accuracy) is { } accuracyMetric
                     && round.TryGetValue(accuracyMetric.Name, out var accuracy) && accuracy.Value is { } value)
                 {
                     Status.LiveAccuracy = value;
@@ -541,28 +598,29 @@ public static class ModelDeploymentPlanner
             }
 
             Status.Analysis = run;
+            var next = AnalysisEvaluator.NextMeasurementAt(run, interval) - Now;
+            var requeue = next > TimeSpan.Zero ? next : interval;
             if (run.Phase is AnalysisPhases.Failed or AnalysisPhases.Error)
             {
                 var target = Status.Revisions!
                     .Where(r => r.Revision < stable.Revision && r.Outcome == RevisionOutcomes.Superseded)
                     .OrderByDescending(r => r.Revision)
                     .FirstOrDefault();
-                var reason = run.Phase == AnalysisPhases.Failed ? "StableAnalysisFailed" : "StableAnalysisError";
-                if (target is null)
+                var failed = run.Phase == AnalysisPhases.Failed;
+                var reason = failed ? "StableAnalysisFailed" : "StableAnalysisError";
+                var isRollbackTarget = stable.Reason?.StartsWith(RollbackTargetReason, StringComparison.Ordinal) == true;
+                if (!failed || target is null || isRollbackTarget)
                 {
-                    Set(ConditionTypes.Degraded, Conditions.True, reason, $"Revision {stable.Revision} fails its analysis ({run.Message}) and there is no earlier good revision to return to");
-                    var steady = Steady(arm, interval);
-                    Status.Phase = ModelDeploymentPhases.Degraded;
-                    Status.Analysis = AnalysisEvaluator.Start(AnalysisArms.Stable, stable.Revision, Now);
-                    return steady;
+                    var why = !failed ? "it could not be measured, which is no reason to roll back"
+                        : isRollbackTarget ? "it is already the target of a rollback"
+                        : "there is no earlier good revision to return to";
+                    return Steady(arm, requeue, (reason, $"Revision {stable.Revision} fails its analysis ({run.Message}) and keeps serving: {why}"));
                 }
 
-                stable.Outcome = RevisionOutcomes.RolledBack;
-                stable.RejectedAt = Now.UtcDateTime;
-                stable.Reason = run.Message;
+                Refuse(stable, RevisionOutcomes.RolledBack, run.Message ?? reason);
                 target.Outcome = RevisionOutcomes.Stable;
                 target.PromotedAt = Now.UtcDateTime;
-                target.Reason = $"rollback target: revision {stable.Revision} failed its analysis";
+                target.Reason = $"{RollbackTargetReason}: revision {stable.Revision} failed its analysis";
                 Status.StableRevision = target.Revision;
                 Status.Analysis = null;
                 rollbacks.Add(reason);
@@ -572,14 +630,7 @@ public static class ModelDeploymentPlanner
                 return Steady(ArmOf(target, Spec.Replicas));
             }
 
-            if (run.Phase is AnalysisPhases.Successful or AnalysisPhases.Inconclusive)
-            {
-                // A completed (count) or inconclusive stable run: the next interval starts a fresh one.
-                Status.Analysis = run;
-            }
-
-            var next = AnalysisEvaluator.NextMeasurementAt(run, interval) - Now;
-            return Steady(arm, next > TimeSpan.Zero ? next : interval);
+            return Steady(arm, requeue);
         }
 
         private static string F(double value) => value.ToString("0.####", CultureInfo.InvariantCulture);

@@ -70,11 +70,7 @@ internal sealed partial class ModelDeploymentReconciler(
         var stable = caches.Workloads.Get(ns, ModelDeploymentNames.Deployment(name, AnalysisArms.Stable));
         var canary = caches.Workloads.Get(ns, ModelDeploymentNames.Deployment(name, AnalysisArms.Canary));
         var action = md.Metadata.Annotations is { } annotations && annotations.TryGetValue(ModelDeploymentActions.Annotation, out var requested) ? requested : null;
-        if (action is not null and not (ModelDeploymentActions.Promote or ModelDeploymentActions.Abort or ModelDeploymentActions.Retry))
-        {
-            await events.RecordAsync(md, EventTypes.Warning, "UnknownAction", $"{ModelDeploymentActions.Annotation}={action} is not promote, abort or retry; ignored", ct).ConfigureAwait(false);
-            action = null;
-        }
+        var unknownAction = action is not null and not (ModelDeploymentActions.Promote or ModelDeploymentActions.Abort or ModelDeploymentActions.Retry);
 
         // Measure the arm whose analysis is due (and both arms' live accuracy when mustBeat is judged online).
         IReadOnlyDictionary<string, Measurement>? round = null;
@@ -84,14 +80,16 @@ internal sealed partial class ModelDeploymentReconciler(
         {
             measuredArm = due.Arm;
             round = await MeasureAsync(md, due.Arm, due.Revision, now, ct).ConfigureAwait(false);
-            if (due.Arm == AnalysisArms.Canary && md.Spec.Promotion.MustBeat is not null)
+        }
+
+        // mustBeat judged online needs both arms' live accuracy whenever a canary runs (its verdict may be pending).
+        if (md.Status?.CanaryRevision is not null && md.Spec.Promotion.MustBeat is not null && md.Spec.PinnedRevision is null)
+        {
+            armAccuracy = new Dictionary<string, MeasuredValue>
             {
-                armAccuracy = new Dictionary<string, MeasuredValue>
-                {
-                    [AnalysisArms.Canary] = await servingMetrics.MeasureAsync(ReadyPods(md, AnalysisArms.Canary), name, ServerMetrics.Accuracy, 1, ct).ConfigureAwait(false),
-                    [AnalysisArms.Stable] = await servingMetrics.MeasureAsync(ReadyPods(md, AnalysisArms.Stable), name, ServerMetrics.Accuracy, 1, ct).ConfigureAwait(false),
-                };
-            }
+                [AnalysisArms.Canary] = await servingMetrics.MeasureAsync(ReadyPods(md, AnalysisArms.Canary), name, ServerMetrics.Accuracy, 1, ct).ConfigureAwait(false),
+                [AnalysisArms.Stable] = await servingMetrics.MeasureAsync(ReadyPods(md, AnalysisArms.Stable), name, ServerMetrics.Accuracy, 1, ct).ConfigureAwait(false),
+            };
         }
 
         var plan = ModelDeploymentPlanner.Plan(new ModelDeploymentObservation
@@ -101,7 +99,7 @@ internal sealed partial class ModelDeploymentReconciler(
             StableDeployment = stable,
             CanaryDeployment = canary,
             DefaultImage = image.Value.Image,
-            Action = action,
+            Action = unknownAction ? null : action,
             Round = round,
             MeasuredArm = measuredArm,
             ArmAccuracy = armAccuracy,
@@ -132,7 +130,23 @@ internal sealed partial class ModelDeploymentReconciler(
             md = await deployments.UpdateStatusAsync(md, status, ct).ConfigureAwait(false);
         }
 
-        if (plan.ActionHandled && action is not null)
+        // Events and counters first: a 409 on the annotation below must not lose them (the status above is written).
+        foreach (var reason in plan.Rollbacks)
+        {
+            rollbacks.Add(1, new KeyValuePair<string, object?>("reason", reason));
+        }
+
+        foreach (var (type, reason, message) in plan.Events)
+        {
+            await events.RecordAsync(md, type, reason, message, ct).ConfigureAwait(false);
+        }
+
+        if (unknownAction)
+        {
+            await events.RecordAsync(md, EventTypes.Warning, "UnknownAction", $"{ModelDeploymentActions.Annotation}={action} is not promote, abort or retry; removed", ct).ConfigureAwait(false);
+        }
+
+        if ((plan.ActionHandled || unknownAction) && action is not null)
         {
             // Guarded by the resourceVersion the action was decided on: a newer action is never removed unseen.
             var patch = new JsonObject
@@ -145,16 +159,6 @@ internal sealed partial class ModelDeploymentReconciler(
             };
             await deployments.PatchAsync(ns, name, new V1Patch(patch.ToJsonString(), V1Patch.PatchType.MergePatch), ct).ConfigureAwait(false);
             LogActionHandled(action, ObjectKey.From(md));
-        }
-
-        foreach (var reason in plan.Rollbacks)
-        {
-            rollbacks.Add(1, new KeyValuePair<string, object?>("reason", reason));
-        }
-
-        foreach (var (type, reason, message) in plan.Events)
-        {
-            await events.RecordAsync(md, type, reason, message, ct).ConfigureAwait(false);
         }
 
         return plan.RequeueAfter is { } after ? ReconcileResult.After(after) : ReconcileResult.Done;

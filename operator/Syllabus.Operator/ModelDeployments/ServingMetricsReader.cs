@@ -52,6 +52,11 @@ public sealed class HttpServingMetricsReader(HttpClient http) : IServingMetricsR
         {
             return MeasuredValue.Failed(e.Message);
         }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or IOException)
+        {
+            // A pod that answers something malformed (or cuts its answer off) is a measurement error, not a failed reconcile.
+            return MeasuredValue.Failed($"{metric} from {pods.Count} pods: malformed answer: {e.Message}");
+        }
     }
 
     private async Task<MeasuredValue> AccuracyAsync(IReadOnlyList<ServingPod> pods, string model, int minSamples, CancellationToken ct)

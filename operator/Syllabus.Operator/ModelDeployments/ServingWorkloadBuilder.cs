@@ -20,6 +20,9 @@ public static class ServingWorkloadBuilder
     /// <summary>Where pvc:// claims are mounted, as for trainers (the serve mode resolves pvc:// under it).</summary>
     public const string PvcMountRoot = TrainerJobBuilder.PvcMountRoot;
 
+    /// <summary>How long a deleted serving pod keeps answering before SIGTERM (endpoint propagation).</summary>
+    public const int PreStopSeconds = 3;
+
     public static V1Deployment BuildDeployment(ModelDeployment deployment, string arm, ArmPlan plan, TrainerImageOptions image)
     {
         ArgumentNullException.ThrowIfNull(deployment);
@@ -75,6 +78,9 @@ public static class ServingWorkloadBuilder
                 PeriodSeconds = 10,
                 FailureThreshold = 3,
             },
+            // Endpoints drop a deleted pod a moment after its deletion starts: keep serving through that moment, so a
+            // scale-down or rollout refuses no request (Kestrel stops accepting at SIGTERM).
+            Lifecycle = new V1Lifecycle { PreStop = new V1LifecycleHandler { Exec = new V1ExecAction { Command = ["sleep", PreStopSeconds.ToString(CultureInfo.InvariantCulture)] } } },
             Resources = TrainerJobBuilder.BuildResources(resources, image),
             VolumeMounts = mounts,
             SecurityContext = new V1SecurityContext

@@ -132,14 +132,17 @@ public sealed class ModelDeploymentPlannerTests
         Assert.Equal(new ArmPlan(2, "pvc://models/r2/model", Image, 1), plan.Canary);
         Assert.Contains(plan.Events, e => e.Reason == "CanaryStarted");
 
-        // The canary's pods are up: its analysis measures it; live accuracy 0.95, then 0.81 (failureLimit 0).
+        // The canary's pods are up: its analysis starts, and measures one interval later; 0.95, then 0.81 (failureLimit 0).
         var canary = Deployment("canary", 2, 1);
         stable = Deployment("stable", 1, 3);
-        Assert.Equal((AnalysisArms.Canary, 2), ModelDeploymentPlanner.MeasurementDue(md, stable, canary, T0.AddMinutes(7)));
-        plan = Plan(md, runs, T0.AddMinutes(7), stable, canary, AnalysisArms.Canary, 0.95);
-        Assert.Equal(AnalysisPhases.Running, plan.Status.Analysis!.Phase);
+        Assert.Null(ModelDeploymentPlanner.MeasurementDue(md, stable, canary, T0.AddMinutes(7)));
+        plan = Plan(md, runs, T0.AddMinutes(7), stable, canary);
+        Assert.Equal((AnalysisArms.Canary, 2, AnalysisPhases.Running), (plan.Status.Analysis!.Arm, plan.Status.Analysis.Revision, plan.Status.Analysis.Phase));
         Assert.Null(ModelDeploymentPlanner.MeasurementDue(md, stable, canary, T0.AddMinutes(7.5)));
-        plan = Plan(md, runs, T0.AddMinutes(8), stable, canary, AnalysisArms.Canary, 0.81);
+        Assert.Equal((AnalysisArms.Canary, 2), ModelDeploymentPlanner.MeasurementDue(md, stable, canary, T0.AddMinutes(8)));
+        plan = Plan(md, runs, T0.AddMinutes(8), stable, canary, AnalysisArms.Canary, 0.95);
+        Assert.Equal(AnalysisPhases.Running, plan.Status.Analysis!.Phase);
+        plan = Plan(md, runs, T0.AddMinutes(9), stable, canary, AnalysisArms.Canary, 0.81);
 
         Assert.Equal(new ArmPlan(1, "pvc://models/r1/model", Image, 4), plan.Stable);
         Assert.Equal(0, plan.Canary!.Replicas);
@@ -152,10 +155,11 @@ public sealed class ModelDeploymentPlannerTests
         Assert.Equal(["AnalysisFailed"], plan.Rollbacks);
         Assert.Contains(plan.Events, e => e.Type == EventTypes.Warning && e.Reason == "RolledBack");
         var rejected = plan.Status.Revisions!.Single(r => r.Revision == 2);
-        Assert.Equal((RevisionOutcomes.Rejected, T0.AddMinutes(8).UtcDateTime), (rejected.Outcome, rejected.RejectedAt));
+        Assert.Equal((RevisionOutcomes.Rejected, T0.AddMinutes(9).UtcDateTime), (rejected.Outcome, rejected.RejectedAt));
+        Assert.Equal("r2", Assert.Single(plan.Status.Refused!).TrainingRun);
 
         // The same candidate is not tried again...
-        plan = Plan(md, runs, T0.AddMinutes(9), Deployment("stable", 1, 4), Deployment("canary", 2, 0));
+        plan = Plan(md, runs, T0.AddMinutes(9.5), Deployment("stable", 1, 4), Deployment("canary", 2, 0));
         Assert.Null(plan.Status.CanaryRevision);
         Assert.Equal(2, plan.Status.Revisions!.Count);
 
@@ -164,6 +168,7 @@ public sealed class ModelDeploymentPlannerTests
         Assert.True(plan.ActionHandled);
         Assert.Equal(3, plan.Status.CanaryRevision);
         Assert.Equal("r2", plan.Status.Revisions!.Single(r => r.Revision == 3).TrainingRun);
+        Assert.Empty(plan.Status.Refused!);
     }
 
     [Fact]
@@ -176,13 +181,14 @@ public sealed class ModelDeploymentPlannerTests
         Plan(md, runs, T0.AddMinutes(6), Deployment("stable", 1, 4));
         var stable = Deployment("stable", 1, 3);
         var canary = Deployment("canary", 2, 1);
-        Plan(md, runs, T0.AddMinutes(7), stable, canary, AnalysisArms.Canary, 0.95);
-        Plan(md, runs, T0.AddMinutes(8), stable, canary, AnalysisArms.Canary, 0.96);
-        var plan = Plan(md, runs, T0.AddMinutes(9), stable, canary, AnalysisArms.Canary, 0.97);
+        Plan(md, runs, T0.AddMinutes(7), stable, canary);
+        Plan(md, runs, T0.AddMinutes(8), stable, canary, AnalysisArms.Canary, 0.95);
+        Plan(md, runs, T0.AddMinutes(9), stable, canary, AnalysisArms.Canary, 0.96);
+        var plan = Plan(md, runs, T0.AddMinutes(10), stable, canary, AnalysisArms.Canary, 0.97);
 
         Assert.Equal(2, plan.Status.StableRevision);
         Assert.Equal(new ArmPlan(2, "pvc://models/r2/model", Image, 4), plan.Stable);
-        Assert.Equal(0, plan.Canary!.Replicas);
+        Assert.Equal(1, plan.Canary!.Replicas); // the promoted canary serves until the stable Deployment has rolled
         Assert.Equal(ModelDeploymentPhases.Progressing, plan.Status.Phase); // the stable Deployment still rolls to revision 2
         Assert.Equal(RevisionOutcomes.Superseded, plan.Status.Revisions!.Single(r => r.Revision == 1).Outcome);
         var promoted = plan.Status.Revisions!.Single(r => r.Revision == 2);
@@ -190,8 +196,9 @@ public sealed class ModelDeploymentPlannerTests
         Assert.StartsWith("analysis Successful: live-accuracy 0.97 (3 of 3 measurements passed)", promoted.Reason, StringComparison.Ordinal);
         Assert.Contains(plan.Events, e => e.Reason == "Promoted");
 
-        plan = Plan(md, runs, T0.AddMinutes(10), Deployment("stable", 2, 4), Deployment("canary", 2, 0));
+        plan = Plan(md, runs, T0.AddMinutes(10.5), Deployment("stable", 2, 4), canary);
         Assert.Equal(ModelDeploymentPhases.Healthy, plan.Status.Phase);
+        Assert.Equal(0, plan.Canary!.Replicas);
     }
 
     [Fact]
@@ -224,9 +231,16 @@ public sealed class ModelDeploymentPlannerTests
         var stable = Deployment("stable", 1, 3);
         var canary = Deployment("canary", 2, 1);
         var live = new Dictionary<string, MeasuredValue> { [AnalysisArms.Canary] = MeasuredValue.Of(0.94), [AnalysisArms.Stable] = MeasuredValue.Of(0.93) };
-        Plan(md, runs, T0.AddMinutes(7), stable, canary, AnalysisArms.Canary, 0.94, armAccuracy: live);
+        Plan(md, runs, T0.AddMinutes(7), stable, canary);
         Plan(md, runs, T0.AddMinutes(8), stable, canary, AnalysisArms.Canary, 0.94, armAccuracy: live);
-        var plan = Plan(md, runs, T0.AddMinutes(9), stable, canary, AnalysisArms.Canary, 0.94, armAccuracy: live);
+        Plan(md, runs, T0.AddMinutes(9), stable, canary, AnalysisArms.Canary, 0.94, armAccuracy: live);
+
+        // The analysis passes but the stable arm has no feedback yet: held, saying why, until it has.
+        var held = Plan(md, runs, T0.AddMinutes(10), stable, canary, AnalysisArms.Canary, 0.94,
+            armAccuracy: new Dictionary<string, MeasuredValue> { [AnalysisArms.Canary] = MeasuredValue.Of(0.94), [AnalysisArms.Stable] = MeasuredValue.NoData("0 feedback labels on 3 pods") });
+        Assert.Equal(2, held.Status.CanaryRevision);
+        Assert.Contains("stable: 0 feedback labels", Conditions.Find(held.Status.Conditions, ConditionTypes.Progressing)!.Message, StringComparison.Ordinal);
+        var plan = Plan(md, runs, T0.AddMinutes(10.1), stable, canary, armAccuracy: live);
         Assert.Equal(1, plan.Status.StableRevision);
         Assert.Equal(["MustBeatFailed"], plan.Rollbacks);
         Assert.Equal("live accuracy 0.94 does not beat the stable revision 1's 0.93 by 0.02", plan.Status.Revisions!.Single(r => r.Revision == 2).Reason);
@@ -242,17 +256,23 @@ public sealed class ModelDeploymentPlannerTests
         Plan(md, runs, T0.AddMinutes(6), Deployment("stable", 1, 4));
         var stable = Deployment("stable", 1, 3);
         var canary = Deployment("canary", 2, 1);
+        Plan(md, runs, T0.AddMinutes(7), stable, canary);
         for (var i = 0; i < 3; i++)
         {
-            Plan(md, runs, T0.AddMinutes(7 + i), stable, canary, AnalysisArms.Canary, 0.95);
+            Plan(md, runs, T0.AddMinutes(8 + i), stable, canary, AnalysisArms.Canary, 0.95);
         }
 
         stable = Deployment("stable", 2, 4);
         canary = Deployment("canary", 2, 0);
-        Assert.Equal((AnalysisArms.Stable, 2), ModelDeploymentPlanner.MeasurementDue(md, stable, canary, T0.AddMinutes(11)));
-        Plan(md, runs, T0.AddMinutes(11), stable, canary, AnalysisArms.Stable, 0.95);
+        Plan(md, runs, T0.AddMinutes(11), stable, canary);
+        Assert.Equal((AnalysisArms.Stable, 2), ModelDeploymentPlanner.MeasurementDue(md, stable, canary, T0.AddMinutes(12)));
+        Plan(md, runs, T0.AddMinutes(12), stable, canary, AnalysisArms.Stable, 0.95);
         Assert.Equal(0.95, md.Status!.LiveAccuracy);
-        var plan = Plan(md, runs, T0.AddMinutes(12), stable, canary, AnalysisArms.Stable, 0.5);
+
+        // A stable run between measurements is left as it is: no status write per reconcile.
+        var quiet = Plan(md, runs, T0.AddMinutes(12.5), stable, canary);
+        Assert.Equal(T0.AddMinutes(11).UtcDateTime, quiet.Status.Analysis!.StartedAt);
+        var plan = Plan(md, runs, T0.AddMinutes(13), stable, canary, AnalysisArms.Stable, 0.5);
 
         Assert.Equal(1, plan.Status.StableRevision);
         Assert.Equal(new ArmPlan(1, "pvc://models/r1/model", Image, 4), plan.Stable);
@@ -261,9 +281,85 @@ public sealed class ModelDeploymentPlannerTests
         Assert.Equal(ModelDeploymentPhases.Degraded, plan.Status.Phase);
         Assert.Contains("Revision 2 rolled back to 1", Conditions.Find(plan.Status.Conditions, ConditionTypes.RolledBack)!.Message, StringComparison.Ordinal);
 
-        // r2 is the newest run but rolled back: it is not canaried again.
-        plan = Plan(md, runs, T0.AddMinutes(13), Deployment("stable", 1, 4), canary);
+        // r2 is the newest run but rolled back: it is not canaried again; and revision 1, restored by a rollback,
+        // failing in turn is not rolled back further (it stays, Degraded, saying why).
+        var restored = Deployment("stable", 1, 4);
+        plan = Plan(md, runs, T0.AddMinutes(14), restored, canary);
         Assert.Null(plan.Status.CanaryRevision);
+        Plan(md, runs, T0.AddMinutes(15), restored, canary, AnalysisArms.Stable, 0.5);
+        Assert.Equal(1, md.Status!.StableRevision);
+        Assert.Contains("already the target of a rollback", Conditions.Find(md.Status.Conditions, ConditionTypes.Degraded)!.Message, StringComparison.Ordinal);
+        Assert.Equal(ModelDeploymentPhases.Degraded, md.Status.Phase);
+    }
+
+    [Fact]
+    public void A_stable_analysis_that_cannot_measure_never_rolls_back()
+    {
+        var md = Md(s => { s.Promotion.Canary = null; s.Analysis!.Count = null; });
+        var runs = new List<TrainingRun> { Run("r1", 0) };
+        Plan(md, runs, T0);
+        runs.Add(Run("r2", 5));
+        Plan(md, runs, T0.AddMinutes(6), Deployment("stable", 1, 4));
+        var stable = Deployment("stable", 2, 4);
+        Plan(md, runs, T0.AddMinutes(7), stable);
+        var metric = md.Spec.Analysis!.Metrics[0];
+        for (var i = 1; i <= 5; i++)
+        {
+            var round = new Dictionary<string, Measurement> { ["live-accuracy"] = AnalysisEvaluator.Judge(metric, MeasuredValue.Failed("pod a: connection refused"), T0.AddMinutes(7 + i)) };
+            var p = ModelDeploymentPlanner.Plan(new ModelDeploymentObservation { Deployment = md, Runs = runs, StableDeployment = stable, DefaultImage = Image, Round = round, MeasuredArm = AnalysisArms.Stable, Now = T0.AddMinutes(7 + i) });
+            md.Status = p.Status;
+            Assert.Empty(p.Rollbacks);
+        }
+
+        Assert.Equal(2, md.Status!.StableRevision);
+        Assert.Equal("StableAnalysisError", Conditions.Find(md.Status.Conditions, ConditionTypes.Degraded)!.Reason);
+    }
+
+    [Fact]
+    public void A_model_that_served_and_was_superseded_is_not_served_again_when_the_newer_run_is_deleted()
+    {
+        var md = Md(s => s.Promotion.Canary = null);
+        var r1 = Run("r1", 0);
+        Plan(md, [r1], T0);
+        Plan(md, [r1, Run("r2", 5)], T0.AddMinutes(6), Deployment("stable", 1, 4));
+        Assert.Equal(2, md.Status!.StableRevision);
+
+        // r2 deleted (its TTL): r1 is the newest run left, but it served and was superseded.
+        var plan = Plan(md, [r1], T0.AddMinutes(7), Deployment("stable", 2, 4));
+        Assert.Equal(2, plan.Status.StableRevision);
+        Assert.Equal(2, plan.Status.Revisions!.Count);
+    }
+
+    [Fact]
+    public void A_rejected_model_stays_refused_after_its_revision_leaves_the_history()
+    {
+        var md = Md(s => { s.RevisionHistoryLimit = 1; s.Promotion.MustBeat = new MustBeatSpec { Metric = "accuracy", Margin = 0.01 }; });
+        var runs = new List<TrainingRun> { Run("r1", 0, 0.95, "sha256:aa"), Run("r2", 5, 0.95, "sha256:aa") };
+        Plan(md, [runs[0]], T0);
+        var first = Plan(md, runs, T0.AddMinutes(6), Deployment("stable", 1, 4));
+        Assert.Equal([1], first.Status.Revisions!.Select(r => r.Revision)); // revision 2 (rejected) trimmed at once
+        Assert.Single(first.Events, e => e.Reason == "CandidateRejected");
+        for (var i = 0; i < 3; i++)
+        {
+            var again = Plan(md, runs, T0.AddMinutes(7 + i), Deployment("stable", 1, 4));
+            Assert.DoesNotContain(again.Events, e => e.Reason == "CandidateRejected");
+        }
+
+        Assert.Equal(3, md.Status!.NextRevision);
+    }
+
+    [Fact]
+    public void An_older_run_never_replaces_a_canary_under_analysis()
+    {
+        var md = Md();
+        Plan(md, [Run("r1", 0)], T0);
+        Plan(md, [Run("r1", 0), Run("r3", 5)], T0.AddMinutes(6), Deployment("stable", 1, 4));
+        Assert.Equal(2, md.Status!.CanaryRevision);
+
+        // r2 finished before r3 (and before the canary started) but appears now, e.g. relabelled.
+        var plan = Plan(md, [Run("r1", 0), Run("r3", 5), Run("r2", 3)], T0.AddMinutes(7), Deployment("stable", 1, 3));
+        Assert.Equal(2, plan.Status.CanaryRevision);
+        Assert.Equal("r3", plan.Status.Revisions!.Single(r => r.Revision == 2).TrainingRun);
     }
 
     [Fact]
