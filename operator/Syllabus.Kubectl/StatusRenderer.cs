@@ -65,12 +65,18 @@ internal static class StatusRenderer
         V1Condition? Find(string type) => s.Conditions?.FirstOrDefault(c => c.Type == type);
         var c = s.Phase switch
         {
-            ModelDeploymentPhases.Degraded => Find(ConditionTypes.Degraded) is { Status: "True" } degraded ? degraded : Find(ConditionTypes.RolledBack),
+            ModelDeploymentPhases.Degraded => DegradedBecause(Find(ConditionTypes.Degraded), Find(ConditionTypes.RolledBack)),
             ModelDeploymentPhases.Healthy => Find(ConditionTypes.Available),
             _ => Find(ConditionTypes.Progressing) is { Message.Length: > 0 } progressing ? progressing : Find(ConditionTypes.Available),
         };
         return c?.Message is { Length: > 0 } m ? m : c?.Reason;
     }
+
+    /// <summary>A rollback's condition names both revisions: it explains a Degraded phase unless Degraded=True has another reason (a missing pinned revision).</summary>
+    private static V1Condition? DegradedBecause(V1Condition? degraded, V1Condition? rolledBack) =>
+        rolledBack is { Status: "True" } && (degraded is not { Status: "True" } || degraded.Reason == rolledBack.Reason) ? rolledBack
+        : degraded is { Status: "True" } ? degraded
+        : rolledBack;
 
     private static void WriteConditions(StringBuilder sb, List<V1Condition>? conditions, DateTimeOffset now)
     {
