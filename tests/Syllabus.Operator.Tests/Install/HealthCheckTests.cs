@@ -3,6 +3,8 @@ using System.Text.Json.Nodes;
 using k8s;
 using k8s.Models;
 using Syllabus.Api;
+using Syllabus.Operator.ModelDeployments;
+using Syllabus.Operator.TrainingRuns;
 
 namespace Syllabus.Operator.Tests.Install;
 
@@ -148,6 +150,109 @@ public sealed class HealthCheckTests
         }
 
         Assert.Equal(new Health(c.ExpectedHealth, c.ExpectedMessage), health);
+    }
+
+    /// <summary>
+    /// The statuses the operator's own planner writes, through a whole story (nothing to serve, first rollout, serving,
+    /// a canary, an abort, a pin of a revision no longer kept, a pin of a kept one), give the health the README promises.
+    /// The Deployments are "rolled out" one step after the plan asks for them, as the Deployment controller would.
+    /// </summary>
+    [Fact]
+    public void ModelDeploymentHealthFollowsThePlannersStatus()
+    {
+        var script = Scripts.Value[ModelDeployment.KindName];
+        var image = new TrainerImageOptions();
+        var now = new DateTimeOffset(Then);
+        var md = new ModelDeployment
+        {
+            Metadata = new() { Name = "digits", NamespaceProperty = "team-a", Generation = 1, Uid = "00000000-0000-0000-0000-000000000002" },
+            Spec = new()
+            {
+                Source = new() { Selector = new V1LabelSelector { MatchLabels = new Dictionary<string, string> { ["model"] = "digits" } } },
+                Replicas = 2,
+                Promotion = new() { Canary = new() { Weight = 50, AnalysisDuration = "10m" } },
+            },
+        };
+        var runs = new List<TrainingRun>();
+        V1Deployment? stable = null, canary = null;
+        string? action = null;
+
+        static V1Deployment? RolledOut(V1Deployment? d)
+        {
+            if (d is null)
+            {
+                return null;
+            }
+
+            d.Metadata.Generation = 1;
+            var replicas = d.Spec.Replicas ?? 1;
+            d.Status = new V1DeploymentStatus { ObservedGeneration = 1, Replicas = replicas, UpdatedReplicas = replicas, AvailableReplicas = replicas, ReadyReplicas = replicas };
+            return d;
+        }
+
+        void AddRun(string name)
+        {
+            now += TimeSpan.FromMinutes(1);
+            runs.Add(new TrainingRun
+            {
+                Metadata = new() { Name = name, NamespaceProperty = "team-a", Labels = new Dictionary<string, string> { ["model"] = "digits" }, CreationTimestamp = now.UtcDateTime },
+                Status = new TrainingRunStatus { Phase = TrainingRunPhases.Succeeded, CompletionTime = now.UtcDateTime, Result = new TrainingResult { ModelUri = $"pvc://models/{name}/model", Metrics = new() { ["accuracy"] = 0.95 } } },
+            });
+        }
+
+        (Health Health, ModelDeploymentStatus Status) Reconcile()
+        {
+            now += TimeSpan.FromMinutes(1);
+            var plan = ModelDeploymentPlanner.Plan(new ModelDeploymentObservation
+            {
+                Deployment = md, Runs = runs, StableDeployment = stable, CanaryDeployment = canary, DefaultImage = image.Image, Action = action, Now = now,
+            });
+            plan.Status.ObservedGeneration = md.Metadata.Generation;
+            md.Status = plan.Status;
+            stable = RolledOut(plan.Stable is { } s ? ServingWorkloadBuilder.BuildDeployment(md, AnalysisArms.Stable, s, image) : null);
+            canary = RolledOut(plan.Canary is { } c ? ServingWorkloadBuilder.BuildDeployment(md, AnalysisArms.Canary, c, image) : null);
+            action = null;
+            return (HealthChecks.Run(script, JsonNode.Parse(KubernetesJson.Serialize(md))!), plan.Status);
+        }
+
+        string Message(ModelDeploymentStatus status, string type) => status.Conditions!.Single(c => c.Type == type).Message;
+
+        var (health, status) = Reconcile();
+        Assert.Equal(ModelDeploymentPhases.Pending, status.Phase);
+        Assert.Equal(new Health("Progressing", Message(status, ConditionTypes.Progressing)), health);
+        Assert.Contains("no TrainingRuns matching", health.Message, StringComparison.Ordinal);
+
+        AddRun("digits-1");
+        (health, status) = Reconcile();
+        Assert.Equal(new Health("Progressing", "Rolling out revision 1"), health);
+
+        (health, status) = Reconcile();
+        Assert.Equal(ModelDeploymentPhases.Healthy, status.Phase);
+        Assert.Equal(new Health("Healthy", "2 of 2 stable replicas available, serving revision 1"), health);
+
+        AddRun("digits-2");
+        (health, status) = Reconcile();
+        Assert.Equal((ModelDeploymentPhases.Progressing, 2), (status.Phase, status.CanaryRevision));
+        Assert.Equal(new Health("Progressing", "Revision 2 serves 50% of the replicas under analysis"), health);
+
+        action = ModelDeploymentActions.Abort;
+        (health, status) = Reconcile();
+        Assert.Equal(ModelDeploymentPhases.Degraded, status.Phase);
+        Assert.Equal(new Health("Degraded", "Revision 2 rolled back to 1: aborted by the user (syllabus.dev/action=abort)"), health);
+        (health, _) = Reconcile();
+        Assert.Equal("Degraded", health.Status);
+
+        md.Spec.PinnedRevision = 9;
+        md.Metadata.Generation = 2;
+        (health, status) = Reconcile();
+        Assert.Equal(ModelDeploymentPhases.Degraded, status.Phase);
+        Assert.Equal(new Health("Degraded", "spec.pinnedRevision 9 is not in the revision history (kept: 2, 1); still serving revision 1"), health);
+
+        md.Spec.PinnedRevision = 1;
+        md.Metadata.Generation = 3;
+        (health, status) = Reconcile();
+        Assert.Equal(ModelDeploymentPhases.Healthy, status.Phase);
+        Assert.Equal(new Health("Healthy", Message(status, ConditionTypes.Available)), health);
     }
 
     [Fact]
