@@ -92,4 +92,22 @@ public sealed class CommandLineTests
         Assert.Equal("kubectl patch -n team-a modeldeployment/m --type=merge -p '{\"spec\":{\"pinnedRevision\":3}}'", ModelDeploymentPatches.KubectlPin("m", 3, "team-a"));
         Assert.Equal("kubectl annotate modeldeployment/m syllabus.dev/action=abort --overwrite", ModelDeploymentPatches.KubectlAction("m", "abort"));
     }
+
+    [Fact]
+    public void TheReadmeDocumentsTheSameKubectlCallsAndTheInstall()
+    {
+        var readme = File.ReadAllText(Path.Combine(Syllabus.Testing.RepositoryPaths.Root, "README.md"));
+        foreach (var action in new[] { "promote", "abort", "retry" })
+        {
+            Assert.Contains($"| `kubectl syllabus {action} md/NAME` |", readme, StringComparison.Ordinal);
+            Assert.Contains($"`{ModelDeploymentPatches.KubectlAction("NAME", action)}`", readme, StringComparison.Ordinal);
+        }
+
+        Assert.Contains($"`{ModelDeploymentPatches.KubectlPin("NAME", 3).Replace(":3}", ":REV}", StringComparison.Ordinal)}`", readme, StringComparison.Ordinal);
+        Assert.Contains($"`{ModelDeploymentPatches.KubectlUnpin("NAME")}`", readme, StringComparison.Ordinal);
+
+        // kubectl finds the plugin by its file name: the install command must publish this project under that name.
+        Assert.Contains("dotnet publish operator/Syllabus.Kubectl ", readme, StringComparison.Ordinal);
+        Assert.Equal("kubectl-syllabus", typeof(PluginCommands).Assembly.GetName().Name);
+    }
 }
