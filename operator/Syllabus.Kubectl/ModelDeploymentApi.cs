@@ -50,6 +50,8 @@ internal sealed class ModelDeploymentApi(KubeConnection connection)
             new PluginException($"{target.Display} in namespace {Namespace}: the API server answered {(int)http.Response.StatusCode} {http.Response.StatusCode}: {StatusMessage(http.Response.Content)}", e),
         HttpRequestException or TaskCanceledException { InnerException: TimeoutException } =>
             new PluginException($"cannot reach the API server at {connection.Server}: {e.Message}", e),
+        JsonException =>
+            new PluginException($"{target.Display} in namespace {Namespace}: the stored object does not read as this plugin's ModelDeployment ({e.Message}); is the plugin older than the installed CRD?", e),
         _ => null,
     };
 
