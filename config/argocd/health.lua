@@ -63,24 +63,48 @@ local function trainingRun(status)
   return result("Unknown", "Unrecognised phase " .. tostring(phase))
 end
 
-local function modelDeployment(status)
-  local rolledBack, rollback = isTrue(status, "RolledBack")
-  if rolledBack then
-    return result("Degraded", describe(rollback, "Rolled back"))
+-- The condition's message only (empty messages skipped), for choosing between conditions.
+local function messageOf(c)
+  if c ~= nil and c.message ~= nil and c.message ~= "" then
+    return c.message
   end
+  return nil
+end
+
+-- Follows the operator's status: the phase decides, the conditions explain (see ModelDeploymentPlanner).
+local function modelDeployment(status, obj)
   local phase = status.phase
   if phase == "Healthy" then
-    return result("Healthy", describe(condition(status, "Ready"), "Serving"))
-  elseif phase == "Degraded" then
-    local _, degraded = isTrue(status, "Degraded")
-    if degraded == nil then
-      degraded = condition(status, "Ready")
+    local available, avail = isTrue(status, "Available")
+    if available then
+      return result("Healthy", describe(avail, "Serving"))
     end
-    return result("Degraded", describe(degraded, "Deployment is degraded"))
+    -- No replica on purpose is not a fault, as for a Deployment scaled to zero.
+    if obj.spec ~= nil and obj.spec.replicas == 0 then
+      return result("Healthy", "Scaled to zero replicas")
+    end
+    if avail ~= nil and avail.status == "False" then
+      return result("Degraded", describe(avail, "No stable replica is available"))
+    end
+    return result("Progressing", "Waiting for the Available condition")
+  elseif phase == "Degraded" then
+    -- A rollback's message names both revisions; a Degraded=True with another reason (a pinned revision no longer
+    -- kept, a failing stable model with nothing to return to) is the newer news.
+    local degradedTrue, degraded = isTrue(status, "Degraded")
+    local rolledBackTrue, rollback = isTrue(status, "RolledBack")
+    if rolledBackTrue and (not degradedTrue or degraded.reason == rollback.reason) then
+      return result("Degraded", describe(rollback, "Rolled back"))
+    end
+    if degradedTrue then
+      return result("Degraded", describe(degraded, "The ModelDeployment is degraded"))
+    end
+    return result("Degraded", describe(rollback, "The ModelDeployment is degraded"))
   elseif phase == "Progressing" then
-    return result("Progressing", describe(condition(status, "Progressing"), "Canary under analysis"))
+    -- Canary weight and analysis, a rollout, or an inconclusive analysis waiting for promote/abort.
+    return result("Progressing", describe(condition(status, "Progressing"), "Rolling out"))
   elseif phase == "Pending" or phase == nil or phase == "" then
-    return result("Progressing", describe(condition(status, "Ready"), "Waiting for a model to serve"))
+    local why = messageOf(condition(status, "Progressing")) or messageOf(condition(status, "Available"))
+    return result("Progressing", why or "Waiting for a model to serve")
   end
   return result("Unknown", "Unrecognised phase " .. tostring(phase))
 end
@@ -147,4 +171,4 @@ if invalid then
   return result("Degraded", describe(validity, "The spec is invalid"))
 end
 
-return check(status)
+return check(status, obj)
