@@ -37,6 +37,7 @@ public static class TrainCommand
         var root = new RootCommand("Syllabus trainer: trains, scores and serves models described by Syllabus resources");
         root.Add(train);
         root.Add(ServeCommand.Create(output, error, environment));
+        root.Add(ScoreCommand.Create(output, error, environment));
         return root;
     }
 
