@@ -179,11 +179,6 @@ public sealed class LabelStore : IDisposable
                     throw new LabelingException(400, $"item '{item.Id}' has {item.Features.Count} feature values, the store {Schema.FeatureColumns.Count} columns");
                 }
 
-                if (item.Predicted is { } p && !Schema.Labels.Contains(p))
-                {
-                    throw new LabelingException(400, $"item '{item.Id}': predicted label '{p}' is not one of the labels {string.Join(",", Schema.Labels)}");
-                }
-
                 insert.Parameters.Clear();
                 insert.Parameters.AddWithValue("$id", item.Id);
                 insert.Parameters.AddWithValue("$batch", item.Batch);
