@@ -1,0 +1,158 @@
+using System.Globalization;
+using Syllabus.Trainer.Cli;
+using Syllabus.Trainer.Scoring;
+using Syllabus.Trainer.Tests.Training;
+using Syllabus.Trainer.Training;
+
+namespace Syllabus.Trainer.Tests.Scoring;
+
+/// <summary>Three tiny models on the blob data: two with the same feature schema (a committee) and one min-max normalised.</summary>
+public sealed class ScoreFixture : IDisposable
+{
+    internal TrainerFixture Data { get; } = new(trainRows: 300, testRows: 60);
+
+    public ScoreFixture()
+    {
+        var cancellationToken = TestContext.Current.CancellationToken;
+        string Train(string name, string hidden, string dataExtra = "") =>
+            new TrainingJob(Data.Resolve(Data.Manifest(name, epochs: 2, hidden: hidden, file: name + ".yaml", dataExtra: dataExtra)), TimeProvider.System).Run(cancellationToken).ModelFolder;
+        ModelA = Train("a", "[16]");
+        ModelB = Train("b", "[8, 8]");
+        Standardised = Train("standardised", "[16]", "    normalization: MinMax");
+    }
+
+    public string ModelA { get; }
+
+    public string ModelB { get; }
+
+    public string Standardised { get; }
+
+    public string Folder => Data.Folder;
+
+    public void Dispose() => Data.Dispose();
+}
+
+[Collection(TorchCollection.Name)]
+public sealed class ScoreCommandTests(ScoreFixture fixture) : IClassFixture<ScoreFixture>
+{
+    private (int Exit, string Output, string Error) Score(params string[] extra)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var root = TrainCommand.CreateRoot(output, error, _ => null, TimeProvider.System);
+        var exit = root.Parse(["score", "--device", "cpu", .. extra]).Invoke();
+        return (exit, output.ToString(), error.ToString());
+    }
+
+    /// <summary>The fixture's test rows as a pool, with a row that is not a number and a row with too few cells appended.</summary>
+    private string Pool(string name, bool withId = false)
+    {
+        var lines = File.ReadAllLines(Path.Combine(fixture.Folder, "test.csv")).ToList();
+        var width = lines[0].Split(',').Length;
+        lines.Add(string.Join(',', Enumerable.Repeat("0.5", width - 1).Prepend("cat").Select((v, i) => i == 3 ? "abc" : v)));
+        lines.Add("cat,1.0,2.0");
+        if (withId)
+        {
+            lines = [.. lines.Select((l, i) => (i == 0 ? "row_id" : $"r{Math.Min(i, 5)}-{(i < 5 ? 0 : i)}") + "," + l)];
+            lines.Add("r1-0," + lines[1].Split(',', 2)[1]);
+        }
+
+        var path = Path.Combine(fixture.Folder, name);
+        File.WriteAllLines(path, lines);
+        return path;
+    }
+
+    [Fact]
+    public void Writes_the_batch_with_identity_scores_and_features_and_lists_every_row_it_could_not_score()
+    {
+        var pool = Pool("pool.csv");
+        var outFile = Path.Combine(fixture.Folder, "scored", "batch.csv");
+        var (exit, output, error) = Score("--model", fixture.ModelA, "--pool", pool, "--strategy", "least-confidence", "--batch", "10", "--seed", "4", "--out", outFile);
+        Assert.True(exit == 0, error);
+        Assert.Contains("scored 60 of 62 pool rows", output);
+
+        var lines = File.ReadAllLines(outFile);
+        var header = lines[0].Split(',');
+        Assert.Equal(["id", "rank", "score", "predicted", "confidence", "proba:cat", "proba:dog", "proba:fish", "source_file", "source_line", "label", "difficulty"], header[..12]);
+        Assert.Equal(11, lines.Length);
+        var poolLines = File.ReadAllLines(pool);
+        var scores = new List<double>();
+        foreach (var line in lines.Skip(1))
+        {
+            var cells = line.Split(',');
+            var lineNumber = int.Parse(cells[9], CultureInfo.InvariantCulture);
+            Assert.Equal($"{pool}:{lineNumber}", cells[0]);
+            // The original row, as it was in the pool, after the batch's own columns.
+            Assert.Equal(poolLines[lineNumber - 1], string.Join(',', cells[10..]));
+            var p = cells[5..8].Select(c => double.Parse(c, CultureInfo.InvariantCulture)).ToArray();
+            Assert.Equal(1.0, p.Sum(), 4);
+            Assert.Equal(1 - p.Max(), double.Parse(cells[2], CultureInfo.InvariantCulture), 6);
+            Assert.Equal(new[] { "cat", "dog", "fish" }[Array.IndexOf(p, p.Max())], cells[3]);
+            scores.Add(double.Parse(cells[2], CultureInfo.InvariantCulture));
+        }
+
+        Assert.Equal(scores.OrderDescending(), scores);
+        var rejects = File.ReadAllLines(Path.Combine(fixture.Folder, "scored", "batch.rejects.csv"));
+        Assert.Equal(3, rejects.Length);
+        Assert.Contains($"{pool}:62,{pool},62,", rejects[1]);
+        Assert.Contains("'abc' is not a finite number", rejects[1]);
+        Assert.Contains($"{pool}:63,{pool},63,\"has 3 fields, the header 10\"", rejects[2]);
+        var manifest = ScoredBatchManifest.Load(outFile + ".json");
+        Assert.Equal((62, 60, 10, 2), (manifest.PoolRows, manifest.ScoredRows, manifest.SelectedRows, manifest.RejectedRows));
+        Assert.Equal(["cat", "dog", "fish"], manifest.Classes);
+        Assert.Null(manifest.ImageShape);
+    }
+
+    [Fact]
+    public void The_same_seed_selects_the_same_random_batch_and_another_seed_another()
+    {
+        var pool = Pool("pool-random.csv");
+        string Run(int seed)
+        {
+            var outFile = Path.Combine(fixture.Folder, $"random-{seed}-{Guid.NewGuid():N}.csv");
+            Assert.Equal(0, Score("--model", fixture.ModelA, "--pool", pool, "--strategy", "random", "--batch", "8", "--seed", seed.ToString(CultureInfo.InvariantCulture), "--out", outFile).Exit);
+            return string.Join('|', File.ReadAllLines(outFile).Skip(1).Select(l => l.Split(',')[0]));
+        }
+
+        Assert.Equal(Run(1), Run(1));
+        Assert.NotEqual(Run(1), Run(2));
+    }
+
+    [Fact]
+    public void A_committee_scores_disagreement_and_needs_two_models_with_one_schema()
+    {
+        var pool = Pool("pool-committee.csv");
+        var outFile = Path.Combine(fixture.Folder, "committee.csv");
+        var (exit, _, error) = Score("--model", fixture.ModelA, "--model", fixture.ModelB, "--pool", pool, "--strategy", "max-disagreement", "--batch", "5", "--balance-classes", "--out", outFile);
+        Assert.True(exit == 0, error);
+        Assert.Equal(6, File.ReadAllLines(outFile).Length);
+        Assert.Equal(2, ScoredBatchManifest.Load(outFile + ".json").Models.Count);
+
+        var alone = Score("--model", fixture.ModelA, "--pool", pool, "--strategy", "vote-entropy", "--batch", "5", "--out", outFile);
+        Assert.Equal(2, alone.Exit);
+        Assert.Contains("two --model or more", alone.Error);
+
+        var mixed = Score("--model", fixture.ModelA, "--model", fixture.Standardised, "--pool", pool, "--strategy", "consensus-entropy", "--batch", "5", "--out", outFile);
+        Assert.Equal(2, mixed.Exit);
+        Assert.Contains($"--model {fixture.Standardised}: its feature schema", mixed.Error);
+    }
+
+    [Fact]
+    public void An_id_column_names_rows_and_a_repeated_id_is_rejected_not_dropped()
+    {
+        var pool = Pool("pool-ids.csv", withId: true);
+        var outFile = Path.Combine(fixture.Folder, "ids.csv");
+        var (exit, _, error) = Score("--model", fixture.ModelA, "--pool", pool, "--strategy", "entropy", "--batch", "60", "--diversity", "k-center", "--id-column", "row_id", "--out", outFile);
+        Assert.True(exit == 0, error);
+        var ids = File.ReadAllLines(outFile).Skip(1).Select(l => l.Split(',')[0]).ToList();
+        Assert.All(ids, id => Assert.StartsWith("r", id, StringComparison.Ordinal));
+        Assert.Equal(ids.Count, ids.Distinct().Count());
+        Assert.DoesNotContain("row_id", File.ReadAllLines(outFile)[0].Split(','));
+        var rejects = File.ReadAllText(Path.Combine(fixture.Folder, "ids.rejects.csv"));
+        Assert.Contains($"id 'r1-0' was already used at {pool}:2", rejects);
+
+        var unknown = Score("--model", fixture.ModelA, "--pool", pool, "--strategy", "entropy", "--batch", "5", "--out", outFile);
+        Assert.Equal(2, unknown.Exit);
+        Assert.Contains("column 'row_id' is not an input of the model", unknown.Error);
+    }
+}
