@@ -390,6 +390,9 @@ public sealed class LabelStore : IDisposable
         }
     }
 
+    /// <summary>A PRAGMA's value on the store's connection (synchronous is per connection), for tests.</summary>
+    internal object? Pragma(string name) => Scalar(_connection, $"PRAGMA {name};");
+
     public void Dispose()
     {
         _connection.Dispose();
