@@ -135,6 +135,7 @@ async function refill() {
 async function act(path, body, done) {
   if (state.busy) return;
   state.busy = true;
+  document.body.dataset.busy = "true";
   try {
     const result = await api(path, { ...body, idempotencyKey: newKey() });
     showStats(result.stats);
@@ -149,6 +150,7 @@ async function act(path, body, done) {
     say(e.message, true);
   } finally {
     state.busy = false;
+    document.body.dataset.busy = "false";
   }
 }
 
@@ -157,13 +159,14 @@ const skip = () => state.current && act("/api/skip", { itemId: state.current.id 
 const undo = () => act("/api/undo", {}, (r) => `undid the ${r.event.kind === "labelled" ? `label '${r.event.label}'` : "skip"} of ${r.event.itemId}`);
 
 function shortcuts(labels) {
-  // A one-character label is its own key (MNIST's "3" is the key 3); else 1..9 by position; else a free first letter.
+  // A one-character label is its own key (MNIST's "3" is the key 3); a longer one gets its position (1..9) and its
+  // first letter, each when no other label holds it.
   const keys = new Map();
   labels.forEach((l) => { if (l.length === 1) keys.set(l.toLowerCase(), l); });
   labels.forEach((l, i) => { if (l.length > 1 && i < 9 && !keys.has(String(i + 1))) keys.set(String(i + 1), l); });
   labels.forEach((l) => {
     const first = l[0].toLowerCase();
-    if (l.length > 1 && ![...keys.values()].includes(l) && !keys.has(first) && first !== " ") keys.set(first, l);
+    if (l.length > 1 && first !== " " && !keys.has(first)) keys.set(first, l);
   });
   return keys;
 }
@@ -179,13 +182,17 @@ async function main() {
   if (!token()) $("token").classList.add("shown");
   state.config = await api("/api/config");
   state.keys = shortcuts(state.config.labels);
-  const keyOf = new Map([...state.keys].map(([k, l]) => [l, k]));
+  const keysOf = (l) => [...state.keys].filter(([, label]) => label === l).map(([k]) => k);
   for (const l of state.config.labels) {
     const button = document.createElement("button");
     button.type = "button";
     button.dataset.label = l;
     button.textContent = l;
-    if (keyOf.has(l)) button.insertAdjacentHTML("beforeend", `<kbd>${keyOf.get(l)}</kbd>`);
+    if (keysOf(l).length > 0) {
+      const kbd = document.createElement("kbd");
+      kbd.textContent = keysOf(l).join(" / ");
+      button.append(kbd);
+    }
     button.addEventListener("click", () => label(l));
     $("labels").append(button);
   }
@@ -202,6 +209,7 @@ async function main() {
   });
   showStats(await api("/api/stats"));
   await refill();
+  document.body.dataset.busy = "false";
   document.body.dataset.ready = "true";
 }
 
