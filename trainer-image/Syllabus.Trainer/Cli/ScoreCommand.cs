@@ -83,7 +83,7 @@ public static class ScoreCommand
 
             var first = bundles[0];
             var pool = PoolReader.Read(arguments.Pool, arguments.IdColumn);
-            var idColumn = arguments.IdColumn ?? (pool.Columns.Contains(PoolReader.UncertainIdColumn) && arguments.Pool.All(p => p.EndsWith(".json", StringComparison.OrdinalIgnoreCase)) ? PoolReader.UncertainIdColumn : null);
+            var idColumn = pool.IdColumn;
             var featureColumns = pool.Columns.Where(c => c != idColumn).ToList();
             ScoredBatchFile.Header(first.Classes, featureColumns);
             var unknown = featureColumns.FirstOrDefault(c => !first.Schema.Columns.Any(f => f.Name == c) && !first.Schema.NonFeatureColumns.Contains(c));
@@ -97,7 +97,7 @@ public static class ScoreCommand
             ScoreResult result;
             try
             {
-                result = PoolScorer.Score(pool, bundles, arguments.Strategy, selection, idColumn);
+                result = PoolScorer.Score(pool, bundles, arguments.Strategy, selection);
             }
             catch (InvalidDataException e)
             {

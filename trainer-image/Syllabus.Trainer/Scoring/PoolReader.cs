@@ -13,8 +13,8 @@ public sealed record PoolRow(string Id, string File, long Line, IReadOnlyList<st
 /// <summary>A row that cannot be scored, and why.</summary>
 public sealed record RejectedRow(string Id, string File, long Line, string Reason);
 
-/// <summary>The pool's rows in file order, its columns, and the rows that could not even be read.</summary>
-public sealed record Pool(IReadOnlyList<string> Columns, IReadOnlyList<PoolRow> Rows, IReadOnlyList<RejectedRow> Rejected);
+/// <summary>The pool's rows in file order, its columns, the column naming rows (if any), and the rows that could not even be read.</summary>
+public sealed record Pool(IReadOnlyList<string> Columns, IReadOnlyList<PoolRow> Rows, IReadOnlyList<RejectedRow> Rejected, string? IdColumn);
 
 /// <summary>
 /// Reads an unlabelled pool through the trainer's record readers: CSV, Parquet (by the .parquet extension), or the
@@ -93,7 +93,7 @@ public static class PoolReader
             }
         }
 
-        return new Pool(columns!, rows, rejected);
+        return new Pool(columns!, rows, rejected, idColumn);
     }
 
     private static (List<string> Columns, IEnumerable<(long Line, IReadOnlyList<string?> Cells, string? Problem)> Records) ReadRecords(string file)

@@ -20,7 +20,7 @@ public static class PoolScorer
 {
     private const int ForwardRows = 1024;
 
-    public static ScoreResult Score(Pool pool, IReadOnlyList<ModelBundle> models, string strategy, SelectionOptions selection, string? idColumn)
+    public static ScoreResult Score(Pool pool, IReadOnlyList<ModelBundle> models, string strategy, SelectionOptions selection)
     {
         ArgumentNullException.ThrowIfNull(pool);
         ArgumentNullException.ThrowIfNull(models);
@@ -29,7 +29,7 @@ public static class PoolScorer
         var rejected = new List<RejectedRow>(pool.Rejected);
         var encodable = new List<PoolRow>();
         var features = new List<float>();
-        var inputColumns = pool.Columns.Select((c, i) => (c, i)).Where(p => p.c != idColumn).ToArray();
+        var inputColumns = pool.Columns.Select((c, i) => (c, i)).Where(p => p.c != pool.IdColumn).ToArray();
         foreach (var row in pool.Rows)
         {
             var values = new Dictionary<string, string?>(StringComparer.Ordinal);
