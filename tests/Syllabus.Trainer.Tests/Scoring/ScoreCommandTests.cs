@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json.Nodes;
 using Syllabus.Trainer.Cli;
 using Syllabus.Trainer.Scoring;
 using Syllabus.Trainer.Tests.Training;
@@ -154,5 +155,33 @@ public sealed class ScoreCommandTests(ScoreFixture fixture) : IClassFixture<Scor
         var unknown = Score("--model", fixture.ModelA, "--pool", pool, "--strategy", "entropy", "--batch", "5", "--out", outFile);
         Assert.Equal(2, unknown.Exit);
         Assert.Contains("column 'row_id' is not an input of the model", unknown.Error);
+    }
+
+    [Fact]
+    public void Scores_a_serving_models_uncertain_rows_named_by_request_and_row()
+    {
+        static JsonObject Row(string id, int row, JsonNode? first)
+        {
+            var inputs = new JsonObject { ["f0"] = first };
+            for (var f = 1; f < 8; f++)
+            {
+                inputs[$"f{f}"] = 0.5;
+            }
+
+            return new JsonObject { ["id"] = id, ["row"] = row, ["uncertainty"] = 0.3, ["inputs"] = inputs };
+        }
+
+        var json = Path.Combine(fixture.Folder, "uncertain.json");
+        File.WriteAllText(json, new JsonObject
+        {
+            ["model"] = "a",
+            ["rows"] = new JsonArray(Row("req-1", 0, 1.5), Row("req-1", 2, 2.5), Row("req-7", 1, "oops")),
+        }.ToJsonString());
+        var outFile = Path.Combine(fixture.Folder, "uncertain-batch.csv");
+        var (exit, _, error) = Score("--model", fixture.ModelA, "--pool", json, "--strategy", "margin", "--batch", "5", "--out", outFile);
+        Assert.True(exit == 0, error);
+        Assert.Equal(["req-1#0", "req-1#2"], File.ReadAllLines(outFile).Skip(1).Select(l => l.Split(',')[0]).Order());
+        Assert.Contains("req-7#1", File.ReadAllText(Path.Combine(fixture.Folder, "uncertain-batch.rejects.csv")));
+        Assert.Equal("request_id", ScoredBatchManifest.Load(outFile + ".json").IdColumn);
     }
 }
