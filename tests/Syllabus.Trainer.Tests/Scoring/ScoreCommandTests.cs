@@ -184,4 +184,20 @@ public sealed class ScoreCommandTests(ScoreFixture fixture) : IClassFixture<Scor
         Assert.Contains("req-7#1", File.ReadAllText(Path.Combine(fixture.Folder, "uncertain-batch.rejects.csv")));
         Assert.Equal("request_id", ScoredBatchManifest.Load(outFile + ".json").IdColumn);
     }
+
+    [Fact]
+    public async Task Scores_a_Parquet_pool_naming_rows_by_file_and_row()
+    {
+        var path = Path.Combine(fixture.Folder, "pool.parquet");
+        var random = new Random(3);
+        double?[] Column(int f) => [.. Enumerable.Range(0, 12).Select(r => r == 5 && f == 2 ? null : (double?)(random.NextDouble() * 2))];
+        await Syllabus.Trainer.Tests.Data.ParquetFixture.WriteAsync(path, [.. Enumerable.Range(0, 8).Select(f => (Syllabus.Trainer.Tests.Data.ParquetFixture.Column)new Syllabus.Trainer.Tests.Data.ParquetFixture.Doubles($"f{f}", Column(f)))]);
+        var outFile = Path.Combine(fixture.Folder, "parquet-batch.csv");
+        var (exit, output, error) = Score("--model", fixture.ModelA, "--pool", path, "--strategy", "entropy", "--batch", "3", "--out", outFile);
+        Assert.True(exit == 0, error);
+        Assert.Contains("scored 11 of 12 pool rows", output);
+        Assert.All(File.ReadAllLines(outFile).Skip(1), l => Assert.StartsWith(path + ":", l, StringComparison.Ordinal));
+        // Row 6 has a missing f2 and the model was fitted without imputation: rejected with the reason.
+        Assert.Contains($"{path}:6,{path},6,", File.ReadAllText(Path.Combine(fixture.Folder, "parquet-batch.rejects.csv")));
+    }
 }
