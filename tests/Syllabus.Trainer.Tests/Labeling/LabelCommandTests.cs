@@ -1,3 +1,5 @@
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
 using Microsoft.Data.Sqlite;
 using Syllabus.Trainer.Cli;
 using Syllabus.Trainer.Labeling;
@@ -68,5 +70,32 @@ public sealed class LabelCommandTests : IDisposable
         File.WriteAllText(_folder.Full("noid.csv"), "x,y\n1,2\n");
         var noId = await RunAsync(new LabelArguments(_folder.Full("c.db"), [_folder.Full("noid.csv")], Labels: ["cat"], Export: _folder.Full("y.csv")));
         Assert.Contains("no 'id' column", noId.Error);
+    }
+
+    [Fact]
+    public async Task Batches_written_to_the_pool_folder_while_serving_are_imported_once_finished()
+    {
+        var cancellationToken = TestContext.Current.CancellationToken;
+        var batches = Directory.CreateDirectory(_folder.Full("batches")).FullName;
+        LabelProcess.WriteManifest(LabelProcess.WriteBatch(batches, 3, name: "batch-1.csv"));
+        using var service = await LabelProcess.StartAsync("--store", _folder.Full("labels.db"), "--pool-dir", batches, "--pool-poll-seconds", "1");
+        using var client = new HttpClient { BaseAddress = service.Address };
+        async Task<int> Total() => (int)(await client.GetFromJsonAsync<JsonObject>("/api/stats", cancellationToken))!["total"]!;
+        Assert.Equal(3, await Total());
+
+        // A batch without its manifest is still being written: not imported. Items 3 and 4 overlap: 3 is not added twice.
+        var second = LabelProcess.WriteBatch(batches, 3, first: 3, name: "batch-2.csv");
+        await Task.Delay(TimeSpan.FromSeconds(2.5), cancellationToken);
+        Assert.Equal(3, await Total());
+        LabelProcess.WriteManifest(second);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (await Total() != 5)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), service.Output);
+            await Task.Delay(200, cancellationToken);
+        }
+
+        Assert.Contains("batch-2.csv: 2 new items", service.Output);
+        Assert.Equal(["cat", "dog"], (await client.GetFromJsonAsync<JsonObject>("/api/config", cancellationToken))!["labels"]!.AsArray().Select(l => (string)l!));
     }
 }

@@ -9,12 +9,13 @@ namespace Syllabus.Trainer.Tests.Labeling;
 internal sealed partial class LabelProcess : IDisposable
 {
     private readonly Process _process;
-    private readonly StringBuilder _output = new();
+    private readonly StringBuilder _output;
 
-    private LabelProcess(Process process, Uri address)
+    private LabelProcess(Process process, Uri address, StringBuilder output)
     {
         _process = process;
         Address = address;
+        _output = output;
     }
 
     public Uri Address { get; }
@@ -31,18 +32,23 @@ internal sealed partial class LabelProcess : IDisposable
     }
 
     /// <summary>A batch file as the score mode writes it (id, rank, predicted, confidence, then features x and y).</summary>
-    public static string WriteBatch(string folder, int items)
+    public static string WriteBatch(string folder, int items, int first = 1, string name = "batch.csv")
     {
         var text = new StringBuilder("id,rank,score,predicted,confidence,x,y\n");
-        for (var i = 1; i <= items; i++)
+        for (var i = first; i < first + items; i++)
         {
             text.Append(CultureInfo.InvariantCulture, $"item-{i},{i},{1.0 / i:R},{(i % 2 == 0 ? "dog" : "cat")},0.6,{i}.25,{i % 7}\n");
         }
 
-        var path = Path.Combine(folder, "batch.csv");
+        var path = Path.Combine(folder, name);
         File.WriteAllText(path, text.ToString());
         return path;
     }
+
+    /// <summary>The manifest `score` writes last beside a batch, which marks it finished.</summary>
+    public static void WriteManifest(string batch) =>
+        new Syllabus.Trainer.Scoring.ScoredBatchManifest { Strategy = "margin", Classes = ["cat", "dog"], FeatureColumns = ["x", "y"], SelectedRows = 1 }
+            .Save(Syllabus.Trainer.Scoring.ScoredBatchFile.ManifestPath(batch));
 
     public static async Task<LabelProcess> StartAsync(params string[] arguments)
     {
@@ -87,13 +93,7 @@ internal sealed partial class LabelProcess : IDisposable
             throw new InvalidOperationException($"label did not start: {log}");
         }
 
-        var started = new LabelProcess(process, await ready.Task);
-        lock (output)
-        {
-            started._output.Append(output);
-        }
-
-        return started;
+        return new LabelProcess(process, await ready.Task, output);
     }
 
     /// <summary>SIGKILL: no shutdown code runs.</summary>

@@ -200,4 +200,27 @@ public sealed class ScoreCommandTests(ScoreFixture fixture) : IClassFixture<Scor
         // Row 6 has a missing f2 and the model was fitted without imputation: rejected with the reason.
         Assert.Contains($"{path}:6,{path},6,", File.ReadAllText(Path.Combine(fixture.Folder, "parquet-batch.rejects.csv")));
     }
+
+    [Fact]
+    public async Task Rows_already_in_the_label_store_are_left_out_and_counted()
+    {
+        var pool = Pool("pool-exclude.csv");
+        var first = Path.Combine(fixture.Folder, "exclude", "batch-1.csv");
+        Assert.Equal(0, Score("--model", fixture.ModelA, "--pool", pool, "--strategy", "margin", "--batch", "10", "--out", first).Exit);
+        var store = Path.Combine(fixture.Folder, "exclude", "labels.db");
+        using (var opened = Syllabus.Trainer.Labeling.LabelStore.Open(store, Syllabus.Trainer.Labeling.LabelExchange.SchemaFor(first, ["cat", "dog", "fish"], ScoredBatchManifest.Load(first + ".json")), null))
+        {
+            await Syllabus.Trainer.Labeling.LabelExchange.ImportBatchAsync(opened, first, TestContext.Current.CancellationToken);
+        }
+
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        var second = Path.Combine(fixture.Folder, "exclude", "batch-2.csv");
+        var (exit, output, error) = Score("--model", fixture.ModelA, "--pool", pool, "--strategy", "margin", "--batch", "10", "--exclude-store", store, "--out", second);
+        Assert.True(exit == 0, error);
+        Assert.Contains($"scored 50 of 62 pool rows (10 already in {store})", output);
+        string[] Ids(string file) => [.. File.ReadAllLines(file).Skip(1).Select(l => l.Split(',')[0])];
+        Assert.Empty(Ids(first).Intersect(Ids(second)));
+        var manifest = ScoredBatchManifest.Load(second + ".json");
+        Assert.Equal((62, 10, 50), (manifest.PoolRows, manifest.ExcludedRows, manifest.ScoredRows));
+    }
 }

@@ -11,7 +11,8 @@ namespace Syllabus.Trainer.Cli;
 /// <summary>The parsed `label` options.</summary>
 public sealed record LabelArguments(
     string Store, IReadOnlyList<string> Pool, IReadOnlyList<string>? Labels = null, int Port = 8080, IReadOnlyList<string>? Urls = null,
-    string? TokenFile = null, long? Budget = null, string? ImportLabelStudio = null, string? Export = null, string ExportFormat = ExportFormats.Csv);
+    string? TokenFile = null, long? Budget = null, string? ImportLabelStudio = null, string? Export = null, string ExportFormat = ExportFormats.Csv,
+    string? PoolDirectory = null, int PoolPollSeconds = 10);
 
 /// <summary>
 /// `syllabus-trainer label --store PATH --pool BATCH.csv --labels a,b,c [--budget N] [--token-file F]`: imports scored
@@ -33,9 +34,11 @@ public static class LabelCommand
         var export = new Option<string?>("--export") { Description = "Write the labels to this file and exit instead of serving (EXPORT.json records how many, up to which event)" };
         var exportFormat = new Option<string>("--export-format") { Description = $"{string.Join(", ", ExportFormats.All)}", DefaultValueFactory = _ => ExportFormats.Csv };
         exportFormat.AcceptOnlyFromAmong([.. ExportFormats.All]);
+        var poolDirectory = new Option<string?>("--pool-dir") { Description = "A folder `score` writes batches to: every BATCH.csv whose BATCH.csv.json exists is imported, at start and while serving" };
+        var poolPoll = new Option<int>("--pool-poll-seconds") { Description = "How often --pool-dir is looked at", DefaultValueFactory = _ => 10 };
 
         var command = new Command("label", "Serve the labelling UI and API over a durable label store, or export its labels");
-        foreach (var option in new Option[] { store, pool, labels, port, urls, tokenFile, budget, importLabelStudio, export, exportFormat })
+        foreach (var option in new Option[] { store, pool, labels, port, urls, tokenFile, budget, importLabelStudio, export, exportFormat, poolDirectory, poolPoll })
         {
             command.Add(option);
         }
@@ -44,7 +47,8 @@ public static class LabelCommand
             new LabelArguments(parse.GetValue(store)!, parse.GetValue(pool) ?? [],
                 parse.GetValue(labels)?.Split(',', StringSplitOptions.TrimEntries), parse.GetValue(port),
                 parse.GetValue(urls) is { Length: > 0 } u ? u : null, parse.GetValue(tokenFile), parse.GetValue(budget),
-                parse.GetValue(importLabelStudio), parse.GetValue(export), parse.GetValue(exportFormat) ?? ExportFormats.Csv),
+                parse.GetValue(importLabelStudio), parse.GetValue(export), parse.GetValue(exportFormat) ?? ExportFormats.Csv,
+                parse.GetValue(poolDirectory), parse.GetValue(poolPoll)),
             output, error, cancellationToken));
         return command;
     }
@@ -58,6 +62,12 @@ public static class LabelCommand
         try
         {
             Validate(arguments);
+            var watcher = arguments.PoolDirectory is { } folder ? new BatchFolder(folder) : null;
+            if (watcher is not null)
+            {
+                arguments = arguments with { Pool = [.. arguments.Pool, .. watcher.NewBatches()] };
+            }
+
             store = await OpenAsync(arguments, output, cancellationToken);
             if (arguments.Export is { } exportPath)
             {
@@ -73,7 +83,11 @@ public static class LabelCommand
                 var stats = await server.StatsAsync(cancellationToken);
                 output.WriteLine($"labelling {stats.Total} items ({stats.Pending} pending, {stats.Labelled} labelled, {stats.Skipped} skipped; budget {arguments.Budget?.ToString(CultureInfo.InvariantCulture) ?? "none"}) at {string.Join(", ", server.Addresses)}");
                 output.WriteLine($"writes need 'Authorization: Bearer TOKEN' with the token in {TokenPath(arguments)}; the UI asks for it once");
+                using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                var polling = watcher is null ? Task.CompletedTask : PollAsync(watcher, server, TimeSpan.FromSeconds(arguments.PoolPollSeconds), output, error, stopping.Token);
                 await server.WaitForShutdownAsync(cancellationToken);
+                await stopping.CancelAsync();
+                await polling;
             }
 
             output.WriteLine("stopped");
@@ -112,6 +126,16 @@ public static class LabelCommand
             {
                 throw new InputException($"--labels: '{twice.Key}' is listed twice");
             }
+        }
+
+        if (arguments.PoolDirectory is { } folder && !Directory.Exists(folder))
+        {
+            throw new InputException($"--pool-dir {folder}: no such folder");
+        }
+
+        if (arguments.PoolPollSeconds < 1)
+        {
+            throw new InputException($"--pool-poll-seconds {arguments.PoolPollSeconds}: must be at least 1");
         }
 
         if (arguments.Budget is < 1)
@@ -164,14 +188,7 @@ public static class LabelCommand
         {
             foreach (var batch in arguments.Pool)
             {
-                var manifest = LabelExchange.ManifestOf(batch);
-                if (manifest is not null && !manifest.FeatureColumns.SequenceEqual(store.Schema.FeatureColumns))
-                {
-                    throw new InputException($"--pool {batch}: its feature columns differ from the store's (was it scored from another pool?)");
-                }
-
-                var added = await store.ImportAsync(LabelExchange.ReadBatch(batch, store.Schema), cancellationToken);
-                output.WriteLine($"{batch}: {added} new items");
+                output.WriteLine($"{batch}: {await LabelExchange.ImportBatchAsync(store, batch, cancellationToken)} new items");
             }
 
             if (labelStudio is not null)
@@ -193,6 +210,62 @@ public static class LabelCommand
         {
             store.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>Imports the batches that appear in --pool-dir while serving; a bad batch is reported and skipped, the service goes on.</summary>
+    private static async Task PollAsync(BatchFolder folder, LabelServer server, TimeSpan interval, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(interval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken))
+            {
+                foreach (var batch in folder.NewBatches())
+                {
+                    try
+                    {
+                        var added = await server.ImportBatchAsync(batch, cancellationToken);
+                        output.WriteLine($"{batch}: {added} new items");
+                    }
+                    catch (Exception e) when (e is DataException or LabelingException or InvalidDataException or IOException)
+                    {
+                        error.WriteLine($"error: {(e.Message.StartsWith(batch, StringComparison.Ordinal) ? "" : batch + ": ")}{e.Message} (skipped until the file changes)");
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopping.
+        }
+    }
+
+    /// <summary>The finished batches of a folder (BATCH.csv with its BATCH.csv.json, which `score` writes last) not seen before, or changed since.</summary>
+    private sealed class BatchFolder(string path)
+    {
+        private readonly Dictionary<string, DateTime> _seen = new(StringComparer.Ordinal);
+
+        public List<string> NewBatches()
+        {
+            var batches = new List<string>();
+            foreach (var csv in Directory.EnumerateFiles(path, "*.csv").Order(StringComparer.Ordinal))
+            {
+                var manifest = Syllabus.Trainer.Scoring.ScoredBatchFile.ManifestPath(csv);
+                if (!File.Exists(manifest))
+                {
+                    continue;
+                }
+
+                var written = File.GetLastWriteTimeUtc(manifest);
+                if (!_seen.TryGetValue(csv, out var before) || before != written)
+                {
+                    _seen[csv] = written;
+                    batches.Add(csv);
+                }
+            }
+
+            return batches;
         }
     }
 

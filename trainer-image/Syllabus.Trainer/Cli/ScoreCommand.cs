@@ -10,7 +10,7 @@ namespace Syllabus.Trainer.Cli;
 public sealed record ScoreArguments(
     IReadOnlyList<string> Models, IReadOnlyList<string> Pool, string Strategy, int Batch, string Out,
     int Seed = 0, bool BalanceClasses = false, string Diversity = "none", int DiversityCandidates = 0, string? IdColumn = null,
-    string? Rejects = null, string? Device = null);
+    string? Rejects = null, string? Device = null, string? ExcludeStore = null);
 
 /// <summary>
 /// `syllabus-trainer score --model URI [--model URI ...] --pool FILE --strategy S --batch N --out FILE`: scores an
@@ -37,9 +37,10 @@ public static class ScoreCommand
         var outFile = new Option<string>("--out", "-o") { Description = "The batch, as CSV; OUT.json describes it", Required = true };
         var rejects = new Option<string?>("--rejects") { Description = "Rows that could not be scored, with the reason (default: OUT's name + .rejects.csv)" };
         var device = new Option<string?>("--device") { Description = $"auto (CUDA when available), cpu, cuda or cuda:N; default ${TrainingDevice.EnvironmentVariable} or auto" };
+        var excludeStore = new Option<string?>("--exclude-store") { Description = "A label store whose items (pending, labelled or skipped) are left out of the pool, counted as excluded" };
 
         var command = new Command("score", "Score an unlabelled pool with a model (or a committee) and write the next batch to label");
-        foreach (var option in new Option[] { models, pool, strategy, batch, seed, balance, diversity, candidates, idColumn, outFile, rejects, device })
+        foreach (var option in new Option[] { models, pool, strategy, batch, seed, balance, diversity, candidates, idColumn, outFile, rejects, device, excludeStore })
         {
             command.Add(option);
         }
@@ -47,7 +48,7 @@ public static class ScoreCommand
         command.SetAction((parse, cancellationToken) => Task.FromResult(Run(
             new ScoreArguments(parse.GetValue(models) ?? [], parse.GetValue(pool) ?? [], parse.GetValue(strategy)!, parse.GetValue(batch), parse.GetValue(outFile)!,
                 parse.GetValue(seed), parse.GetValue(balance), parse.GetValue(diversity) ?? NoDiversity, parse.GetValue(candidates), parse.GetValue(idColumn),
-                parse.GetValue(rejects), parse.GetValue(device) ?? environment(TrainingDevice.EnvironmentVariable)),
+                parse.GetValue(rejects), parse.GetValue(device) ?? environment(TrainingDevice.EnvironmentVariable), parse.GetValue(excludeStore)),
             output, error, environment)));
         return command;
     }
@@ -83,6 +84,30 @@ public static class ScoreCommand
 
             var first = bundles[0];
             var pool = PoolReader.Read(arguments.Pool, arguments.IdColumn);
+            var excluded = 0;
+            if (arguments.ExcludeStore is { } store)
+            {
+                if (!File.Exists(store))
+                {
+                    throw new InputException($"--exclude-store {store}: no such file");
+                }
+
+                // Rows already queued for labelling (or labelled) are not offered again.
+                HashSet<string> queued;
+                try
+                {
+                    queued = Syllabus.Trainer.Labeling.LabelStore.ReadItemIds(store);
+                }
+                catch (Microsoft.Data.Sqlite.SqliteException e)
+                {
+                    throw new InputException($"--exclude-store {store}: not a readable label store: {e.Message}", e);
+                }
+
+                var kept = pool.Rows.Where(r => !queued.Contains(r.Id)).ToList();
+                excluded = pool.Rows.Count - kept.Count;
+                pool = pool with { Rows = kept };
+            }
+
             var idColumn = pool.IdColumn;
             var featureColumns = pool.Columns.Where(c => c != idColumn).ToList();
             ScoredBatchFile.Header(first.Classes, featureColumns);
@@ -126,14 +151,15 @@ public static class ScoreCommand
                 Seed = arguments.Seed,
                 BalanceClasses = arguments.BalanceClasses,
                 Diversity = arguments.Diversity,
-                PoolRows = pool.Rows.Count + pool.Rejected.Count,
+                PoolRows = pool.Rows.Count + pool.Rejected.Count + excluded,
+                ExcludedRows = excluded,
                 ScoredRows = result.Scored.Count,
                 SelectedRows = result.Batch.Count,
                 RejectedRows = result.Rejected.Count,
                 RejectsFile = rejectsPath,
                 CreatedAt = DateTimeOffset.UtcNow,
             }.Save(ScoredBatchFile.ManifestPath(outPath));
-            output.WriteLine($"scored {result.Scored.Count} of {pool.Rows.Count + pool.Rejected.Count} pool rows with {arguments.Strategy} ({bundles.Count} model{(bundles.Count == 1 ? "" : "s")}); selected {result.Batch.Count} into {outPath}");
+            output.WriteLine($"scored {result.Scored.Count} of {pool.Rows.Count + pool.Rejected.Count + excluded} pool rows{(excluded > 0 ? $" ({excluded} already in {arguments.ExcludeStore})" : "")} with {arguments.Strategy} ({bundles.Count} model{(bundles.Count == 1 ? "" : "s")}); selected {result.Batch.Count} into {outPath}");
             if (result.Rejected.Count > 0)
             {
                 output.WriteLine($"{result.Rejected.Count} rows could not be scored; see {rejectsPath} (first: {result.Rejected[0].File}:{result.Rejected[0].Line}: {result.Rejected[0].Reason})");

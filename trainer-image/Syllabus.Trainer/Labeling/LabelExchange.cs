@@ -101,6 +101,21 @@ public static class LabelExchange
         return items;
     }
 
+    /// <summary>Adds a scored batch's items that the store does not hold yet; returns how many were new.</summary>
+    /// <exception cref="LabelingException">400: the batch was scored from a pool with other feature columns.</exception>
+    /// <exception cref="DataException">The file is not a readable scored batch.</exception>
+    public static async Task<int> ImportBatchAsync(LabelStore store, string batchFile, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        var manifest = ManifestOf(batchFile);
+        if (manifest is not null && !manifest.FeatureColumns.SequenceEqual(store.Schema.FeatureColumns))
+        {
+            throw new LabelingException(400, $"{batchFile}: its feature columns differ from the store's (was it scored from another pool?)");
+        }
+
+        return await store.ImportAsync(ReadBatch(batchFile, store.Schema), cancellationToken);
+    }
+
     /// <summary>Writes the labelled items as a dataset: the feature columns and the label column (replacing a column of that name).</summary>
     /// <returns>How many labelled items were written.</returns>
     public static async Task<int> ExportDatasetAsync(LabelStore store, Stream destination, string format, CancellationToken cancellationToken = default)

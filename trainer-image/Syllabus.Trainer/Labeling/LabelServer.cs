@@ -48,6 +48,9 @@ public sealed class LabelServer : IAsyncDisposable
         return server;
     }
 
+    /// <summary>Adds a scored batch's new items to the store while serving.</summary>
+    public Task<int> ImportBatchAsync(string batchFile, CancellationToken cancellationToken) => LabelExchange.ImportBatchAsync(_store, batchFile, cancellationToken);
+
     public Task<LabelStats> StatsAsync(CancellationToken cancellationToken) => _store.StatsAsync(cancellationToken);
 
     public Task WaitForShutdownAsync(CancellationToken cancellationToken) => _app.WaitForShutdownAsync(cancellationToken);

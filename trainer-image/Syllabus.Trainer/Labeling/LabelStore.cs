@@ -156,6 +156,28 @@ public sealed class LabelStore : IDisposable
         return tables && Scalar(connection, "SELECT value FROM meta WHERE key = 'schema';") is string s ? JsonSerializer.Deserialize<StoreSchema>(s) : null;
     }
 
+    /// <summary>The ids of every item in the store at <paramref name="path"/> (read-only; the service may be running), or none when there is no store.</summary>
+    public static HashSet<string> ReadItemIds(string path)
+    {
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        if (ReadSchema(path) is null)
+        {
+            return ids;
+        }
+
+        using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT id FROM items;";
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            ids.Add(reader.GetString(0));
+        }
+
+        return ids;
+    }
+
     /// <summary>Adds items not yet in the store (by id); returns how many were new. Features must follow <see cref="StoreSchema.FeatureColumns"/>.</summary>
     public async Task<int> ImportAsync(IEnumerable<LabelItem> items, CancellationToken cancellationToken = default)
     {

@@ -73,6 +73,10 @@ public sealed class ScoredBatchManifest
     [JsonPropertyName("selectedRows")]
     public int SelectedRows { get; init; }
 
+    /// <summary>Pool rows left out because the --exclude-store already holds them.</summary>
+    [JsonPropertyName("excludedRows")]
+    public int ExcludedRows { get; init; }
+
     [JsonPropertyName("rejectedRows")]
     public int RejectedRows { get; init; }
 
