@@ -164,4 +164,41 @@ public sealed class LabelServerTests : IAsyncLifetime
         var script = await _client.GetStringAsync("/app.js", TestContext.Current.CancellationToken);
         Assert.Contains("/api/submit", script);
     }
+
+    [Fact]
+    public async Task Imports_Label_Studio_tasks_with_their_annotations_once()
+    {
+        static JsonNode Choice(string label) => new JsonArray(new JsonObject
+        {
+            ["from_name"] = "label", ["to_name"] = "item", ["type"] = "choices", ["value"] = new JsonObject { ["choices"] = new JsonArray(label) },
+        });
+        var tasks = new JsonArray(
+            new JsonObject
+            {
+                ["id"] = 41,
+                ["data"] = new JsonObject { ["x"] = "9.5", ["colour"] = "blue" },
+                ["annotations"] = new JsonArray(
+                    new JsonObject { ["id"] = 1, ["result"] = Choice("cat") },
+                    new JsonObject { ["id"] = 2, ["was_cancelled"] = true, ["result"] = Choice("dog") }),
+                ["predictions"] = new JsonArray(new JsonObject { ["score"] = 0.7, ["result"] = Choice("dog") }),
+            },
+            new JsonObject { ["id"] = 42, ["data"] = new JsonObject { ["syllabus_id"] = "item-1", ["x"] = "1.5", ["colour"] = null }, ["annotations"] = new JsonArray(new JsonObject { ["id"] = 3, ["result"] = Choice("dog") }) });
+        var first = await PostAsync("/api/import/label-studio", tasks);
+        Assert.Equal(HttpStatusCode.OK, first.Status);
+        Assert.Equal((2, 1, 2), ((int)first.Body["tasks"]!, (int)first.Body["itemsAdded"]!, (int)first.Body["labelsAdded"]!));
+        var again = await PostAsync("/api/import/label-studio", tasks);
+        Assert.Equal((0, 0), ((int)again.Body["itemsAdded"]!, (int)again.Body["labelsAdded"]!));
+        var item = (await GetAsync("/api/items/41")).Body;
+        Assert.Equal(("labelled", "cat", "dog", 0.7), ((string)item["state"]!, (string)item["label"]!, (string)item["predicted"]!, (double)item["confidence"]!));
+        Assert.Equal("dog", (string)(await GetAsync("/api/items/item-1")).Body["label"]!);
+
+        var missing = await PostAsync("/api/import/label-studio", new JsonArray(new JsonObject { ["id"] = 50, ["data"] = new JsonObject { ["x"] = "1" } }));
+        Assert.Equal(HttpStatusCode.BadRequest, missing.Status);
+        Assert.Contains("data has no 'colour'", (string)missing.Body["error"]!);
+        var outside = await PostAsync("/api/import/label-studio", new JsonArray(new JsonObject { ["id"] = 51, ["data"] = new JsonObject { ["x"] = "1", ["colour"] = "red" }, ["annotations"] = new JsonArray(new JsonObject { ["id"] = 9, ["result"] = Choice("fish") }) }));
+        Assert.Equal(HttpStatusCode.BadRequest, outside.Status);
+        Assert.Contains("label 'fish' is not one of the labels cat,dog", (string)outside.Body["error"]!);
+        // A refused file changes nothing.
+        Assert.Equal(HttpStatusCode.NotFound, (await GetAsync("/api/items/51")).Status);
+    }
 }

@@ -193,15 +193,8 @@ public static class LabelCommand
 
             if (labelStudio is not null)
             {
-                var (items, labels) = LabelExchange.ReadLabelStudio(labelStudio, store.Schema.FeatureColumns, Path.GetFileName(arguments.ImportLabelStudio!));
-                var added = await store.ImportAsync(items, cancellationToken);
-                var applied = 0;
-                foreach (var (itemId, label, key) in labels)
-                {
-                    applied += (await store.LabelAsync(itemId, label, key, cancellationToken)).Duplicate ? 0 : 1;
-                }
-
-                output.WriteLine($"{arguments.ImportLabelStudio}: {items.Count} tasks, {added} new items, {applied} new labels");
+                var (tasks, added, applied) = await LabelExchange.ImportLabelStudioAsync(store, labelStudio, Path.GetFileName(arguments.ImportLabelStudio!), cancellationToken);
+                output.WriteLine($"{arguments.ImportLabelStudio}: {tasks} tasks, {added} new items, {applied} new labels");
             }
 
             return store;

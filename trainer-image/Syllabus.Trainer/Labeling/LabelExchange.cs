@@ -270,6 +270,31 @@ public static class LabelExchange
         return (items, labels);
     }
 
+    /// <summary>
+    /// Imports Label Studio tasks into the store: every task is checked first (features, a known label for each
+    /// annotation), so a bad file changes nothing; annotations are labels with the key label-studio:TASK:ANNOTATION,
+    /// so importing a file again adds nothing.
+    /// </summary>
+    /// <returns>Tasks read, items new to the store, labels new to the store.</returns>
+    public static async Task<(int Tasks, int ItemsAdded, int LabelsAdded)> ImportLabelStudioAsync(LabelStore store, JsonNode? document, string batch, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        var (items, labels) = ReadLabelStudio(document, store.Schema.FeatureColumns, batch);
+        if (labels.FirstOrDefault(l => !store.Schema.Labels.Contains(l.Label)) is { ItemId: not null } outside)
+        {
+            throw new LabelingException(400, $"task '{outside.ItemId}': label '{outside.Label}' is not one of the labels {string.Join(",", store.Schema.Labels)}");
+        }
+
+        var added = await store.ImportAsync(items, cancellationToken);
+        var applied = 0;
+        foreach (var (itemId, label, key) in labels)
+        {
+            applied += (await store.LabelAsync(itemId, label, key, cancellationToken)).Duplicate ? 0 : 1;
+        }
+
+        return (items.Count, added, applied);
+    }
+
     private static string? FirstChoice(JsonNode? result, int task) =>
         (result as JsonArray ?? []).OfType<JsonObject>()
             .Where(r => r["type"]?.ToString() == "choices")

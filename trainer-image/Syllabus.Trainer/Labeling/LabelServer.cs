@@ -245,15 +245,8 @@ public sealed class LabelServer : IAsyncDisposable
     private async Task ImportLabelStudio(HttpContext context)
     {
         var document = await JsonNode.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted);
-        var (items, labels) = LabelExchange.ReadLabelStudio(document, _store.Schema.FeatureColumns, "label-studio");
-        var added = await _store.ImportAsync(items, context.RequestAborted);
-        var applied = 0;
-        foreach (var (itemId, label, key) in labels)
-        {
-            applied += (await _store.LabelAsync(itemId, label, key, context.RequestAborted)).Duplicate ? 0 : 1;
-        }
-
-        await Json(context, 200, new JsonObject { ["tasks"] = items.Count, ["itemsAdded"] = added, ["labelsAdded"] = applied });
+        var (tasks, added, applied) = await LabelExchange.ImportLabelStudioAsync(_store, document, "label-studio", context.RequestAborted);
+        await Json(context, 200, new JsonObject { ["tasks"] = tasks, ["itemsAdded"] = added, ["labelsAdded"] = applied });
     }
 
     private async Task Outcome(HttpContext context, WriteOutcome outcome)
