@@ -93,7 +93,7 @@ public static class LabelCommand
             output.WriteLine("stopped");
             return TrainCommand.Success;
         }
-        catch (Exception e) when (e is InputException or DataException or LabelingException or InvalidDataException)
+        catch (Exception e) when (e is InputException or DataException or LabelingException or InvalidDataException or JsonException)
         {
             error.WriteLine($"error: {e.Message}");
             return TrainCommand.BadInput;
