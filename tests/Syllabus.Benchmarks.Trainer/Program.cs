@@ -6,11 +6,12 @@ using Syllabus.Benchmarks.Trainer;
 //   transfer   [seeds, default 5] [budgets, default 100,250,1000]
 //   overhead   [epochs, default 3] [repetitions, default 5]
 //   drift      [features, default 100] [rows, default 100000] [repetitions, default 5]; beside scipy (drift_scipy.py)
+//   active-learning [seeds, default 3] [budgets, default 20,50,100,200,300,500,1000] [strategies, default random,least-confidence,margin,entropy,entropy+k-center] [png]
 // Each mode ends with a markdown table (mean ± std over seeds or repetitions) for the README.
 // Needs the MNIST CSVs of scripts/prepare-mnist.sh. Artifacts go to a temporary folder, removed afterwards unless
 // SYLLABUS_BENCH_KEEP=1.
-const string Usage = "usage: Syllabus.Benchmarks.Trainer curriculum [seeds] | transfer [seeds] [budgets,...] | overhead [epochs] [repetitions] | drift [features] [rows] [repetitions]";
-if (args.Length == 0 || args[0] is not ("transfer" or "curriculum" or "overhead" or "drift"))
+const string Usage = "usage: Syllabus.Benchmarks.Trainer curriculum [seeds] | transfer [seeds] [budgets,...] | overhead [epochs] [repetitions] | drift [features] [rows] [repetitions] | active-learning [seeds] [budgets,...] [strategies,...] [png]";
+if (args.Length == 0 || args[0] is not ("transfer" or "curriculum" or "overhead" or "drift" or "active-learning"))
 {
     Console.Error.WriteLine(Usage);
     return 2;
@@ -49,6 +50,22 @@ try
             break;
         case "drift":
             DriftBenchmark.Run(root, Positive(1, 100, "features"), Positive(2, 100_000, "rows"), Positive(3, 5, "repetitions"));
+            break;
+        case "active-learning":
+            int[] labelBudgets = args.Length > 2 ? [.. args[2].Split(',').Select(Budget)] : ActiveLearningBenchmark.DefaultBudgets;
+            if (labelBudgets.Zip(labelBudgets.Skip(1)).Any(p => p.First >= p.Second))
+            {
+                throw new ArgumentException($"budgets: must increase, got '{args[2]}'. {Usage}");
+            }
+
+            string[] strategies = args.Length > 3 ? args[3].Split(',') : ActiveLearningBenchmark.DefaultStrategies;
+            static string Base(string s) => s.EndsWith(ActiveLearningBenchmark.KCenterSuffix, StringComparison.Ordinal) ? s[..^ActiveLearningBenchmark.KCenterSuffix.Length] : s;
+            if (strategies.FirstOrDefault(s => !Syllabus.Trainer.Scoring.AcquisitionStrategies.All.Contains(Base(s)) || Syllabus.Trainer.Scoring.AcquisitionStrategies.NeedsCommittee(Base(s))) is { } unknown)
+            {
+                throw new ArgumentException($"strategies: '{unknown}' is not a single-model strategy ({string.Join(", ", Syllabus.Trainer.Scoring.AcquisitionStrategies.All.Where(s => !Syllabus.Trainer.Scoring.AcquisitionStrategies.NeedsCommittee(s)))}). {Usage}");
+            }
+
+            ActiveLearningBenchmark.Run(root, labelBudgets, [.. Enumerable.Range(1, Positive(1, 3, "seeds"))], strategies, args.Length > 4 ? Path.GetFullPath(args[4]) : Path.GetFullPath("active-learning.png"));
             break;
         default:
             OverheadBenchmark.Run(Positive(1, 3, "epochs"), Positive(2, 5, "repetitions"));

@@ -38,6 +38,8 @@ public static class TrainCommand
         root.Add(train);
         root.Add(ServeCommand.Create(output, error, environment));
         root.Add(DriftCommand.Create(output, error, environment, time));
+        root.Add(ScoreCommand.Create(output, error, environment));
+        root.Add(LabelCommand.Create(output, error));
         return root;
     }
 

@@ -9,7 +9,7 @@ namespace Syllabus.Trainer.Models;
 /// <c>features</c>; then the fully connected <c>classifier</c> (hiddenLayers, ReLU, dropout) and the output layer <c>head</c>.
 /// Rows arrive flattened (C*H*W features, channel-major as PyTorch flattens) and are reshaped here.
 /// </summary>
-internal sealed class CnnModel : nn.Module<Tensor, Tensor>
+internal sealed class CnnModel : nn.Module<Tensor, Tensor>, IPenultimateFeatures
 {
     private readonly Sequential _features;
     private readonly Sequential _classifier;
@@ -66,5 +66,12 @@ internal sealed class CnnModel : nn.Module<Tensor, Tensor>
         using var features = _features.forward(x);
         using var hidden = _classifier.forward(features);
         return _head.forward(hidden);
+    }
+
+    public Tensor Penultimate(Tensor input)
+    {
+        using var x = input.reshape(_shape);
+        using var features = _features.forward(x);
+        return _classifier.forward(features);
     }
 }

@@ -9,7 +9,7 @@ namespace Syllabus.Trainer.Models;
 /// <c>features = nn.Sequential(Linear, ReLU, Dropout, ...)</c> and <c>head = nn.Linear</c>,
 /// so <c>^features\.</c> freezes the body and "head" is the output layer.
 /// </summary>
-internal sealed class MlpModel : nn.Module<Tensor, Tensor>
+internal sealed class MlpModel : nn.Module<Tensor, Tensor>, IPenultimateFeatures
 {
     private readonly Sequential _features;
     private readonly Linear _head;
@@ -37,4 +37,6 @@ internal sealed class MlpModel : nn.Module<Tensor, Tensor>
     }
 
     public override Tensor forward(Tensor input) => _head.forward(_features.forward(input));
+
+    public Tensor Penultimate(Tensor input) => _features.forward(input);
 }

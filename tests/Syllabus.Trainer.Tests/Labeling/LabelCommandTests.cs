@@ -1,0 +1,101 @@
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using Microsoft.Data.Sqlite;
+using Syllabus.Trainer.Cli;
+using Syllabus.Trainer.Labeling;
+using Syllabus.Trainer.Tests.Data;
+
+namespace Syllabus.Trainer.Tests.Labeling;
+
+public sealed class LabelCommandTests : IDisposable
+{
+    private readonly TempFolder _folder = new();
+
+    public void Dispose()
+    {
+        SqliteConnection.ClearAllPools();
+        _folder.Dispose();
+    }
+
+    private static async Task<(int Exit, string Output, string Error)> RunAsync(LabelArguments arguments)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var exit = await LabelCommand.RunAsync(arguments, output, error, TestContext.Current.CancellationToken);
+        return (exit, output.ToString(), error.ToString());
+    }
+
+    [Fact]
+    public async Task Export_writes_the_labelled_rows_and_records_how_many_up_to_which_event()
+    {
+        var cancellationToken = TestContext.Current.CancellationToken;
+        var batch = LabelProcess.WriteBatch(_folder.Path, 4);
+        var store = _folder.Full("labels.db");
+        using (var opened = LabelStore.Open(store, LabelExchange.SchemaFor(batch, ["cat", "dog"], null), null))
+        {
+            await opened.ImportAsync(LabelExchange.ReadBatch(batch, opened.Schema), cancellationToken);
+            await opened.LabelAsync("item-3", "dog", "a", cancellationToken);
+            await opened.LabelAsync("item-1", "cat", "b", cancellationToken);
+            await opened.SkipAsync("item-2", "c", cancellationToken);
+        }
+
+        var (exit, output, error) = await RunAsync(new LabelArguments(store, [], Export: _folder.Full("out/labels.csv")));
+        Assert.True(exit == 0, error);
+        Assert.Contains("exported 2 labels (csv)", output);
+        Assert.Equal("x,y,label\r\n1.25,1,cat\r\n3.25,3,dog\r\n", await File.ReadAllTextAsync(_folder.Full("out/labels.csv"), cancellationToken));
+        var summary = await File.ReadAllTextAsync(_folder.Full("out/labels.csv.json"), cancellationToken);
+        Assert.Contains("\"labels\": 2", summary);
+        Assert.Contains("\"lastEventSeq\": 3", summary);
+        Assert.False(File.Exists(_folder.Full("out/labels.csv.partial")));
+    }
+
+    [Fact]
+    public async Task Bad_inputs_exit_2_naming_the_problem()
+    {
+        var batch = LabelProcess.WriteBatch(_folder.Path, 2);
+        var noLabels = await RunAsync(new LabelArguments(_folder.Full("a.db"), [batch], Export: _folder.Full("x.csv")));
+        Assert.Equal(2, noLabels.Exit);
+        Assert.Contains("--labels: ", noLabels.Error);
+        Assert.Contains("give the label set", noLabels.Error);
+        var twice = await RunAsync(new LabelArguments(_folder.Full("a.db"), [batch], Labels: ["cat", "cat"]));
+        Assert.Equal((2, "error: --labels: 'cat' is listed twice\n"), (twice.Exit, twice.Error.ReplaceLineEndings("\n")));
+        var budget = await RunAsync(new LabelArguments(_folder.Full("a.db"), [batch], Labels: ["cat"], Budget: 0));
+        Assert.Contains("--budget 0: must be at least 1", budget.Error);
+        var nothing = await RunAsync(new LabelArguments(_folder.Full("new.db"), [], Labels: ["cat"]));
+        Assert.Contains("does not exist yet", nothing.Error);
+        var token = await RunAsync(new LabelArguments(_folder.Full("b.db"), [batch], Labels: ["cat", "dog"], TokenFile: _folder.Full("missing-token"), Urls: ["http://127.0.0.1:0"]));
+        Assert.Equal(2, token.Exit);
+        Assert.Contains("missing-token: no such file", token.Error);
+        // The predicted labels of a batch outside the label set do not stop an import, but a batch without an id does.
+        File.WriteAllText(_folder.Full("noid.csv"), "x,y\n1,2\n");
+        var noId = await RunAsync(new LabelArguments(_folder.Full("c.db"), [_folder.Full("noid.csv")], Labels: ["cat"], Export: _folder.Full("y.csv")));
+        Assert.Contains("no 'id' column", noId.Error);
+    }
+
+    [Fact]
+    public async Task Batches_written_to_the_pool_folder_while_serving_are_imported_once_finished()
+    {
+        var cancellationToken = TestContext.Current.CancellationToken;
+        var batches = Directory.CreateDirectory(_folder.Full("batches")).FullName;
+        LabelProcess.WriteManifest(LabelProcess.WriteBatch(batches, 3, name: "batch-1.csv"));
+        using var service = await LabelProcess.StartAsync("--store", _folder.Full("labels.db"), "--pool-dir", batches, "--pool-poll-seconds", "1");
+        using var client = new HttpClient { BaseAddress = service.Address };
+        async Task<int> Total() => (int)(await client.GetFromJsonAsync<JsonObject>("/api/stats", cancellationToken))!["total"]!;
+        Assert.Equal(3, await Total());
+
+        // A batch without its manifest is still being written: not imported. Items 3 and 4 overlap: 3 is not added twice.
+        var second = LabelProcess.WriteBatch(batches, 3, first: 3, name: "batch-2.csv");
+        await Task.Delay(TimeSpan.FromSeconds(2.5), cancellationToken);
+        Assert.Equal(3, await Total());
+        LabelProcess.WriteManifest(second);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (await Total() != 5)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), service.Output);
+            await Task.Delay(200, cancellationToken);
+        }
+
+        Assert.Contains("batch-2.csv: 2 new items", service.Output);
+        Assert.Equal(["cat", "dog"], (await client.GetFromJsonAsync<JsonObject>("/api/config", cancellationToken))!["labels"]!.AsArray().Select(l => (string)l!));
+    }
+}

@@ -1,0 +1,226 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Syllabus.Trainer.Cli;
+using Syllabus.Trainer.Scoring;
+using Syllabus.Trainer.Tests.Training;
+using Syllabus.Trainer.Training;
+
+namespace Syllabus.Trainer.Tests.Scoring;
+
+/// <summary>Three tiny models on the blob data: two with the same feature schema (a committee) and one min-max normalised.</summary>
+public sealed class ScoreFixture : IDisposable
+{
+    internal TrainerFixture Data { get; } = new(trainRows: 300, testRows: 60);
+
+    public ScoreFixture()
+    {
+        var cancellationToken = TestContext.Current.CancellationToken;
+        string Train(string name, string hidden, string dataExtra = "") =>
+            new TrainingJob(Data.Resolve(Data.Manifest(name, epochs: 2, hidden: hidden, file: name + ".yaml", dataExtra: dataExtra)), TimeProvider.System).Run(cancellationToken).ModelFolder;
+        ModelA = Train("a", "[16]");
+        ModelB = Train("b", "[8, 8]");
+        Standardised = Train("standardised", "[16]", "    normalization: MinMax");
+    }
+
+    public string ModelA { get; }
+
+    public string ModelB { get; }
+
+    public string Standardised { get; }
+
+    public string Folder => Data.Folder;
+
+    public void Dispose() => Data.Dispose();
+}
+
+[Collection(TorchCollection.Name)]
+public sealed class ScoreCommandTests(ScoreFixture fixture) : IClassFixture<ScoreFixture>
+{
+    private (int Exit, string Output, string Error) Score(params string[] extra)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var root = TrainCommand.CreateRoot(output, error, _ => null, TimeProvider.System);
+        var exit = root.Parse(["score", "--device", "cpu", .. extra]).Invoke();
+        return (exit, output.ToString(), error.ToString());
+    }
+
+    /// <summary>The fixture's test rows as a pool, with a row that is not a number and a row with too few cells appended.</summary>
+    private string Pool(string name, bool withId = false)
+    {
+        var lines = File.ReadAllLines(Path.Combine(fixture.Folder, "test.csv")).ToList();
+        var width = lines[0].Split(',').Length;
+        lines.Add(string.Join(',', Enumerable.Repeat("0.5", width - 1).Prepend("cat").Select((v, i) => i == 3 ? "abc" : v)));
+        lines.Add("cat,1.0,2.0");
+        if (withId)
+        {
+            lines = [.. lines.Select((l, i) => (i == 0 ? "row_id" : $"r{Math.Min(i, 5)}-{(i < 5 ? 0 : i)}") + "," + l)];
+            lines.Add("r1-0," + lines[1].Split(',', 2)[1]);
+        }
+
+        var path = Path.Combine(fixture.Folder, name);
+        File.WriteAllLines(path, lines);
+        return path;
+    }
+
+    [Fact]
+    public void Writes_the_batch_with_identity_scores_and_features_and_lists_every_row_it_could_not_score()
+    {
+        var pool = Pool("pool.csv");
+        var outFile = Path.Combine(fixture.Folder, "scored", "batch.csv");
+        var (exit, output, error) = Score("--model", fixture.ModelA, "--pool", pool, "--strategy", "least-confidence", "--batch", "10", "--seed", "4", "--out", outFile);
+        Assert.True(exit == 0, error);
+        Assert.Contains("scored 60 of 62 pool rows", output);
+
+        var lines = File.ReadAllLines(outFile);
+        var header = lines[0].Split(',');
+        Assert.Equal(["id", "rank", "score", "predicted", "confidence", "proba:cat", "proba:dog", "proba:fish", "source_file", "source_line", "label", "difficulty"], header[..12]);
+        Assert.Equal(11, lines.Length);
+        var poolLines = File.ReadAllLines(pool);
+        var scores = new List<double>();
+        foreach (var line in lines.Skip(1))
+        {
+            var cells = line.Split(',');
+            var lineNumber = int.Parse(cells[9], CultureInfo.InvariantCulture);
+            Assert.Equal($"{pool}:{lineNumber}", cells[0]);
+            // The original row, as it was in the pool, after the batch's own columns.
+            Assert.Equal(poolLines[lineNumber - 1], string.Join(',', cells[10..]));
+            var p = cells[5..8].Select(c => double.Parse(c, CultureInfo.InvariantCulture)).ToArray();
+            Assert.Equal(1.0, p.Sum(), 4);
+            Assert.Equal(1 - p.Max(), double.Parse(cells[2], CultureInfo.InvariantCulture), 6);
+            Assert.Equal(new[] { "cat", "dog", "fish" }[Array.IndexOf(p, p.Max())], cells[3]);
+            scores.Add(double.Parse(cells[2], CultureInfo.InvariantCulture));
+        }
+
+        Assert.Equal(scores.OrderDescending(), scores);
+        var rejects = File.ReadAllLines(Path.Combine(fixture.Folder, "scored", "batch.rejects.csv"));
+        Assert.Equal(3, rejects.Length);
+        Assert.Contains($"{pool}:62,{pool},62,", rejects[1]);
+        Assert.Contains("'abc' is not a finite number", rejects[1]);
+        Assert.Contains($"{pool}:63,{pool},63,\"has 3 fields, the header 10\"", rejects[2]);
+        var manifest = ScoredBatchManifest.Load(outFile + ".json");
+        Assert.Equal((62, 60, 10, 2), (manifest.PoolRows, manifest.ScoredRows, manifest.SelectedRows, manifest.RejectedRows));
+        Assert.Equal(["cat", "dog", "fish"], manifest.Classes);
+        Assert.Null(manifest.ImageShape);
+    }
+
+    [Fact]
+    public void The_same_seed_selects_the_same_random_batch_and_another_seed_another()
+    {
+        var pool = Pool("pool-random.csv");
+        string Run(int seed)
+        {
+            var outFile = Path.Combine(fixture.Folder, $"random-{seed}-{Guid.NewGuid():N}.csv");
+            Assert.Equal(0, Score("--model", fixture.ModelA, "--pool", pool, "--strategy", "random", "--batch", "8", "--seed", seed.ToString(CultureInfo.InvariantCulture), "--out", outFile).Exit);
+            return string.Join('|', File.ReadAllLines(outFile).Skip(1).Select(l => l.Split(',')[0]));
+        }
+
+        Assert.Equal(Run(1), Run(1));
+        Assert.NotEqual(Run(1), Run(2));
+    }
+
+    [Fact]
+    public void A_committee_scores_disagreement_and_needs_two_models_with_one_schema()
+    {
+        var pool = Pool("pool-committee.csv");
+        var outFile = Path.Combine(fixture.Folder, "committee.csv");
+        var (exit, _, error) = Score("--model", fixture.ModelA, "--model", fixture.ModelB, "--pool", pool, "--strategy", "max-disagreement", "--batch", "5", "--balance-classes", "--out", outFile);
+        Assert.True(exit == 0, error);
+        Assert.Equal(6, File.ReadAllLines(outFile).Length);
+        Assert.Equal(2, ScoredBatchManifest.Load(outFile + ".json").Models.Count);
+
+        var alone = Score("--model", fixture.ModelA, "--pool", pool, "--strategy", "vote-entropy", "--batch", "5", "--out", outFile);
+        Assert.Equal(2, alone.Exit);
+        Assert.Contains("two --model or more", alone.Error);
+
+        var mixed = Score("--model", fixture.ModelA, "--model", fixture.Standardised, "--pool", pool, "--strategy", "consensus-entropy", "--batch", "5", "--out", outFile);
+        Assert.Equal(2, mixed.Exit);
+        Assert.Contains($"--model {fixture.Standardised}: its feature schema", mixed.Error);
+    }
+
+    [Fact]
+    public void An_id_column_names_rows_and_a_repeated_id_is_rejected_not_dropped()
+    {
+        var pool = Pool("pool-ids.csv", withId: true);
+        var outFile = Path.Combine(fixture.Folder, "ids.csv");
+        var (exit, _, error) = Score("--model", fixture.ModelA, "--pool", pool, "--strategy", "entropy", "--batch", "60", "--diversity", "k-center", "--id-column", "row_id", "--out", outFile);
+        Assert.True(exit == 0, error);
+        var ids = File.ReadAllLines(outFile).Skip(1).Select(l => l.Split(',')[0]).ToList();
+        Assert.All(ids, id => Assert.StartsWith("r", id, StringComparison.Ordinal));
+        Assert.Equal(ids.Count, ids.Distinct().Count());
+        Assert.DoesNotContain("row_id", File.ReadAllLines(outFile)[0].Split(','));
+        var rejects = File.ReadAllText(Path.Combine(fixture.Folder, "ids.rejects.csv"));
+        Assert.Contains($"id 'r1-0' was already used at {pool}:2", rejects);
+
+        var unknown = Score("--model", fixture.ModelA, "--pool", pool, "--strategy", "entropy", "--batch", "5", "--out", outFile);
+        Assert.Equal(2, unknown.Exit);
+        Assert.Contains("column 'row_id' is not an input of the model", unknown.Error);
+    }
+
+    [Fact]
+    public void Scores_a_serving_models_uncertain_rows_named_by_request_and_row()
+    {
+        static JsonObject Row(string id, int row, JsonNode? first)
+        {
+            var inputs = new JsonObject { ["f0"] = first };
+            for (var f = 1; f < 8; f++)
+            {
+                inputs[$"f{f}"] = 0.5;
+            }
+
+            return new JsonObject { ["id"] = id, ["row"] = row, ["uncertainty"] = 0.3, ["inputs"] = inputs };
+        }
+
+        var json = Path.Combine(fixture.Folder, "uncertain.json");
+        File.WriteAllText(json, new JsonObject
+        {
+            ["model"] = "a",
+            ["rows"] = new JsonArray(Row("req-1", 0, 1.5), Row("req-1", 2, 2.5), Row("req-7", 1, "oops")),
+        }.ToJsonString());
+        var outFile = Path.Combine(fixture.Folder, "uncertain-batch.csv");
+        var (exit, _, error) = Score("--model", fixture.ModelA, "--pool", json, "--strategy", "margin", "--batch", "5", "--out", outFile);
+        Assert.True(exit == 0, error);
+        Assert.Equal(["req-1#0", "req-1#2"], File.ReadAllLines(outFile).Skip(1).Select(l => l.Split(',')[0]).Order());
+        Assert.Contains("req-7#1", File.ReadAllText(Path.Combine(fixture.Folder, "uncertain-batch.rejects.csv")));
+        Assert.Equal("request_id", ScoredBatchManifest.Load(outFile + ".json").IdColumn);
+    }
+
+    [Fact]
+    public async Task Scores_a_Parquet_pool_naming_rows_by_file_and_row()
+    {
+        var path = Path.Combine(fixture.Folder, "pool.parquet");
+        var random = new Random(3);
+        double?[] Column(int f) => [.. Enumerable.Range(0, 12).Select(r => r == 5 && f == 2 ? null : (double?)(random.NextDouble() * 2))];
+        await Syllabus.Trainer.Tests.Data.ParquetFixture.WriteAsync(path, [.. Enumerable.Range(0, 8).Select(f => (Syllabus.Trainer.Tests.Data.ParquetFixture.Column)new Syllabus.Trainer.Tests.Data.ParquetFixture.Doubles($"f{f}", Column(f)))]);
+        var outFile = Path.Combine(fixture.Folder, "parquet-batch.csv");
+        var (exit, output, error) = Score("--model", fixture.ModelA, "--pool", path, "--strategy", "entropy", "--batch", "3", "--out", outFile);
+        Assert.True(exit == 0, error);
+        Assert.Contains("scored 11 of 12 pool rows", output);
+        Assert.All(File.ReadAllLines(outFile).Skip(1), l => Assert.StartsWith(path + ":", l, StringComparison.Ordinal));
+        // Row 6 has a missing f2 and the model was fitted without imputation: rejected with the reason.
+        Assert.Contains($"{path}:6,{path},6,", File.ReadAllText(Path.Combine(fixture.Folder, "parquet-batch.rejects.csv")));
+    }
+
+    [Fact]
+    public async Task Rows_already_in_the_label_store_are_left_out_and_counted()
+    {
+        var pool = Pool("pool-exclude.csv");
+        var first = Path.Combine(fixture.Folder, "exclude", "batch-1.csv");
+        Assert.Equal(0, Score("--model", fixture.ModelA, "--pool", pool, "--strategy", "margin", "--batch", "10", "--out", first).Exit);
+        var store = Path.Combine(fixture.Folder, "exclude", "labels.db");
+        using (var opened = Syllabus.Trainer.Labeling.LabelStore.Open(store, Syllabus.Trainer.Labeling.LabelExchange.SchemaFor(first, ["cat", "dog", "fish"], ScoredBatchManifest.Load(first + ".json")), null))
+        {
+            await Syllabus.Trainer.Labeling.LabelExchange.ImportBatchAsync(opened, first, TestContext.Current.CancellationToken);
+        }
+
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        var second = Path.Combine(fixture.Folder, "exclude", "batch-2.csv");
+        var (exit, output, error) = Score("--model", fixture.ModelA, "--pool", pool, "--strategy", "margin", "--batch", "10", "--exclude-store", store, "--out", second);
+        Assert.True(exit == 0, error);
+        Assert.Contains($"scored 50 of 62 pool rows (10 already in {store})", output);
+        string[] Ids(string file) => [.. File.ReadAllLines(file).Skip(1).Select(l => l.Split(',')[0])];
+        Assert.Empty(Ids(first).Intersect(Ids(second)));
+        var manifest = ScoredBatchManifest.Load(second + ".json");
+        Assert.Equal((62, 10, 50), (manifest.PoolRows, manifest.ExcludedRows, manifest.ScoredRows));
+    }
+}
