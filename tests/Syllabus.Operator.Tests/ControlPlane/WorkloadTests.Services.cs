@@ -275,7 +275,22 @@ public sealed partial class WorkloadTests
                 async () => (pod = (await PodsAsync(client, ns, "slow")).SingleOrDefault())?.Status?.ContainerStatuses?.SingleOrDefault()?.State?.Running is not null ? pod : null,
                 Timeout,
                 () => $"a running pod; have {KubernetesJson.Serialize(pod?.Status)}");
-            Assert.Equal(pod!.Metadata.Name, await GetAsync(pod.Status.PodIP, "/ready")); // readiness would pass...
+            // A running process may not be listening yet: readiness would pass once it answers...
+            var answer = await Eventually.GetAsync(
+                async () =>
+                {
+                    try
+                    {
+                        return await GetAsync(pod!.Status.PodIP, "/ready");
+                    }
+                    catch (HttpRequestException)
+                    {
+                        return null;
+                    }
+                },
+                Timeout,
+                () => "the server to answer on /ready");
+            Assert.Equal(pod!.Metadata.Name, answer);
             await Task.Delay(TimeSpan.FromSeconds(3), Ct);
             pod = await client.CoreV1.ReadNamespacedPodAsync(pod.Metadata.Name, ns, cancellationToken: Ct);
             var waiting = pod.Status.ContainerStatuses.Single();
