@@ -18,7 +18,9 @@ public static class ModelDeploymentServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddModelDeploymentController(this IServiceCollection services)
     {
-        services.AddHttpClient<IServingMetricsReader, HttpServingMetricsReader>(c => c.Timeout = TimeSpan.FromSeconds(5));
+        // A singleton: it remembers each pod's last counters between measurements.
+        services.AddHttpClient(nameof(HttpServingMetricsReader), c => c.Timeout = TimeSpan.FromSeconds(5));
+        services.TryAddSingleton<IServingMetricsReader>(sp => new HttpServingMetricsReader(sp.GetRequiredService<IHttpClientFactory>().CreateClient(nameof(HttpServingMetricsReader))));
         services.AddHttpClient<IPrometheusQueryClient, HttpPrometheusQueryClient>(c => c.Timeout = TimeSpan.FromSeconds(10));
         services.TryAddSingleton<ModelDeploymentCaches>();
         services.AddController<ModelDeployment, ModelDeploymentReconciler>(c => c

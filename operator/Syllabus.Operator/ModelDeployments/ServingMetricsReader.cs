@@ -26,6 +26,9 @@ public interface IServingMetricsReader
 /// </summary>
 public sealed class HttpServingMetricsReader(HttpClient http) : IServingMetricsReader
 {
+    // The last /metrics of each (pod, metric) measured, for increases between measurements; kept for the process's life.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Pod, string Address, string Metric), IReadOnlyList<PrometheusSample>> snapshots = new();
+
     private const int MaxBytes = 1 << 20;
     private const string Requests = "syllabus_serve_requests_total";
     private const string Latency = "syllabus_serve_request_duration_seconds";
@@ -95,7 +98,8 @@ public sealed class HttpServingMetricsReader(HttpClient http) : IServingMetricsR
         foreach (var pod in pods)
         {
             var text = await GetAsync(pod, "/metrics", ct).ConfigureAwait(false);
-            samples.AddRange(PrometheusText.Parse(text).Where(s => s.Labels.GetValueOrDefault("model") == model));
+            var current = PrometheusText.Parse(text).Where(s => s.Labels.GetValueOrDefault("model") == model).ToList();
+            samples.AddRange(SinceLastMeasurement(pod, metric, current));
         }
 
         switch (metric)
@@ -105,14 +109,14 @@ public sealed class HttpServingMetricsReader(HttpClient http) : IServingMetricsR
                 var infer = samples.Where(s => s.Name == Requests && s.Labels.GetValueOrDefault("endpoint") == "infer").ToList();
                 var total = infer.Sum(s => s.Value);
                 var errors = infer.Where(s => s.Labels.GetValueOrDefault("code", "").StartsWith('5')).Sum(s => s.Value);
-                return total < minSamples ? MeasuredValue.NoData($"{total} infer requests, fewer than minSamples {minSamples}") : MeasuredValue.Of(errors / total);
+                return total < minSamples ? MeasuredValue.NoData($"{total} infer requests since the last measurement, fewer than minSamples {minSamples}") : MeasuredValue.Of(errors / total);
             }
 
             case ServerMetrics.MeanConfidence:
             {
                 var count = samples.Where(s => s.Name == Confidence + "_count").Sum(s => s.Value);
                 var sum = samples.Where(s => s.Name == Confidence + "_sum").Sum(s => s.Value);
-                return count < minSamples ? MeasuredValue.NoData($"{count} predicted rows, fewer than minSamples {minSamples}") : MeasuredValue.Of(sum / count);
+                return count < minSamples ? MeasuredValue.NoData($"{count} predicted rows since the last measurement, fewer than minSamples {minSamples}") : MeasuredValue.Of(sum / count);
             }
 
             default:
@@ -124,10 +128,33 @@ public sealed class HttpServingMetricsReader(HttpClient http) : IServingMetricsR
                     .OrderBy(b => b.Bound)
                     .ToList();
                 var total = buckets.Count == 0 ? 0 : buckets[^1].Count;
-                return total < minSamples ? MeasuredValue.NoData($"{total} infer requests, fewer than minSamples {minSamples}") : MeasuredValue.Of(HistogramQuantile(0.95, buckets));
+                return total < minSamples ? MeasuredValue.NoData($"{total} infer requests since the last measurement, fewer than minSamples {minSamples}") : MeasuredValue.Of(HistogramQuantile(0.95, buckets));
             }
         }
     }
+
+    /// <summary>
+    /// What the pod's counters and histograms gained since this metric last measured it (as PromQL's increase() over
+    /// the interval), so a long-lived stable pod's history does not dilute a regression. The first measurement of a pod,
+    /// and one after its counters went backwards (the process restarted), count from its start.
+    /// </summary>
+    internal IEnumerable<PrometheusSample> SinceLastMeasurement(ServingPod pod, string metric, IReadOnlyList<PrometheusSample> current)
+    {
+        var key = (pod.Name, pod.Address, metric);
+        var previous = snapshots.TryGetValue(key, out var before) ? before : null;
+        snapshots[key] = current;
+        if (previous is null)
+        {
+            return current;
+        }
+
+        var old = previous.ToDictionary(SeriesKey, s => s.Value, StringComparer.Ordinal);
+        var deltas = current.Select(s => s with { Value = s.Value - old.GetValueOrDefault(SeriesKey(s)) }).ToList();
+        return deltas.Any(d => d.Value < 0) ? current : deltas;
+    }
+
+    private static string SeriesKey(PrometheusSample sample) =>
+        sample.Name + "{" + string.Join(",", sample.Labels.OrderBy(l => l.Key, StringComparer.Ordinal).Select(l => $"{l.Key}={l.Value}")) + "}";
 
     /// <summary>PromQL's histogram_quantile over cumulative buckets: linear within the bucket, the lower bound 0.</summary>
     internal static double HistogramQuantile(double q, IReadOnlyList<(double Bound, double Count)> buckets)
