@@ -41,7 +41,7 @@ public sealed class ServeTests(ServeFixture fixture) : IClassFixture<ServeFixtur
         Assert.Equal((200, true), (readyStatus, (bool)ready!["ready"]!));
         Assert.Equal("syllabus-trainer", (string)server!["name"]!);
         Assert.False(string.IsNullOrEmpty((string)server["version"]!));
-        Assert.Equal(["syllabus_feedback", "syllabus_window", "syllabus_uncertain"], Strings(server["extensions"]));
+        Assert.Equal(["syllabus_feedback", "syllabus_window", "syllabus_uncertain", "syllabus_drift"], Strings(server["extensions"]));
         Assert.Equal(200, metadataStatus);
         Assert.Equal("serve", (string)metadata!["name"]!);
         Assert.Equal(["1"], Strings(metadata["versions"]));
@@ -262,6 +262,30 @@ public sealed class ServeTests(ServeFixture fixture) : IClassFixture<ServeFixtur
         Assert.Equal((long)column["count"]!, counts.Sum() + (long)column["belowRange"]! + (long)column["aboveRange"]!);
         Assert.Equal(DataProfile.QuantileLevels, column["quantiles"]!.AsArray().Select(q => (double)q!["q"]!));
         Assert.Equal((long)window["rows"]!, window["predictions"]!.AsArray().Sum(p => (long)p!["count"]!));
+    }
+
+    [Fact]
+    public async Task Drift_of_the_live_window_against_the_training_profile_is_evaluated_as_the_drift_command_does()
+    {
+        // Rows far outside the training range in every feature: the window drifts, feature by feature.
+        var shifted = Enumerable.Range(0, 40).Select(i => Enumerable.Repeat(50f + i, 8).ToArray()).ToList();
+        await Post(Client, Model + "/infer", FeaturesRequest(shifted));
+
+        var (status, report) = await Get(Client, Model + "/drift?detector=ks&correction=Bonferroni");
+        Assert.Equal(200, status);
+        Assert.Equal("serve", (string)report!["model"]!);
+        Assert.True((int)report["currentRows"]! >= 40);
+        var features = report["features"]!.AsArray();
+        Assert.Equal(8, features.Count);
+        Assert.All(features, f => Assert.Equal("ks", (string)f!["detector"]!));
+        Assert.Contains(features, f => (bool)f!["drifted"]!);
+        Assert.NotNull(report["predictionDrift"]);
+
+        var (badDetector, bad) = await Get(Client, Model + "/drift?detector=nope");
+        Assert.Equal(400, badDetector);
+        Assert.Contains("detector 'nope'", (string)bad!["error"]!, StringComparison.Ordinal);
+        var (badShare, _) = await Get(Client, Model + "/drift?driftShare=2");
+        Assert.Equal(400, badShare);
     }
 
     [Fact]

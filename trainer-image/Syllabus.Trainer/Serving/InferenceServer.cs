@@ -27,7 +27,7 @@ namespace Syllabus.Trainer.Serving;
 public sealed class InferenceServer : IAsyncDisposable
 {
     /// <summary>The protocol extensions GET /v2 lists: Syllabus's own endpoints, documented in the README.</summary>
-    public static readonly IReadOnlyList<string> Extensions = ["syllabus_feedback", "syllabus_window", "syllabus_uncertain"];
+    public static readonly IReadOnlyList<string> Extensions = ["syllabus_feedback", "syllabus_window", "syllabus_uncertain", "syllabus_drift"];
 
     private const string ModelItem = "syllabus.model";
 
@@ -259,6 +259,11 @@ public sealed class InferenceServer : IAsyncDisposable
                 Resolve(c);
                 return Json(c, 200, _window.Snapshot(Name));
             }));
+            app.MapGet(prefix + "/drift", Handle("drift", c =>
+            {
+                Resolve(c);
+                return Json(c, 200, EvaluateDrift(c.Request.Query));
+            }));
             app.MapGet(prefix + "/uncertain", Handle("uncertain", c =>
             {
                 Resolve(c);
@@ -389,7 +394,7 @@ public sealed class InferenceServer : IAsyncDisposable
             _predictedClass[predicted[r]].Inc();
         }
 
-        _window.Add(rows, predicted);
+        _window.Add(rows, predicted, probabilities);
         _feedback.Record(id, predicted);
         _uncertain.Add(id, rows, probabilities);
 
@@ -420,6 +425,52 @@ public sealed class InferenceServer : IAsyncDisposable
         Metrics.OnlineAccuracy.WithLabels(Name).Set(accuracy);
         Metrics.OnlineAccuracyJudgements.WithLabels(Name).Set(judged);
         await Json(context, 200, summary);
+    }
+
+    /// <summary>
+    /// The documented `GET /v2/models/NAME/drift` body: the live window against the training profile, as `syllabus-trainer
+    /// drift` evaluates a file (query: detector, correction None|Bonferroni|BenjaminiHochberg, driftShare, threshold).
+    /// </summary>
+    private JsonNode EvaluateDrift(IQueryCollection query)
+    {
+        var profile = _window.Profile ?? throw new InferenceException(StatusCodes.Status409Conflict, "this server has no training profile (profile.json beside the model, or --profile), so drift cannot be evaluated");
+        var window = _window.ToDriftWindow();
+        if (window.Rows == 0)
+        {
+            throw new InferenceException(StatusCodes.Status409Conflict, "the live window has no rows yet");
+        }
+
+        var options = new Drift.DriftOptions
+        {
+            Detector = query.TryGetValue("detector", out var detector) ? detector.ToString() : Api.DriftDetectorNames.Auto,
+            Correction = query.TryGetValue("correction", out var correction) ? correction.ToString() : Api.MultipleTestCorrections.None,
+            DriftShare = query.TryGetValue("driftShare", out var share) ? Number(share.ToString(), "driftShare", 0, 1) : 0.5,
+            Threshold = query.TryGetValue("threshold", out var threshold) ? Number(threshold.ToString(), "threshold", 0, double.MaxValue) : null,
+        };
+        if (!Api.DriftDetectorNames.All.Contains(options.Detector))
+        {
+            throw new InferenceException(StatusCodes.Status400BadRequest, $"detector '{options.Detector}' is not one of {string.Join(", ", Api.DriftDetectorNames.All)}");
+        }
+
+        if (options.Correction is not (Api.MultipleTestCorrections.None or Api.MultipleTestCorrections.Bonferroni or Api.MultipleTestCorrections.BenjaminiHochberg))
+        {
+            throw new InferenceException(StatusCodes.Status400BadRequest, $"correction '{options.Correction}' is not None, Bonferroni or BenjaminiHochberg");
+        }
+
+        try
+        {
+            var outcome = Drift.DriftEvaluator.Evaluate(profile, window, options, Name, TimeProvider.System.GetUtcNow());
+            return JsonSerializer.SerializeToNode(outcome.Report)!;
+        }
+        catch (Drift.DriftInputException e)
+        {
+            throw new InferenceException(StatusCodes.Status409Conflict, e.Message);
+        }
+
+        static double Number(string text, string name, double min, double max) =>
+            double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var v) && v >= min && v <= max
+                ? v
+                : throw new InferenceException(StatusCodes.Status400BadRequest, $"{name} '{text}' is not a number between {min} and {max}");
     }
 
     private static Task Json(HttpContext context, int status, JsonNode body)

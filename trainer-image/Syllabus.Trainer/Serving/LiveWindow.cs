@@ -20,6 +20,7 @@ public sealed class LiveWindow
     private readonly double[] _numeric;
     private readonly string?[] _categorical;
     private readonly int[] _predicted;
+    private readonly float[] _probabilities;
     private int _next;
     private int _count;
     private long _total;
@@ -50,28 +51,67 @@ public sealed class LiveWindow
         _numeric = new double[(long)capacity * protocol.NumericColumns.Count];
         _categorical = new string?[(long)capacity * protocol.CategoricalColumns.Count];
         _predicted = new int[capacity];
+        _probabilities = new float[(long)capacity * classes.Count];
     }
 
     public int Capacity { get; }
 
     public DataProfile? Profile { get; }
 
-    /// <summary>Adds the rows of one request and their predicted class indices.</summary>
-    public void Add(InputRows rows, ReadOnlySpan<int> predicted)
+    /// <summary>Adds the rows of one request, their predicted class indices and (for drift) their class probabilities.</summary>
+    public void Add(InputRows rows, ReadOnlySpan<int> predicted, ReadOnlySpan<float> probabilities = default)
     {
         ArgumentNullException.ThrowIfNull(rows);
-        int numericWidth = _protocol.NumericColumns.Count, categoricalWidth = _protocol.CategoricalColumns.Count;
+        int numericWidth = _protocol.NumericColumns.Count, categoricalWidth = _protocol.CategoricalColumns.Count, k = _classes.Count;
         lock (_lock)
         {
             for (var r = 0; r < rows.Count; r++)
             {
                 rows.Numeric.AsSpan(r * numericWidth, numericWidth).CopyTo(_numeric.AsSpan(_next * numericWidth, numericWidth));
                 rows.Categorical.AsSpan(r * categoricalWidth, categoricalWidth).CopyTo(_categorical.AsSpan(_next * categoricalWidth, categoricalWidth));
+                if (probabilities.Length >= (r + 1) * k)
+                {
+                    probabilities.Slice(r * k, k).CopyTo(_probabilities.AsSpan(_next * k, k));
+                }
+
                 _predicted[_next] = predicted[r];
                 _next = (_next + 1) % Capacity;
                 _count = Math.Min(_count + 1, Capacity);
                 _total++;
             }
+        }
+    }
+
+    /// <summary>
+    /// The window's rows, oldest first, as the drift evaluator takes them (numeric columns as floats, categoricals as
+    /// strings, and the model's class probabilities for prediction drift, the confidence drop and CBPE).
+    /// </summary>
+    public Drift.DriftWindow ToDriftWindow()
+    {
+        int numericWidth = _protocol.NumericColumns.Count, categoricalWidth = _protocol.CategoricalColumns.Count, k = _classes.Count;
+        lock (_lock)
+        {
+            var first = (_next - _count + Capacity) % Capacity;
+            var numeric = Enumerable.Range(0, numericWidth).Select(_ => new float[_count]).ToList();
+            var categorical = Enumerable.Range(0, categoricalWidth).Select(_ => new string?[_count]).ToList();
+            var probabilities = new float[(long)_count * k];
+            for (var i = 0; i < _count; i++)
+            {
+                var slot = (first + i) % Capacity;
+                for (var c = 0; c < numericWidth; c++)
+                {
+                    numeric[c][i] = (float)_numeric[(slot * numericWidth) + c];
+                }
+
+                for (var c = 0; c < categoricalWidth; c++)
+                {
+                    categorical[c][i] = _categorical[(slot * categoricalWidth) + c];
+                }
+
+                _probabilities.AsSpan(slot * k, k).CopyTo(probabilities.AsSpan(i * k, k));
+            }
+
+            return new Drift.DriftWindow(_protocol.NumericColumns, numeric, _protocol.CategoricalColumns, categorical, _count) { Probabilities = probabilities };
         }
     }
 
