@@ -259,7 +259,23 @@ internal sealed partial class ControllerManager(
         var started = new List<IController>();
         try
         {
-            await informers.WaitForSyncAsync(ct).ConfigureAwait(false);
+            // As controller-runtime's CacheSyncTimeout: an informer that cannot list (a CRD not installed, a permission
+            // missing) fails the start, naming it, instead of leaving the manager unready and silent forever.
+            using (var syncDeadline = CancellationTokenSource.CreateLinkedTokenSource(ct))
+            {
+                syncDeadline.CancelAfter(opts.CacheSyncTimeout);
+                try
+                {
+                    await informers.WaitForSyncAsync(syncDeadline.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+                {
+                    var unsynced = string.Join(", ", informers.Informers.Where(i => !i.HasSynced).Select(i => i.Kind));
+                    throw new InvalidOperationException(
+                        $"the caches of {unsynced} did not sync within Operator:CacheSyncTimeout ({opts.CacheSyncTimeout}); is the CRD installed and the kind granted list and watch? (see the informer warnings above)");
+                }
+            }
+
             caches.Current = informers;
             status.CachesSynced = true;
             LogSynced(informers.Informers.Count);

@@ -38,6 +38,10 @@ public sealed class OperatorOptions
     [Range(0, 65535)]
     public int ProbePort { get; set; } = 8080;
 
+    /// <summary>How long the informers may take to list before the manager gives up and exits (controller-runtime's 2 min).</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan CacheSyncTimeout { get; set; } = TimeSpan.FromMinutes(2);
+
     /// <summary>How often every cached object is reconciled again even without changes; 0 turns it off.</summary>
     [Range(typeof(TimeSpan), "00:00:00", "7.00:00:00")]
     public TimeSpan ResyncPeriod { get; set; } = TimeSpan.FromMinutes(10);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using k8s;
+using k8s.Models;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -175,6 +176,46 @@ public sealed class HostTests(ControlPlaneFixture fixture)
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/readyz", TestContext.Current.CancellationToken)).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/metrics", TestContext.Current.CancellationToken)).StatusCode);
         await app.StopAsync(TestContext.Current.CancellationToken);
+    }
+
+    [Fact]
+    public async Task A_kind_whose_CRD_is_missing_fails_the_start_after_CacheSyncTimeout_naming_it()
+    {
+        var ns = await fixture.CreateNamespaceAsync("nocrd");
+        var builder = OperatorHost.CreateBuilder(
+            ["--Operator:ProbePort=0", $"--Operator:Namespaces:0={ns}", "--Operator:LeaderElection:Enabled=false", "--Operator:CacheSyncTimeout=00:00:02", "--Logging:LogLevel:Default=Warning"],
+            b =>
+            {
+                b.Services.AddSingleton(fixture.OperatorClientConfiguration());
+                b.Services.AddController<Gadget, GadgetReconciler>();
+            });
+        await using var app = builder.Build();
+        app.MapOperatorEndpoints();
+        var stopping = new TaskCompletionSource();
+        app.Lifetime.ApplicationStopping.Register(() => stopping.TrySetResult());
+        await app.StartAsync(TestContext.Current.CancellationToken);
+
+        // The manager gives up, reports the fault (and /healthz fails on it), and the host stops: the pod restarts.
+        await stopping.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+        var fault = app.Services.GetRequiredService<OperatorStatus>().Fault;
+        Assert.NotNull(fault);
+        Assert.Contains("the caches of Gadget did not sync within Operator:CacheSyncTimeout (00:00:02)", fault, StringComparison.Ordinal);
+    }
+
+    /// <summary>A kind the API server does not serve (no CRD): its informer can never list.</summary>
+    [KubernetesEntity(Group = "test.syllabus.dev", ApiVersion = "v1", Kind = "Gadget", PluralName = "gadgets")]
+    public sealed class Gadget : IKubernetesObject<V1ObjectMeta>
+    {
+        public string ApiVersion { get; set; } = "test.syllabus.dev/v1";
+
+        public string Kind { get; set; } = "Gadget";
+
+        public V1ObjectMeta Metadata { get; set; } = new();
+    }
+
+    private sealed class GadgetReconciler : IReconciler<Gadget>
+    {
+        public Task<ReconcileResult> ReconcileAsync(Gadget resource, CancellationToken ct) => Task.FromResult(ReconcileResult.Done);
     }
 
     [Fact]
