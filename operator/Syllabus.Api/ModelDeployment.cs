@@ -429,6 +429,14 @@ public sealed class ModelRevision
     [Description("Fingerprint of the test data the offline metric was measured on.")]
     public string? TestData { get; set; }
 
+    [JsonPropertyName("completedAt")]
+    [Description("When its TrainingRun completed: a later candidate must have completed after the stable revision's run.")]
+    public DateTime? CompletedAt { get; set; }
+
+    [JsonPropertyName("rollbackTo")]
+    [Description("The revision this one replaced when it was promoted: where traffic returns if it fails in production. Empty for the first model, a pinned revision and a rollback target (never rolled back further).")]
+    public int? RollbackTo { get; set; }
+
     [JsonPropertyName("createdAt")]
     [Description("When the revision was first served.")]
     public DateTime? CreatedAt { get; set; }

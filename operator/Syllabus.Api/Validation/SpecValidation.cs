@@ -130,6 +130,9 @@ public static partial class SpecValidation
         if (spec.Promotion.Canary is { } canary)
         {
             Check(errors, $"{path}.promotion.canary.analysisDuration", !Durations.TryParse(canary.AnalysisDuration, out var duration) || duration > TimeSpan.Zero, "analysisDuration must be longer than 0");
+            Check(errors, $"{path}.promotion.canary.analysisDuration",
+                spec.Analysis is not { Count: null } a || !Durations.TryParse(a.Interval, out var every) || duration >= every,
+                "analysisDuration must be at least analysis.interval when analysis.count is not set (the first measurement comes one interval after the canary is up)");
         }
 
         return errors;

@@ -79,7 +79,9 @@ public static class CandidateSelector
             .Where(r => r.TrainingRun == run.Metadata.Name && r.ModelUri == uri)
             .OrderByDescending(r => r.Revision)
             .FirstOrDefault();
+        // Superseded after serving as stable (PromotedAt) is done with; a canary replaced unjudged, or a revision a pin
+        // displaced, may come back.
         return newest?.Outcome is RevisionOutcomes.Rejected or RevisionOutcomes.RolledBack
-            || (newest?.Outcome == RevisionOutcomes.Superseded && newest.Reason?.StartsWith(DisplacedByPin, StringComparison.Ordinal) != true);
+            || (newest is { Outcome: RevisionOutcomes.Superseded, PromotedAt: not null } && newest.Reason?.StartsWith(DisplacedByPin, StringComparison.Ordinal) != true);
     }
 }

@@ -127,6 +127,15 @@ public static class ModelDeploymentPlanner
             var kept = string.Join(", ", s.Revisions!.Select(r => r.Revision.ToString(CultureInfo.InvariantCulture)));
             ctx.Set(ConditionTypes.Degraded, Conditions.True, "PinnedRevisionNotFound", $"spec.pinnedRevision {pin} is not in the revision history (kept: {(kept.Length == 0 ? "none" : kept)}); still serving revision {s.StableRevision?.ToString(CultureInfo.InvariantCulture) ?? "none"}");
             s.Phase = ModelDeploymentPhases.Degraded;
+            s.CanaryRevision = null;
+            s.CanaryWeight = null;
+            s.CanaryStartTime = null;
+            if (ctx.Observation.Action is { } pending)
+            {
+                ctx.ActionHandled = true;
+                ctx.Event(EventTypes.Warning, "ActionIgnored", $"{ModelDeploymentActions.Annotation}={pending} ignored: spec.pinnedRevision {pin} is set");
+            }
+
             return ctx.Finish(ctx.CurrentStable(), canary: ctx.CanaryOff(), requeue: null);
         }
 
@@ -160,6 +169,7 @@ public static class ModelDeploymentPlanner
 
             target.Outcome = RevisionOutcomes.Stable;
             target.PromotedAt = ctx.Now.UtcDateTime;
+            target.RollbackTo = null; // chosen by the user: never rolled back automatically
             target.Reason = "pinned by spec.pinnedRevision";
             s.StableRevision = pin;
             s.Analysis = null;
@@ -171,7 +181,7 @@ public static class ModelDeploymentPlanner
         ctx.Set(ConditionTypes.Progressing, rolledOut ? Conditions.False : Conditions.True, "Pinned", $"Serving revision {pin} pinned by spec.pinnedRevision; automatic promotion resumes when the pin is removed");
         ctx.Set(ConditionTypes.Degraded, Conditions.False, "Pinned", "Serving the pinned revision");
         s.Phase = rolledOut ? ModelDeploymentPhases.Healthy : ModelDeploymentPhases.Progressing;
-        return ctx.Finish(stable, ctx.CanaryOff(), rolledOut ? null : RolloutPoll);
+        return ctx.Finish(stable, ctx.HeldCanary(stable, rolledOut), rolledOut ? null : RolloutPoll);
     }
 
     private static ModelDeploymentPlan Progress(Context ctx)
@@ -179,13 +189,20 @@ public static class ModelDeploymentPlanner
         var s = ctx.Status;
         var o = ctx.Observation;
         var action = o.Action;
-        var retrying = action == ModelDeploymentActions.Retry ? s.Revisions!.Where(r => r.Outcome is RevisionOutcomes.Rejected or RevisionOutcomes.RolledBack).OrderByDescending(r => r.Revision).FirstOrDefault()?.TrainingRun : null;
-        if (retrying is not null)
+        // Retry: the newest refused model (status.refused outlives the history) may be a candidate once more; it leaves
+        // the refused list only when it actually starts.
+        var retrying = action == ModelDeploymentActions.Retry ? s.Refused?.LastOrDefault()?.TrainingRun : null;
+        if (action == ModelDeploymentActions.Retry && retrying is null)
         {
-            s.Refused?.RemoveAll(r => r.TrainingRun == retrying);
+            ctx.Event(EventTypes.Warning, "ActionIgnored", $"{ModelDeploymentActions.Annotation}=retry ignored: no model was rejected or rolled back here");
         }
 
         var (candidate, whyNone) = CandidateSelector.Select(ctx.Deployment, o.Runs, retrying);
+        if (retrying is not null && candidate?.Metadata.Name != retrying)
+        {
+            ctx.Event(EventTypes.Warning, "ActionIgnored", $"{ModelDeploymentActions.Annotation}=retry: TrainingRun {retrying} is not the candidate ({(candidate is null ? whyNone : $"TrainingRun {candidate.Metadata.Name} is newer")}); it stays refused");
+            retrying = null;
+        }
         ctx.ActionHandled = action is not null;
 
         // A pin removed: the pinned revision stays stable; the rest is normal promotion.
@@ -224,7 +241,8 @@ public static class ModelDeploymentPlanner
                 && candidate.Status?.CompletionTime > canary.CreatedAt)
             {
                 // A newer candidate replaces the one under analysis, as a new Rollout revision restarts Argo's canary.
-                ctx.Refuse(canary, RevisionOutcomes.Rejected, $"replaced during its canary by the newer TrainingRun {candidate.Metadata.Name}");
+                canary.Outcome = RevisionOutcomes.Superseded;
+                canary.Reason = $"replaced during its canary by the newer TrainingRun {candidate.Metadata.Name} (never judged)";
                 s.CanaryRevision = null;
                 return ctx.StartCandidate(stableRevision, candidate);
             }
@@ -232,7 +250,9 @@ public static class ModelDeploymentPlanner
             return ctx.ContinueCanary(stableRevision, canary);
         }
 
-        if (candidate is not null && !ctx.IsServed(candidate))
+        // Only a run that completed after the stable revision's run: deleting the newest run never brings back an older one.
+        if (candidate is not null && !ctx.IsServed(candidate)
+            && (stableRevision.CompletedAt is null || candidate.Status?.CompletionTime > stableRevision.CompletedAt || candidate.Metadata.Name == retrying))
         {
             return ctx.StartCandidate(stableRevision, candidate);
         }
@@ -325,11 +345,13 @@ public static class ModelDeploymentPlanner
                 Image = Spec.Image ?? Observation.DefaultImage,
                 Metric = run.Status.Result.Metrics?.TryGetValue(metricName, out var value) == true ? value : null,
                 TestData = run.Status.Result.TestData,
+                CompletedAt = run.Status.CompletionTime,
                 CreatedAt = Now.UtcDateTime,
                 Outcome = outcome,
                 Reason = reason,
             };
             Status.Revisions!.Insert(0, revision);
+            Status.Refused?.RemoveAll(r => r.TrainingRun == revision.TrainingRun && r.ModelUri == revision.ModelUri);
             return revision;
         }
 
@@ -352,6 +374,21 @@ public static class ModelDeploymentPlanner
             new(revision.Revision, revision.ModelUri!, revision.Image ?? Spec.Image ?? Observation.DefaultImage, replicas);
 
         public ArmPlan? CurrentStable() => Revision(Status.StableRevision) is { } r ? ArmOf(r, Spec.Replicas) : null;
+
+        /// <summary>
+        /// The canary arm once the stable one takes all traffic: it keeps its pods until the stable Deployment has rolled
+        /// (Argo scales the canary down only after a promotion completes), so capacity never dips; then zero.
+        /// </summary>
+        public ArmPlan? HeldCanary(ArmPlan stable, bool stableRolledOut)
+        {
+            var canary = CanaryOff();
+            return !stableRolledOut && !Aborting && canary is not null && Observation.CanaryDeployment?.Spec?.Replicas is > 0 and var serving
+                ? canary with { Replicas = serving }
+                : canary;
+        }
+
+        /// <summary>A failed canary goes at once: its model is the problem, so it is not held for capacity.</summary>
+        public bool Aborting { get; private set; }
 
         /// <summary>The canary arm scaled to zero when it exists (its template kept), else left absent.</summary>
         public ArmPlan? CanaryOff()
@@ -400,15 +437,7 @@ public static class ModelDeploymentPlanner
                 ? ModelDeploymentPhases.Degraded
                 : rolledOut ? ModelDeploymentPhases.Healthy : ModelDeploymentPhases.Progressing;
 
-            // A promoted canary keeps serving until the stable Deployment has rolled to its revision (Argo scales the
-            // canary down only after the promotion is complete), so capacity never dips during a promotion.
-            var canary = CanaryOff();
-            if (!rolledOut && canary is not null && canary.Revision == stable.Revision && Observation.CanaryDeployment?.Spec?.Replicas is > 0 and var serving)
-            {
-                canary = canary with { Replicas = serving };
-            }
-
-            return Finish(stable, canary, rolledOut ? requeue : RolloutPoll);
+            return Finish(stable, HeldCanary(stable, rolledOut), rolledOut ? requeue : RolloutPoll);
         }
 
         /// <summary>A new candidate while a stable model serves: judged offline, then canaried or promoted.</summary>
@@ -545,6 +574,7 @@ public static class ModelDeploymentPlanner
             stable.Outcome = RevisionOutcomes.Superseded;
             canary.Outcome = RevisionOutcomes.Stable;
             canary.PromotedAt = Now.UtcDateTime;
+            canary.RollbackTo = stable.Revision;
             canary.Reason = reason;
             Status.StableRevision = canary.Revision;
             Status.Analysis = null;
@@ -557,6 +587,7 @@ public static class ModelDeploymentPlanner
         /// <summary>The canary failed: traffic back to stable, canary to zero, the candidate rejected until a new one or a retry.</summary>
         public ModelDeploymentPlan Abort(ModelRevision stable, ModelRevision canary, string reason, string message)
         {
+            Aborting = true;
             Refuse(canary, RevisionOutcomes.Rejected, message);
             rollbacks.Add(reason);
             Set(ConditionTypes.RolledBack, Conditions.True, reason, $"Revision {canary.Revision} rolled back to {stable.Revision}: {message}");
@@ -600,20 +631,25 @@ public static class ModelDeploymentPlanner
             Status.Analysis = run;
             var next = AnalysisEvaluator.NextMeasurementAt(run, interval) - Now;
             var requeue = next > TimeSpan.Zero ? next : interval;
+
+            // A stable model found failing stays Degraded until a later analysis run ends Successful (no flapping).
+            var degraded = Conditions.Find(Status.Conditions, ConditionTypes.Degraded);
+            (string, string)? stillDegraded = degraded is { Status: Conditions.True, Reason: "StableAnalysisFailed" or "StableAnalysisError" } && run.Phase != AnalysisPhases.Successful
+                ? (degraded.Reason, degraded.Message)
+                : null;
             if (run.Phase is AnalysisPhases.Failed or AnalysisPhases.Error)
             {
-                var target = Status.Revisions!
-                    .Where(r => r.Revision < stable.Revision && r.Outcome == RevisionOutcomes.Superseded)
-                    .OrderByDescending(r => r.Revision)
-                    .FirstOrDefault();
+                // Back to the revision this one replaced, if it is still in the history and a different model.
+                var target = stable.RollbackTo is { } to
+                    ? Status.Revisions!.FirstOrDefault(r => r.Revision == to && r.Outcome == RevisionOutcomes.Superseded && r.ModelUri != stable.ModelUri)
+                    : null;
                 var failed = run.Phase == AnalysisPhases.Failed;
                 var reason = failed ? "StableAnalysisFailed" : "StableAnalysisError";
-                var isRollbackTarget = stable.Reason?.StartsWith(RollbackTargetReason, StringComparison.Ordinal) == true;
-                if (!failed || target is null || isRollbackTarget)
+                if (!failed || target is null)
                 {
                     var why = !failed ? "it could not be measured, which is no reason to roll back"
-                        : isRollbackTarget ? "it is already the target of a rollback"
-                        : "there is no earlier good revision to return to";
+                        : stable.RollbackTo is null ? "it has no revision to return to (the first model, a pinned revision or itself a rollback target)"
+                        : $"revision {stable.RollbackTo} is no longer in the history";
                     return Steady(arm, requeue, (reason, $"Revision {stable.Revision} fails its analysis ({run.Message}) and keeps serving: {why}"));
                 }
 
@@ -621,6 +657,7 @@ public static class ModelDeploymentPlanner
                 target.Outcome = RevisionOutcomes.Stable;
                 target.PromotedAt = Now.UtcDateTime;
                 target.Reason = $"{RollbackTargetReason}: revision {stable.Revision} failed its analysis";
+                target.RollbackTo = null; // a rollback target is never rolled back further
                 Status.StableRevision = target.Revision;
                 Status.Analysis = null;
                 rollbacks.Add(reason);
@@ -630,7 +667,7 @@ public static class ModelDeploymentPlanner
                 return Steady(ArmOf(target, Spec.Replicas));
             }
 
-            return Steady(arm, requeue);
+            return Steady(arm, requeue, stillDegraded);
         }
 
         private static string F(double value) => value.ToString("0.####", CultureInfo.InvariantCulture);

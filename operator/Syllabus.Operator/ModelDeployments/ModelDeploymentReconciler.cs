@@ -176,7 +176,7 @@ internal sealed partial class ModelDeploymentReconciler(
                 ? analysis.PrometheusAddress is { } address
                     ? await prometheus.QueryAsync(address, Expand(metric.Query!, md, arm, revision), ct).ConfigureAwait(false)
                     : MeasuredValue.Failed("analysis.prometheusAddress is not set")
-                : await servingMetrics.MeasureAsync(pods, md.Metadata.Name, metric.Metric!, metric.MinSamples, ct).ConfigureAwait(false);
+                : await servingMetrics.MeasureAsync(pods, md.Metadata.Name, metric.Metric!, metric.MinSamples, ct, $"{md.Metadata.NamespaceProperty}/{arm}/{metric.Name}").ConfigureAwait(false);
             round[metric.Name] = AnalysisEvaluator.Judge(metric, measured, now);
         }
 

@@ -17,7 +17,7 @@ public interface IServingMetricsReader
     /// unreachable pod or a malformed answer is an error; fewer than <paramref name="minSamples"/> judged rows or
     /// requests is no data.
     /// </summary>
-    Task<MeasuredValue> MeasureAsync(IReadOnlyList<ServingPod> pods, string model, string metric, int minSamples, CancellationToken ct);
+    Task<MeasuredValue> MeasureAsync(IReadOnlyList<ServingPod> pods, string model, string metric, int minSamples, CancellationToken ct, string? series = null);
 }
 
 /// <summary>
@@ -34,7 +34,8 @@ public sealed class HttpServingMetricsReader(HttpClient http) : IServingMetricsR
     private const string Latency = "syllabus_serve_request_duration_seconds";
     private const string Confidence = "syllabus_serve_prediction_confidence";
 
-    public async Task<MeasuredValue> MeasureAsync(IReadOnlyList<ServingPod> pods, string model, string metric, int minSamples, CancellationToken ct)
+    /// <param name="series">What the increases are kept apart by (the analysis metric's name; the server metric by default).</param>
+    public async Task<MeasuredValue> MeasureAsync(IReadOnlyList<ServingPod> pods, string model, string metric, int minSamples, CancellationToken ct, string? series = null)
     {
         ArgumentNullException.ThrowIfNull(pods);
         if (pods.Count == 0)
@@ -47,7 +48,7 @@ public sealed class HttpServingMetricsReader(HttpClient http) : IServingMetricsR
             return metric switch
             {
                 ServerMetrics.Accuracy => await AccuracyAsync(pods, model, minSamples, ct).ConfigureAwait(false),
-                ServerMetrics.ErrorRate or ServerMetrics.MeanConfidence or ServerMetrics.P95LatencySeconds => await FromMetricsAsync(pods, model, metric, minSamples, ct).ConfigureAwait(false),
+                ServerMetrics.ErrorRate or ServerMetrics.MeanConfidence or ServerMetrics.P95LatencySeconds => await FromMetricsAsync(pods, model, metric, $"{model}/{series ?? metric}", minSamples, ct).ConfigureAwait(false),
                 _ => MeasuredValue.Failed($"unknown Server metric '{metric}'"),
             };
         }
@@ -92,15 +93,40 @@ public sealed class HttpServingMetricsReader(HttpClient http) : IServingMetricsR
             : MeasuredValue.Of(correct / judged);
     }
 
-    private async Task<MeasuredValue> FromMetricsAsync(IReadOnlyList<ServingPod> pods, string model, string metric, int minSamples, CancellationToken ct)
+    private async Task<MeasuredValue> FromMetricsAsync(IReadOnlyList<ServingPod> pods, string model, string metric, string series, int minSamples, CancellationToken ct)
     {
         var samples = new List<PrometheusSample>();
+        var seen = new List<((string, string, string) Key, IReadOnlyList<PrometheusSample> Current)>();
         foreach (var pod in pods)
         {
             var text = await GetAsync(pod, "/metrics", ct).ConfigureAwait(false);
             var current = PrometheusText.Parse(text).Where(s => s.Labels.GetValueOrDefault("model") == model).ToList();
-            samples.AddRange(SinceLastMeasurement(pod, metric, current));
+            var key = (pod.Name, pod.Address, series);
+            samples.AddRange(SinceLastMeasurement(key, current));
+            seen.Add((key, current));
         }
+
+        var result = Compute(samples, metric, minSamples);
+        if (result.Value is not null)
+        {
+            // The baseline moves only when a value came out: a quiet arm accumulates toward minSamples. Pods gone from the
+            // arm are forgotten.
+            foreach (var stale in snapshots.Keys.Where(k => k.Metric == series && !seen.Any(s => s.Key == k)).ToList())
+            {
+                snapshots.TryRemove(stale, out _);
+            }
+
+            foreach (var (key, current) in seen)
+            {
+                snapshots[key] = current;
+            }
+        }
+
+        return result;
+    }
+
+    private static MeasuredValue Compute(List<PrometheusSample> samples, string metric, int minSamples)
+    {
 
         switch (metric)
         {
@@ -138,11 +164,9 @@ public sealed class HttpServingMetricsReader(HttpClient http) : IServingMetricsR
     /// the interval), so a long-lived stable pod's history does not dilute a regression. The first measurement of a pod,
     /// and one after its counters went backwards (the process restarted), count from its start.
     /// </summary>
-    internal IEnumerable<PrometheusSample> SinceLastMeasurement(ServingPod pod, string metric, IReadOnlyList<PrometheusSample> current)
+    private IEnumerable<PrometheusSample> SinceLastMeasurement((string, string, string) key, IReadOnlyList<PrometheusSample> current)
     {
-        var key = (pod.Name, pod.Address, metric);
         var previous = snapshots.TryGetValue(key, out var before) ? before : null;
-        snapshots[key] = current;
         if (previous is null)
         {
             return current;

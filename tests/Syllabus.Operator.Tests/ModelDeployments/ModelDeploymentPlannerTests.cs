@@ -288,8 +288,62 @@ public sealed class ModelDeploymentPlannerTests
         Assert.Null(plan.Status.CanaryRevision);
         Plan(md, runs, T0.AddMinutes(15), restored, canary, AnalysisArms.Stable, 0.5);
         Assert.Equal(1, md.Status!.StableRevision);
-        Assert.Contains("already the target of a rollback", Conditions.Find(md.Status.Conditions, ConditionTypes.Degraded)!.Message, StringComparison.Ordinal);
+        Assert.Contains("has no revision to return to", Conditions.Find(md.Status.Conditions, ConditionTypes.Degraded)!.Message, StringComparison.Ordinal);
         Assert.Equal(ModelDeploymentPhases.Degraded, md.Status.Phase);
+    }
+
+    [Fact]
+    public void An_older_run_never_seen_here_does_not_replace_the_stable_model_when_the_newer_run_is_deleted()
+    {
+        var md = Md(s => s.Promotion.Canary = null);
+        var older = Run("r1", 0, gatesPassed: false); // not a candidate at first (gates failed)...
+        Plan(md, [older, Run("r2", 5)], T0);
+        Assert.Equal("r2", md.Status!.Revisions!.Single().TrainingRun);
+
+        // ...later its gates pass (relabelled or re-evaluated) and r2 is deleted: r1 completed before the stable's run.
+        var plan = Plan(md, [Run("r1", 0)], T0.AddMinutes(6), Deployment("stable", 1, 4));
+        Assert.Equal(1, plan.Status.StableRevision);
+        Assert.Single(plan.Status.Revisions!);
+    }
+
+    [Fact]
+    public void Retry_reaches_a_refused_model_whose_revision_left_the_history()
+    {
+        var md = Md(s => { s.RevisionHistoryLimit = 1; s.Promotion.MustBeat = new MustBeatSpec { Metric = "accuracy", Margin = 0.01 }; s.Promotion.Canary = null; });
+        var runs = new List<TrainingRun> { Run("r1", 0, 0.95, "sha256:aa"), Run("r2", 5, 0.95, "sha256:aa") };
+        Plan(md, [runs[0]], T0);
+        Plan(md, runs, T0.AddMinutes(6), Deployment("stable", 1, 4));
+        Assert.Equal("r2", Assert.Single(md.Status!.Refused!).TrainingRun);
+        Assert.Single(md.Status.Revisions!);
+
+        // Retried: r2 is judged again (offline, and rejected again), as a new revision; the refusal is recorded anew.
+        var retried = Plan(md, runs, T0.AddMinutes(10), Deployment("stable", 1, 4), action: ModelDeploymentActions.Retry);
+        Assert.True(retried.ActionHandled);
+        Assert.Equal(4, md.Status!.NextRevision);
+        Assert.Equal("r2", Assert.Single(md.Status.Refused!).TrainingRun);
+
+        // Nothing refused left to retry: the action is removed with a warning.
+        var md2 = Md(s => s.Promotion.Canary = null);
+        Plan(md2, [runs[0]], T0);
+        var nothing = Plan(md2, [runs[0]], T0.AddMinutes(1), Deployment("stable", 1, 4), action: ModelDeploymentActions.Retry);
+        Assert.True(nothing.ActionHandled);
+        Assert.Contains(nothing.Events, e => e.Reason == "ActionIgnored");
+        Assert.Contains(retried.Events, e => e.Reason == "CandidateRejected");
+    }
+
+    [Fact]
+    public void Pinning_keeps_the_canary_serving_until_the_stable_Deployment_has_rolled()
+    {
+        var md = Md();
+        Plan(md, [Run("r1", 0)], T0);
+        Plan(md, [Run("r1", 0), Run("r2", 5)], T0.AddMinutes(6), Deployment("stable", 1, 4));
+        md.Spec.PinnedRevision = 2; // the canary's own revision
+        var plan = Plan(md, [Run("r1", 0), Run("r2", 5)], T0.AddMinutes(7), Deployment("stable", 1, 3), Deployment("canary", 2, 1));
+        Assert.Equal((2, 4), (plan.Stable!.Revision, plan.Stable.Replicas));
+        Assert.Equal(1, plan.Canary!.Replicas);
+        Assert.Null(plan.Status.CanaryRevision);
+        plan = Plan(md, [Run("r1", 0), Run("r2", 5)], T0.AddMinutes(8), Deployment("stable", 2, 4), Deployment("canary", 2, 1));
+        Assert.Equal(0, plan.Canary!.Replicas);
     }
 
     [Fact]

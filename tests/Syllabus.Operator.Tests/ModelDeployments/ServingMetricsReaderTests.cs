@@ -71,6 +71,25 @@ public sealed class ServingMetricsReaderTests
     }
 
     [Fact]
+    public async Task A_measurement_without_enough_requests_keeps_the_baseline_and_two_analysis_metrics_keep_their_own()
+    {
+        var answers = new Dictionary<string, Queue<string>>
+        {
+            ["10.0.0.1/metrics"] = new([Metrics(3, 0), Metrics(11, 1), Metrics(11, 1), Metrics(20, 1)]),
+        };
+        using var http = new HttpClient(new Pods(answers));
+        var reader = new HttpServingMetricsReader(http);
+        ServingPod[] pods = [new("a", "10.0.0.1")];
+
+        Assert.Null((await reader.MeasureAsync(pods, "digits", ServerMetrics.ErrorRate, 10, Ct, "strict")).Value);
+        // Not 8 requests since the first look, but all 12 since the pod started: the baseline did not move.
+        Assert.Equal(MeasuredValue.Of(1.0 / 12), await reader.MeasureAsync(pods, "digits", ServerMetrics.ErrorRate, 10, Ct, "strict"));
+        // Another analysis metric on the same server metric has its own baseline.
+        Assert.Equal(MeasuredValue.Of(1.0 / 12), await reader.MeasureAsync(pods, "digits", ServerMetrics.ErrorRate, 1, Ct, "loose"));
+        Assert.Equal(MeasuredValue.Of(0.0), await reader.MeasureAsync(pods, "digits", ServerMetrics.ErrorRate, 1, Ct, "strict"));
+    }
+
+    [Fact]
     public async Task Accuracy_is_weighted_by_the_rows_each_pod_judged()
     {
         var answers = new Dictionary<string, Queue<string>>
