@@ -350,6 +350,11 @@ public sealed class ReplaySpec
     [Description("Replayed examples per epoch as a share of the new training examples.")]
     [Range(0.0, 10.0), DefaultValue(0.2)]
     public double Fraction { get; set; } = 0.2;
+
+    [JsonPropertyName("bufferSize")]
+    [Description("Keep at most this many of the older rows, a uniform sample drawn in one pass with the seed (reservoir sampling, Vitter's Algorithm R), and replay from it; all rows when unset.")]
+    [Range(1, int.MaxValue)]
+    public int? BufferSize { get; set; }
 }
 
 public static class OptimizerTypes
