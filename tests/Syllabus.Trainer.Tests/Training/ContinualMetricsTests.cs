@@ -78,6 +78,7 @@ public sealed class ContinualMetricsTests : IDisposable
 
         var unknown = Assert.Throws<InputException>(() => Train(Continuation("second", "first", "[{name: zeroth, test: {uri: test.csv}}]", "relabelled")));
         Assert.Contains("continual.previousTasks[0].name: 'zeroth' is not a task of the base model (its tasks: first)", unknown.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(_fixture.Artifacts("second"), "checkpoints")), "refused before training, not after it");
 
         var other = Assert.Throws<InputException>(() => Train(Continuation("second", "first", "[{name: first, test: {uri: relabelled-test.csv}}]", "relabelled")));
         Assert.Contains("continual.previousTasks[0].test: relabelled-test.csv is not the test set task 'first' was measured on", other.Message, StringComparison.Ordinal);

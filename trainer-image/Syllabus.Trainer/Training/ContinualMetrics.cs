@@ -82,31 +82,40 @@ public sealed class ContinualReport
         testData is null || accuracy is not { } a ? null : new TaskAccuracy { Name = run, TestData = testData, AccuracyAfterLearning = a, Accuracy = a };
 
     /// <summary>
-    /// Measures <paramref name="model"/> on each of <paramref name="previous"/>'s test sets (encoded with the model's
-    /// schema) against the base model's chain read from <paramref name="baseReportPath"/>.
+    /// The base model's chain read from <paramref name="baseReportPath"/>, after checking that it names every task of
+    /// <paramref name="previous"/> once and that each test set is the one the task was measured on (its fingerprint).
+    /// Cheap (a report and file hashes), so a run checks it before training as well as when it measures.
     /// </summary>
-    /// <exception cref="ArgumentException">A task the chain does not name, a test set that is not the one the task was
-    /// measured on (its fingerprint differs), a test set without labels, or a base report that cannot give a chain.</exception>
-    public static (IReadOnlyList<TaskAccuracy> Chain, Dictionary<string, double> Measured) Measure(
-        IReadOnlyList<PreviousTask> previous, string baseReportPath, ModelBundle model, DataSpec dataSpec, string baseDirectory, DataLoadReport loadReport)
+    /// <exception cref="ArgumentException">A base report that cannot give a chain, a task the chain does not name or
+    /// names twice, or a test set that is not the one the task was measured on.</exception>
+    public static IReadOnlyList<TaskAccuracy> CheckPreviousTasks(IReadOnlyList<PreviousTask> previous, string baseReportPath, string baseDirectory)
     {
         ArgumentNullException.ThrowIfNull(previous);
-        ArgumentNullException.ThrowIfNull(model);
         if (!File.Exists(baseReportPath))
         {
             throw new ArgumentException($"continual.previousTasks: the base model's report {baseReportPath} does not exist; the accuracies right after learning the earlier tasks come from it");
         }
 
-        var chain = ChainOf(TrainingReport.Load(baseReportPath))
+        TrainingReport baseReport;
+        try
+        {
+            baseReport = TrainingReport.Load(baseReportPath);
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new ArgumentException($"continual.previousTasks: the base model's report {baseReportPath} is not a valid report: {e.Message}", e);
+        }
+
+        var chain = ChainOf(baseReport)
             ?? throw new ArgumentException($"continual.previousTasks: the base model's report {baseReportPath} has no test accuracy on a named test set (data.test), so there is no accuracy right after learning to compare with");
-        var measured = new Dictionary<string, double>(StringComparer.Ordinal);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < previous.Count; i++)
         {
             var task = previous[i];
             var field = $"continual.previousTasks[{i}]";
             var known = chain.FirstOrDefault(t => t.Name == task.Name)
                 ?? throw new ArgumentException($"{field}.name: '{task.Name}' is not a task of the base model (its tasks: {string.Join(", ", chain.Select(t => t.Name))})");
-            if (!measured.TryAdd(task.Name, double.NaN))
+            if (!seen.Add(task.Name))
             {
                 throw new ArgumentException($"{field}.name: '{task.Name}' is listed twice");
             }
@@ -117,11 +126,29 @@ public sealed class ContinualReport
                 throw new ArgumentException(
                     $"{field}.test: {task.Test.Uri} is not the test set task '{task.Name}' was measured on right after learning (fingerprint {fingerprint}, the report's {known.TestData})");
             }
+        }
 
+        return chain;
+    }
+
+    /// <summary>
+    /// Measures <paramref name="model"/> on each of <paramref name="previous"/>'s test sets (encoded with the model's
+    /// schema) against the base model's chain read from <paramref name="baseReportPath"/> (<see cref="CheckPreviousTasks"/>).
+    /// </summary>
+    /// <exception cref="ArgumentException">What <see cref="CheckPreviousTasks"/> refuses, or a test set without a label on every row.</exception>
+    public static (IReadOnlyList<TaskAccuracy> Chain, Dictionary<string, double> Measured) Measure(
+        IReadOnlyList<PreviousTask> previous, string baseReportPath, ModelBundle model, DataSpec dataSpec, string baseDirectory, DataLoadReport loadReport)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var chain = CheckPreviousTasks(previous, baseReportPath, baseDirectory);
+        var measured = new Dictionary<string, double>(StringComparer.Ordinal);
+        for (var i = 0; i < previous.Count; i++)
+        {
+            var task = previous[i];
             var test = DataLoader.LoadWithSchema(task.Test, dataSpec, model.Schema, baseDirectory, loadReport);
             if (test.Count == 0 || test.Labels.Any(l => l < 0))
             {
-                throw new ArgumentException($"{field}.test: {task.Test.Uri} needs a label on every row to measure accuracy");
+                throw new ArgumentException($"continual.previousTasks[{i}].test: {task.Test.Uri} needs a label on every row to measure accuracy");
             }
 
             measured[task.Name] = model.Evaluate(test).Accuracy;

@@ -142,6 +142,12 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
                 teacher = LoadBundle(run.TeacherFolder!, "spec.curriculum.difficulty.teacher", device);
             }
 
+            // Earlier tasks to measure forgetting on are checked before training, not found wrong after it.
+            if (spec.Continual?.PreviousTasks is { Count: > 0 } previousTasks)
+            {
+                ContinualReport.CheckPreviousTasks(previousTasks, BaseReportPath(), run.BaseDirectory);
+            }
+
             var data = DataLoader.Load(spec.Data, run.BaseDirectory, spec.Seed, kept, teacher?.Schema);
             _timings["loadDataSeconds"] = watch.Elapsed.TotalSeconds;
             RunPreconditions.RequireValidationWhereUsed(spec, data);
@@ -404,6 +410,11 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
         return new EvaluationOutcome(split, result, gates, continual);
     }
 
+    /// <summary>The base model's report.json, beside its model folder (a run's &lt;artifacts&gt;/model); null without a base model.</summary>
+    private string BaseReportPath() => run.BaseModelFolder is { } folder
+        ? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(folder).TrimEnd(Path.DirectorySeparatorChar))!, TrainingReport.FileName)
+        : throw new ArgumentException("continual.previousTasks: needs a baseModel, whose report holds the accuracies right after learning those tasks");
+
     private TaskAccuracy? OwnTask(LoadedData data, EvaluationResult result) => ContinualReport.OwnTask(run.Name, data.TestDataFingerprint, result.Accuracy);
 
     /// <summary>
@@ -414,12 +425,12 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
     private ContinualReport? Continual(PreparedRun prepared, ModelBundle model, TaskAccuracy? own)
     {
         var previous = run.Spec.Continual?.PreviousTasks ?? [];
-        if (run.BaseModelFolder is not { } baseFolder)
+        if (run.BaseModelFolder is null)
         {
             return previous.Count > 0 ? throw new ArgumentException("continual.previousTasks: needs a baseModel, whose report holds the accuracies right after learning those tasks") : null;
         }
 
-        var baseReport = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(baseFolder).TrimEnd(Path.DirectorySeparatorChar))!, TrainingReport.FileName);
+        var baseReport = BaseReportPath();
         if (previous.Count > 0)
         {
             var (chain, measured) = ContinualReport.Measure(previous, baseReport, model, run.Spec.Data, run.BaseDirectory, prepared.Data.Report);
