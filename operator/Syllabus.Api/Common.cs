@@ -63,7 +63,7 @@ public sealed class DatasetSource
 public sealed class Gate
 {
     [JsonPropertyName("metric")]
-    [Description("Metric name from the evaluation report: accuracy, macroF1, weightedF1, ece, loss, precision/<class>, recall/<class>, f1/<class>, support/<class>. loss and ece are bounded with atMost (lower is better), the others with atLeast.")]
+    [Description("Metric name from the evaluation report: accuracy, macroF1, weightedF1, ece, loss, precision/<class>, recall/<class>, f1/<class>, support/<class>; with continual.previousTasks also forgetting and backwardTransfer. loss, ece and forgetting are bounded with atMost (lower is better), the others with atLeast.")]
     // The length bound keeps the CEL direction rule's estimated cost small (API servers reject CRDs whose rules may cost too much).
     [Required, MinLength(1), MaxLength(253), RegularExpression(@"^[A-Za-z][A-Za-z0-9_]*(/[^/]+)?$")]
     public string Metric { get; set; } = "";

@@ -13,6 +13,9 @@ public static class MetricDirection
 
     public const string Ece = "ece";
 
+    /// <summary>Continual learning: accuracy lost on earlier tasks (lower is better).</summary>
+    public const string Forgetting = "forgetting";
+
     /// <summary>Per-class example counts: neither better nor worse, so no optimisation may monitor them.</summary>
     public const string Support = "support";
 
@@ -21,10 +24,10 @@ public static class MetricDirection
     /// same names so the CRD and the C# rule cannot disagree.
     /// </summary>
     public const string GateCelRule =
-        "has(self.atLeast) == has(self.atMost) || self.metric.startsWith('" + Support + "/') || (self.metric in ['" + Loss + "', '" + Ece + "'] ? has(self.atMost) : has(self.atLeast))";
+        "has(self.atLeast) == has(self.atMost) || self.metric.startsWith('" + Support + "/') || (self.metric in ['" + Loss + "', '" + Ece + "', '" + Forgetting + "'] ? has(self.atMost) : has(self.atLeast))";
 
     public const string GateCelMessage =
-        "a gate bounds a metric on the side where it gets worse: atMost for loss and ece (lower is better), atLeast for every other metric except support/<class>";
+        "a gate bounds a metric on the side where it gets worse: atMost for loss, ece and forgetting (lower is better), atLeast for every other metric except support/<class>";
 
     /// <summary>The metric name of a key: "loss@hard" and "loss" give "loss", "precision/loss" gives "precision".</summary>
     public static string BaseName(string key)
@@ -35,7 +38,7 @@ public static class MetricDirection
     }
 
     /// <summary>Whether lower values of the metric are better.</summary>
-    public static bool IsMinimised(string key) => BaseName(key) is Loss or Ece;
+    public static bool IsMinimised(string key) => BaseName(key) is Loss or Ece or Forgetting;
 
     /// <summary>Whether the metric has a direction at all (support/&lt;class&gt; counts examples).</summary>
     public static bool HasDirection(string key) => BaseName(key) != Support;

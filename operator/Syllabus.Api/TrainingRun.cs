@@ -350,6 +350,11 @@ public sealed class ReplaySpec
     [Description("Replayed examples per epoch as a share of the new training examples.")]
     [Range(0.0, 10.0), DefaultValue(0.2)]
     public double Fraction { get; set; } = 0.2;
+
+    [JsonPropertyName("bufferSize")]
+    [Description("Keep at most this many of the older rows, a uniform sample drawn in one pass with the seed (reservoir sampling, Vitter's Algorithm R), and replay from it; all rows when unset.")]
+    [Range(1, int.MaxValue)]
+    public int? BufferSize { get; set; }
 }
 
 public static class OptimizerTypes
@@ -634,6 +639,23 @@ public sealed class ContinualSpec
     [JsonPropertyName("ewc")]
     [Description("Elastic weight consolidation: penalise moving parameters that mattered for the base model's data.")]
     public EwcSpec? Ewc { get; set; }
+
+    [JsonPropertyName("previousTasks")]
+    [Description("Earlier tasks to measure forgetting on: each is named as the base model's report chain names it (the TrainingRun that learnt it) with that task's test data. The run evaluates itself on each and reports forgetting (accuracy right after the task was learnt minus now) and backward transfer, which gates can bound (metric forgetting, atMost).")]
+    public List<PreviousTask>? PreviousTasks { get; set; }
+}
+
+public sealed class PreviousTask
+{
+    [JsonPropertyName("name")]
+    [Description("The task's name in the base model's report (continual.tasks), the TrainingRun that learnt it.")]
+    [Required, MinLength(1)]
+    public string Name { get; set; } = "";
+
+    [JsonPropertyName("test")]
+    [Description("The task's test data, the same files its accuracy right after learning was measured on (their fingerprint is checked).")]
+    [Required]
+    public DatasetSource Test { get; set; } = new();
 }
 
 public sealed class EwcSpec

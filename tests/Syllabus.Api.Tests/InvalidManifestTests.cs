@@ -55,6 +55,7 @@ public sealed class InvalidManifestTests : IDisposable
     [InlineData("metric: accuracy\n      atLeast: 0.9", "metric: accuracy\n      atMost: 0.9")]
     [InlineData("metric: accuracy\n      atLeast: 0.9", "metric: loss\n      atLeast: 0.1")]
     [InlineData("metric: accuracy\n      atLeast: 0.9", "metric: ece\n      atLeast: 0.1")]
+    [InlineData("metric: accuracy\n      atLeast: 0.9", "metric: forgetting\n      atLeast: 0.02")]
     public void A_gate_bounding_the_wrong_side_of_its_metric_is_rejected(string from, string to)
     {
         var error = Assert.Single(Errors(ValidRun.Replace(from, to, StringComparison.Ordinal)));
@@ -67,6 +68,8 @@ public sealed class InvalidManifestTests : IDisposable
     [InlineData("metric: support/cat\n      atLeast: 10")]
     [InlineData("metric: support/cat\n      atMost: 10")]
     [InlineData("metric: precision/loss\n      atLeast: 0.5")]
+    [InlineData("metric: forgetting\n      atMost: 0.02")]
+    [InlineData("metric: backwardTransfer\n      atLeast: -0.02")]
     public void A_gate_on_the_side_where_its_metric_gets_worse_is_valid(string gate) =>
         Assert.Empty(Errors(ValidRun.Replace("metric: accuracy\n      atLeast: 0.9", gate, StringComparison.Ordinal)));
 

@@ -34,6 +34,8 @@ public sealed class SpecValidationTests
     [InlineData("metric: accuracy\n      atLeast: 0.9", "metric: accuracy\n      atMost: 0.9")]
     [InlineData("metric: accuracy\n      atLeast: 0.9", "metric: loss\n      atLeast: 0.1")]
     [InlineData("metric: accuracy\n      atLeast: 0.9", "metric: ece\n      atLeast: 0.1")]
+    [InlineData("metric: accuracy\n      atLeast: 0.9", "metric: forgetting\n      atLeast: 0.02")]
+    [InlineData("metric: accuracy\n      atLeast: 0.9", "metric: backwardTransfer\n      atMost: 0.0")]
     public void A_gate_bounding_the_wrong_side_of_its_metric_is_rejected(string from, string to)
     {
         var error = Assert.Single(Errors(ValidRun.Replace(from, to, StringComparison.Ordinal)));
@@ -43,6 +45,8 @@ public sealed class SpecValidationTests
 
     [Theory]
     [InlineData("metric: loss\n      atMost: 0.3")]
+    [InlineData("metric: forgetting\n      atMost: 0.02")]
+    [InlineData("metric: backwardTransfer\n      atLeast: -0.02")]
     [InlineData("metric: support/cat\n      atLeast: 10")]
     [InlineData("metric: support/cat\n      atMost: 10")]
     [InlineData("metric: precision/loss\n      atLeast: 0.5")]

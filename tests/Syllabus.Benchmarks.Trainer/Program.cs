@@ -6,12 +6,13 @@ using Syllabus.Benchmarks.Trainer;
 //   transfer   [seeds, default 5] [budgets, default 100,250,1000]
 //   overhead   [epochs, default 3] [repetitions, default 5]
 //   drift      [features, default 100] [rows, default 100000] [repetitions, default 5]; beside scipy (drift_scipy.py)
+//   continual  [seeds, default 3] [epochs per task, default 5] [ewc lambda, default 10000] [replay buffer, default 500]; split MNIST Domain-IL
 //   active-learning [seeds, default 3] [budgets, default 20,50,100,200,300,500,1000] [strategies, default random,least-confidence,margin,entropy,entropy+k-center] [png]
 // Each mode ends with a markdown table (mean ± std over seeds or repetitions) for the README.
 // Needs the MNIST CSVs of scripts/prepare-mnist.sh. Artifacts go to a temporary folder, removed afterwards unless
 // SYLLABUS_BENCH_KEEP=1.
-const string Usage = "usage: Syllabus.Benchmarks.Trainer curriculum [seeds] | transfer [seeds] [budgets,...] | overhead [epochs] [repetitions] | drift [features] [rows] [repetitions] | active-learning [seeds] [budgets,...] [strategies,...] [png]";
-if (args.Length == 0 || args[0] is not ("transfer" or "curriculum" or "overhead" or "drift" or "active-learning"))
+const string Usage = "usage: Syllabus.Benchmarks.Trainer curriculum [seeds] | transfer [seeds] [budgets,...] | overhead [epochs] [repetitions] | drift [features] [rows] [repetitions] | active-learning [seeds] [budgets,...] [strategies,...] [png] | continual [seeds] [epochs] [lambda] [buffer]";
+if (args.Length == 0 || args[0] is not ("transfer" or "curriculum" or "overhead" or "drift" or "active-learning" or "continual"))
 {
     Console.Error.WriteLine(Usage);
     return 2;
@@ -47,6 +48,12 @@ try
         case "transfer":
             int[] budgets = args.Length > 2 ? [.. args[2].Split(',').Select(Budget)] : [100, 250, 1000];
             TransferBenchmark.Run(root, budgets, Seeds(1));
+            break;
+        case "continual":
+            var lambda = args.Length > 3
+                ? double.TryParse(args[3], NumberStyles.Float, CultureInfo.InvariantCulture, out var l) && l >= 0 ? l : throw new ArgumentException($"lambda: expected a number ≥ 0, got '{args[3]}'. {Usage}")
+                : 10_000;
+            ContinualBenchmark.Run(root, [.. Enumerable.Range(1, Positive(1, 3, "seeds"))], Positive(2, 5, "epochs"), lambda, Positive(4, 500, "buffer"));
             break;
         case "drift":
             DriftBenchmark.Run(root, Positive(1, 100, "features"), Positive(2, 100_000, "rows"), Positive(3, 5, "repetitions"));

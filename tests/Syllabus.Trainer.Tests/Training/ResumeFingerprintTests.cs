@@ -57,6 +57,7 @@ public sealed class ResumeFingerprintTests : IDisposable
         harmless.ActiveDeadlineSeconds = 60;
         harmless.TtlSecondsAfterFinished = 10;
         harmless.Data.Test = new DatasetSource { Uri = "test.csv" };
+        harmless.Continual = new ContinualSpec { PreviousTasks = [new PreviousTask { Name = "first", Test = new DatasetSource { Uri = "old-test.csv" } }] };
         Assert.Equal(baseline, ResumeFingerprint.Of(harmless));
 
         Action<TrainingRunSpec>[] trajectoryEdits =
@@ -70,6 +71,8 @@ public sealed class ResumeFingerprintTests : IDisposable
             s => s.Data.Limit = 10,
             s => s.Curriculum = new CurriculumSpec { Pacing = new PacingSpec() },
             s => s.EarlyStopping = new EarlyStoppingSpec(),
+            s => s.Continual = new ContinualSpec { Ewc = new EwcSpec(), PreviousTasks = [new PreviousTask { Name = "first", Test = new DatasetSource { Uri = "old-test.csv" } }] },
+            s => s.Data.Replay = new ReplaySpec { Data = new DatasetSource { Uri = "old.csv" }, BufferSize = 100 },
         ];
         foreach (var edit in trajectoryEdits)
         {

@@ -133,6 +133,11 @@ public static partial class ManifestResolver
             fisherData.Uri = Expand(fisherData.Uri, "spec.continual.ewc.fisherData.uri", environment);
         }
 
+        foreach (var (task, i) in (spec.Continual?.PreviousTasks ?? []).Select((t, i) => (t, i)))
+        {
+            task.Test.Uri = Expand(task.Test.Uri, $"spec.continual.previousTasks[{i}].test.uri", environment);
+        }
+
         var artifactsUri = Expand(artifactsOverride ?? spec.Artifacts.Uri, artifactsOverride is null ? "spec.artifacts.uri" : "--artifacts", environment);
         spec.Artifacts.Uri = artifactsUri;
         var artifactsDirectory = ResolveLocation(artifactsUri, baseDirectory, "spec.artifacts.uri");

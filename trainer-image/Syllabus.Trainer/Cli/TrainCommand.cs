@@ -167,6 +167,13 @@ public static class TrainCommand
         string Metric(string name) => metrics.TryGetValue(name, out var v) ? v.ToString("F4", CultureInfo.InvariantCulture) : "n/a";
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"done: {report.EpochsTrained} epochs in {report.Timings.GetValueOrDefault("totalSeconds"):F1}s; {report.EvaluationSplit} accuracy {Metric("accuracy")}, macro F1 {Metric("macroF1")}, loss {Metric("loss")}"));
+        if (report.Continual is { Forgetting: { } forgetting } continual)
+        {
+            var measured = continual.Tasks.Where(t => t.Forgetting is not null).Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Name} {t.AccuracyAfterLearning:F4} -> {t.Accuracy:F4}"));
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"earlier tasks (accuracy right after learning -> now): {string.Join(", ", measured)}; forgetting {forgetting:F4}, backward transfer {continual.BackwardTransfer:F4}"));
+        }
+
         foreach (var gate in report.Gates)
         {
             var bound = gate.AtLeast is { } least ? $">= {least}" : $"<= {gate.AtMost}";

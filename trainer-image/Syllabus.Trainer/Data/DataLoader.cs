@@ -158,6 +158,13 @@ public static class DataLoader
         if (spec.Replay is not null)
         {
             var replayRows = ParseFiles(ResolveFiles(spec.Replay.Data, baseDirectory), spec.Replay.Data.Format, "replay", plan, spec, classes, labelRequired: true, report, budget);
+            if (spec.Replay.BufferSize is { } bufferSize)
+            {
+                var read = replayRows.Count;
+                replayRows = [.. Reservoir<int>.SampleIndices(read, bufferSize, seed).Select(i => replayRows[i])];
+                report.AddNote($"data.replay: a replay buffer of {replayRows.Count} of the {read} older rows (reservoir sample, bufferSize {bufferSize}, seed {seed})");
+            }
+
             replay = Encode(replayRows, plan, schema, report);
         }
 

@@ -6,14 +6,15 @@ namespace Syllabus.Trainer.Evaluation;
 /// <summary>Judges evaluation gates: a metric (optionally on a slice) at least or at most a bound.</summary>
 public static class GateEvaluator
 {
-    public static IReadOnlyList<GateResult> Evaluate(IEnumerable<Gate> gates, EvaluationResult result)
+    /// <param name="runMetrics">Metrics of the run beyond the evaluation split's (forgetting, backwardTransfer), unsliced.</param>
+    public static IReadOnlyList<GateResult> Evaluate(IEnumerable<Gate> gates, EvaluationResult result, IReadOnlyDictionary<string, double>? runMetrics = null)
     {
         ArgumentNullException.ThrowIfNull(gates);
         ArgumentNullException.ThrowIfNull(result);
-        return [.. gates.Select(g => EvaluateOne(g, result))];
+        return [.. gates.Select(g => EvaluateOne(g, result, runMetrics ?? new Dictionary<string, double>()))];
     }
 
-    private static GateResult EvaluateOne(Gate gate, EvaluationResult result)
+    private static GateResult EvaluateOne(Gate gate, EvaluationResult result, IReadOnlyDictionary<string, double> runMetrics)
     {
         var outcome = new GateResult { Metric = gate.Metric, Slice = gate.Slice, AtLeast = gate.AtLeast, AtMost = gate.AtMost };
         if (gate.AtLeast.HasValue == gate.AtMost.HasValue)
@@ -30,10 +31,12 @@ public static class GateEvaluator
             return outcome;
         }
 
-        if (!result.TryGetMetric(gate.Metric, gate.Slice, out var value))
+        var value = double.NaN;
+        if (!(gate.Slice is null && runMetrics.TryGetValue(gate.Metric, out value)) && !result.TryGetMetric(gate.Metric, gate.Slice, out value))
         {
-            var available = result.ToMetricMap().Keys.Where(k => !k.Contains('/', StringComparison.Ordinal));
-            outcome.Message = $"metric '{gate.Metric}' not found (metrics: {string.Join(", ", available)}, precision/<class>, recall/<class>, f1/<class>)";
+            var available = result.ToMetricMap().Keys.Concat(runMetrics.Keys).Where(k => !k.Contains('/', StringComparison.Ordinal));
+            var hint = gate.Metric is MetricDirection.Forgetting or "backwardTransfer" ? "; forgetting and backwardTransfer need continual.previousTasks and are not per slice" : "";
+            outcome.Message = $"metric '{gate.Metric}' not found (metrics: {string.Join(", ", available)}, precision/<class>, recall/<class>, f1/<class>{hint})";
             return outcome;
         }
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Syllabus.Trainer.Data;
 
 namespace Syllabus.Trainer.Profiling;
 
@@ -387,32 +388,8 @@ public sealed class ReservoirSample
     [JsonPropertyName("seed")]
     public int Seed { get; init; }
 
-    /// <summary>Algorithm R over rows 0..count−1 with a seeded <see cref="Random"/>; the chosen row indices, ascending.</summary>
-    public static int[] Draw(int count, int capacity, int seed)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(count);
-        ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
-        var reservoir = new int[Math.Min(count, capacity)];
-        var random = new Random(seed);
-        for (var i = 0; i < count; i++)
-        {
-            if (i < reservoir.Length)
-            {
-                reservoir[i] = i;
-            }
-            else
-            {
-                var j = random.Next(i + 1);
-                if (j < reservoir.Length)
-                {
-                    reservoir[j] = i;
-                }
-            }
-        }
-
-        Array.Sort(reservoir);
-        return reservoir;
-    }
+    /// <summary>Algorithm R over rows 0..count−1 with a seeded <see cref="Random"/> (<see cref="Reservoir{T}"/>); the chosen row indices, ascending.</summary>
+    public static int[] Draw(int count, int capacity, int seed) => Reservoir<int>.SampleIndices(count, capacity, seed);
 }
 
 /// <summary>The trained model on its held-out split: what prediction drift, the confidence drop and CBPE compare with.</summary>

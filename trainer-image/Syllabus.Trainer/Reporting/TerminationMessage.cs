@@ -1,4 +1,5 @@
 using Syllabus.Api;
+using Syllabus.Trainer.Training;
 
 namespace Syllabus.Trainer.Reporting;
 
@@ -11,7 +12,7 @@ public static class TerminationMessage
     public const int MaxBytes = TrainerSummary.MaxBytes;
     public const string DefaultPath = "/dev/termination-log";
 
-    private static readonly string[] Headline = ["accuracy", "macroF1", "weightedF1", "ece", "loss"];
+    private static readonly string[] Headline = ["accuracy", "macroF1", "weightedF1", "ece", "loss", ContinualReport.ForgettingMetric, ContinualReport.BackwardTransferMetric];
 
     /// <summary>The summary from a report: the headline metrics and the failed gates.</summary>
     public static TrainerSummary FromReport(TrainingReport report)

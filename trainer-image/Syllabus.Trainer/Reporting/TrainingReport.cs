@@ -70,6 +70,10 @@ public sealed class TrainingReport
     [JsonPropertyName("metrics")]
     public IReadOnlyDictionary<string, double>? Metrics { get; set; }
 
+    /// <summary>Continual learning: the tasks learnt so far, forgetting and backward transfer (a run with a base model whose report has a test accuracy).</summary>
+    [JsonPropertyName("continual")]
+    public ContinualReport? Continual { get; set; }
+
     [JsonPropertyName("gates")]
     public IReadOnlyList<GateResult> Gates { get; set; } = [];
 

@@ -9,7 +9,8 @@ namespace Syllabus.Trainer.Training;
 /// <summary>
 /// Decides whether a checkpoint may be continued: SHA-256 over the parts of the spec that change the training
 /// trajectory. Editing anything else (gates, resources, image, deadlines, retries, TTL, suspend, checkpoint cadence,
-/// where artifacts go, the test split that is only read after training) keeps the checkpoints.
+/// where artifacts go, the test split and the earlier tasks' test sets that are only read after training) keeps the
+/// checkpoints.
 /// </summary>
 public static class ResumeFingerprint
 {
@@ -21,6 +22,14 @@ public static class ResumeFingerprint
         // Test data is evaluated once training is over; every other data field decides what is trained on.
         var data = JsonSerializer.SerializeToNode(spec.Data, Options) as JsonObject;
         data?.Remove("test");
+        // Likewise the earlier tasks' test sets (continual.previousTasks) are only measured after training.
+        var continual = JsonSerializer.SerializeToNode(spec.Continual, Options) as JsonObject;
+        continual?.Remove("previousTasks");
+        if (continual is not null && continual.All(p => p.Value is null))
+        {
+            continual = null;
+        }
+
         var trajectory = new Trajectory(
             data,
             spec.Model,
@@ -32,7 +41,7 @@ public static class ResumeFingerprint
             spec.BatchSize,
             spec.Seed,
             spec.EarlyStopping,
-            spec.Continual);
+            continual);
         return Convert.ToHexStringLower(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(trajectory, Options)));
     }
 
@@ -52,5 +61,5 @@ public static class ResumeFingerprint
         int BatchSize,
         int Seed,
         EarlyStoppingSpec? EarlyStopping,
-        ContinualSpec? Continual);
+        JsonNode? Continual);
 }

@@ -61,8 +61,26 @@ public sealed class BuiltModel(nn.Module<Tensor, Tensor> network, ModelConfig co
     public void Dispose() => Network.Dispose();
 }
 
-/// <summary>Stage 5's result: the evaluated split, its metrics and the gates.</summary>
-public sealed record EvaluationOutcome(string Split, EvaluationResult Result, IReadOnlyList<GateResult> Gates);
+/// <summary>Stage 5's result: the evaluated split, its metrics, the continual-learning section and the gates.</summary>
+public sealed record EvaluationOutcome(string Split, EvaluationResult Result, IReadOnlyList<GateResult> Gates, ContinualReport? Continual = null)
+{
+    /// <summary>The split's metrics and, when measured, forgetting and backward transfer.</summary>
+    public IReadOnlyDictionary<string, double> Metrics()
+    {
+        var metrics = new Dictionary<string, double>(Result.ToMetricMap(), StringComparer.Ordinal);
+        foreach (var (name, value) in ContinualMetrics(Continual))
+        {
+            metrics[name] = value;
+        }
+
+        return metrics;
+    }
+
+    internal static Dictionary<string, double> ContinualMetrics(ContinualReport? continual) =>
+        continual is { Forgetting: { } f, BackwardTransfer: { } b }
+            ? new() { [ContinualReport.ForgettingMetric] = f, [ContinualReport.BackwardTransferMetric] = b }
+            : [];
+}
 
 /// <summary>
 /// One `train` run end to end, in stages that other modes can compose: <see cref="LoadAndFit"/> (data, preprocessing,
@@ -122,6 +140,12 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
             if (spec.Curriculum?.Difficulty is { } difficulty && difficulty.Source != DifficultySources.Column)
             {
                 teacher = LoadBundle(run.TeacherFolder!, "spec.curriculum.difficulty.teacher", device);
+            }
+
+            // Earlier tasks to measure forgetting on are checked before training, not found wrong after it.
+            if (spec.Continual?.PreviousTasks is { Count: > 0 } previousTasks)
+            {
+                ContinualReport.CheckPreviousTasks(previousTasks, BaseReportPath(), run.BaseDirectory);
             }
 
             var data = DataLoader.Load(spec.Data, run.BaseDirectory, spec.Seed, kept, teacher?.Schema);
@@ -371,9 +395,52 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
         var (split, evaluationData) = data.Test is { } test ? ("test", test) : ("validation", data.Validation);
         using var bundle = ModelBundle.Of(built.Network, built.Config, data.Schema);
         var result = bundle.Evaluate(evaluationData);
-        IReadOnlyList<GateResult> gates = [.. GateEvaluator.Evaluate(run.Spec.Gates ?? [], result)];
+        ContinualReport? continual;
+        try
+        {
+            continual = Continual(prepared, bundle, split == "test" ? OwnTask(data, result) : null);
+        }
+        catch (Exception e) when (e is ArgumentException or DataException or InvalidDataException or System.Text.Json.JsonException)
+        {
+            throw new InputException(e.Message, e);
+        }
+
+        IReadOnlyList<GateResult> gates = [.. GateEvaluator.Evaluate(run.Spec.Gates ?? [], result, EvaluationOutcome.ContinualMetrics(continual))];
         _timings["evaluateSeconds"] = watch.Elapsed.TotalSeconds;
-        return new EvaluationOutcome(split, result, gates);
+        return new EvaluationOutcome(split, result, gates, continual);
+    }
+
+    /// <summary>The base model's report.json, beside its model folder (a run's &lt;artifacts&gt;/model); null without a base model.</summary>
+    private string BaseReportPath() => run.BaseModelFolder is { } folder
+        ? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(folder).TrimEnd(Path.DirectorySeparatorChar))!, TrainingReport.FileName)
+        : throw new ArgumentException("continual.previousTasks: needs a baseModel, whose report holds the accuracies right after learning those tasks");
+
+    private TaskAccuracy? OwnTask(LoadedData data, EvaluationResult result) => ContinualReport.OwnTask(run.Name, data.TestDataFingerprint, result.Accuracy);
+
+    /// <summary>
+    /// The continual-learning section: with a base model whose report gives its tasks (its chain), the chain with the
+    /// continual.previousTasks measured now, then this run's own task; null without a base model, or when the base
+    /// model's report has no chain and no task is to be measured. previousTasks without a base model is an error.
+    /// </summary>
+    private ContinualReport? Continual(PreparedRun prepared, ModelBundle model, TaskAccuracy? own)
+    {
+        var previous = run.Spec.Continual?.PreviousTasks ?? [];
+        if (run.BaseModelFolder is null)
+        {
+            return previous.Count > 0 ? throw new ArgumentException("continual.previousTasks: needs a baseModel, whose report holds the accuracies right after learning those tasks") : null;
+        }
+
+        var baseReport = BaseReportPath();
+        if (previous.Count > 0)
+        {
+            var (chain, measured) = ContinualReport.Measure(previous, baseReport, model, run.Spec.Data, run.BaseDirectory, prepared.Data.Report);
+            return ContinualReport.Build(chain, measured, own);
+        }
+
+        // Not measured now, but the chain is carried on so that a later run can measure these tasks.
+        return File.Exists(baseReport) && ContinualReport.ChainOf(TrainingReport.Load(baseReport)) is { } carried
+            ? ContinualReport.Build(carried, new Dictionary<string, double>(), own)
+            : null;
     }
 
     /// <summary>Stage 6: the model bundle (weights, preprocessing, fingerprint, EWC penalty), profile, curves and report.</summary>
@@ -448,7 +515,8 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
             EvaluationSplit = evaluation.Split,
             TestData = evaluation.Split == "test" ? data.TestDataFingerprint : null,
             Evaluation = TrainingReport.ToNode(result),
-            Metrics = result.ToMetricMap(),
+            Metrics = evaluation.Metrics(),
+            Continual = evaluation.Continual,
             Gates = evaluation.Gates,
             GatesPassed = evaluation.Gates.All(g => g.Passed),
             Timings = new Dictionary<string, double>(_timings),
