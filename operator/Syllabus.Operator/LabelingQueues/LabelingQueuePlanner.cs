@@ -38,6 +38,9 @@ public sealed record LabelingQueuePlan
 {
     public bool CreateTokenSecret { get; init; }
 
+    /// <summary>Whether the labelling Deployment and Service are applied: once the first batch is scored.</summary>
+    public bool ServeLabels { get; init; }
+
     public ScoringRound? StartScoring { get; init; }
 
     /// <summary>The retraining round whose export Job to create.</summary>
@@ -118,7 +121,7 @@ public static class LabelingQueuePlanner
             if (round.FailedAt is { } failedAt)
             {
                 var retryAt = new DateTimeOffset(DateTime.SpecifyKind(failedAt, DateTimeKind.Utc)) + Backoff(round.Attempt);
-                if (o.Now >= retryAt && o.ModelUri is { } model && stats is not null)
+                if (o.Now >= retryAt && o.ModelUri is { } model)
                 {
                     round.Attempt++;
                     round.FailedAt = null;
@@ -133,7 +136,7 @@ public static class LabelingQueuePlanner
             else if (job is null)
             {
                 // Created by a reconcile whose status write was lost, or not in the cache yet: create-if-absent either way.
-                if (o.ModelUri is { } model && stats is not null)
+                if (o.ModelUri is { } model)
                 {
                     start = new ScoringRound(round.Batch, round.Attempt, BatchCount(queue, stats), model);
                 }
@@ -180,7 +183,22 @@ public static class LabelingQueuePlanner
         }
 
         var poolExhausted = Conditions.Find(status.Conditions, LabelingQueueConditions.Scoring) is { Reason: "PoolExhausted" } c && c.ObservedGeneration == generation;
-        if (status.Scoring is null && stats is not null && !poolExhausted)
+        if (status.Scoring is null && (status.Batches ?? 0) == 0)
+        {
+            // The store is created from the first batch: score it before the labelling service starts.
+            if (o.ModelUri is not { } model)
+            {
+                Set(LabelingQueueConditions.Scoring, Conditions.False, "ModelNotReady", o.ModelProblem ?? "no model to score with");
+            }
+            else
+            {
+                status.Scoring = new LabelingScoringStatus { Batch = 1, Attempt = 1, ItemsBefore = 0 };
+                start = new ScoringRound(1, 1, BatchCount(queue, null), model);
+                Set(LabelingQueueConditions.Scoring, Conditions.True, "Started", $"Scoring the first batch of {start.Count} items (Job {LabelingQueueNames.ScoreJob(name, 1, 1)})");
+                events.Add((EventTypes.Normal, "Scoring", $"Scoring batch 1 ({start.Count} items) with {model}"));
+            }
+        }
+        else if (status.Scoring is null && stats is not null && !poolExhausted)
         {
             var budgetLeft = stats.BudgetLeft ?? long.MaxValue;
             if (stats.BudgetExhausted || budgetLeft <= stats.Pending)
@@ -207,6 +225,11 @@ public static class LabelingQueuePlanner
         }
 
         var (startExport, retrain) = Retrain(o, status, stats, Set, events);
+        var serve = status.Batches >= 1 || status.Scoring is { Batch: 1, SucceededAt: not null };
+        if (!serve && stats is null)
+        {
+            Set(ConditionTypes.Ready, Conditions.False, "FirstBatchPending", "The labelling service starts once the first batch is scored (its store is created from it)");
+        }
 
         status.Phase = stats is null ? LabelingQueuePhases.Pending
             : stats.BudgetExhausted ? LabelingQueuePhases.Exhausted
@@ -216,6 +239,7 @@ public static class LabelingQueuePlanner
         var plan = new LabelingQueuePlan
         {
             CreateTokenSecret = createSecret,
+            ServeLabels = serve,
             StartScoring = start,
             StartExport = startExport,
             CreateRetrainRun = retrain,
@@ -333,8 +357,8 @@ public static class LabelingQueuePlanner
     }
 
     /// <summary>Rows to select: a batch, or what is left of the budget beyond the pending items if less.</summary>
-    private static int BatchCount(LabelingQueue queue, LabelStats stats) =>
-        (int)Math.Max(1, Math.Min(queue.Spec.BatchSize, (stats.BudgetLeft ?? long.MaxValue) - stats.Pending));
+    private static int BatchCount(LabelingQueue queue, LabelStats? stats) =>
+        (int)Math.Max(1, Math.Min(queue.Spec.BatchSize, stats is null ? queue.Spec.Budget : (stats.BudgetLeft ?? long.MaxValue) - stats.Pending));
 
     /// <summary>When the Job succeeded (its Complete condition; <paramref name="now"/> when the time is missing), else null.</summary>
     internal static DateTimeOffset? JobSucceeded(V1Job job, DateTimeOffset now) =>

@@ -87,10 +87,13 @@ internal sealed partial class LabelingQueueReconciler(
             await applier.CreateIfAbsentAsync(LabelingWorkloadBuilder.BuildTokenSecret(queue), ct).ConfigureAwait(false);
         }
 
-        var deployment = LabelingWorkloadBuilder.BuildLabelDeployment(queue, image.Value);
-        await applier.ApplyIfDriftedAsync(deployment, caches.Workloads.Get(ns, deployment.Metadata.Name), ct).ConfigureAwait(false);
-        var service = LabelingWorkloadBuilder.BuildLabelService(queue);
-        await applier.ApplyIfDriftedAsync(service, caches.Services.Get(ns, service.Metadata.Name), ct).ConfigureAwait(false);
+        if (plan.ServeLabels)
+        {
+            var deployment = LabelingWorkloadBuilder.BuildLabelDeployment(queue, image.Value);
+            await applier.ApplyIfDriftedAsync(deployment, caches.Workloads.Get(ns, deployment.Metadata.Name), ct).ConfigureAwait(false);
+            var service = LabelingWorkloadBuilder.BuildLabelService(queue);
+            await applier.ApplyIfDriftedAsync(service, caches.Services.Get(ns, service.Metadata.Name), ct).ConfigureAwait(false);
+        }
 
         if (plan.StartScoring is { } scoring)
         {

@@ -139,9 +139,14 @@ public static class LabelingWorkloadBuilder
             "--batch", round.Count.ToString(CultureInfo.InvariantCulture),
             // A fresh tie-breaking (and random-baseline) seed per batch, the same for every attempt of it.
             "--seed", round.Batch.ToString(CultureInfo.InvariantCulture),
-            "--exclude-store", $"{store}/{LabelingQueueNames.StoreFile}",
             "--out", $"{store}/{LabelingQueueNames.BatchFolder}/{LabelingQueueNames.BatchFileName(round.Batch)}",
         };
+        if (round.Batch > 1)
+        {
+            // The store exists from the first batch on: leave out every row it already holds.
+            arguments.AddRange(["--exclude-store", $"{store}/{LabelingQueueNames.StoreFile}"]);
+        }
+
         if (spec.Strategy.ClassBalance)
         {
             arguments.Add("--balance-classes");

@@ -34,7 +34,7 @@ public sealed class LabelingClient : IAsyncDisposable
     /// <summary>Labels up to <paramref name="count"/> pending items with the model's prediction; returns how many it labelled.</summary>
     public async Task<int> LabelAsync(int count, CancellationToken ct)
     {
-        var next = await http.GetFromJsonAsync<JsonArray>(Url($"/api/next?limit={count}"), ct) ?? [];
+        var next = (await http.GetFromJsonAsync<JsonObject>(Url($"/api/next?limit={count}"), ct))?["items"]?.AsArray() ?? [];
         foreach (var item in next)
         {
             using var response = await SubmitAsync(item!["id"]!.GetValue<string>(), item["predicted"]!.GetValue<string>(), withToken: true, ct);
@@ -61,7 +61,7 @@ public sealed class LabelingClient : IAsyncDisposable
 
     /// <summary>The first pending item's id, if any.</summary>
     public async Task<string?> FirstPendingAsync(CancellationToken ct) =>
-        (await http.GetFromJsonAsync<JsonArray>(Url("/api/next?limit=1"), ct))?.FirstOrDefault()?["id"]?.GetValue<string>();
+        (await http.GetFromJsonAsync<JsonObject>(Url("/api/next?limit=1"), ct))?["items"]?.AsArray().FirstOrDefault()?["id"]?.GetValue<string>();
 
     private Uri Url(string path) => new($"http://{endpoints.Current[0]}{path}");
 

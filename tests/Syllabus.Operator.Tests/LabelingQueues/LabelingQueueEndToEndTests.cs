@@ -140,9 +140,27 @@ public sealed class LabelingQueueEndToEndTests(TrainingRunCluster cluster) : ICl
     {
         var queues = cluster.Resources<LabelingQueue>();
         LabelingQueue? last = null;
-        return await Eventually.GetAsync(
-            async () => (last = await queues.GetAsync(ns, "digits", Ct)) is { } q && condition(q) ? q : null,
-            Long,
-            () => $"{what}; last status: {(last?.Status is null ? "none" : Manifests.ToJson(last.Status))}");
+        try
+        {
+            return await Eventually.GetAsync(
+                async () => (last = await queues.GetAsync(ns, "digits", Ct)) is { } q && condition(q) ? q : null,
+                Long,
+                () => $"{what}; last status: {(last?.Status is null ? "none" : Manifests.ToJson(last.Status))}");
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            throw new InvalidOperationException($"{e.Message}\n{await PodsAsync(ns)}", e);
+        }
+    }
+
+    /// <summary>The queue's pods, their state and the tail of each container's log, for a failure's message.</summary>
+    private async Task<string> PodsAsync(string ns)
+    {
+        var pods = await cluster.Client.CoreV1.ListNamespacedPodAsync(ns, labelSelector: LabelingQueueNames.QueueLabel, cancellationToken: CancellationToken.None);
+        return string.Join("\n", pods.Items.Select(p =>
+        {
+            var log = cluster.Kubelet.ReadContainerLog(ns, p.Metadata.Name, p.Spec.Containers[0].Name);
+            return $"pod {p.Metadata.Name}: {p.Status?.Phase} ready={p.Status?.Conditions?.FirstOrDefault(c => c.Type == "Ready")?.Status}\n  {(log.Length > 2000 ? log[^2000..] : log)}";
+        }));
     }
 }
