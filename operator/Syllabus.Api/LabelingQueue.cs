@@ -132,7 +132,6 @@ public static class LabelingQueuePhases
     public const string Scoring = "Scoring";
     public const string Labelling = "Labelling";
     public const string Exhausted = "Exhausted";
-    public const string Failed = "Failed";
 }
 
 /// <summary>Condition types of a LabelingQueue (besides Ready and BudgetExhausted).</summary>

@@ -91,6 +91,7 @@ public static class LabelingQueuePlanner
             Conditions.SetCondition(status.Conditions, type, value, reason, message, generation, o.Now);
         void Soon(TimeSpan after) => requeue = after < requeue ? after : requeue;
 
+        Set(ConditionTypes.Valid, Conditions.True, "Valid", "The spec is valid");
         var createSecret = status.TokenSecret is null;
         status.TokenSecret = LabelingQueueNames.TokenSecret(name);
         status.ServiceUrl = LabelingWorkloadBuilder.ServiceUrl(queue);

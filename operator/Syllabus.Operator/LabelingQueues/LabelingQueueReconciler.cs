@@ -187,8 +187,9 @@ internal sealed partial class LabelingQueueReconciler(
     {
         var status = System.Text.Json.JsonSerializer.Deserialize<LabelingQueueStatus>(System.Text.Json.JsonSerializer.Serialize(queue.Status ?? new LabelingQueueStatus()))!;
         status.Conditions ??= [];
-        var changed = Conditions.SetCondition(status.Conditions, ConditionTypes.Ready, Conditions.False, "InvalidSpec", message, queue.Metadata.Generation, time.GetUtcNow());
-        status.Phase = LabelingQueuePhases.Failed;
+        var changed = Conditions.SetCondition(status.Conditions, ConditionTypes.Valid, Conditions.False, "InvalidSpec", message, queue.Metadata.Generation, time.GetUtcNow());
+        changed |= Conditions.SetCondition(status.Conditions, ConditionTypes.Ready, Conditions.False, "InvalidSpec", "The spec is invalid (see the Valid condition)", queue.Metadata.Generation, time.GetUtcNow());
+        status.Phase = LabelingQueuePhases.Pending;
         status.ObservedGeneration = queue.Metadata.Generation;
         if (changed || !SameStatus(queue.Status, status))
         {

@@ -76,6 +76,7 @@ public sealed class LabelingQueuePlannerTests
         Assert.False(plan.ServeLabels);
         Assert.Equal(new ScoringRound(1, 1, 5, Model), plan.StartScoring);
         Assert.Equal("digits-token", plan.Status.TokenSecret);
+        Assert.Equal("True", Condition(plan, ConditionTypes.Valid).Status);
         Assert.Equal(LabelingQueuePhases.Pending, plan.Status.Phase);
         Assert.Equal(("False", "FirstBatchPending"), (Condition(plan, ConditionTypes.Ready).Status, Condition(plan, ConditionTypes.Ready).Reason));
         Assert.Equal(("True", "Started"), (Condition(plan, LabelingQueueConditions.Scoring).Status, Condition(plan, LabelingQueueConditions.Scoring).Reason));
