@@ -59,6 +59,9 @@ public sealed class LabelingClient : IAsyncDisposable
         return await http.SendAsync(request, ct);
     }
 
+    /// <summary>The labelling UI's page.</summary>
+    public Task<string> PageAsync(CancellationToken ct) => http.GetStringAsync(Url("/"), ct);
+
     /// <summary>The first pending item's id, if any.</summary>
     public async Task<string?> FirstPendingAsync(CancellationToken ct) =>
         (await http.GetFromJsonAsync<JsonObject>(Url("/api/next?limit=1"), ct))?["items"]?.AsArray().FirstOrDefault()?["id"]?.GetValue<string>();

@@ -27,63 +27,75 @@ public sealed class LabelingQueueEndToEndTests(TrainingRunCluster cluster) : ICl
         var data = Path.Combine(cluster.Kubelet.ClaimDirectory(ns, "datasets"), "mnist");
         // The pool: 40 test digits (their label column is ignored by scoring).
         await File.WriteAllLinesAsync(Path.Combine(data, "pool.csv"), File.ReadLines(Path.Combine(data, "test.csv")).Take(41), Ct);
-        await using var op = await cluster.StartOperatorAsync(ns);
-        var runs = cluster.Resources<TrainingRun>();
-        var queues = cluster.Resources<LabelingQueue>();
-
-        await runs.CreateAsync(BaseRun(ns), Ct);
-        await queues.CreateAsync(Queue(ns), Ct);
-
-        // Batch 1: 5 items selected and imported; the service is ready.
-        var q = await WaitForAsync(ns, q => q.Status?.Pending == 5 && q.Status.Batches == 1, "batch 1 to be queued");
-        Assert.Equal(Conditions.True, Conditions.Find(q.Status!.Conditions, ConditionTypes.Ready)?.Status);
-        Assert.Equal((0, 12), (q.Status.Labelled, q.Status.BudgetRemaining));
-        Assert.Equal($"http://{LabelingQueueNames.LabelService("digits")}.{ns}.svc:80", q.Status.ServiceUrl);
-
-        await using var labeller = await LabelingClient.StartAsync(cluster.Client, ns, "digits", Ct);
-        using (var refused = await labeller.SubmitAsync((await labeller.FirstPendingAsync(Ct))!, "3", withToken: false, Ct))
+        var op = await cluster.StartOperatorAsync(ns);
+        try
         {
-            Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+            var runs = cluster.Resources<TrainingRun>();
+            var queues = cluster.Resources<LabelingQueue>();
+
+            await runs.CreateAsync(BaseRun(ns), Ct);
+            await queues.CreateAsync(Queue(ns), Ct);
+
+            // Batch 1: 5 items selected and imported; the service is ready.
+            var q = await WaitForAsync(ns, q => q.Status?.Pending == 5 && q.Status.Batches == 1, "batch 1 to be queued");
+            Assert.Equal(Conditions.True, Conditions.Find(q.Status!.Conditions, ConditionTypes.Ready)?.Status);
+            Assert.Equal((0, 12), (q.Status.Labelled, q.Status.BudgetRemaining));
+            Assert.Equal($"http://{LabelingQueueNames.LabelService("digits")}.{ns}.svc:80", q.Status.ServiceUrl);
+
+            await using var labeller = await LabelingClient.StartAsync(cluster.Client, ns, "digits", Ct);
+            Assert.Contains("<html", await labeller.PageAsync(Ct), StringComparison.OrdinalIgnoreCase); // the labelling UI
+            using (var refused = await labeller.SubmitAsync((await labeller.FirstPendingAsync(Ct))!, "3", withToken: false, Ct))
+            {
+                Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+            }
+
+            // Labelling the batch drains the queue below a batch: batch 2 (5 more, the budget leaves room for 7).
+            Assert.Equal(5, await labeller.LabelAsync(5, Ct));
+            q = await WaitForAsync(ns, q => q.Status?.Batches == 2 && q.Status.Pending == 5 && q.Status.Labelled == 5, "batch 2 to be queued");
+            Assert.Equal(0, q.Status!.RetrainRounds ?? 0);
+
+            // 8 labels reach afterLabels: one export, one TrainingRun on it, annotated.
+            Assert.Equal(3, await labeller.LabelAsync(3, Ct));
+            q = await WaitForAsync(ns, q => q.Status?.RetrainRounds == 1, "the first retraining round");
+            var retrained = await runs.GetAsync(ns, LabelingQueueNames.RetrainRun("digits", 1), Ct);
+            Assert.NotNull(retrained);
+            Assert.Equal("pvc://datasets/labelled/round-0001/labels.csv", retrained!.Metadata.Annotations[LabelingQueueNames.ExportAnnotation]);
+            Assert.Equal("8", retrained.Metadata.Annotations[LabelingQueueNames.LabelCountAnnotation]);
+            Assert.Equal("1", retrained.Metadata.Annotations[LabelingQueueNames.RoundAnnotation]);
+            Assert.Equal("digits", retrained.Metadata.Labels[LabelingQueueNames.QueueLabel]);
+            Assert.Equal("mnist-digits", retrained.Metadata.Labels["syllabus.dev/model"]);
+            Assert.Equal("pvc://datasets/labelled/round-0001/labels.csv", retrained.Spec.Data.Train.Uri);
+            Assert.Contains(retrained.Metadata.OwnerReferences, o => o.Kind == LabelingQueue.KindName && o.Name == "digits" && o.Controller == true);
+            var export = Path.Combine(cluster.Kubelet.ClaimDirectory(ns, "datasets"), "labelled", "round-0001", "labels.csv");
+            Assert.Equal(1 + 8, File.ReadLines(export).Count());
+            Assert.Equal((8, "pvc://datasets/labelled/round-0001/labels.csv"), (q.Status!.RetrainedLabels, q.Status.LastExportUri));
+
+            // A restarted operator continues from status: no second export or run for round 1.
+            await op.DisposeAsync();
+            op = await cluster.StartOperatorAsync(ns);
+
+            // 2 pending, 4 labels left in the budget: batch 3 selects only 2. Labelling all 4 spends the budget.
+            q = await WaitForAsync(ns, q => q.Status?.Batches == 3 && q.Status.Pending == 4, "batch 3 (2 items) to be queued");
+            Assert.Equal(4, await labeller.LabelAsync(10, Ct));
+            q = await WaitForAsync(ns, q => q.Status?.Phase == LabelingQueuePhases.Exhausted && q.Status.Labelled == 12, "the budget to be spent");
+            Assert.Equal((0, 0), (q.Status!.BudgetRemaining, q.Status.Pending));
+            Assert.Equal(Conditions.True, Conditions.Find(q.Status.Conditions, ConditionTypes.BudgetExhausted)?.Status);
+            Assert.Equal("BudgetExhausted", Conditions.Find(q.Status.Conditions, LabelingQueueConditions.Scoring)?.Reason);
+
+            // Nothing more is scored or retrained (4 labels since round 1, fewer than afterLabels).
+            await Task.Delay(TimeSpan.FromSeconds(12), Ct);
+            var jobs = (await cluster.Client.BatchV1.ListNamespacedJobAsync(ns, labelSelector: $"{LabelingQueueNames.QueueLabel}=digits", cancellationToken: Ct)).Items
+                .Select(j => j.Metadata.Name).Order(StringComparer.Ordinal);
+            Assert.Equal(["digits-export-1", "digits-score-1-1", "digits-score-2-1", "digits-score-3-1"], jobs);
+            var created = (await runs.ListAsync(ns, $"{LabelingQueueNames.QueueLabel}=digits", Ct)).Select(r => r.Metadata.Name);
+            Assert.Equal([LabelingQueueNames.RetrainRun("digits", 1)], created);
+            q = (await queues.GetAsync(ns, "digits", Ct))!;
+            Assert.Equal((1, 4, 3), (q.Status!.RetrainRounds, q.Status.LabelsSinceRetrain, q.Status.Batches));
         }
-
-        // Labelling the batch drains the queue below a batch: batch 2 (5 more, the budget leaves room for 7).
-        Assert.Equal(5, await labeller.LabelAsync(5, Ct));
-        q = await WaitForAsync(ns, q => q.Status?.Batches == 2 && q.Status.Pending == 5 && q.Status.Labelled == 5, "batch 2 to be queued");
-        Assert.Equal(0, q.Status!.RetrainRounds ?? 0);
-
-        // 8 labels reach afterLabels: one export, one TrainingRun on it, annotated.
-        Assert.Equal(3, await labeller.LabelAsync(3, Ct));
-        q = await WaitForAsync(ns, q => q.Status?.RetrainRounds == 1, "the first retraining round");
-        var retrained = await runs.GetAsync(ns, LabelingQueueNames.RetrainRun("digits", 1), Ct);
-        Assert.NotNull(retrained);
-        Assert.Equal("pvc://datasets/labelled/round-0001/labels.csv", retrained!.Metadata.Annotations[LabelingQueueNames.ExportAnnotation]);
-        Assert.Equal("8", retrained.Metadata.Annotations[LabelingQueueNames.LabelCountAnnotation]);
-        Assert.Equal("1", retrained.Metadata.Annotations[LabelingQueueNames.RoundAnnotation]);
-        Assert.Equal("digits", retrained.Metadata.Labels[LabelingQueueNames.QueueLabel]);
-        Assert.Equal("mnist-digits", retrained.Metadata.Labels["syllabus.dev/model"]);
-        Assert.Equal("pvc://datasets/labelled/round-0001/labels.csv", retrained.Spec.Data.Train.Uri);
-        Assert.Contains(retrained.Metadata.OwnerReferences, o => o.Kind == LabelingQueue.KindName && o.Name == "digits" && o.Controller == true);
-        var export = Path.Combine(cluster.Kubelet.ClaimDirectory(ns, "datasets"), "labelled", "round-0001", "labels.csv");
-        Assert.Equal(1 + 8, File.ReadLines(export).Count());
-        Assert.Equal((8, "pvc://datasets/labelled/round-0001/labels.csv"), (q.Status!.RetrainedLabels, q.Status.LastExportUri));
-
-        // 2 pending, 4 labels left in the budget: batch 3 selects only 2. Labelling all 4 spends the budget.
-        q = await WaitForAsync(ns, q => q.Status?.Batches == 3 && q.Status.Pending == 4, "batch 3 (2 items) to be queued");
-        Assert.Equal(4, await labeller.LabelAsync(10, Ct));
-        q = await WaitForAsync(ns, q => q.Status?.Phase == LabelingQueuePhases.Exhausted && q.Status.Labelled == 12, "the budget to be spent");
-        Assert.Equal((0, 0), (q.Status!.BudgetRemaining, q.Status.Pending));
-        Assert.Equal(Conditions.True, Conditions.Find(q.Status.Conditions, ConditionTypes.BudgetExhausted)?.Status);
-        Assert.Equal("BudgetExhausted", Conditions.Find(q.Status.Conditions, LabelingQueueConditions.Scoring)?.Reason);
-
-        // Nothing more is scored or retrained (4 labels since round 1, fewer than afterLabels).
-        await Task.Delay(TimeSpan.FromSeconds(12), Ct);
-        var jobs = (await cluster.Client.BatchV1.ListNamespacedJobAsync(ns, labelSelector: $"{LabelingQueueNames.QueueLabel}=digits", cancellationToken: Ct)).Items
-            .Select(j => j.Metadata.Name).Order(StringComparer.Ordinal);
-        Assert.Equal(["digits-export-1", "digits-score-1-1", "digits-score-2-1", "digits-score-3-1"], jobs);
-        var created = (await runs.ListAsync(ns, $"{LabelingQueueNames.QueueLabel}=digits", Ct)).Select(r => r.Metadata.Name);
-        Assert.Equal([LabelingQueueNames.RetrainRun("digits", 1)], created);
-        q = (await queues.GetAsync(ns, "digits", Ct))!;
-        Assert.Equal((1, 4, 3), (q.Status!.RetrainRounds, q.Status.LabelsSinceRetrain, q.Status.Batches));
+        finally
+        {
+            await op.DisposeAsync();
+        }
     }
 
     private static TrainingRun BaseRun(string ns) => (TrainingRun)Manifests.LoadAll($$"""
