@@ -9,7 +9,8 @@ namespace Syllabus.Operator.Tests.LabelingQueues;
 
 /// <summary>
 /// A LabelingQueue on the real control plane, its labelling service and scoring and export Jobs run by the test
-/// kubelet as real <c>syllabus-trainer</c> processes: the queue scores an MNIST pool, serves the labels API (writes
+/// kubelet as real <c>syllabus-trainer</c> processes: a scoring Job that fails (no pool yet) is reported and retried;
+/// the queue scores an MNIST pool, serves the labelling UI and API (writes
 /// need the token of the Secret it created), scores again as labels drain the queue, reaches afterLabels and creates
 /// exactly one TrainingRun on the exported labels, and stops scoring at the budget.
 /// </summary>
@@ -25,8 +26,6 @@ public sealed class LabelingQueueEndToEndTests(TrainingRunCluster cluster) : ICl
         cluster.Require();
         var ns = await cluster.NewNamespaceAsync("lq", trainRows: 1000, testRows: 200);
         var data = Path.Combine(cluster.Kubelet.ClaimDirectory(ns, "datasets"), "mnist");
-        // The pool: 40 test digits (their label column is ignored by scoring).
-        await File.WriteAllLinesAsync(Path.Combine(data, "pool.csv"), File.ReadLines(Path.Combine(data, "test.csv")).Take(41), Ct);
         var op = await cluster.StartOperatorAsync(ns);
         try
         {
@@ -35,6 +34,13 @@ public sealed class LabelingQueueEndToEndTests(TrainingRunCluster cluster) : ICl
 
             await runs.CreateAsync(BaseRun(ns), Ct);
             await queues.CreateAsync(Queue(ns), Ct);
+
+            // No pool yet: the first scoring Job fails, reported with its error; it is retried after the backoff.
+            var failed = await WaitForAsync(ns, q => Conditions.Find(q.Status?.Conditions, LabelingQueueConditions.Scoring)?.Reason == "ScoringFailed", "the first scoring Job to fail");
+            Assert.Contains("pool.csv", Conditions.Find(failed.Status!.Conditions, LabelingQueueConditions.Scoring)!.Message, StringComparison.Ordinal);
+
+            // The pool: 40 test digits (their label column is ignored by scoring).
+            await File.WriteAllLinesAsync(Path.Combine(data, "pool.csv"), File.ReadLines(Path.Combine(data, "test.csv")).Take(41), Ct);
 
             // Batch 1: 5 items selected and imported; the service is ready.
             var q = await WaitForAsync(ns, q => q.Status?.Pending == 5 && q.Status.Batches == 1, "batch 1 to be queued");
@@ -86,7 +92,7 @@ public sealed class LabelingQueueEndToEndTests(TrainingRunCluster cluster) : ICl
             await Task.Delay(TimeSpan.FromSeconds(12), Ct);
             var jobs = (await cluster.Client.BatchV1.ListNamespacedJobAsync(ns, labelSelector: $"{LabelingQueueNames.QueueLabel}=digits", cancellationToken: Ct)).Items
                 .Select(j => j.Metadata.Name).Order(StringComparer.Ordinal);
-            Assert.Equal(["digits-export-1", "digits-score-1-1", "digits-score-2-1", "digits-score-3-1"], jobs);
+            Assert.Equal(["digits-export-1", "digits-score-1-1", "digits-score-1-2", "digits-score-2-1", "digits-score-3-1"], jobs);
             var created = (await runs.ListAsync(ns, $"{LabelingQueueNames.QueueLabel}=digits", Ct)).Select(r => r.Metadata.Name);
             Assert.Equal([LabelingQueueNames.RetrainRun("digits", 1)], created);
             q = (await queues.GetAsync(ns, "digits", Ct))!;
