@@ -70,9 +70,14 @@ public sealed class LabelingQueueSpec
     public LabelRetrainSpec? Retrain { get; set; }
 
     [JsonPropertyName("exportUri")]
-    [Description("Folder the labelled examples are exported to as a dataset.")]
+    [Description("Folder the labelled examples are exported to as a dataset (pvc://CLAIM/path; required by retrain): each retraining round writes its own export under it.")]
     [RegularExpression(SyllabusGroup.DataUriPattern)]
     public string? ExportUri { get; set; }
+
+    [JsonPropertyName("storeUri")]
+    [Description("Folder on a claim (pvc://CLAIM/path) holding the queue's durable label store (labels.db) and the scored batches (batches/). The labelling service and the scoring Jobs mount the claim; SQLite's WAL needs them on one node, so a ReadWriteOnce claim fits.")]
+    [Required, MinLength(1), RegularExpression(@"^pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/.*)?$")]
+    public string StoreUri { get; set; } = "";
 }
 
 [CelRule("has(self.dataset) || has(self.deploymentRef)", "pool needs a dataset, a deploymentRef, or both")]
@@ -121,6 +126,48 @@ public sealed class LabelRetrainSpec
     public TrainingRunTemplate Template { get; set; } = new();
 }
 
+public static class LabelingQueuePhases
+{
+    public const string Pending = "Pending";
+    public const string Scoring = "Scoring";
+    public const string Labelling = "Labelling";
+    public const string Exhausted = "Exhausted";
+}
+
+/// <summary>Condition types of a LabelingQueue (besides Ready and BudgetExhausted).</summary>
+public static class LabelingQueueConditions
+{
+    /// <summary>True while a scoring Job runs; False with the reason why none runs (PoolExhausted, ScoringFailed, ...).</summary>
+    public const string Scoring = "Scoring";
+
+    /// <summary>True while a retraining round exports labels and creates its TrainingRun; False when idle or failed.</summary>
+    public const string Retraining = "Retraining";
+}
+
+/// <summary>The scoring round in progress: its batch number and attempt, the store's size when it started, and how it ended.</summary>
+public sealed class LabelingScoringStatus
+{
+    [JsonPropertyName("batch")]
+    [Description("The batch this round writes (batches/batch-NNNN.csv).")]
+    public int Batch { get; set; }
+
+    [JsonPropertyName("attempt")]
+    [Description("Attempt of the round (a failed Job is retried with backoff under a new name).")]
+    public int Attempt { get; set; }
+
+    [JsonPropertyName("itemsBefore")]
+    [Description("Items in the label store when the round started; the round ends when the store holds more.")]
+    public long ItemsBefore { get; set; }
+
+    [JsonPropertyName("succeededAt")]
+    [Description("When the scoring Job succeeded (the labelling service imports the batch on its next poll).")]
+    public DateTime? SucceededAt { get; set; }
+
+    [JsonPropertyName("failedAt")]
+    [Description("When the attempt's Job failed; the next attempt starts after the backoff.")]
+    public DateTime? FailedAt { get; set; }
+}
+
 public sealed class LabelingQueueStatus : ResourceStatus
 {
     [JsonPropertyName("phase")]
@@ -142,6 +189,26 @@ public sealed class LabelingQueueStatus : ResourceStatus
     [JsonPropertyName("batches")]
     [Description("Scoring rounds completed.")]
     public int? Batches { get; set; }
+
+    [JsonPropertyName("skipped")]
+    [Description("Items skipped by labellers.")]
+    public int? Skipped { get; set; }
+
+    [JsonPropertyName("scoring")]
+    [Description("The scoring round in progress, if any.")]
+    public LabelingScoringStatus? Scoring { get; set; }
+
+    [JsonPropertyName("tokenSecret")]
+    [Description("The Secret holding the bearer token label writes need (key 'token'); created once, never rotated by the operator.")]
+    public string? TokenSecret { get; set; }
+
+    [JsonPropertyName("retrainRounds")]
+    [Description("Retraining rounds whose TrainingRun exists; a restarted operator continues after them.")]
+    public int? RetrainRounds { get; set; }
+
+    [JsonPropertyName("retrainedLabels")]
+    [Description("Labels in the latest retraining round's export.")]
+    public int? RetrainedLabels { get; set; }
 
     [JsonPropertyName("labelsSinceRetrain")]
     [Description("Labels since the last retrain.")]

@@ -1,10 +1,12 @@
 using Syllabus.Runtime.Hosting;
+using Syllabus.Operator.LabelingQueues;
 using Syllabus.Operator.ModelDeployments;
 using Syllabus.Operator.TrainingRuns;
 
 var builder = OperatorHost.CreateBuilder(args);
 builder.Services.AddTrainingRunControllers(builder.Configuration);
 builder.Services.AddModelDeploymentController();
+builder.Services.AddLabelingQueueController();
 
 // Reconcilers register here, e.g.
 // builder.Services.AddController<TrainingRun, TrainingRunReconciler>(c => c.Owns<V1Job>().Owns<V1ConfigMap>());

@@ -138,6 +138,24 @@ public static partial class SpecValidation
         return errors;
     }
 
+    /// <summary>The LabelingQueue rules: its CRD's CEL rules and what the operator can run.</summary>
+    public static IReadOnlyList<ValidationError> Validate(LabelingQueueSpec spec, string path = "spec")
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var errors = new List<ValidationError>(ValidateSchema(spec, path));
+        Check(errors, $"{path}.labels", spec.Labels.Count >= 2, "a labelling task needs at least two labels");
+        Check(errors, $"{path}.labels", spec.Labels.Distinct(StringComparer.Ordinal).Count() == spec.Labels.Count, "labels must be unique");
+        Check(errors, $"{path}.labels", spec.Labels.All(l => l.Length > 0 && !l.Contains(',', StringComparison.Ordinal)), "a label must be non-empty and hold no comma");
+        Check(errors, $"{path}.model", (spec.Model.TrainingRun is not null) != (spec.Model.Uri is not null), "model needs exactly one of trainingRun or uri");
+        Check(errors, $"{path}.pool", spec.Pool.Dataset is not null || spec.Pool.DeploymentRef is not null, "pool needs a dataset, a deploymentRef, or both");
+        Check(errors, $"{path}.pool.deploymentRef", spec.Pool.DeploymentRef is null, "a ModelDeployment's uncertain samples are not supported as a pool by this operator yet; give pool.dataset");
+        Check(errors, $"{path}.pool.dataset.uri", spec.Pool.Dataset is null || spec.Pool.Dataset.Uri.StartsWith("pvc://", StringComparison.Ordinal), "the pool must be a file on a claim (pvc://CLAIM/path) for the scoring Jobs to mount");
+        Check(errors, $"{path}.strategy.type", spec.Strategy.Type != SelectionStrategies.QueryByCommittee, "QueryByCommittee needs a committee of models; a LabelingQueue scores with one model (use syllabus-trainer score with several --model for committees)");
+        Check(errors, $"{path}.exportUri", spec.ExportUri is null || spec.ExportUri.StartsWith("pvc://", StringComparison.Ordinal), "exportUri must be a folder on a claim (pvc://CLAIM/path) for the export Jobs to mount");
+        Check(errors, $"{path}.exportUri", spec.Retrain is null || spec.ExportUri is not null, "retrain needs exportUri: each round's labels are exported there and trained on");
+        return errors;
+    }
+
     /// <summary>All errors as one message for a condition, e.g. "spec.gates[0]: a gate needs ...; spec: ...".</summary>
     public static string Describe(IReadOnlyList<ValidationError> errors) => string.Join("; ", errors);
 

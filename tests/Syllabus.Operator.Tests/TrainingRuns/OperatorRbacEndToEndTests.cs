@@ -124,7 +124,23 @@ public sealed class OperatorRbacEndToEndTests(TrainingRunCluster cluster) : ICla
                 async () => (await serving.GetAsync(ns, "serve-child", Ct))?.Metadata.Annotations?.ContainsKey(ModelDeploymentActions.Annotation) != true,
                 "the action annotation to be handled and removed");
 
-            foreach (var name in new[] { "child", "taken", "invalid" })
+            // A LabelingQueue scoring with the child run: its token Secret created (never read), the first batch scored, the
+            // labelling service served; one label (with the Secret's token) reaches afterLabels: an export Job and a
+            // retrained TrainingRun created, the queue's status written throughout.
+            var datasets = cluster.Kubelet.ClaimDirectory(ns, "datasets");
+            await File.WriteAllLinesAsync(Path.Combine(datasets, "mnist", "pool.csv"), File.ReadLines(Path.Combine(datasets, "mnist", "test.csv")).Take(21), Ct);
+            var queues = cluster.Resources<LabelingQueue>();
+            await queues.CreateAsync(Queue(ns), Ct);
+            await WaitUntilAsync(async () => (await queues.GetAsync(ns, "rbac-queue", Ct))?.Status?.Pending == 2, "the queue's first batch to be served", TimeSpan.FromSeconds(180));
+            await using (var labeller = await Syllabus.Operator.Tests.LabelingQueues.LabelingClient.StartAsync(cluster.Client, ns, "rbac-queue", Ct))
+            {
+                Assert.Equal(1, await labeller.LabelAsync(1, Ct));
+            }
+
+            await WaitUntilAsync(async () => (await queues.GetAsync(ns, "rbac-queue", Ct))?.Status?.RetrainRounds == 1, "the queue's retraining round", TimeSpan.FromSeconds(180));
+            await queues.DeleteAsync(ns, "rbac-queue", Ct);
+
+            foreach (var name in new[] { "child", "taken", "invalid", Syllabus.Operator.LabelingQueues.LabelingQueueNames.RetrainRun("rbac-queue", 1) })
             {
                 await runs.DeleteAsync(ns, name, Ct);
             }
@@ -140,6 +156,39 @@ public sealed class OperatorRbacEndToEndTests(TrainingRunCluster cluster) : ICla
             unused.Count == 0,
             $"config/default grants rules no controller path used; remove them (and their [RbacRule]):\n  {string.Join("\n  ", unused)}\n"
             + $"Calls made:\n  {string.Join("\n  ", cluster.ApiCalls.Calls.Keys.Select(c => c.ToString()).Order(StringComparer.Ordinal))}");
+    }
+
+    private static LabelingQueue Queue(string ns)
+    {
+        var queue = (LabelingQueue)Syllabus.Api.Manifests.LoadAll($$$"""
+            apiVersion: syllabus.dev/v1alpha1
+            kind: LabelingQueue
+            metadata: {name: rbac-queue}
+            spec:
+              model: {trainingRun: {name: child}}
+              pool:
+                dataset: {uri: pvc://datasets/mnist/pool.csv}
+              batchSize: 2
+              labels: ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]
+              budget: 2
+              storeUri: pvc://datasets/labelling/rbac-queue
+              exportUri: pvc://datasets/labelled
+              retrain:
+                afterLabels: 1
+                template:
+                  spec:
+                    model: {architecture: MLP, hiddenLayers: [8]}
+                    data:
+                      train: {uri: pvc://datasets/replaced-by-the-export.csv}
+                      test: {uri: pvc://datasets/mnist/test.csv}
+                      classes: ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]
+                      normalization: Scale
+                      scale: 255
+                    epochs: 1
+                    artifacts: {uri: pvc://artifacts/runs/rbac-retrained}
+            """, "test").Single();
+        queue.Metadata.NamespaceProperty = ns;
+        return queue;
     }
 
     private static TrainingRun Run(string ns, string name, string extra = "", string gates = "  - {metric: accuracy, atLeast: 0.1}")

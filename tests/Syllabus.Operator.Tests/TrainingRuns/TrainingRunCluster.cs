@@ -11,6 +11,7 @@ using Syllabus.Api;
 using Syllabus.Runtime.Hosting;
 using Syllabus.Runtime;
 using Syllabus.Operator.Tests.Install;
+using Syllabus.Operator.LabelingQueues;
 using Syllabus.Operator.ModelDeployments;
 using Syllabus.Operator.TrainingRuns;
 using Syllabus.Testing;
@@ -174,6 +175,7 @@ public sealed class TrainingRunCluster : IAsyncLifetime
 
         builder.Services.AddTrainingRunControllers(builder.Configuration);
         builder.Services.AddModelDeploymentController();
+        builder.Services.AddLabelingQueueController();
         var app = builder.Build();
         app.MapOperatorEndpoints();
         await app.StartAsync(TestContext.Current.CancellationToken);
@@ -251,7 +253,7 @@ public sealed class TrainingRunCluster : IAsyncLifetime
         start.ArgumentList.Add($"{TrainerJobBuilder.DeviceVariable}=cpu");
         start.ArgumentList.Add(TrainerPath!);
         var arguments = launch.Arguments.ToList();
-        if (arguments is ["serve", ..] && arguments.IndexOf("--port") is var port and >= 0 && port + 1 < arguments.Count)
+        if (arguments is ["serve" or "label", ..] && arguments.IndexOf("--port") is var port and >= 0 && port + 1 < arguments.Count)
         {
             // Every test pod shares this machine: a server binds its own pod address (as it would its pod's network namespace).
             arguments[port] = "--urls";

@@ -47,6 +47,29 @@ public sealed class LabelCommandTests : IDisposable
         Assert.Contains("\"labels\": 2", summary);
         Assert.Contains("\"lastEventSeq\": 3", summary);
         Assert.False(File.Exists(_folder.Full("out/labels.csv.partial")));
+
+        // A LabelingQueue's export Job: the same summary, on one line, in its termination message.
+        var (again, _, againError) = await RunAsync(new LabelArguments(store, [], Export: _folder.Full("out/again.csv"), TerminationMessagePath: _folder.Full("termination-log")));
+        Assert.True(again == 0, againError);
+        var message = JsonNode.Parse(await File.ReadAllTextAsync(_folder.Full("termination-log"), cancellationToken))!;
+        Assert.Equal((2, 3), (message["labels"]!.GetValue<int>(), message["lastEventSeq"]!.GetValue<int>()));
+    }
+
+    [Fact]
+    public async Task A_pool_folder_under_the_store_folder_is_created_one_elsewhere_is_a_typo()
+    {
+        var batch = LabelProcess.WriteBatch(_folder.Path, 2);
+        var created = await RunAsync(new LabelArguments(_folder.Full("queue/labels.db"), [batch], Labels: ["cat", "dog"], PoolDirectory: _folder.Full("queue/batches"), Export: _folder.Full("x.csv")));
+        Assert.True(created.Exit == 0, created.Error);
+        Assert.True(Directory.Exists(_folder.Full("queue/batches")));
+
+        var typo = await RunAsync(new LabelArguments(_folder.Full("queue/labels.db"), [], PoolDirectory: _folder.Full("other/batches"), Export: _folder.Full("y.csv")));
+        Assert.Equal(2, typo.Exit);
+        Assert.Contains("other/batches: no such folder (only a folder under the store's folder is created)", typo.Error);
+        Assert.False(Directory.Exists(_folder.Full("other")));
+
+        var serving = await RunAsync(new LabelArguments(_folder.Full("queue/labels.db"), [], TerminationMessagePath: _folder.Full("t"), Urls: ["http://127.0.0.1:0"]));
+        Assert.Equal((2, "error: --termination-message-path is only for --export\n"), (serving.Exit, serving.Error.ReplaceLineEndings("\n")));
     }
 
     [Fact]

@@ -12,7 +12,7 @@ namespace Syllabus.Trainer.Cli;
 public sealed record LabelArguments(
     string Store, IReadOnlyList<string> Pool, IReadOnlyList<string>? Labels = null, int Port = 8080, IReadOnlyList<string>? Urls = null,
     string? TokenFile = null, long? Budget = null, string? ImportLabelStudio = null, string? Export = null, string ExportFormat = ExportFormats.Csv,
-    string? PoolDirectory = null, int PoolPollSeconds = 10);
+    string? PoolDirectory = null, int PoolPollSeconds = 10, string? TerminationMessagePath = null);
 
 /// <summary>
 /// `syllabus-trainer label --store PATH --pool BATCH.csv --labels a,b,c [--budget N] [--token-file F]`: imports scored
@@ -36,9 +36,10 @@ public static class LabelCommand
         exportFormat.AcceptOnlyFromAmong([.. ExportFormats.All]);
         var poolDirectory = new Option<string?>("--pool-dir") { Description = "A folder `score` writes batches to: every BATCH.csv whose BATCH.csv.json exists is imported, at start and while serving" };
         var poolPoll = new Option<int>("--pool-poll-seconds") { Description = "How often --pool-dir is looked at", DefaultValueFactory = _ => 10 };
+        var terminationPath = new Option<string?>("--termination-message-path") { Description = "With --export: also write EXPORT.json's summary here (a Job's /dev/termination-log, read by the LabelingQueue operator)" };
 
         var command = new Command("label", "Serve the labelling UI and API over a durable label store, or export its labels");
-        foreach (var option in new Option[] { store, pool, labels, port, urls, tokenFile, budget, importLabelStudio, export, exportFormat, poolDirectory, poolPoll })
+        foreach (var option in new Option[] { store, pool, labels, port, urls, tokenFile, budget, importLabelStudio, export, exportFormat, poolDirectory, poolPoll, terminationPath })
         {
             command.Add(option);
         }
@@ -48,7 +49,7 @@ public static class LabelCommand
                 parse.GetValue(labels)?.Split(',', StringSplitOptions.TrimEntries), parse.GetValue(port),
                 parse.GetValue(urls) is { Length: > 0 } u ? u : null, parse.GetValue(tokenFile), parse.GetValue(budget),
                 parse.GetValue(importLabelStudio), parse.GetValue(export), parse.GetValue(exportFormat) ?? ExportFormats.Csv,
-                parse.GetValue(poolDirectory), parse.GetValue(poolPoll)),
+                parse.GetValue(poolDirectory), parse.GetValue(poolPoll), parse.GetValue(terminationPath)),
             output, error, cancellationToken));
         return command;
     }
@@ -71,7 +72,7 @@ public static class LabelCommand
             store = await OpenAsync(arguments, output, cancellationToken);
             if (arguments.Export is { } exportPath)
             {
-                await ExportAsync(store, exportPath, arguments.ExportFormat, output, cancellationToken);
+                await ExportAsync(store, exportPath, arguments.ExportFormat, arguments.TerminationMessagePath, output, cancellationToken);
                 return TrainCommand.Success;
             }
 
@@ -130,7 +131,20 @@ public static class LabelCommand
 
         if (arguments.PoolDirectory is { } folder && !Directory.Exists(folder))
         {
-            throw new InputException($"--pool-dir {folder}: no such folder");
+            // A queue's first start: a folder under the store's own folder (where scoring Jobs write) is created; a
+            // missing folder anywhere else is a typo, and an error.
+            var storeFolder = Path.GetDirectoryName(Path.GetFullPath(arguments.Store))! + Path.DirectorySeparatorChar;
+            if (!Path.GetFullPath(folder).StartsWith(storeFolder, StringComparison.Ordinal))
+            {
+                throw new InputException($"--pool-dir {folder}: no such folder (only a folder under the store's folder is created)");
+            }
+
+            Directory.CreateDirectory(folder);
+        }
+
+        if (arguments.TerminationMessagePath is not null && arguments.Export is null)
+        {
+            throw new InputException("--termination-message-path is only for --export");
         }
 
         if (arguments.PoolPollSeconds < 1)
@@ -265,7 +279,7 @@ public static class LabelCommand
     private static List<string> FeatureColumnsOf(JsonNode tasks) =>
         [.. ((tasks as JsonArray)?[0]?["data"] as JsonObject ?? []).Select(p => p.Key).Where(k => k != LabelExchange.IdField)];
 
-    private static async Task ExportAsync(LabelStore store, string path, string format, TextWriter output, CancellationToken cancellationToken)
+    private static async Task ExportAsync(LabelStore store, string path, string format, string? terminationMessagePath, TextWriter output, CancellationToken cancellationToken)
     {
         var full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
@@ -298,6 +312,12 @@ public static class LabelCommand
             ["exportedAt"] = DateTimeOffset.UtcNow,
         };
         await File.WriteAllTextAsync(full + ".json", summary.ToJsonString(new JsonSerializerOptions { WriteIndented = true }), cancellationToken);
+        if (terminationMessagePath is not null)
+        {
+            // One line, well under the kubelet's 4 KiB termination message limit (the paths are the only variable part).
+            await File.WriteAllTextAsync(terminationMessagePath, summary.ToJsonString(), cancellationToken);
+        }
+
         output.WriteLine($"exported {count} labels ({format}) to {full}");
     }
 

@@ -1,0 +1,380 @@
+using System.Globalization;
+using System.Text.Json;
+using k8s.Models;
+using Syllabus.Api;
+using Syllabus.Runtime;
+
+namespace Syllabus.Operator.LabelingQueues;
+
+/// <summary>Everything the planner decides from, gathered from the caches and the labelling pod.</summary>
+public sealed record LabelingQueueObservation
+{
+    public required LabelingQueue Queue { get; init; }
+
+    /// <summary>The model that scores the pool, or null with <see cref="ModelProblem"/> saying why none is usable yet.</summary>
+    public string? ModelUri { get; init; }
+
+    public string? ModelProblem { get; init; }
+
+    /// <summary>The labelling pod's counts; null with <see cref="StatsProblem"/> when no ready pod answered.</summary>
+    public LabelStats? Stats { get; init; }
+
+    public string? StatsProblem { get; init; }
+
+    /// <summary>The queue's Jobs (scoring and export), by name.</summary>
+    public required IReadOnlyDictionary<string, V1Job> Jobs { get; init; }
+
+    /// <summary>The termination message of each finished Job's pod, by Job name (the export summary; a failure's log tail).</summary>
+    public required IReadOnlyDictionary<string, string> JobMessages { get; init; }
+
+    /// <summary>The TrainingRun of the next retraining round, if it exists (a status write lost after its creation).</summary>
+    public TrainingRun? NextRetrainRun { get; init; }
+
+    public required DateTimeOffset Now { get; init; }
+}
+
+/// <summary>What the reconciler does: create the token Secret, start a scoring or export Job, create a TrainingRun; the status.</summary>
+public sealed record LabelingQueuePlan
+{
+    public bool CreateTokenSecret { get; init; }
+
+    /// <summary>Whether the labelling Deployment and Service are applied: once the first batch is scored.</summary>
+    public bool ServeLabels { get; init; }
+
+    public ScoringRound? StartScoring { get; init; }
+
+    /// <summary>The retraining round whose export Job to create.</summary>
+    public int? StartExport { get; init; }
+
+    public RetrainRound? CreateRetrainRun { get; init; }
+
+    public required LabelingQueueStatus Status { get; init; }
+
+    public List<(string Type, string Reason, string Message)> Events { get; } = [];
+
+    public TimeSpan? RequeueAfter { get; init; }
+}
+
+/// <summary>
+/// The LabelingQueue loop as a pure function (see README "Active learning"): keep the labelling service running; when
+/// fewer than a batch of items are pending and the budget is not covered, score the next batch (one Job at a time; the
+/// round ends once the service has imported it, or, after <see cref="ImportGrace"/>, as PoolExhausted when it added
+/// nothing; a failed Job is retried with doubling backoff); after every <c>retrain.afterLabels</c> new labels, export
+/// them and create exactly one TrainingRun for the round (deterministic names; rounds counted in status).
+/// </summary>
+public static class LabelingQueuePlanner
+{
+    /// <summary>How often the labelling service's counts are read (labels arrive without any Kubernetes event).</summary>
+    public static readonly TimeSpan StatsPoll = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long a succeeded scoring round waits for the service to import its batch before it counts as empty.</summary>
+    public static readonly TimeSpan ImportGrace = TimeSpan.FromSeconds(LabelingWorkloadBuilder.PoolPollSeconds * 6);
+
+    public static readonly TimeSpan BackoffBase = TimeSpan.FromSeconds(10);
+    public static readonly TimeSpan BackoffCap = TimeSpan.FromMinutes(10);
+
+    /// <summary>The wait before attempt <paramref name="failedAttempt"/> + 1: 10 s doubling, at most 10 minutes.</summary>
+    public static TimeSpan Backoff(int failedAttempt) =>
+        TimeSpan.FromTicks(Math.Min(BackoffCap.Ticks, BackoffBase.Ticks * (1L << Math.Clamp(failedAttempt - 1, 0, 20))));
+
+    public static LabelingQueuePlan Plan(LabelingQueueObservation o)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        var queue = o.Queue;
+        var name = queue.Metadata.Name;
+        var status = Clone(queue.Status);
+        status.Conditions ??= [];
+        var generation = queue.Metadata.Generation;
+        var events = new List<(string, string, string)>();
+        var requeue = StatsPoll;
+        void Set(string type, string value, string reason, string message) =>
+            Conditions.SetCondition(status.Conditions, type, value, reason, message, generation, o.Now);
+        void Soon(TimeSpan after) => requeue = after < requeue ? after : requeue;
+
+        Set(ConditionTypes.Valid, Conditions.True, "Valid", "The spec is valid");
+        var createSecret = status.TokenSecret is null;
+        status.TokenSecret = LabelingQueueNames.TokenSecret(name);
+        status.ServiceUrl = LabelingWorkloadBuilder.ServiceUrl(queue);
+
+        var stats = o.Stats;
+        if (stats is not null)
+        {
+            status.Pending = Int(stats.Pending);
+            status.Labelled = Int(stats.Labelled);
+            status.Skipped = Int(stats.Skipped);
+            status.BudgetRemaining = stats.BudgetLeft is { } left ? Int(left) : null;
+            Set(ConditionTypes.Ready, Conditions.True, "Serving", $"The labelling service answers at {status.ServiceUrl}");
+            Set(ConditionTypes.BudgetExhausted, stats.BudgetExhausted ? Conditions.True : Conditions.False,
+                stats.BudgetExhausted ? "BudgetSpent" : "BudgetLeft",
+                stats.BudgetExhausted ? $"All {queue.Spec.Budget} labels of the budget are collected; no more scoring" : $"{stats.BudgetLeft} of {queue.Spec.Budget} labels left");
+        }
+        else
+        {
+            Set(ConditionTypes.Ready, Conditions.False, "LabelServiceNotReady", o.StatsProblem ?? "the labelling service has no ready pod yet");
+        }
+
+        // Scoring: one round at a time, ending when the service has imported the batch.
+        ScoringRound? start = null;
+        if (status.Scoring is { } round)
+        {
+            var jobName = LabelingQueueNames.ScoreJob(name, round.Batch, round.Attempt);
+            var job = o.Jobs.GetValueOrDefault(jobName);
+            if (round.FailedAt is { } failedAt)
+            {
+                var retryAt = new DateTimeOffset(DateTime.SpecifyKind(failedAt, DateTimeKind.Utc)) + Backoff(round.Attempt);
+                if (o.Now >= retryAt && o.ModelUri is { } model)
+                {
+                    round.Attempt++;
+                    round.FailedAt = null;
+                    start = new ScoringRound(round.Batch, round.Attempt, BatchCount(queue, stats), model);
+                    Set(LabelingQueueConditions.Scoring, Conditions.True, "Retrying", $"Scoring batch {round.Batch}, attempt {round.Attempt} (Job {LabelingQueueNames.ScoreJob(name, round.Batch, round.Attempt)})");
+                }
+                else
+                {
+                    Soon(retryAt > o.Now ? retryAt - o.Now : StatsPoll);
+                }
+            }
+            else if (job is null)
+            {
+                // Created by a reconcile whose status write was lost, or not in the cache yet: create-if-absent either way.
+                if (o.ModelUri is { } model)
+                {
+                    start = new ScoringRound(round.Batch, round.Attempt, BatchCount(queue, stats), model);
+                }
+
+                Set(LabelingQueueConditions.Scoring, Conditions.True, "Started", $"Scoring batch {round.Batch} (Job {jobName})");
+            }
+            else if (JobFailed(job, o.Now) is { } failedTime)
+            {
+                round.FailedAt = failedTime.UtcDateTime;
+                var message = o.JobMessages.GetValueOrDefault(jobName) is { Length: > 0 } m ? m.Trim() : "no message";
+                var wait = Backoff(round.Attempt);
+                Set(LabelingQueueConditions.Scoring, Conditions.False, "ScoringFailed", $"Job {jobName} (batch {round.Batch}, attempt {round.Attempt}) failed: {message}; retrying in {wait.TotalSeconds:0}s");
+                events.Add((EventTypes.Warning, "ScoringFailed", $"Job {jobName} failed: {message}"));
+                Soon(wait);
+            }
+            else if (JobSucceeded(job, o.Now) is { } succeededTime)
+            {
+                round.SucceededAt ??= succeededTime.UtcDateTime;
+                var since = o.Now - new DateTimeOffset(DateTime.SpecifyKind(round.SucceededAt.Value, DateTimeKind.Utc));
+                if (stats is not null && stats.Total > round.ItemsBefore)
+                {
+                    status.Batches = round.Batch;
+                    status.Scoring = null;
+                    events.Add((EventTypes.Normal, "BatchImported", $"Batch {round.Batch}: {stats.Total - round.ItemsBefore} items queued for labelling"));
+                    Set(LabelingQueueConditions.Scoring, Conditions.False, "BatchImported", $"Batch {round.Batch} added {stats.Total - round.ItemsBefore} items");
+                }
+                else if (stats is not null && since >= ImportGrace)
+                {
+                    status.Batches = round.Batch;
+                    status.Scoring = null;
+                    Set(LabelingQueueConditions.Scoring, Conditions.False, "PoolExhausted", $"Batch {round.Batch} selected nothing new within {ImportGrace.TotalSeconds:0}s of its Job's success: every pool row is queued, labelled or skipped, or could not be scored (see batches/{LabelingQueueNames.BatchFileName(round.Batch)[..^4]}.rejects.csv on the store's claim); edit the spec to score again");
+                    events.Add((EventTypes.Normal, "PoolExhausted", $"Batch {round.Batch} added no item to the queue"));
+                }
+                else
+                {
+                    Set(LabelingQueueConditions.Scoring, Conditions.True, "Importing", $"Batch {round.Batch} is scored; waiting for the labelling service to import it");
+                    Soon(TimeSpan.FromSeconds(LabelingWorkloadBuilder.PoolPollSeconds));
+                }
+            }
+            else
+            {
+                Set(LabelingQueueConditions.Scoring, Conditions.True, "Running", $"Scoring batch {round.Batch} (Job {jobName})");
+            }
+        }
+
+        var poolExhausted = Conditions.Find(status.Conditions, LabelingQueueConditions.Scoring) is { Reason: "PoolExhausted" } c && c.ObservedGeneration == generation;
+        if (status.Scoring is null && (status.Batches ?? 0) == 0)
+        {
+            // The store is created from the first batch: score it before the labelling service starts.
+            if (o.ModelUri is not { } model)
+            {
+                Set(LabelingQueueConditions.Scoring, Conditions.False, "ModelNotReady", o.ModelProblem ?? "no model to score with");
+            }
+            else
+            {
+                status.Scoring = new LabelingScoringStatus { Batch = 1, Attempt = 1, ItemsBefore = 0 };
+                start = new ScoringRound(1, 1, BatchCount(queue, null), model);
+                Set(LabelingQueueConditions.Scoring, Conditions.True, "Started", $"Scoring the first batch of {start.Count} items (Job {LabelingQueueNames.ScoreJob(name, 1, 1)})");
+                events.Add((EventTypes.Normal, "Scoring", $"Scoring batch 1 ({start.Count} items) with {model}"));
+            }
+        }
+        else if (status.Scoring is null && stats is not null && !poolExhausted)
+        {
+            var budgetLeft = stats.BudgetLeft ?? long.MaxValue;
+            if (stats.BudgetExhausted || budgetLeft <= stats.Pending)
+            {
+                Set(LabelingQueueConditions.Scoring, Conditions.False, stats.BudgetExhausted ? "BudgetExhausted" : "BudgetCovered",
+                    stats.BudgetExhausted ? "The budget is spent" : $"The {stats.Pending} pending items cover the {budgetLeft} labels left in the budget");
+            }
+            else if (stats.Pending >= queue.Spec.BatchSize)
+            {
+                Set(LabelingQueueConditions.Scoring, Conditions.False, "EnoughPending", $"{stats.Pending} items pending, at least a batch ({queue.Spec.BatchSize})");
+            }
+            else if (o.ModelUri is not { } model)
+            {
+                Set(LabelingQueueConditions.Scoring, Conditions.False, "ModelNotReady", o.ModelProblem ?? "no model to score with");
+            }
+            else
+            {
+                var batch = (status.Batches ?? 0) + 1;
+                status.Scoring = new LabelingScoringStatus { Batch = batch, Attempt = 1, ItemsBefore = stats.Total };
+                start = new ScoringRound(batch, 1, BatchCount(queue, stats), model);
+                Set(LabelingQueueConditions.Scoring, Conditions.True, "Started", $"Scoring batch {batch} of {start.Count} items (Job {LabelingQueueNames.ScoreJob(name, batch, 1)}): {stats.Pending} pending, fewer than a batch");
+                events.Add((EventTypes.Normal, "Scoring", $"Scoring batch {batch} ({start.Count} items) with {model}"));
+            }
+        }
+
+        var (startExport, retrain) = Retrain(o, status, stats, Set, events);
+        var serve = status.Batches >= 1 || status.Scoring is { Batch: 1, SucceededAt: not null };
+        if (!serve && stats is null)
+        {
+            Set(ConditionTypes.Ready, Conditions.False, "FirstBatchPending", "The labelling service starts once the first batch is scored (its store is created from it)");
+        }
+
+        status.Phase = stats is null ? LabelingQueuePhases.Pending
+            : stats.BudgetExhausted ? LabelingQueuePhases.Exhausted
+            : status.Scoring is not null ? LabelingQueuePhases.Scoring
+            : LabelingQueuePhases.Labelling;
+        status.ObservedGeneration = generation;
+        var plan = new LabelingQueuePlan
+        {
+            CreateTokenSecret = createSecret,
+            ServeLabels = serve,
+            StartScoring = start,
+            StartExport = startExport,
+            CreateRetrainRun = retrain,
+            Status = status,
+            RequeueAfter = requeue,
+        };
+        plan.Events.AddRange(events);
+        return plan;
+    }
+
+    /// <summary>Retraining: round N+1 starts when afterLabels labels arrived since round N's export; its export Job, then its TrainingRun.</summary>
+    private static (int? StartExport, RetrainRound? Retrain) Retrain(
+        LabelingQueueObservation o, LabelingQueueStatus status, LabelStats? stats, Action<string, string, string, string> set, List<(string, string, string)> events)
+    {
+        var queue = o.Queue;
+        if (queue.Spec.Retrain is not { } retrain || queue.Spec.ExportUri is not { } exportFolder)
+        {
+            status.LabelsSinceRetrain = null;
+            return (null, null);
+        }
+
+        var name = queue.Metadata.Name;
+        var next = (status.RetrainRounds ?? 0) + 1;
+        var used = status.RetrainedLabels ?? 0;
+        if (stats is not null)
+        {
+            status.LabelsSinceRetrain = Int(Math.Max(0, stats.Labelled - used));
+        }
+
+        var runName = LabelingQueueNames.RetrainRun(name, next);
+        if (o.NextRetrainRun is { } existing)
+        {
+            // Created by a reconcile whose status write was lost: record it, never create a second one.
+            var count = LabelingQueueNames.ValueOf(existing.Metadata.Annotations, LabelingQueueNames.LabelCountAnnotation) is { } text
+                && int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : used;
+            Record(status, next, LabelingQueueNames.ValueOf(existing.Metadata.Annotations, LabelingQueueNames.ExportAnnotation), count, runName, stats);
+            set(LabelingQueueConditions.Retraining, Conditions.False, "RunCreated", $"Round {next}: TrainingRun {runName} on {count} labels");
+            return (null, null);
+        }
+
+        var exportJobName = LabelingQueueNames.ExportJob(name, next);
+        if (o.Jobs.GetValueOrDefault(exportJobName) is { } exportJob)
+        {
+            if (JobSucceeded(exportJob, o.Now) is not null)
+            {
+                var message = o.JobMessages.GetValueOrDefault(exportJobName);
+                if (ExportedLabels(message) is not { } labels)
+                {
+                    set(LabelingQueueConditions.Retraining, Conditions.False, "ExportUnreadable", $"Export Job {exportJobName} succeeded but its termination message holds no label count ('{message}'); delete the Job to export again");
+                    return (null, null);
+                }
+
+                var exportUri = LabelingQueueNames.ExportUri(exportFolder, next);
+                Record(status, next, exportUri, labels, runName, stats);
+                set(LabelingQueueConditions.Retraining, Conditions.False, "RunCreated", $"Round {next}: TrainingRun {runName} on the {labels} labels exported to {exportUri}");
+                events.Add((EventTypes.Normal, "Retraining", $"Round {next}: created TrainingRun {runName} on {labels} labels ({exportUri})"));
+                return (null, new RetrainRound(next, exportUri, labels));
+            }
+
+            if (JobFailed(exportJob, o.Now) is not null)
+            {
+                var message = o.JobMessages.GetValueOrDefault(exportJobName) is { Length: > 0 } m ? m.Trim() : "no message";
+                set(LabelingQueueConditions.Retraining, Conditions.False, "ExportFailed", $"Export Job {exportJobName} of round {next} failed: {message}; delete the Job to retry");
+                return (null, null);
+            }
+
+            set(LabelingQueueConditions.Retraining, Conditions.True, "Exporting", $"Round {next}: exporting the labels (Job {exportJobName})");
+            return (null, null);
+        }
+
+        if (stats is not null && stats.Labelled - used >= retrain.AfterLabels)
+        {
+            set(LabelingQueueConditions.Retraining, Conditions.True, "Exporting", $"Round {next}: {stats.Labelled - used} new labels (afterLabels {retrain.AfterLabels}); exporting them (Job {exportJobName})");
+            return (next, null);
+        }
+
+        if (stats is not null)
+        {
+            set(LabelingQueueConditions.Retraining, Conditions.False, "WaitingForLabels", $"{Math.Max(0, stats.Labelled - used)} of {retrain.AfterLabels} new labels for round {next}");
+        }
+
+        return (null, null);
+    }
+
+    private static void Record(LabelingQueueStatus status, int round, string? exportUri, int labels, string runName, LabelStats? stats)
+    {
+        status.RetrainRounds = round;
+        status.RetrainedLabels = labels;
+        status.LastRetrainRun = runName;
+        status.LastExportUri = exportUri;
+        if (stats is not null)
+        {
+            status.LabelsSinceRetrain = Int(Math.Max(0, stats.Labelled - labels));
+        }
+    }
+
+    /// <summary>The "labels" count of an export summary (the export Job's termination message), if it is one.</summary>
+    internal static int? ExportedLabels(string? message)
+    {
+        if (string.IsNullOrWhiteSpace(message))
+        {
+            return null;
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(message);
+            return document.RootElement.ValueKind == JsonValueKind.Object
+                && document.RootElement.TryGetProperty("labels", out var labels) && labels.TryGetInt32(out var n) && n >= 0 ? n : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Rows to select: a batch, or what is left of the budget beyond the pending items if less.</summary>
+    private static int BatchCount(LabelingQueue queue, LabelStats? stats) =>
+        (int)Math.Max(1, Math.Min(queue.Spec.BatchSize, stats is null ? queue.Spec.Budget : (stats.BudgetLeft ?? long.MaxValue) - stats.Pending));
+
+    /// <summary>When the Job succeeded (its Complete condition; <paramref name="now"/> when the time is missing), else null.</summary>
+    internal static DateTimeOffset? JobSucceeded(V1Job job, DateTimeOffset now) =>
+        job.Status?.Conditions?.FirstOrDefault(c => c.Type == "Complete" && c.Status == "True") is { } complete
+            ? complete.LastTransitionTime is { } at ? new DateTimeOffset(DateTime.SpecifyKind(at, DateTimeKind.Utc)) : now
+            : null;
+
+    /// <summary>When the Job failed (its Failed condition; <paramref name="now"/> when the time is missing), else null.</summary>
+    internal static DateTimeOffset? JobFailed(V1Job job, DateTimeOffset now) =>
+        job.Status?.Conditions?.FirstOrDefault(c => c.Type == "Failed" && c.Status == "True") is { } failed
+            ? failed.LastTransitionTime is { } at ? new DateTimeOffset(DateTime.SpecifyKind(at, DateTimeKind.Utc)) : now
+            : null;
+
+    private static int Int(long value) => (int)Math.Min(int.MaxValue, value);
+
+    private static LabelingQueueStatus Clone(LabelingQueueStatus? status) =>
+        status is null ? new LabelingQueueStatus() : JsonSerializer.Deserialize<LabelingQueueStatus>(JsonSerializer.Serialize(status))!;
+}

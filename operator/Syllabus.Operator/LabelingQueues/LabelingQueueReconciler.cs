@@ -1,0 +1,208 @@
+using System.Globalization;
+using k8s.Models;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Syllabus.Api;
+using Syllabus.Api.Validation;
+using Syllabus.Operator.ModelDeployments;
+using Syllabus.Operator.TrainingRuns;
+using Syllabus.Runtime;
+using Syllabus.Runtime.Rbac;
+
+namespace Syllabus.Operator.LabelingQueues;
+
+/// <summary>The informer caches the LabelingQueue reconciler reads.</summary>
+internal sealed record LabelingQueueCaches(
+    ICacheReader<TrainingRun> Runs,
+    ICacheReader<V1Deployment> Workloads,
+    ICacheReader<V1Service> Services,
+    ICacheReader<V1Job> Jobs,
+    ICacheReader<V1Pod> Pods);
+
+/// <summary>
+/// Converges a LabelingQueue: gather (the model, its labelling Deployment, Jobs and pods) from the caches and the
+/// labelling pod's counts over its pod IP; <see cref="LabelingQueuePlanner.Plan"/> decides; create the token Secret
+/// once, apply the labelling Deployment and Service (server-side apply, only what drifted), create the scoring or export
+/// Job and the retrained TrainingRun (create-if-absent: deterministic names, so a retried reconcile never makes two);
+/// write status once if it changed. Children are owned (garbage-collected with the queue), so no finalizer is needed.
+/// </summary>
+// Its informer (list, watch); status written with a guarded merge patch.
+[RbacRule(Groups = ["syllabus.dev"], Resources = ["labelingqueues"], Verbs = ["list", "watch"])]
+[RbacRule(Groups = ["syllabus.dev"], Resources = ["labelingqueues/status"], Verbs = ["patch"])]
+// Children carry a controller reference with blockOwnerDeletion (OwnerReferencesPermissionEnforcement).
+[RbacRule(Groups = ["syllabus.dev"], Resources = ["labelingqueues/finalizers"], Verbs = ["update"])]
+// The token Secret is created once and never read back: the operator holds no read access to Secrets.
+[RbacRule(Groups = [""], Resources = ["secrets"], Verbs = ["create"])]
+// Retrained TrainingRuns, created once per round.
+[RbacRule(Groups = ["syllabus.dev"], Resources = ["trainingruns"], Verbs = ["create"])]
+internal sealed partial class LabelingQueueReconciler(
+    IResourceClient<LabelingQueue> queues,
+    LabelingQueueCaches caches,
+    IApplier applier,
+    ILabelStatsReader statsReader,
+    IEventRecorder events,
+    IOptions<TrainerImageOptions> image,
+    TimeProvider time,
+    ILogger<LabelingQueueReconciler> log) : IReconciler<LabelingQueue>
+{
+    public async Task<ReconcileResult> ReconcileAsync(LabelingQueue resource, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(resource);
+        if (resource.Metadata.DeletionTimestamp is not null)
+        {
+            return ReconcileResult.Done; // the garbage collector removes the owned children
+        }
+
+        var queue = resource;
+        var ns = queue.Metadata.NamespaceProperty;
+        var name = queue.Metadata.Name;
+        var now = time.GetUtcNow();
+        var errors = SpecValidation.Validate(queue.Spec);
+        if (errors.Count > 0)
+        {
+            return await WriteInvalidAsync(queue, SpecValidation.Describe(errors), ct).ConfigureAwait(false);
+        }
+
+        var (modelUri, modelProblem) = ResolveModel(queue);
+        var selector = $"{LabelingQueueNames.QueueLabel}={TrainingRunNames.LabelValue(name)}";
+        var pods = caches.Pods.List(ns, selector);
+        var (stats, statsProblem) = await ReadStatsAsync(pods, ct).ConfigureAwait(false);
+        var jobs = caches.Jobs.List(ns, selector).ToDictionary(j => j.Metadata.Name, StringComparer.Ordinal);
+        var plan = LabelingQueuePlanner.Plan(new LabelingQueueObservation
+        {
+            Queue = queue,
+            ModelUri = modelUri,
+            ModelProblem = modelProblem,
+            Stats = stats,
+            StatsProblem = statsProblem,
+            Jobs = jobs,
+            JobMessages = JobMessages(pods),
+            NextRetrainRun = caches.Runs.Get(ns, LabelingQueueNames.RetrainRun(name, (queue.Status?.RetrainRounds ?? 0) + 1)),
+            Now = now,
+        });
+
+        if (plan.CreateTokenSecret)
+        {
+            // Its value never leaves the Secret: not logged, not in status, not in an Event.
+            await applier.CreateIfAbsentAsync(LabelingWorkloadBuilder.BuildTokenSecret(queue), ct).ConfigureAwait(false);
+        }
+
+        if (plan.ServeLabels)
+        {
+            var deployment = LabelingWorkloadBuilder.BuildLabelDeployment(queue, image.Value);
+            await applier.ApplyIfDriftedAsync(deployment, caches.Workloads.Get(ns, deployment.Metadata.Name), ct).ConfigureAwait(false);
+            var service = LabelingWorkloadBuilder.BuildLabelService(queue);
+            await applier.ApplyIfDriftedAsync(service, caches.Services.Get(ns, service.Metadata.Name), ct).ConfigureAwait(false);
+        }
+
+        if (plan.StartScoring is { } scoring)
+        {
+            await applier.CreateIfAbsentAsync(LabelingWorkloadBuilder.BuildScoringJob(queue, scoring, image.Value), ct).ConfigureAwait(false);
+        }
+
+        if (plan.StartExport is { } round)
+        {
+            await applier.CreateIfAbsentAsync(LabelingWorkloadBuilder.BuildExportJob(queue, round, image.Value), ct).ConfigureAwait(false);
+        }
+
+        if (plan.CreateRetrainRun is { } retrain)
+        {
+            await applier.CreateIfAbsentAsync(LabelingWorkloadBuilder.BuildRetrainRun(queue, retrain), ct).ConfigureAwait(false);
+            LogRetrained(retrain.Round, ObjectKey.From(queue), retrain.Labels);
+        }
+
+        if (!SameStatus(queue.Status, plan.Status))
+        {
+            queue = await queues.UpdateStatusAsync(queue, plan.Status, ct).ConfigureAwait(false);
+        }
+
+        foreach (var (type, reason, message) in plan.Events)
+        {
+            await events.RecordAsync(queue, type, reason, message, ct).ConfigureAwait(false);
+        }
+
+        return plan.RequeueAfter is { } after ? ReconcileResult.After(after) : ReconcileResult.Done;
+    }
+
+    /// <summary>The scoring model: spec.model.uri, or the named TrainingRun's model once it succeeded with its gates passed.</summary>
+    private (string? Uri, string? Problem) ResolveModel(LabelingQueue queue)
+    {
+        if (queue.Spec.Model.Uri is { } uri)
+        {
+            return (uri, null);
+        }
+
+        var runName = queue.Spec.Model.TrainingRun!.Name;
+        var run = caches.Runs.Get(queue.Metadata.NamespaceProperty, runName);
+        return run switch
+        {
+            null => (null, $"TrainingRun {runName} does not exist"),
+            { Status.Phase: TrainingRunPhases.Succeeded } when !string.IsNullOrEmpty(run.Status.Result?.ModelUri) && CandidateSelector.GatesPassed(run) => (run.Status.Result!.ModelUri, null),
+            { Status.Phase: TrainingRunPhases.Succeeded } => (null, $"TrainingRun {runName} succeeded without a model that passed its gates"),
+            _ => (null, $"TrainingRun {runName} is {run.Status?.Phase ?? "pending"}; scoring waits for its model"),
+        };
+    }
+
+    /// <summary>The counts of the ready labelling pod (there is one replica), read over its pod IP.</summary>
+    private async Task<(LabelStats? Stats, string? Problem)> ReadStatsAsync(IReadOnlyList<V1Pod> pods, CancellationToken ct)
+    {
+        var pod = pods
+            .Where(p => LabelingQueueNames.ValueOf(p.Metadata.Labels, LabelingQueueNames.RoleLabel) == LabelingQueueNames.LabelRole)
+            .Where(p => p.Metadata.DeletionTimestamp is null && !string.IsNullOrEmpty(p.Status?.PodIP)
+                && p.Status.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") == true)
+            .OrderBy(p => p.Metadata.Name, StringComparer.Ordinal)
+            .FirstOrDefault();
+        if (pod is null)
+        {
+            return (null, "the labelling service has no ready pod yet");
+        }
+
+        try
+        {
+            return (await statsReader.ReadAsync($"{pod.Status.PodIP}:{LabelingQueueNames.ContainerPort.ToString(CultureInfo.InvariantCulture)}", ct).ConfigureAwait(false), null);
+        }
+        catch (LabelStatsException e)
+        {
+            return (null, $"pod {pod.Metadata.Name}: {e.Message}");
+        }
+    }
+
+    /// <summary>The termination message of each Job's finished pod, by Job name.</summary>
+    private static Dictionary<string, string> JobMessages(IReadOnlyList<V1Pod> pods)
+    {
+        var messages = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var pod in pods.OrderBy(p => p.Metadata.CreationTimestamp))
+        {
+            var job = LabelingQueueNames.ValueOf(pod.Metadata.Labels, "batch.kubernetes.io/job-name") ?? LabelingQueueNames.ValueOf(pod.Metadata.Labels, "job-name");
+            if (job is not null && pod.Status?.ContainerStatuses?.FirstOrDefault()?.State?.Terminated is { } terminated)
+            {
+                messages[job] = terminated.Message ?? (terminated.ExitCode == 0 ? "" : $"exit code {terminated.ExitCode} ({terminated.Reason})");
+            }
+        }
+
+        return messages;
+    }
+
+    private async Task<ReconcileResult> WriteInvalidAsync(LabelingQueue queue, string message, CancellationToken ct)
+    {
+        var status = System.Text.Json.JsonSerializer.Deserialize<LabelingQueueStatus>(System.Text.Json.JsonSerializer.Serialize(queue.Status ?? new LabelingQueueStatus()))!;
+        status.Conditions ??= [];
+        var changed = Conditions.SetCondition(status.Conditions, ConditionTypes.Valid, Conditions.False, "InvalidSpec", message, queue.Metadata.Generation, time.GetUtcNow());
+        changed |= Conditions.SetCondition(status.Conditions, ConditionTypes.Ready, Conditions.False, "InvalidSpec", "The spec is invalid (see the Valid condition)", queue.Metadata.Generation, time.GetUtcNow());
+        status.Phase = LabelingQueuePhases.Pending;
+        status.ObservedGeneration = queue.Metadata.Generation;
+        if (changed || !SameStatus(queue.Status, status))
+        {
+            await queues.UpdateStatusAsync(queue, status, ct).ConfigureAwait(false);
+            await events.RecordAsync(queue, EventTypes.Warning, "InvalidSpec", message, ct).ConfigureAwait(false);
+        }
+
+        return ReconcileResult.Done;
+    }
+
+    private static bool SameStatus(LabelingQueueStatus? a, LabelingQueueStatus b) =>
+        a is not null && Manifests.ToJson(a) == Manifests.ToJson(b);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Created retraining round {Round} of {Queue} on {Labels} labels")]
+    private partial void LogRetrained(int round, ObjectKey queue, int labels);
+}

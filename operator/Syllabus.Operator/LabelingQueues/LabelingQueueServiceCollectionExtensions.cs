@@ -1,0 +1,58 @@
+using k8s.Models;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Syllabus.Api;
+using Syllabus.Operator.TrainingRuns;
+using Syllabus.Runtime;
+using Syllabus.Runtime.Hosting;
+
+namespace Syllabus.Operator.LabelingQueues;
+
+public static class LabelingQueueServiceCollectionExtensions
+{
+    /// <summary>
+    /// The LabelingQueue controller: owns its labelling Deployment, Service and Jobs; its pods (readiness, a Job's
+    /// termination message) and TrainingRuns (the scoring model succeeding, a retrained run) wake it.
+    /// </summary>
+    public static IServiceCollection AddLabelingQueueController(this IServiceCollection services)
+    {
+        services.AddHttpClient<ILabelStatsReader, HttpLabelStatsReader>(c => c.Timeout = TimeSpan.FromSeconds(5));
+        services.TryAddSingleton<LabelingQueueCaches>();
+        services.AddController<LabelingQueue, LabelingQueueReconciler>(c => c
+            .Owns<V1Deployment>()
+            .Owns<V1Service>()
+            .Owns<V1Job>()
+            .Watches<V1Pod>(QueueOfPod, managedOnly: true)
+            .Watches<TrainingRun>(QueuesUsing, RunOutcomeChanged));
+        return services;
+    }
+
+    /// <summary>The queue a pod belongs to, by its queue label (names over 63 characters are hashed, so look them up).</summary>
+    internal static IEnumerable<ObjectKey> QueueOfPod(V1Pod pod, ICacheReaders caches)
+    {
+        if (LabelingQueueNames.ValueOf(pod.Metadata.Labels, LabelingQueueNames.QueueLabel) is not { } value)
+        {
+            return [];
+        }
+
+        var ns = pod.Metadata.NamespaceProperty;
+        return caches.For<LabelingQueue>().List(ns)
+            .Where(q => TrainingRunNames.LabelValue(q.Metadata.Name) == value)
+            .Select(ObjectKey.From);
+    }
+
+    /// <summary>The queues scoring with the run's model, and the queue that created it (a retrained run).</summary>
+    internal static IEnumerable<ObjectKey> QueuesUsing(TrainingRun run, ICacheReaders caches)
+    {
+        var ns = run.Metadata.NamespaceProperty;
+        var owner = run.Metadata.OwnerReferences?.FirstOrDefault(o => o.Controller == true && o.Kind == LabelingQueue.KindName)?.Name;
+        return caches.For<LabelingQueue>().List(ns)
+            .Where(q => q.Spec?.Model?.TrainingRun?.Name == run.Metadata.Name || q.Metadata.Name == owner)
+            .Select(ObjectKey.From);
+    }
+
+    private static bool RunOutcomeChanged(TrainingRun before, TrainingRun after) =>
+        before.Status?.Phase != after.Status?.Phase
+        || before.Status?.Result?.ModelUri != after.Status?.Result?.ModelUri
+        || before.Metadata.DeletionTimestamp != after.Metadata.DeletionTimestamp;
+}

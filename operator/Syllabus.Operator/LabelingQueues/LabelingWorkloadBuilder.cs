@@ -1,0 +1,315 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using k8s.Models;
+using Syllabus.Api;
+using Syllabus.Operator.TrainingRuns;
+using Syllabus.Runtime;
+
+namespace Syllabus.Operator.LabelingQueues;
+
+/// <summary>A scoring round to start: batch, attempt, how many rows to select, with which model.</summary>
+public sealed record ScoringRound(int Batch, int Attempt, int Count, string ModelUri);
+
+/// <summary>A retraining round whose export finished: the TrainingRun to create.</summary>
+public sealed record RetrainRound(int Round, string ExportUri, int Labels);
+
+/// <summary>
+/// The children of a LabelingQueue: the token Secret; the labelling service (a one-replica Deployment running
+/// <c>syllabus-trainer label</c> over the store on the queue's claim, ready when <c>/healthz</c> answers, and its
+/// Service); scoring Jobs (<c>syllabus-trainer score ... --exclude-store</c> into the batch folder the service polls);
+/// export Jobs (<c>label --export</c>, the summary in the termination message); and the retrained TrainingRuns.
+/// </summary>
+public static class LabelingWorkloadBuilder
+{
+    /// <summary>The token Secret: 32 random bytes as hex, created once (never applied again, so never rotated).</summary>
+    public static V1Secret BuildTokenSecret(LabelingQueue queue)
+    {
+        ArgumentNullException.ThrowIfNull(queue);
+        var secret = new V1Secret
+        {
+            ApiVersion = "v1",
+            Kind = "Secret",
+            Metadata = Metadata(queue, LabelingQueueNames.TokenSecret(queue.Metadata.Name), LabelingQueueNames.LabelRole),
+            Type = "Opaque",
+            StringData = new Dictionary<string, string> { [LabelingQueueNames.TokenKey] = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)) },
+        };
+        OwnerReferences.SetControllerReference(queue, secret);
+        return secret;
+    }
+
+    public static V1Deployment BuildLabelDeployment(LabelingQueue queue, TrainerImageOptions image)
+    {
+        ArgumentNullException.ThrowIfNull(queue);
+        ArgumentNullException.ThrowIfNull(image);
+        var spec = queue.Spec;
+        var store = LabelingQueueNames.MountedPath(spec.StoreUri);
+        var selector = LabelingQueueNames.CommonLabels(queue, LabelingQueueNames.LabelRole);
+        var (volumes, mounts) = ClaimVolumes(spec.StoreUri);
+        volumes.Add(new V1Volume { Name = "token", Secret = new V1SecretVolumeSource { SecretName = LabelingQueueNames.TokenSecret(queue.Metadata.Name) } });
+        mounts.Add(new V1VolumeMount { Name = "token", MountPath = LabelingQueueNames.TokenMountPath, ReadOnlyProperty = true });
+        var container = Container(image, LabelingQueueNames.ContainerName,
+        [
+            "label",
+            "--store", $"{store}/{LabelingQueueNames.StoreFile}",
+            "--labels", string.Join(',', spec.Labels),
+            "--budget", spec.Budget.ToString(CultureInfo.InvariantCulture),
+            "--port", LabelingQueueNames.ContainerPort.ToString(CultureInfo.InvariantCulture),
+            "--token-file", $"{LabelingQueueNames.TokenMountPath}/{LabelingQueueNames.TokenKey}",
+            "--pool-dir", $"{store}/{LabelingQueueNames.BatchFolder}",
+            "--pool-poll-seconds", PoolPollSeconds.ToString(CultureInfo.InvariantCulture),
+        ], mounts);
+        container.Ports = [new V1ContainerPort { Name = LabelingQueueNames.PortName, ContainerPort = LabelingQueueNames.ContainerPort, Protocol = "TCP" }];
+        container.ReadinessProbe = new V1Probe
+        {
+            HttpGet = new V1HTTPGetAction { Path = LabelingQueueNames.ReadinessPath, Port = LabelingQueueNames.PortName },
+            PeriodSeconds = 2,
+            FailureThreshold = 2,
+        };
+        container.LivenessProbe = new V1Probe
+        {
+            HttpGet = new V1HTTPGetAction { Path = LabelingQueueNames.ReadinessPath, Port = LabelingQueueNames.PortName },
+            PeriodSeconds = 10,
+            FailureThreshold = 3,
+        };
+
+        var deployment = new V1Deployment
+        {
+            ApiVersion = "apps/v1",
+            Kind = "Deployment",
+            Metadata = Metadata(queue, LabelingQueueNames.LabelService(queue.Metadata.Name), LabelingQueueNames.LabelRole),
+            Spec = new V1DeploymentSpec
+            {
+                Replicas = 1,
+                Selector = new V1LabelSelector { MatchLabels = selector },
+                // One SQLite writer: the old pod stops before the new one opens the store.
+                Strategy = new V1DeploymentStrategy { Type = "Recreate" },
+                Template = new V1PodTemplateSpec
+                {
+                    Metadata = new V1ObjectMeta { Labels = new Dictionary<string, string>(selector) },
+                    Spec = PodSpec(image, container, volumes, restartPolicy: null),
+                },
+            },
+        };
+        OwnerReferences.SetControllerReference(queue, deployment);
+        return deployment;
+    }
+
+    public static V1Service BuildLabelService(LabelingQueue queue)
+    {
+        ArgumentNullException.ThrowIfNull(queue);
+        var service = new V1Service
+        {
+            ApiVersion = "v1",
+            Kind = "Service",
+            Metadata = Metadata(queue, LabelingQueueNames.LabelService(queue.Metadata.Name), LabelingQueueNames.LabelRole),
+            Spec = new V1ServiceSpec
+            {
+                Type = "ClusterIP",
+                Selector = LabelingQueueNames.CommonLabels(queue, LabelingQueueNames.LabelRole),
+                Ports = [new V1ServicePort { Name = LabelingQueueNames.PortName, Port = LabelingQueueNames.ServicePort, TargetPort = LabelingQueueNames.PortName, Protocol = "TCP" }],
+            },
+        };
+        OwnerReferences.SetControllerReference(queue, service);
+        return service;
+    }
+
+    /// <summary>The in-cluster URL of the labelling UI and API.</summary>
+    public static string ServiceUrl(LabelingQueue queue) =>
+        $"http://{LabelingQueueNames.LabelService(queue.Metadata.Name)}.{queue.Metadata.NamespaceProperty}.svc:{LabelingQueueNames.ServicePort}";
+
+    /// <summary>How often the labelling service looks for new batches.</summary>
+    public const int PoolPollSeconds = 5;
+
+    /// <summary>The scoring Job of <paramref name="round"/>: selects the next batch from the pool, leaving out what the store holds.</summary>
+    public static V1Job BuildScoringJob(LabelingQueue queue, ScoringRound round, TrainerImageOptions image)
+    {
+        ArgumentNullException.ThrowIfNull(queue);
+        ArgumentNullException.ThrowIfNull(round);
+        ArgumentNullException.ThrowIfNull(image);
+        var spec = queue.Spec;
+        var pool = spec.Pool.Dataset ?? throw new InvalidOperationException("a LabelingQueue without pool.dataset cannot score (validation rejects it)");
+        var store = LabelingQueueNames.MountedPath(spec.StoreUri);
+        var (volumes, mounts) = ClaimVolumes(spec.StoreUri, pool.Uri, round.ModelUri);
+        var arguments = new List<string>
+        {
+            "score",
+            "--model", round.ModelUri,
+            "--pool", LabelingQueueNames.MountedPath(pool.Uri),
+            "--strategy", StrategyArgument(spec.Strategy.Type),
+            "--batch", round.Count.ToString(CultureInfo.InvariantCulture),
+            // A fresh tie-breaking (and random-baseline) seed per batch, the same for every attempt of it.
+            "--seed", round.Batch.ToString(CultureInfo.InvariantCulture),
+            "--out", $"{store}/{LabelingQueueNames.BatchFolder}/{LabelingQueueNames.BatchFileName(round.Batch)}",
+        };
+        if (round.Batch > 1)
+        {
+            // The store exists from the first batch on: leave out every row it already holds.
+            arguments.AddRange(["--exclude-store", $"{store}/{LabelingQueueNames.StoreFile}"]);
+        }
+
+        if (spec.Strategy.ClassBalance)
+        {
+            arguments.Add("--balance-classes");
+        }
+
+        var container = Container(image, "score", arguments, mounts);
+        return Job(queue, LabelingQueueNames.ScoreJob(queue.Metadata.Name, round.Batch, round.Attempt), LabelingQueueNames.ScoreRole, image, container, volumes);
+    }
+
+    /// <summary>The Job exporting every label so far for retraining round <paramref name="round"/>; its summary is its termination message.</summary>
+    public static V1Job BuildExportJob(LabelingQueue queue, int round, TrainerImageOptions image)
+    {
+        ArgumentNullException.ThrowIfNull(queue);
+        ArgumentNullException.ThrowIfNull(image);
+        var spec = queue.Spec;
+        var exportUri = LabelingQueueNames.ExportUri(spec.ExportUri ?? throw new InvalidOperationException("retrain needs exportUri (validation rejects it)"), round);
+        var (volumes, mounts) = ClaimVolumes(spec.StoreUri, exportUri);
+        var container = Container(image, "export",
+        [
+            "label",
+            "--store", $"{LabelingQueueNames.MountedPath(spec.StoreUri)}/{LabelingQueueNames.StoreFile}",
+            "--export", LabelingQueueNames.MountedPath(exportUri),
+            "--export-format", "csv",
+            "--termination-message-path", TrainerJobBuilder.TerminationMessagePath,
+        ], mounts);
+        return Job(queue, LabelingQueueNames.ExportJob(queue.Metadata.Name, round), LabelingQueueNames.ExportRole, image, container, volumes);
+    }
+
+    /// <summary>
+    /// The TrainingRun of a retraining round: the template, owned by the queue, labelled with it, trained on the round's
+    /// export (every label collected so far) in place of the template's training data, annotated with that export and
+    /// its label count.
+    /// </summary>
+    public static TrainingRun BuildRetrainRun(LabelingQueue queue, RetrainRound round)
+    {
+        ArgumentNullException.ThrowIfNull(queue);
+        ArgumentNullException.ThrowIfNull(round);
+        var template = queue.Spec.Retrain ?? throw new InvalidOperationException("the queue has no retrain template");
+        var spec = System.Text.Json.JsonSerializer.Deserialize<TrainingRunSpec>(System.Text.Json.JsonSerializer.Serialize(template.Template.Spec))!;
+        spec.Data.Train = new DatasetSource { Uri = round.ExportUri, Format = DataFormats.Csv };
+        var labels = new Dictionary<string, string>(template.Template.Metadata?.Labels ?? [])
+        {
+            [TrainingRunNames.ManagedByLabel] = TrainingRunNames.ManagedBy,
+            [LabelingQueueNames.QueueLabel] = TrainingRunNames.LabelValue(queue.Metadata.Name),
+        };
+        var annotations = new Dictionary<string, string>(template.Template.Metadata?.Annotations ?? [])
+        {
+            [LabelingQueueNames.ExportAnnotation] = round.ExportUri,
+            [LabelingQueueNames.LabelCountAnnotation] = round.Labels.ToString(CultureInfo.InvariantCulture),
+            [LabelingQueueNames.RoundAnnotation] = round.Round.ToString(CultureInfo.InvariantCulture),
+        };
+        var run = new TrainingRun
+        {
+            ApiVersion = $"{SyllabusGroup.Name}/{SyllabusGroup.Version}",
+            Kind = TrainingRun.KindName,
+            Metadata = new V1ObjectMeta
+            {
+                Name = LabelingQueueNames.RetrainRun(queue.Metadata.Name, round.Round),
+                NamespaceProperty = queue.Metadata.NamespaceProperty,
+                Labels = labels,
+                Annotations = annotations,
+            },
+            Spec = spec,
+        };
+        OwnerReferences.SetControllerReference(queue, run);
+        return run;
+    }
+
+    /// <summary>The score mode's name of a strategy.</summary>
+    public static string StrategyArgument(string strategy) => strategy switch
+    {
+        SelectionStrategies.LeastConfidence => "least-confidence",
+        SelectionStrategies.Margin => "margin",
+        SelectionStrategies.Entropy => "entropy",
+        SelectionStrategies.Random => "random",
+        _ => throw new ArgumentException($"strategy {strategy} has no single-model score strategy", nameof(strategy)),
+    };
+
+    private static V1Job Job(LabelingQueue queue, string name, string role, TrainerImageOptions image, V1Container container, List<V1Volume> volumes)
+    {
+        var labels = LabelingQueueNames.CommonLabels(queue, role);
+        container.TerminationMessagePath = TrainerJobBuilder.TerminationMessagePath;
+        container.TerminationMessagePolicy = "FallbackToLogsOnError";
+        var job = new V1Job
+        {
+            ApiVersion = "batch/v1",
+            Kind = "Job",
+            Metadata = Metadata(queue, name, role),
+            Spec = new V1JobSpec
+            {
+                // The operator retries (under a new name, with backoff): Kubernetes never reruns a pod.
+                BackoffLimit = 0,
+                Template = new V1PodTemplateSpec
+                {
+                    Metadata = new V1ObjectMeta { Labels = labels },
+                    Spec = PodSpec(image, container, volumes, restartPolicy: "Never"),
+                },
+            },
+        };
+        OwnerReferences.SetControllerReference(queue, job);
+        return job;
+    }
+
+    private static V1ObjectMeta Metadata(LabelingQueue queue, string name, string role) => new()
+    {
+        Name = name,
+        NamespaceProperty = queue.Metadata.NamespaceProperty,
+        Labels = LabelingQueueNames.CommonLabels(queue, role),
+    };
+
+    private static V1Container Container(TrainerImageOptions image, string name, List<string> arguments, List<V1VolumeMount> mounts) => new()
+    {
+        Name = name,
+        Image = image.Image,
+        ImagePullPolicy = image.ImagePullPolicy,
+        Command = ["syllabus-trainer"],
+        Args = arguments,
+        Env =
+        [
+            new V1EnvVar { Name = TrainerJobBuilder.PvcRootVariable, Value = TrainerJobBuilder.PvcMountRoot },
+            new V1EnvVar { Name = "HOME", Value = TrainerJobBuilder.TmpMountPath },
+            new V1EnvVar { Name = TrainerJobBuilder.DeviceVariable, Value = "cpu" },
+        ],
+        Resources = TrainerJobBuilder.BuildResources(new ComputeResources(), image),
+        VolumeMounts = mounts,
+        SecurityContext = new V1SecurityContext
+        {
+            AllowPrivilegeEscalation = false,
+            ReadOnlyRootFilesystem = true,
+            RunAsNonRoot = true,
+            Capabilities = new V1Capabilities { Drop = ["ALL"] },
+        },
+    };
+
+    private static V1PodSpec PodSpec(TrainerImageOptions image, V1Container container, List<V1Volume> volumes, string? restartPolicy) => new()
+    {
+        AutomountServiceAccountToken = false,
+        EnableServiceLinks = false,
+        RestartPolicy = restartPolicy,
+        SecurityContext = new V1PodSecurityContext
+        {
+            RunAsNonRoot = true,
+            RunAsUser = image.RunAsUser,
+            RunAsGroup = image.RunAsUser,
+            FsGroup = image.RunAsUser,
+            SeccompProfile = new V1SeccompProfile { Type = "RuntimeDefault" },
+        },
+        Containers = [container],
+        Volumes = volumes,
+    };
+
+    /// <summary>A tmp emptyDir and each distinct claim of <paramref name="uris"/>, mounted under the pvc root.</summary>
+    private static (List<V1Volume> Volumes, List<V1VolumeMount> Mounts) ClaimVolumes(params string?[] uris)
+    {
+        var volumes = new List<V1Volume> { new() { Name = "tmp", EmptyDir = new V1EmptyDirVolumeSource() } };
+        var mounts = new List<V1VolumeMount> { new() { Name = "tmp", MountPath = TrainerJobBuilder.TmpMountPath } };
+        var claims = uris.Select(ResolvedConfigBuilder.ClaimOf).OfType<string>().Distinct(StringComparer.Ordinal).ToList();
+        for (var i = 0; i < claims.Count; i++)
+        {
+            volumes.Add(new V1Volume { Name = $"claim-{i}", PersistentVolumeClaim = new V1PersistentVolumeClaimVolumeSource { ClaimName = claims[i] } });
+            mounts.Add(new V1VolumeMount { Name = $"claim-{i}", MountPath = $"{TrainerJobBuilder.PvcMountRoot}/{claims[i]}" });
+        }
+
+        return (volumes, mounts);
+    }
+}

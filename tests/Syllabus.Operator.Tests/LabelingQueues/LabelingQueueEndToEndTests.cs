@@ -1,0 +1,184 @@
+using System.Net;
+using k8s;
+using Syllabus.Api;
+using Syllabus.Operator.LabelingQueues;
+using Syllabus.Operator.Tests.TrainingRuns;
+using Syllabus.Runtime;
+
+namespace Syllabus.Operator.Tests.LabelingQueues;
+
+/// <summary>
+/// A LabelingQueue on the real control plane, its labelling service and scoring and export Jobs run by the test
+/// kubelet as real <c>syllabus-trainer</c> processes: a scoring Job that fails (no pool yet) is reported and retried;
+/// the queue scores an MNIST pool, serves the labelling UI and API (writes
+/// need the token of the Secret it created), scores again as labels drain the queue, reaches afterLabels and creates
+/// exactly one TrainingRun on the exported labels, and stops scoring at the budget.
+/// </summary>
+public sealed class LabelingQueueEndToEndTests(TrainingRunCluster cluster) : IClassFixture<TrainingRunCluster>
+{
+    private static readonly TimeSpan Long = TimeSpan.FromSeconds(180);
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task A_queue_scores_serves_labels_retrains_once_after_afterLabels_and_stops_at_the_budget()
+    {
+        cluster.Require();
+        var ns = await cluster.NewNamespaceAsync("lq", trainRows: 1000, testRows: 200);
+        var data = Path.Combine(cluster.Kubelet.ClaimDirectory(ns, "datasets"), "mnist");
+        var op = await cluster.StartOperatorAsync(ns);
+        try
+        {
+            var runs = cluster.Resources<TrainingRun>();
+            var queues = cluster.Resources<LabelingQueue>();
+
+            await runs.CreateAsync(BaseRun(ns), Ct);
+            await queues.CreateAsync(Queue(ns), Ct);
+
+            // No pool yet: the first scoring Job fails, reported with its error; it is retried after the backoff.
+            var failed = await WaitForAsync(ns, q => Conditions.Find(q.Status?.Conditions, LabelingQueueConditions.Scoring)?.Reason == "ScoringFailed", "the first scoring Job to fail");
+            Assert.Contains("pool.csv", Conditions.Find(failed.Status!.Conditions, LabelingQueueConditions.Scoring)!.Message, StringComparison.Ordinal);
+
+            // The pool: 40 test digits (their label column is ignored by scoring).
+            await File.WriteAllLinesAsync(Path.Combine(data, "pool.csv"), File.ReadLines(Path.Combine(data, "test.csv")).Take(41), Ct);
+
+            // Batch 1: 5 items selected and imported; the service is ready.
+            var q = await WaitForAsync(ns, q => q.Status?.Pending == 5 && q.Status.Batches == 1, "batch 1 to be queued");
+            Assert.Equal(Conditions.True, Conditions.Find(q.Status!.Conditions, ConditionTypes.Ready)?.Status);
+            Assert.Equal((0, 12), (q.Status.Labelled, q.Status.BudgetRemaining));
+            Assert.Equal($"http://{LabelingQueueNames.LabelService("digits")}.{ns}.svc:80", q.Status.ServiceUrl);
+
+            await using var labeller = await LabelingClient.StartAsync(cluster.Client, ns, "digits", Ct);
+            Assert.Contains("<html", await labeller.PageAsync(Ct), StringComparison.OrdinalIgnoreCase); // the labelling UI
+            using (var refused = await labeller.SubmitAsync((await labeller.FirstPendingAsync(Ct))!, "3", withToken: false, Ct))
+            {
+                Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+            }
+
+            // Labelling the batch drains the queue below a batch: batch 2 (5 more, the budget leaves room for 7).
+            Assert.Equal(5, await labeller.LabelAsync(5, Ct));
+            q = await WaitForAsync(ns, q => q.Status?.Batches == 2 && q.Status.Pending == 5 && q.Status.Labelled == 5, "batch 2 to be queued");
+            Assert.Equal(0, q.Status!.RetrainRounds ?? 0);
+
+            // 8 labels reach afterLabels: one export, one TrainingRun on it, annotated.
+            Assert.Equal(3, await labeller.LabelAsync(3, Ct));
+            q = await WaitForAsync(ns, q => q.Status?.RetrainRounds == 1, "the first retraining round");
+            var retrained = await runs.GetAsync(ns, LabelingQueueNames.RetrainRun("digits", 1), Ct);
+            Assert.NotNull(retrained);
+            Assert.Equal("pvc://datasets/labelled/round-0001/labels.csv", retrained!.Metadata.Annotations[LabelingQueueNames.ExportAnnotation]);
+            Assert.Equal("8", retrained.Metadata.Annotations[LabelingQueueNames.LabelCountAnnotation]);
+            Assert.Equal("1", retrained.Metadata.Annotations[LabelingQueueNames.RoundAnnotation]);
+            Assert.Equal("digits", retrained.Metadata.Labels[LabelingQueueNames.QueueLabel]);
+            Assert.Equal("mnist-digits", retrained.Metadata.Labels["syllabus.dev/model"]);
+            Assert.Equal("pvc://datasets/labelled/round-0001/labels.csv", retrained.Spec.Data.Train.Uri);
+            Assert.Contains(retrained.Metadata.OwnerReferences, o => o.Kind == LabelingQueue.KindName && o.Name == "digits" && o.Controller == true);
+            var export = Path.Combine(cluster.Kubelet.ClaimDirectory(ns, "datasets"), "labelled", "round-0001", "labels.csv");
+            Assert.Equal(1 + 8, File.ReadLines(export).Count());
+            Assert.Equal((8, "pvc://datasets/labelled/round-0001/labels.csv"), (q.Status!.RetrainedLabels, q.Status.LastExportUri));
+
+            // A restarted operator continues from status: no second export or run for round 1.
+            await op.DisposeAsync();
+            op = await cluster.StartOperatorAsync(ns);
+
+            // 2 pending, 4 labels left in the budget: batch 3 selects only 2. Labelling all 4 spends the budget.
+            q = await WaitForAsync(ns, q => q.Status?.Batches == 3 && q.Status.Pending == 4, "batch 3 (2 items) to be queued");
+            Assert.Equal(4, await labeller.LabelAsync(10, Ct));
+            q = await WaitForAsync(ns, q => q.Status?.Phase == LabelingQueuePhases.Exhausted && q.Status.Labelled == 12, "the budget to be spent");
+            Assert.Equal((0, 0), (q.Status!.BudgetRemaining, q.Status.Pending));
+            Assert.Equal(Conditions.True, Conditions.Find(q.Status.Conditions, ConditionTypes.BudgetExhausted)?.Status);
+            Assert.Equal("BudgetExhausted", Conditions.Find(q.Status.Conditions, LabelingQueueConditions.Scoring)?.Reason);
+
+            // Nothing more is scored or retrained (4 labels since round 1, fewer than afterLabels).
+            await Task.Delay(TimeSpan.FromSeconds(12), Ct);
+            var jobs = (await cluster.Client.BatchV1.ListNamespacedJobAsync(ns, labelSelector: $"{LabelingQueueNames.QueueLabel}=digits", cancellationToken: Ct)).Items
+                .Select(j => j.Metadata.Name).Order(StringComparer.Ordinal);
+            Assert.Equal(["digits-export-1", "digits-score-1-1", "digits-score-1-2", "digits-score-2-1", "digits-score-3-1"], jobs);
+            var created = (await runs.ListAsync(ns, $"{LabelingQueueNames.QueueLabel}=digits", Ct)).Select(r => r.Metadata.Name);
+            Assert.Equal([LabelingQueueNames.RetrainRun("digits", 1)], created);
+            q = (await queues.GetAsync(ns, "digits", Ct))!;
+            Assert.Equal((1, 4, 3), (q.Status!.RetrainRounds, q.Status.LabelsSinceRetrain, q.Status.Batches));
+        }
+        finally
+        {
+            await op.DisposeAsync();
+        }
+    }
+
+    private static TrainingRun BaseRun(string ns) => (TrainingRun)Manifests.LoadAll($$"""
+        apiVersion: syllabus.dev/v1alpha1
+        kind: TrainingRun
+        metadata: {name: base, namespace: {{ns}}}
+        spec:
+          model: {architecture: MLP, hiddenLayers: [32]}
+          data:
+            train: {uri: pvc://datasets/mnist/train.csv}
+            test: {uri: pvc://datasets/mnist/test.csv}
+            validationFraction: 0.1
+            normalization: Scale
+            scale: 255
+            difficultyColumn: difficulty
+          epochs: 2
+          batchSize: 32
+          artifacts: {uri: pvc://artifacts/runs/base}
+        """, "test").Single();
+
+    private static LabelingQueue Queue(string ns) => (LabelingQueue)Manifests.LoadAll($$$"""
+        apiVersion: syllabus.dev/v1alpha1
+        kind: LabelingQueue
+        metadata: {name: digits, namespace: {{{ns}}}}
+        spec:
+          model: {trainingRun: {name: base}}
+          pool:
+            dataset: {uri: pvc://datasets/mnist/pool.csv}
+          strategy: {type: Margin}
+          batchSize: 5
+          labels: ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]
+          budget: 12
+          storeUri: pvc://datasets/labelling/digits
+          exportUri: pvc://datasets/labelled
+          retrain:
+            afterLabels: 8
+            template:
+              metadata:
+                labels: {syllabus.dev/model: mnist-digits}
+              spec:
+                model: {architecture: MLP, hiddenLayers: [16]}
+                data:
+                  train: {uri: pvc://datasets/replaced-by-the-export.csv}
+                  test: {uri: pvc://datasets/mnist/test.csv}
+                  classes: ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]
+                  normalization: Scale
+                  scale: 255
+                epochs: 1
+                batchSize: 8
+                artifacts: {uri: pvc://artifacts/runs/retrained}
+        """, "test").Single();
+
+    private async Task<LabelingQueue> WaitForAsync(string ns, Func<LabelingQueue, bool> condition, string what)
+    {
+        var queues = cluster.Resources<LabelingQueue>();
+        LabelingQueue? last = null;
+        try
+        {
+            return await Eventually.GetAsync(
+                async () => (last = await queues.GetAsync(ns, "digits", Ct)) is { } q && condition(q) ? q : null,
+                Long,
+                () => $"{what}; last status: {(last?.Status is null ? "none" : Manifests.ToJson(last.Status))}");
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            throw new InvalidOperationException($"{e.Message}\n{await PodsAsync(ns)}", e);
+        }
+    }
+
+    /// <summary>The queue's pods, their state and the tail of each container's log, for a failure's message.</summary>
+    private async Task<string> PodsAsync(string ns)
+    {
+        var pods = await cluster.Client.CoreV1.ListNamespacedPodAsync(ns, labelSelector: LabelingQueueNames.QueueLabel, cancellationToken: CancellationToken.None);
+        return string.Join("\n", pods.Items.Select(p =>
+        {
+            var log = cluster.Kubelet.ReadContainerLog(ns, p.Metadata.Name, p.Spec.Containers[0].Name);
+            return $"pod {p.Metadata.Name}: {p.Status?.Phase} ready={p.Status?.Conditions?.FirstOrDefault(c => c.Type == "Ready")?.Status}\n  {(log.Length > 2000 ? log[^2000..] : log)}";
+        }));
+    }
+}

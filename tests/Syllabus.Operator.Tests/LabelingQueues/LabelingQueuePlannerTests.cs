@@ -1,0 +1,364 @@
+using k8s.Models;
+using Syllabus.Api;
+using Syllabus.Api.Validation;
+using Syllabus.Operator.LabelingQueues;
+using Syllabus.Operator.TrainingRuns;
+using Syllabus.Runtime;
+
+namespace Syllabus.Operator.Tests.LabelingQueues;
+
+public sealed class LabelingQueuePlannerTests
+{
+    private static readonly DateTimeOffset T0 = new(2026, 11, 30, 12, 0, 0, TimeSpan.Zero);
+    private const string Model = "pvc://models/base/model";
+
+    private static LabelingQueue Queue(LabelingQueueStatus? status = null, int afterLabels = 8) => new()
+    {
+        Metadata = new V1ObjectMeta { Name = "digits", NamespaceProperty = "ml", Generation = 1, Uid = "uid-1" },
+        Spec = new LabelingQueueSpec
+        {
+            Model = new ModelReference { TrainingRun = new LocalObjectReference { Name = "base" } },
+            Pool = new PoolSpec { Dataset = new DatasetSource { Uri = "pvc://data/pool.csv" } },
+            Strategy = new StrategySpec { Type = SelectionStrategies.Margin, ClassBalance = true },
+            BatchSize = 5,
+            Labels = ["0", "1", "2"],
+            Budget = 12,
+            StoreUri = "pvc://data/labelling/digits",
+            ExportUri = "pvc://data/labelled",
+            Retrain = new LabelRetrainSpec
+            {
+                AfterLabels = afterLabels,
+                Template = new TrainingRunTemplate
+                {
+                    Metadata = new TemplateMetadata { Labels = new() { ["syllabus.dev/model"] = "digits" } },
+                    Spec = new TrainingRunSpec { Data = new DataSpec { Train = new DatasetSource { Uri = "pvc://data/base.csv" } }, Artifacts = new ArtifactsSpec { Uri = "pvc://models/retrained" } },
+                },
+            },
+        },
+        Status = status,
+    };
+
+    private static LabelStats Stats(long total, long pending, long labelled, long skipped = 0, long budget = 12) =>
+        new(total, pending, labelled, skipped, budget, budget - labelled, labelled >= budget, labelled + skipped);
+
+    private static LabelingQueueObservation Observe(
+        LabelingQueue queue, LabelStats? stats = null, IEnumerable<V1Job>? jobs = null, Dictionary<string, string>? messages = null,
+        string? model = Model, TrainingRun? nextRun = null, DateTimeOffset? now = null) => new()
+    {
+        Queue = queue,
+        ModelUri = model,
+        ModelProblem = model is null ? "TrainingRun base is Running; scoring waits for its model" : null,
+        Stats = stats,
+        StatsProblem = stats is null ? "the labelling service has no ready pod yet" : null,
+        Jobs = (jobs ?? []).ToDictionary(j => j.Metadata.Name),
+        JobMessages = messages ?? [],
+        NextRetrainRun = nextRun,
+        Now = now ?? T0,
+    };
+
+    private static V1Job Job(string name, string? outcome = null, DateTimeOffset? at = null) => new()
+    {
+        Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = "ml" },
+        Status = new V1JobStatus
+        {
+            Conditions = outcome is null ? null : [new V1JobCondition { Type = outcome, Status = "True", LastTransitionTime = (at ?? T0).UtcDateTime }],
+        },
+    };
+
+    private static V1Condition Condition(LabelingQueuePlan plan, string type) => Conditions.Find(plan.Status.Conditions, type)!;
+
+    [Fact]
+    public void A_new_queue_creates_its_token_secret_and_scores_the_first_batch_before_serving()
+    {
+        var plan = LabelingQueuePlanner.Plan(Observe(Queue()));
+
+        Assert.True(plan.CreateTokenSecret);
+        Assert.False(plan.ServeLabels);
+        Assert.Equal(new ScoringRound(1, 1, 5, Model), plan.StartScoring);
+        Assert.Equal("digits-token", plan.Status.TokenSecret);
+        Assert.Equal("True", Condition(plan, ConditionTypes.Valid).Status);
+        Assert.Equal(LabelingQueuePhases.Pending, plan.Status.Phase);
+        Assert.Equal(("False", "FirstBatchPending"), (Condition(plan, ConditionTypes.Ready).Status, Condition(plan, ConditionTypes.Ready).Reason));
+        Assert.Equal(("True", "Started"), (Condition(plan, LabelingQueueConditions.Scoring).Status, Condition(plan, LabelingQueueConditions.Scoring).Reason));
+    }
+
+    [Fact]
+    public void The_token_secret_is_created_once_never_again()
+    {
+        var first = LabelingQueuePlanner.Plan(Observe(Queue()));
+        var second = LabelingQueuePlanner.Plan(Observe(Queue(first.Status)));
+
+        Assert.False(second.CreateTokenSecret);
+    }
+
+    [Fact]
+    public void Without_a_model_nothing_is_scored_and_the_condition_says_why()
+    {
+        var plan = LabelingQueuePlanner.Plan(Observe(Queue(), model: null));
+
+        Assert.Null(plan.StartScoring);
+        Assert.Equal(("False", "ModelNotReady"), (Condition(plan, LabelingQueueConditions.Scoring).Status, Condition(plan, LabelingQueueConditions.Scoring).Reason));
+        Assert.Contains("TrainingRun base is Running", Condition(plan, LabelingQueueConditions.Scoring).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_first_batch_succeeded_starts_the_service_and_its_import_ends_the_round()
+    {
+        var queue = Queue(new LabelingQueueStatus { TokenSecret = "digits-token", Scoring = new LabelingScoringStatus { Batch = 1, Attempt = 1 } });
+        var done = Job("digits-score-1-1", "Complete");
+
+        var waiting = LabelingQueuePlanner.Plan(Observe(queue, jobs: [done]));
+        Assert.True(waiting.ServeLabels);
+        Assert.Null(waiting.StartScoring);
+        Assert.Equal("Importing", Condition(waiting, LabelingQueueConditions.Scoring).Reason);
+
+        var imported = LabelingQueuePlanner.Plan(Observe(Queue(waiting.Status), Stats(total: 5, pending: 5, labelled: 0), jobs: [done]));
+        Assert.Null(imported.Status.Scoring);
+        Assert.Equal(1, imported.Status.Batches);
+        Assert.Equal((5, 0, 12), (imported.Status.Pending, imported.Status.Labelled, imported.Status.BudgetRemaining));
+        Assert.Equal(LabelingQueuePhases.Labelling, imported.Status.Phase);
+        Assert.Equal(("True", "Serving"), (Condition(imported, ConditionTypes.Ready).Status, Condition(imported, ConditionTypes.Ready).Reason));
+        Assert.Equal("EnoughPending", Condition(imported, LabelingQueueConditions.Scoring).Reason);
+        Assert.Null(imported.StartScoring);
+    }
+
+    [Fact]
+    public void Fewer_than_a_batch_pending_scores_the_next_batch_sized_to_the_budget_left()
+    {
+        var queue = Queue(new LabelingQueueStatus { TokenSecret = "digits-token", Batches = 2 });
+
+        var plan = LabelingQueuePlanner.Plan(Observe(queue, Stats(total: 10, pending: 2, labelled: 8)));
+
+        // 12 - 8 = 4 labels left, 2 of them covered by the pending items: only 2 more are selected.
+        Assert.Equal(new ScoringRound(3, 1, 2, Model), plan.StartScoring);
+        Assert.Equal(10, plan.Status.Scoring!.ItemsBefore);
+        Assert.Equal(LabelingQueuePhases.Scoring, plan.Status.Phase);
+    }
+
+    [Fact]
+    public void Pending_items_that_cover_the_budget_stop_scoring_and_a_spent_budget_is_BudgetExhausted()
+    {
+        var queue = Queue(new LabelingQueueStatus { TokenSecret = "digits-token", Batches = 3 });
+
+        var covered = LabelingQueuePlanner.Plan(Observe(queue, Stats(total: 12, pending: 2, labelled: 10)));
+        Assert.Null(covered.StartScoring);
+        Assert.Equal("BudgetCovered", Condition(covered, LabelingQueueConditions.Scoring).Reason);
+        Assert.Equal("False", Condition(covered, ConditionTypes.BudgetExhausted).Status);
+
+        var spent = LabelingQueuePlanner.Plan(Observe(queue, Stats(total: 12, pending: 0, labelled: 12)));
+        Assert.Null(spent.StartScoring);
+        Assert.Equal(("True", "BudgetSpent"), (Condition(spent, ConditionTypes.BudgetExhausted).Status, Condition(spent, ConditionTypes.BudgetExhausted).Reason));
+        Assert.Equal("BudgetExhausted", Condition(spent, LabelingQueueConditions.Scoring).Reason);
+        Assert.Equal(LabelingQueuePhases.Exhausted, spent.Status.Phase);
+        Assert.Equal(0, spent.Status.BudgetRemaining);
+    }
+
+    [Fact]
+    public void A_failed_scoring_job_is_reported_and_retried_under_a_new_name_after_a_doubling_backoff()
+    {
+        var queue = Queue(new LabelingQueueStatus { TokenSecret = "digits-token", Batches = 1, Scoring = new LabelingScoringStatus { Batch = 2, Attempt = 1, ItemsBefore = 5 } });
+        var failed = Job("digits-score-2-1", "Failed", T0);
+        var stats = Stats(total: 5, pending: 0, labelled: 5);
+
+        var reported = LabelingQueuePlanner.Plan(Observe(queue, stats, [failed], new() { ["digits-score-2-1"] = "error: --pool /x/pool.csv: no such file\n" }));
+        Assert.Null(reported.StartScoring);
+        var scoring = Condition(reported, LabelingQueueConditions.Scoring);
+        Assert.Equal(("False", "ScoringFailed"), (scoring.Status, scoring.Reason));
+        Assert.Contains("error: --pool /x/pool.csv: no such file; retrying in 10s", scoring.Message, StringComparison.Ordinal);
+        Assert.Contains(reported.Events, e => e.Reason == "ScoringFailed");
+        Assert.Equal(TimeSpan.FromSeconds(5), reported.RequeueAfter); // the stats poll comes first
+
+        var early = LabelingQueuePlanner.Plan(Observe(Queue(reported.Status), stats, [failed], now: T0.AddSeconds(9)));
+        Assert.Null(early.StartScoring);
+
+        var retried = LabelingQueuePlanner.Plan(Observe(Queue(reported.Status), stats, [failed], now: T0.AddSeconds(10)));
+        Assert.Equal(new ScoringRound(2, 2, 5, Model), retried.StartScoring);
+        Assert.Equal(2, retried.Status.Scoring!.Attempt);
+        Assert.Equal("digits-score-2-2", LabelingQueueNames.ScoreJob("digits", 2, 2));
+
+        Assert.Equal(TimeSpan.FromSeconds(20), LabelingQueuePlanner.Backoff(2));
+        Assert.Equal(TimeSpan.FromMinutes(10), LabelingQueuePlanner.Backoff(30));
+    }
+
+    [Fact]
+    public void A_batch_that_adds_nothing_within_the_grace_is_PoolExhausted_and_scoring_stops_until_the_spec_changes()
+    {
+        var queue = Queue(new LabelingQueueStatus { TokenSecret = "digits-token", Batches = 4, Scoring = new LabelingScoringStatus { Batch = 5, Attempt = 1, ItemsBefore = 20 } });
+        var done = Job("digits-score-5-1", "Complete", T0);
+        var stats = Stats(total: 20, pending: 0, labelled: 10, skipped: 10, budget: 100);
+
+        var waiting = LabelingQueuePlanner.Plan(Observe(queue, stats, [done], now: T0.AddSeconds(5)));
+        Assert.Equal("Importing", Condition(waiting, LabelingQueueConditions.Scoring).Reason);
+
+        var exhausted = LabelingQueuePlanner.Plan(Observe(Queue(waiting.Status), stats, [done], now: T0 + LabelingQueuePlanner.ImportGrace));
+        Assert.Equal(("False", "PoolExhausted"), (Condition(exhausted, LabelingQueueConditions.Scoring).Status, Condition(exhausted, LabelingQueueConditions.Scoring).Reason));
+        Assert.Equal(5, exhausted.Status.Batches);
+        Assert.Null(exhausted.StartScoring);
+
+        var later = LabelingQueuePlanner.Plan(Observe(Queue(exhausted.Status), stats, [done], now: T0.AddMinutes(5)));
+        Assert.Null(later.StartScoring);
+
+        var edited = Queue(exhausted.Status);
+        edited.Metadata.Generation = 2;
+        Assert.Equal(6, LabelingQueuePlanner.Plan(Observe(edited, stats, [done], now: T0.AddMinutes(5))).StartScoring?.Batch);
+    }
+
+    [Fact]
+    public void After_afterLabels_new_labels_one_export_then_one_training_run_with_the_count_it_used()
+    {
+        var queue = Queue(new LabelingQueueStatus { TokenSecret = "digits-token", Batches = 2 });
+        var stats = Stats(total: 10, pending: 5, labelled: 8);
+
+        var export = LabelingQueuePlanner.Plan(Observe(queue, Stats(total: 10, pending: 5, labelled: 7)));
+        Assert.Null(export.StartExport);
+        Assert.Equal("WaitingForLabels", Condition(export, LabelingQueueConditions.Retraining).Reason);
+
+        var starting = LabelingQueuePlanner.Plan(Observe(queue, stats));
+        Assert.Equal(1, starting.StartExport);
+        Assert.Null(starting.CreateRetrainRun);
+
+        var running = LabelingQueuePlanner.Plan(Observe(Queue(starting.Status), stats, [Job("digits-export-1")]));
+        Assert.Null(running.StartExport);
+        Assert.Equal(("True", "Exporting"), (Condition(running, LabelingQueueConditions.Retraining).Status, Condition(running, LabelingQueueConditions.Retraining).Reason));
+
+        // 9 labels by the time the export ran: the run records what the export holds, not what triggered it.
+        var exported = LabelingQueuePlanner.Plan(Observe(Queue(running.Status), Stats(total: 10, pending: 4, labelled: 9), [Job("digits-export-1", "Complete")],
+            new() { ["digits-export-1"] = """{"file":"/x/labels.csv","format":"csv","labels":9,"lastEventSeq":9}""" }));
+        Assert.Equal(new RetrainRound(1, "pvc://data/labelled/round-0001/labels.csv", 9), exported.CreateRetrainRun);
+        Assert.Equal((1, 9, 0, "digits-retrain-1"), (exported.Status.RetrainRounds, exported.Status.RetrainedLabels, exported.Status.LabelsSinceRetrain, exported.Status.LastRetrainRun));
+
+        // The next round waits for afterLabels labels beyond those 9.
+        var after = LabelingQueuePlanner.Plan(Observe(Queue(exported.Status), Stats(total: 12, pending: 1, labelled: 11), [Job("digits-export-1", "Complete")]));
+        Assert.Null(after.StartExport);
+        Assert.Null(after.CreateRetrainRun);
+        Assert.Equal(2, after.Status.LabelsSinceRetrain);
+    }
+
+    [Fact]
+    public void A_run_created_by_a_reconcile_whose_status_was_lost_is_recorded_not_created_again()
+    {
+        var queue = Queue(new LabelingQueueStatus { TokenSecret = "digits-token", Batches = 2 });
+        var run = new TrainingRun
+        {
+            Metadata = new V1ObjectMeta
+            {
+                Name = "digits-retrain-1",
+                Annotations = new Dictionary<string, string>
+                {
+                    [LabelingQueueNames.ExportAnnotation] = "pvc://data/labelled/round-0001/labels.csv",
+                    [LabelingQueueNames.LabelCountAnnotation] = "8",
+                },
+            },
+        };
+
+        var plan = LabelingQueuePlanner.Plan(Observe(queue, Stats(total: 10, pending: 2, labelled: 10), [Job("digits-export-1", "Complete")], nextRun: run));
+
+        Assert.Null(plan.StartExport);
+        Assert.Null(plan.CreateRetrainRun);
+        Assert.Equal((1, 8, 2), (plan.Status.RetrainRounds, plan.Status.RetrainedLabels, plan.Status.LabelsSinceRetrain));
+    }
+
+    [Fact]
+    public void A_failed_or_unreadable_export_is_reported_and_creates_no_run()
+    {
+        var queue = Queue(new LabelingQueueStatus { TokenSecret = "digits-token", Batches = 2 });
+        var stats = Stats(total: 10, pending: 2, labelled: 8);
+
+        var failed = LabelingQueuePlanner.Plan(Observe(queue, stats, [Job("digits-export-1", "Failed")], new() { ["digits-export-1"] = "error: disk full" }));
+        Assert.Null(failed.CreateRetrainRun);
+        Assert.Null(failed.StartExport);
+        Assert.Equal("ExportFailed", Condition(failed, LabelingQueueConditions.Retraining).Reason);
+        Assert.Contains("error: disk full; delete the Job to retry", Condition(failed, LabelingQueueConditions.Retraining).Message, StringComparison.Ordinal);
+
+        var unreadable = LabelingQueuePlanner.Plan(Observe(queue, stats, [Job("digits-export-1", "Complete")], new() { ["digits-export-1"] = "exported" }));
+        Assert.Null(unreadable.CreateRetrainRun);
+        Assert.Equal("ExportUnreadable", Condition(unreadable, LabelingQueueConditions.Retraining).Reason);
+    }
+
+    [Fact]
+    public void The_retrained_run_is_the_template_on_the_export_owned_labelled_and_annotated()
+    {
+        var run = LabelingWorkloadBuilder.BuildRetrainRun(Queue(), new RetrainRound(2, "pvc://data/labelled/round-0002/labels.csv", 17));
+
+        Assert.Equal("digits-retrain-2", run.Metadata.Name);
+        Assert.Equal("pvc://data/labelled/round-0002/labels.csv", run.Spec.Data.Train.Uri);
+        Assert.Equal(("17", "2"), (run.Metadata.Annotations[LabelingQueueNames.LabelCountAnnotation], run.Metadata.Annotations[LabelingQueueNames.RoundAnnotation]));
+        Assert.Equal(("digits", "digits", "syllabus"), (run.Metadata.Labels[LabelingQueueNames.QueueLabel], run.Metadata.Labels["syllabus.dev/model"], run.Metadata.Labels[TrainingRunNames.ManagedByLabel]));
+        Assert.Equal(("LabelingQueue", "digits", true), (run.Metadata.OwnerReferences.Single().Kind, run.Metadata.OwnerReferences.Single().Name, run.Metadata.OwnerReferences.Single().Controller));
+        Assert.Equal("pvc://data/base.csv", Queue().Spec.Retrain!.Template.Spec.Data.Train.Uri); // the template is untouched
+    }
+
+    [Fact]
+    public void Workloads_run_the_trainer_modes_on_the_store_with_the_token_from_the_secret()
+    {
+        var image = new TrainerImageOptions { Image = "trainer:dev" };
+        var queue = Queue();
+        var deployment = LabelingWorkloadBuilder.BuildLabelDeployment(queue, image);
+        var label = deployment.Spec.Template.Spec.Containers.Single();
+        Assert.Equal(
+            ["label", "--store", "/var/run/syllabus/pvc/data/labelling/digits/labels.db", "--labels", "0,1,2", "--budget", "12", "--port", "8080",
+             "--token-file", "/var/run/secrets/syllabus.dev/labeling/token", "--pool-dir", "/var/run/syllabus/pvc/data/labelling/digits/batches", "--pool-poll-seconds", "5"],
+            label.Args);
+        Assert.Equal("/healthz", label.ReadinessProbe.HttpGet.Path);
+        Assert.Equal("Recreate", deployment.Spec.Strategy.Type);
+        Assert.Equal("digits-token", deployment.Spec.Template.Spec.Volumes.Single(v => v.Secret is not null).Secret.SecretName);
+
+        var first = LabelingWorkloadBuilder.BuildScoringJob(queue, new ScoringRound(1, 1, 5, Model), image).Spec.Template.Spec.Containers.Single().Args;
+        Assert.DoesNotContain("--exclude-store", first); // the store is created from the first batch
+        var next = LabelingWorkloadBuilder.BuildScoringJob(queue, new ScoringRound(3, 2, 4, Model), image);
+        Assert.Equal("digits-score-3-2", next.Metadata.Name);
+        Assert.Equal(0, next.Spec.BackoffLimit);
+        Assert.Equal(
+            ["score", "--model", Model, "--pool", "/var/run/syllabus/pvc/data/pool.csv", "--strategy", "margin", "--batch", "4", "--seed", "3",
+             "--out", "/var/run/syllabus/pvc/data/labelling/digits/batches/batch-0003.csv",
+             "--exclude-store", "/var/run/syllabus/pvc/data/labelling/digits/labels.db", "--balance-classes"],
+            next.Spec.Template.Spec.Containers.Single().Args);
+        Assert.Equal(["data", "models"], next.Spec.Template.Spec.Volumes.Where(v => v.PersistentVolumeClaim is not null).Select(v => v.PersistentVolumeClaim.ClaimName).Order());
+
+        var export = LabelingWorkloadBuilder.BuildExportJob(queue, 1, image).Spec.Template.Spec.Containers.Single();
+        Assert.Equal(
+            ["label", "--store", "/var/run/syllabus/pvc/data/labelling/digits/labels.db", "--export", "/var/run/syllabus/pvc/data/labelled/round-0001/labels.csv",
+             "--export-format", "csv", "--termination-message-path", "/dev/termination-log"],
+            export.Args);
+
+        var secret = LabelingWorkloadBuilder.BuildTokenSecret(queue);
+        Assert.Equal(64, secret.StringData[LabelingQueueNames.TokenKey].Length);
+        Assert.NotEqual(secret.StringData[LabelingQueueNames.TokenKey], LabelingWorkloadBuilder.BuildTokenSecret(queue).StringData[LabelingQueueNames.TokenKey]);
+    }
+
+    [Theory]
+    [InlineData("QueryByCommittee", null, "pvc://data/labelled", "QueryByCommittee needs a committee of models")]
+    [InlineData("Margin", "mnist", "pvc://data/labelled", "not supported as a pool by this operator yet")]
+    [InlineData("Margin", null, null, "retrain needs exportUri")]
+    public void Specs_the_operator_cannot_run_are_invalid_with_a_message_naming_the_field(string strategy, string? deploymentRef, string? exportUri, string message)
+    {
+        var queue = Queue();
+        queue.Spec.Strategy.Type = strategy;
+        queue.Spec.Strategy.CommitteeSize = 3;
+        queue.Spec.Pool.DeploymentRef = deploymentRef is null ? null : new LocalObjectReference { Name = deploymentRef };
+        queue.Spec.ExportUri = exportUri;
+
+        var errors = SpecValidation.Describe(SpecValidation.Validate(queue.Spec));
+
+        Assert.Contains(message, errors, StringComparison.Ordinal);
+        Assert.Empty(SpecValidation.Validate(Queue().Spec));
+    }
+
+    [Fact]
+    public void Export_summaries_are_read_strictly()
+    {
+        Assert.Equal(12, LabelingQueuePlanner.ExportedLabels("""{"labels":12,"lastEventSeq":40}"""));
+        Assert.Null(LabelingQueuePlanner.ExportedLabels("exported 12 labels"));
+        Assert.Null(LabelingQueuePlanner.ExportedLabels("""{"labels":-1}"""));
+        Assert.Null(LabelingQueuePlanner.ExportedLabels(""));
+    }
+
+    [Fact]
+    public void Stats_answers_are_parsed_and_malformed_ones_are_errors()
+    {
+        var stats = HttpLabelStatsReader.Parse("""{"total":10,"pending":2,"labelled":7,"skipped":1,"budget":12,"budgetLeft":5,"budgetExhausted":false,"perLabel":{},"lastEventSeq":9}"""u8, "pod");
+        Assert.Equal(new LabelStats(10, 2, 7, 1, 12, 5, false, 9), stats);
+        Assert.Throws<LabelStatsException>(() => HttpLabelStatsReader.Parse("""{"total":10}"""u8, "pod"));
+        Assert.Throws<LabelStatsException>(() => HttpLabelStatsReader.Parse("<html>"u8, "pod"));
+    }
+}
