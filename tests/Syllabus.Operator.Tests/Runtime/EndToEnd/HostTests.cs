@@ -30,10 +30,18 @@ public sealed class HostTests(ControlPlaneFixture fixture)
         using var http = new HttpClient { BaseAddress = host.Address };
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/healthz", ct)).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/readyz", ct)).StatusCode);
-        var response = await http.GetAsync("/metrics", ct);
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.StartsWith("text/plain", response.Content.Headers.ContentType?.MediaType, StringComparison.Ordinal);
-        var text = await response.Content.ReadAsStringAsync(ct);
+        // The exporter answers from its last collection (cached briefly), so the first scrape may predate the reconcile.
+        var text = await Eventually.GetAsync(
+            async () =>
+            {
+                using var response = await http.GetAsync("/metrics", ct);
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                Assert.StartsWith("text/plain", response.Content.Headers.ContentType?.MediaType, StringComparison.Ordinal);
+                var body = await response.Content.ReadAsStringAsync(ct);
+                return body.Contains("syllabus_reconcile_total{", StringComparison.Ordinal) ? body : null;
+            },
+            TimeSpan.FromSeconds(10),
+            () => "the reconcile counter in /metrics");
 
         Assert.Contains("# TYPE syllabus_reconcile_total counter", text, StringComparison.Ordinal);
         Assert.Matches("""syllabus_reconcile_total\{[^}]*kind="Widget"[^}]*result="success"[^}]*\} [1-9]""", text);
