@@ -70,7 +70,16 @@ public sealed partial class QueuedEventRecorder : IEventRecorder, IHostedService
         {
             await foreach (var e in queue.Reader.ReadAllAsync(ct).ConfigureAwait(false))
             {
-                await writer.RecordAsync(e.Object, e.Type, e.Reason, e.Message, ct).ConfigureAwait(false);
+                try
+                {
+                    await writer.RecordAsync(e.Object, e.Type, e.Reason, e.Message, ct).ConfigureAwait(false);
+                }
+                catch (Exception failure) when (!ct.IsCancellationRequested)
+                {
+                    // One Event that could not be written (a client timeout surfaces as a cancellation) must not stop
+                    // the writer: every later Event would be lost.
+                    LogWriteFailed(failure, e.Reason, ObjectKey.From(e.Object));
+                }
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -95,6 +104,9 @@ public sealed partial class QueuedEventRecorder : IEventRecorder, IHostedService
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Event {Reason} about {Key} dropped: the event queue is full")]
     private partial void LogDropped(string reason, ObjectKey key);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Event {Reason} about {Key} could not be written")]
+    private partial void LogWriteFailed(Exception exception, string reason, ObjectKey key);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Shutdown timed out with {Count} Events still queued; they are not recorded")]
     private partial void LogAbandoned(int count);

@@ -59,6 +59,23 @@ public sealed partial class WorkloadTests
 
     private static bool IsReady(V1Pod pod) => pod.Status?.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") == true;
 
+    /// <summary>GET once the server listens: a container reported Running may not have bound its port yet.</summary>
+    private static Task<string> GetWhenListeningAsync(string ip, string path) =>
+        Eventually.GetAsync(
+            async () =>
+            {
+                try
+                {
+                    return await GetAsync(ip, path);
+                }
+                catch (HttpRequestException)
+                {
+                    return null;
+                }
+            },
+            Timeout,
+            () => $"the server at {ip} to answer {path}");
+
     private static async Task<string> GetAsync(string ip, string path)
     {
         using var response = await Http.GetAsync(new Uri($"http://{ip}:{TestHttpServer.Port}{path}"), Ct);
@@ -131,7 +148,7 @@ public sealed partial class WorkloadTests
             },
             Timeout,
             () => $"a running pod; have {KubernetesJson.Serialize(pod?.Status)}");
-        Assert.Equal(pod!.Metadata.Name, await GetAsync(pod.Status.PodIP, "/"));
+        Assert.Equal(pod!.Metadata.Name, await GetWhenListeningAsync(pod.Status.PodIP, "/"));
         await Task.Delay(TimeSpan.FromSeconds(3), Ct);
         pod = await client.CoreV1.ReadNamespacedPodAsync(pod.Metadata.Name, ns, cancellationToken: Ct);
         Assert.False(IsReady(pod));
@@ -276,21 +293,7 @@ public sealed partial class WorkloadTests
                 Timeout,
                 () => $"a running pod; have {KubernetesJson.Serialize(pod?.Status)}");
             // A running process may not be listening yet: readiness would pass once it answers...
-            var answer = await Eventually.GetAsync(
-                async () =>
-                {
-                    try
-                    {
-                        return await GetAsync(pod!.Status.PodIP, "/ready");
-                    }
-                    catch (HttpRequestException)
-                    {
-                        return null;
-                    }
-                },
-                Timeout,
-                () => "the server to answer on /ready");
-            Assert.Equal(pod!.Metadata.Name, answer);
+            Assert.Equal(pod!.Metadata.Name, await GetWhenListeningAsync(pod.Status.PodIP, "/ready"));
             await Task.Delay(TimeSpan.FromSeconds(3), Ct);
             pod = await client.CoreV1.ReadNamespacedPodAsync(pod.Metadata.Name, ns, cancellationToken: Ct);
             var waiting = pod.Status.ContainerStatuses.Single();
