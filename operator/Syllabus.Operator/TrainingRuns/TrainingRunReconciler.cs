@@ -78,26 +78,15 @@ internal sealed partial class TrainingRunReconciler(
             return deleted;
         }
 
-        // The finalizer patch goes out now and is awaited before anything that starts a trainer, deletes or writes
-        // status; only a new ConfigMap (which starts nothing) is created while it is in flight, so a new run costs the
-        // round trips of the floor's three writes, not four. Its failure (a 409) fails the reconcile like any write.
-        var finalizer = new PendingFinalizer(Finalizers.Has(resource, TrainingRunNames.Finalizer)
-            ? Task.FromResult(resource)
-            : runs.AddFinalizerAsync(resource, TrainingRunNames.Finalizer, ct));
-        try
-        {
-            return await ReconcileLiveAsync(resource, finalizer, key, ct).ConfigureAwait(false);
-        }
-        finally
-        {
-            finalizer.Observe();
-        }
+        var run = Finalizers.Has(resource, TrainingRunNames.Finalizer)
+            ? resource
+            : await runs.AddFinalizerAsync(resource, TrainingRunNames.Finalizer, ct).ConfigureAwait(false);
+        return await ReconcileLiveAsync(run, key, ct).ConfigureAwait(false);
     }
 
-    /// <summary>A run not being deleted: gather, compute, act, write status (see the class summary).</summary>
-    private async Task<ReconcileResult> ReconcileLiveAsync(TrainingRun resource, PendingFinalizer finalizer, ObjectKey key, CancellationToken ct)
+    /// <summary>A run not being deleted, its finalizer in place: gather, compute, act, write status (see the class summary).</summary>
+    private async Task<ReconcileResult> ReconcileLiveAsync(TrainingRun run, ObjectKey key, CancellationToken ct)
     {
-        var run = resource;
         var opts = options.Value;
         var ns = run.Metadata.NamespaceProperty;
         var name = run.Metadata.Name;
@@ -126,11 +115,7 @@ internal sealed partial class TrainingRunReconciler(
             (config, dependencies) = Resolve(run);
         }
 
-        if (configMap is not null || runJobs.Count > 0)
-        {
-            run = await finalizer.Task.ConfigureAwait(false);
-            await ConvergeChildrenAsync(run, config, configMap, runJobs, ct).ConfigureAwait(false);
-        }
+        await ConvergeChildrenAsync(run, config, configMap, runJobs, ct).ConfigureAwait(false);
 
         var now = time.GetUtcNow();
         TrainingProgress? progress = null;
@@ -182,17 +167,10 @@ internal sealed partial class TrainingRunReconciler(
                     {
                         await applier.ApplyIfDriftedAsync(desiredConfigMap, configMap, ct).ConfigureAwait(false);
                     }
-                    else
+                    else if (await applier.CreateIfAbsentAsync(desiredConfigMap, ct).ConfigureAwait(false) is { } createdConfigMap)
                     {
-                        var creating = applier.CreateIfAbsentAsync(desiredConfigMap, ct);
-                        await Task.WhenAll(creating, finalizer.Task).ConfigureAwait(false);
-                        if (creating.Result is { } createdConfigMap)
-                        {
-                            expectations.Expect(key, $"ConfigMap {createdConfigMap.Metadata.Name}", () => caches.ConfigMaps.Contains(ns, createdConfigMap.Metadata.Name, createdConfigMap.Metadata.Uid));
-                        }
+                        expectations.Expect(key, $"ConfigMap {createdConfigMap.Metadata.Name}", () => caches.ConfigMaps.Contains(ns, createdConfigMap.Metadata.Name, createdConfigMap.Metadata.Uid));
                     }
-
-                    run = await finalizer.Task.ConfigureAwait(false);
 
                     var job = TrainerJobBuilder.Build(run, config, opts, create.Attempt, create.ActiveDeadlineSeconds);
                     if (await applier.CreateIfAbsentAsync(job, ct).ConfigureAwait(false) is { } created)
@@ -203,7 +181,6 @@ internal sealed partial class TrainingRunReconciler(
 
                     break;
                 case TrainingRunAction.DeleteJob delete:
-                    run = await finalizer.Task.ConfigureAwait(false);
                     if (await jobs.DeleteAsync(ns, delete.Name, ct).ConfigureAwait(false))
                     {
                         LogDeletedJob(delete.Name, key);
@@ -211,7 +188,6 @@ internal sealed partial class TrainingRunReconciler(
 
                     break;
                 case TrainingRunAction.DeleteRun:
-                    await finalizer.Task.ConfigureAwait(false);
                     LogExpired(key);
                     await runs.DeleteAsync(ns, name, ct).ConfigureAwait(false);
                     // The delete set deletionTimestamp, so a status patch guarded by the old resourceVersion would only
@@ -223,9 +199,6 @@ internal sealed partial class TrainingRunReconciler(
         // Write status once, only if it changed; observedGeneration is stamped because this reconcile had no error. The
         // write is guarded by the resourceVersion the status was computed from: if the run changed meanwhile, the 409
         // requeues the key and the next reconcile recomputes from the fresh run (Events below are not recorded twice).
-        // The status was computed from the run as read; the finalizer patch changed only metadata.finalizers, so the
-        // write is guarded by the resourceVersion that patch returned.
-        run = await finalizer.Task.ConfigureAwait(false);
         var status = decision.Status;
         status.ObservedGeneration = run.Metadata.Generation;
         status.ResolvedBaseModelUri = config?.BaseModelUri ?? status.ResolvedBaseModelUri;
@@ -377,14 +350,6 @@ internal sealed partial class TrainingRunReconciler(
         }
 
         return (ResolvedConfigBuilder.Build(run, curriculum, baseModelUri, teacherModelUri), DependencyState.Ready);
-    }
-
-    /// <summary>The finalizer patch in flight; a reconcile that fails before awaiting it still observes its outcome.</summary>
-    private sealed class PendingFinalizer(Task<TrainingRun> task)
-    {
-        public Task<TrainingRun> Task { get; } = task;
-
-        public void Observe() => _ = Task.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
     }
 
     private static bool SameStatus(TrainingRunStatus? a, TrainingRunStatus b) =>
