@@ -272,13 +272,7 @@ public static class LabelingWorkloadBuilder
         ],
         Resources = TrainerJobBuilder.BuildResources(new ComputeResources(), image),
         VolumeMounts = mounts,
-        SecurityContext = new V1SecurityContext
-        {
-            AllowPrivilegeEscalation = false,
-            ReadOnlyRootFilesystem = true,
-            RunAsNonRoot = true,
-            Capabilities = new V1Capabilities { Drop = ["ALL"] },
-        },
+        SecurityContext = TrainerJobBuilder.ContainerSecurity(),
     };
 
     private static V1PodSpec PodSpec(TrainerImageOptions image, V1Container container, List<V1Volume> volumes, string? restartPolicy) => new()
@@ -286,14 +280,7 @@ public static class LabelingWorkloadBuilder
         AutomountServiceAccountToken = false,
         EnableServiceLinks = false,
         RestartPolicy = restartPolicy,
-        SecurityContext = new V1PodSecurityContext
-        {
-            RunAsNonRoot = true,
-            RunAsUser = image.RunAsUser,
-            RunAsGroup = image.RunAsUser,
-            FsGroup = image.RunAsUser,
-            SeccompProfile = new V1SeccompProfile { Type = "RuntimeDefault" },
-        },
+        SecurityContext = TrainerJobBuilder.PodSecurity(image),
         Containers = [container],
         Volumes = volumes,
     };

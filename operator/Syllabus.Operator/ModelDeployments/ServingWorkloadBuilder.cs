@@ -83,13 +83,7 @@ public static class ServingWorkloadBuilder
             Lifecycle = new V1Lifecycle { PreStop = new V1LifecycleHandler { Exec = new V1ExecAction { Command = ["sleep", PreStopSeconds.ToString(CultureInfo.InvariantCulture)] } } },
             Resources = TrainerJobBuilder.BuildResources(resources, image),
             VolumeMounts = mounts,
-            SecurityContext = new V1SecurityContext
-            {
-                AllowPrivilegeEscalation = false,
-                ReadOnlyRootFilesystem = true,
-                RunAsNonRoot = true,
-                Capabilities = new V1Capabilities { Drop = ["ALL"] },
-            },
+            SecurityContext = TrainerJobBuilder.ContainerSecurity(),
         };
 
         var result = new V1Deployment
@@ -122,14 +116,7 @@ public static class ServingWorkloadBuilder
                         NodeSelector = resources.NodeSelector is { Count: > 0 } nodeSelector ? new Dictionary<string, string>(nodeSelector) : null,
                         Tolerations = resources.Tolerations is { Count: > 0 } tolerations ? [.. tolerations] : null,
                         PriorityClassName = string.IsNullOrEmpty(resources.PriorityClassName) ? null : resources.PriorityClassName,
-                        SecurityContext = new V1PodSecurityContext
-                        {
-                            RunAsNonRoot = true,
-                            RunAsUser = image.RunAsUser,
-                            RunAsGroup = image.RunAsUser,
-                            FsGroup = image.RunAsUser,
-                            SeccompProfile = new V1SeccompProfile { Type = "RuntimeDefault" },
-                        },
+                        SecurityContext = TrainerJobBuilder.PodSecurity(image),
                         Containers = [container],
                         Volumes = volumes,
                     },

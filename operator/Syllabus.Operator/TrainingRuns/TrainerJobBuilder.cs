@@ -102,13 +102,7 @@ public static class TrainerJobBuilder
             VolumeMounts = mounts,
             TerminationMessagePath = TerminationMessagePath,
             TerminationMessagePolicy = "FallbackToLogsOnError",
-            SecurityContext = new V1SecurityContext
-            {
-                AllowPrivilegeEscalation = false,
-                ReadOnlyRootFilesystem = true,
-                RunAsNonRoot = true,
-                Capabilities = new V1Capabilities { Drop = ["ALL"] },
-            },
+            SecurityContext = ContainerSecurity(),
         };
 
         var job = new V1Job
@@ -133,14 +127,7 @@ public static class TrainerJobBuilder
                         NodeSelector = resources.NodeSelector is { Count: > 0 } selector ? new Dictionary<string, string>(selector) : null,
                         Tolerations = resources.Tolerations is { Count: > 0 } tolerations ? [.. tolerations] : null,
                         PriorityClassName = string.IsNullOrEmpty(resources.PriorityClassName) ? null : resources.PriorityClassName,
-                        SecurityContext = new V1PodSecurityContext
-                        {
-                            RunAsNonRoot = true,
-                            RunAsUser = image.RunAsUser,
-                            RunAsGroup = image.RunAsUser,
-                            FsGroup = image.RunAsUser,
-                            SeccompProfile = new V1SeccompProfile { Type = "RuntimeDefault" },
-                        },
+                        SecurityContext = PodSecurity(image),
                         Containers = [container],
                         Volumes = volumes,
                     },
@@ -174,6 +161,25 @@ public static class TrainerJobBuilder
         var name = resources?.GpuResourceName;
         return string.IsNullOrEmpty(name) || name == new ComputeResources().GpuResourceName ? image.GpuResourceName : name;
     }
+
+    /// <summary>Every pod the operator runs (trainers, servers, labelling): non-root as the image's user, RuntimeDefault seccomp.</summary>
+    internal static V1PodSecurityContext PodSecurity(TrainerImageOptions image) => new()
+    {
+        RunAsNonRoot = true,
+        RunAsUser = image.RunAsUser,
+        RunAsGroup = image.RunAsUser,
+        FsGroup = image.RunAsUser,
+        SeccompProfile = new V1SeccompProfile { Type = "RuntimeDefault" },
+    };
+
+    /// <summary>Every container the operator runs: no privilege escalation, read-only root, no capabilities.</summary>
+    internal static V1SecurityContext ContainerSecurity() => new()
+    {
+        AllowPrivilegeEscalation = false,
+        ReadOnlyRootFilesystem = true,
+        RunAsNonRoot = true,
+        Capabilities = new V1Capabilities { Drop = ["ALL"] },
+    };
 
     internal static V1ResourceRequirements BuildResources(ComputeResources resources, TrainerImageOptions image)
     {
