@@ -26,12 +26,22 @@ public sealed class DriftPolicy : SyllabusResource<DriftPolicySpec, DriftPolicyS
 
 public static class DetectorTypes
 {
-    public const string Psi = "PSI";
-    public const string KolmogorovSmirnov = "KS";
+    /// <summary>Every input feature tested with a stattest; breaches on dataset drift (drifted share ≥ driftShare).</summary>
+    public const string FeatureDrift = "FeatureDrift";
+
+    /// <summary>The predicted-class distribution against the model's held-out predictions.</summary>
     public const string PredictionDrift = "PredictionDrift";
-    public const string LabelDrift = "LabelDrift";
+
+    /// <summary>Mean confidence (maximum class probability) fell from the held-out baseline by at least the threshold.</summary>
     public const string ConfidenceDrop = "ConfidenceDrop";
+
+    /// <summary>Online accuracy from feedback labels fell from the held-out accuracy by at least the threshold.</summary>
     public const string PerformanceDrop = "PerformanceDrop";
+
+    /// <summary>The label-free expected accuracy (mean maximum probability, CBPE) fell from its held-out value by at least the threshold.</summary>
+    public const string EstimatedPerformanceDrop = "EstimatedPerformanceDrop";
+
+    /// <summary>A PromQL query's value crossed a bound.</summary>
     public const string PromQL = "PromQL";
 }
 
@@ -40,6 +50,47 @@ public static class MultipleTestCorrections
     public const string None = "None";
     public const string Bonferroni = "Bonferroni";
     public const string BenjaminiHochberg = "BenjaminiHochberg";
+
+    /// <summary>The p-values adjusted by <paramref name="correction"/> (None returns them as they are).</summary>
+    public static double[] Adjust(IReadOnlyList<double> pValues, string correction)
+    {
+        ArgumentNullException.ThrowIfNull(pValues);
+        return correction switch
+        {
+            None => [.. pValues],
+            Bonferroni => AdjustBonferroni(pValues),
+            BenjaminiHochberg => AdjustBenjaminiHochberg(pValues),
+            _ => throw new ArgumentException($"correction '{correction}' is not one of {None}, {Bonferroni}, {BenjaminiHochberg}", nameof(correction)),
+        };
+    }
+
+    /// <summary>Bonferroni: each p-value times the number of tests, at most 1.</summary>
+    public static double[] AdjustBonferroni(IReadOnlyList<double> pValues)
+    {
+        ArgumentNullException.ThrowIfNull(pValues);
+        return [.. pValues.Select(p => Math.Min(1.0, p * pValues.Count))];
+    }
+
+    /// <summary>
+    /// Benjamini–Hochberg adjusted p-values (the step-up "q-values" of statsmodels' fdr_bh and R's p.adjust "BH"):
+    /// the p-value of rank i (ascending) times m / i, made monotone from the largest down, at most 1.
+    /// </summary>
+    public static double[] AdjustBenjaminiHochberg(IReadOnlyList<double> pValues)
+    {
+        ArgumentNullException.ThrowIfNull(pValues);
+        var m = pValues.Count;
+        var order = Enumerable.Range(0, m).OrderBy(i => pValues[i]).ToArray();
+        var adjusted = new double[m];
+        var running = 1.0;
+        for (var rank = m; rank >= 1; rank--)
+        {
+            var index = order[rank - 1];
+            running = Math.Min(running, pValues[index] * m / rank);
+            adjusted[index] = Math.Min(1.0, running);
+        }
+
+        return adjusted;
+    }
 }
 
 public static class DriftActionTypes
@@ -67,6 +118,11 @@ public sealed class DriftPolicySpec
     [Range(1, int.MaxValue), DefaultValue(500)]
     public int MinWindowSize { get; set; } = 500;
 
+    [JsonPropertyName("prometheusAddress")]
+    [Description("Base URL of the Prometheus server for PromQL detectors, e.g. http://prometheus.monitoring:9090.")]
+    [RegularExpression("^https?://.+")]
+    public string? PrometheusAddress { get; set; }
+
     [JsonPropertyName("detectors")]
     [Description("Drift detectors; the evaluation breaches when any detector does.")]
     [Required, MinLength(1), MaxLength(32)]
@@ -80,7 +136,7 @@ public sealed class DriftPolicySpec
 
     [JsonPropertyName("actions")]
     [Description("What to do on drift, in order.")]
-    [Required, MinLength(1), MaxLength(8)]
+    [Required, MinLength(1), MaxLength(4)]
     public List<DriftAction> Actions { get; set; } = [];
 
     [JsonPropertyName("cooldown")]
@@ -99,38 +155,58 @@ public sealed class DriftPolicySpec
     public int HistoryLimit { get; set; } = 20;
 }
 
-[CelRule("!(self.type in ['PSI', 'KS', 'ConfidenceDrop', 'PerformanceDrop', 'PredictionDrift', 'LabelDrift']) || has(self.threshold)", "threshold is required for this detector type")]
+[CelRule("!(self.type in ['ConfidenceDrop', 'PerformanceDrop', 'EstimatedPerformanceDrop']) || has(self.threshold)", "threshold is required for this detector type")]
 [CelRule("self.type != 'PromQL' || (has(self.query) && (has(self.atLeast) != has(self.atMost)))", "a PromQL detector needs query and exactly one of atLeast or atMost")]
-[CelRule("!has(self.correction) || self.type == 'KS'", "correction applies to the KS detector only")]
+[CelRule("!has(self.correction) || self.type == 'FeatureDrift'", "correction applies to FeatureDrift only")]
+[CelRule("!has(self.features) || self.type == 'FeatureDrift'", "features applies to FeatureDrift only")]
+[CelRule("!has(self.stattest) || self.type in ['FeatureDrift', 'PredictionDrift']", "stattest applies to FeatureDrift and PredictionDrift only")]
+[CelRule("!has(self.stattest) || self.type != 'PredictionDrift' || self.stattest in ['auto', 'psi', 'jensenshannon', 'chisquare']", "a PredictionDrift stattest is auto, psi, jensenshannon or chisquare")]
 public sealed class DriftDetector
 {
     [JsonPropertyName("name")]
-    [Description("Name of the detector.")]
+    [Description("Name of the detector (a label of syllabus_drift_score).")]
     [Required, MinLength(1), MaxLength(63)]
     public string Name { get; set; } = "";
 
     [JsonPropertyName("type")]
-    [Description("PSI per feature; KS (Kolmogorov-Smirnov per feature, p-values corrected for multiple tests); PredictionDrift (PSI of predicted classes); LabelDrift (PSI of feedback labels); ConfidenceDrop (mean confidence fell by threshold); PerformanceDrop (accuracy on feedback fell by threshold); PromQL (a query with a bound).")]
-    [Required, AllowedValues(DetectorTypes.Psi, DetectorTypes.KolmogorovSmirnov, DetectorTypes.PredictionDrift, DetectorTypes.LabelDrift,
-        DetectorTypes.ConfidenceDrop, DetectorTypes.PerformanceDrop, DetectorTypes.PromQL)]
-    public string Type { get; set; } = DetectorTypes.Psi;
+    [Description("FeatureDrift (every input feature tested with stattest; breaches on dataset drift: drifted share of features >= driftShare); PredictionDrift (predicted classes against the held-out predictions); ConfidenceDrop (mean confidence fell by threshold); PerformanceDrop (accuracy on feedback labels fell below the held-out accuracy by threshold); EstimatedPerformanceDrop (expected accuracy from confidences, CBPE, fell by threshold); PromQL (a query with a bound).")]
+    [Required, AllowedValues(DetectorTypes.FeatureDrift, DetectorTypes.PredictionDrift, DetectorTypes.ConfidenceDrop, DetectorTypes.PerformanceDrop,
+        DetectorTypes.EstimatedPerformanceDrop, DetectorTypes.PromQL)]
+    public string Type { get; set; } = DetectorTypes.FeatureDrift;
+
+    [JsonPropertyName("stattest")]
+    [Description("FeatureDrift and PredictionDrift: the statistical test, with Evidently's names and defaults (auto: KS, chi-squared or Z for a reference of at most 1,000 rows, normed Wasserstein and Jensen-Shannon above).")]
+    [AllowedValues(DriftDetectorNames.Auto, DriftDetectorNames.KolmogorovSmirnov, DriftDetectorNames.Wasserstein, DriftDetectorNames.Psi,
+        DriftDetectorNames.JensenShannon, DriftDetectorNames.ChiSquare, DriftDetectorNames.ZTest)]
+    public string? Stattest { get; set; }
 
     [JsonPropertyName("features")]
-    [Description("Features to test (PSI, KS); all by default.")]
+    [Description("FeatureDrift: the features to test; all the model's inputs by default.")]
+    [MaxLength(10000)]
     public List<string>? Features { get; set; }
 
     [JsonPropertyName("threshold")]
-    [Description("PSI value, KS significance level (alpha), or absolute drop (ConfidenceDrop, PerformanceDrop) that counts as a breach.")]
+    [Description("FeatureDrift and PredictionDrift: a p-value at or below which (ks, chisquare, z), or a distance at or above which (wasserstein, psi, jensenshannon), a feature drifted; the stattest's default (0.05 or 0.1) when unset. The drops: the absolute fall that breaches.")]
     [Range(0.0, 1e6)]
     public double? Threshold { get; set; }
 
     [JsonPropertyName("correction")]
-    [Description("Multiple-test correction across features (KS).")]
+    [Description("FeatureDrift: multiple-test correction of p-values across the tested features.")]
     [AllowedValues(MultipleTestCorrections.None, MultipleTestCorrections.Bonferroni, MultipleTestCorrections.BenjaminiHochberg)]
     public string? Correction { get; set; }
 
+    [JsonPropertyName("driftShare")]
+    [Description("FeatureDrift: dataset drift when at least this share of the tested features drifted.")]
+    [Range(0.0, 1.0), DefaultValue(0.5)]
+    public double DriftShare { get; set; } = 0.5;
+
+    [JsonPropertyName("minSamples")]
+    [Description("PerformanceDrop: judged predictions (feedback labels) needed before the accuracy counts.")]
+    [Range(1, int.MaxValue), DefaultValue(100)]
+    public int MinSamples { get; set; } = 100;
+
     [JsonPropertyName("query")]
-    [Description("PromQL query returning one number (PromQL).")]
+    [Description("PromQL: a query returning one number; {{name}} (the ModelDeployment) and {{namespace}} are replaced.")]
     public string? Query { get; set; }
 
     [JsonPropertyName("atLeast")]
@@ -183,8 +259,28 @@ public sealed class RetrainSpec
     public double ReplayFraction { get; set; } = 0.2;
 }
 
+public static class DriftOutcomes
+{
+    /// <summary>At least one detector breached.</summary>
+    public const string Breached = "Breached";
+
+    /// <summary>Every detector ran and none breached.</summary>
+    public const string Clean = "Clean";
+
+    /// <summary>A detector could not be evaluated (and none breached): the breach count is unchanged.</summary>
+    public const string Error = "Error";
+}
+
 public sealed class DriftPolicyStatus : ResourceStatus
 {
+    [JsonPropertyName("stableRevision")]
+    [Description("The ModelDeployment's stable revision the breaches were counted on (a new stable model starts the count again).")]
+    public int? StableRevision { get; set; }
+
+    [JsonPropertyName("windowSize")]
+    [Description("Live samples in the stable replicas' windows at the last look.")]
+    public long? WindowSize { get; set; }
+
     [JsonPropertyName("lastEvaluationTime")]
     [Description("When the detectors last ran.")]
     public DateTime? LastEvaluationTime { get; set; }
@@ -198,16 +294,51 @@ public sealed class DriftPolicyStatus : ResourceStatus
     public int? RetrainsToday { get; set; }
 
     [JsonPropertyName("lastActionTime")]
-    [Description("When the policy last acted.")]
+    [Description("When the policy last acted: the cooldown counts from here, across operator restarts.")]
     public DateTime? LastActionTime { get; set; }
 
     [JsonPropertyName("lastRetrainRun")]
     [Description("The TrainingRun created by the latest retrain.")]
     public string? LastRetrainRun { get; set; }
 
+    [JsonPropertyName("retrainCount")]
+    [Description("TrainingRuns created by this policy, ever (the next one is named NAME-retrain-<retrainCount+1>).")]
+    public int? RetrainCount { get; set; }
+
+    [JsonPropertyName("retrains")]
+    [Description("The TrainingRuns created in the last 24 hours, oldest first: maxRetrainsPerDay counts these, across operator restarts.")]
+    public List<DriftRetrain>? Retrains { get; set; }
+
+    [JsonPropertyName("rollback")]
+    [Description("The latest rollback asked of the ModelDeployment, which watches this policy and acts on it when that revision is still stable.")]
+    public DriftRollbackRequest? Rollback { get; set; }
+
     [JsonPropertyName("history")]
     [Description("Recent evaluations, newest first (bounded by historyLimit).")]
     public List<DriftEvaluation>? History { get; set; }
+}
+
+public sealed class DriftRetrain
+{
+    [JsonPropertyName("trainingRun")]
+    public string TrainingRun { get; set; } = "";
+
+    [JsonPropertyName("createdAt")]
+    public DateTime CreatedAt { get; set; }
+}
+
+public sealed class DriftRollbackRequest
+{
+    [JsonPropertyName("revision")]
+    [Description("The ModelDeployment revision found drifting: rolled back only while it is the stable one.")]
+    public int Revision { get; set; }
+
+    [JsonPropertyName("requestedAt")]
+    public DateTime RequestedAt { get; set; }
+
+    [JsonPropertyName("reason")]
+    [Description("What drifted, with the measured values.")]
+    public string Reason { get; set; } = "";
 }
 
 public sealed class DriftEvaluation
@@ -216,13 +347,29 @@ public sealed class DriftEvaluation
     [Description("When the evaluation ran.")]
     public DateTime Time { get; set; }
 
+    [JsonPropertyName("revision")]
+    [Description("The stable revision evaluated.")]
+    public int? Revision { get; set; }
+
     [JsonPropertyName("windowSize")]
-    [Description("Live samples in the window.")]
-    public int WindowSize { get; set; }
+    [Description("Live samples in the evaluated replicas' windows.")]
+    public long WindowSize { get; set; }
+
+    [JsonPropertyName("replicas")]
+    [Description("Stable replicas whose window was evaluated (each is a sample of the Service's traffic).")]
+    public int Replicas { get; set; }
+
+    [JsonPropertyName("outcome")]
+    [Description("Breached, Clean or Error.")]
+    public string Outcome { get; set; } = DriftOutcomes.Clean;
 
     [JsonPropertyName("breached")]
     [Description("Whether any detector breached.")]
     public bool Breached { get; set; }
+
+    [JsonPropertyName("actions")]
+    [Description("What the policy did after this evaluation, or why it did not act.")]
+    public List<string>? Actions { get; set; }
 
     [JsonPropertyName("detectors")]
     [Description("Each detector's result.")]
@@ -235,15 +382,55 @@ public sealed class DetectorResult
     [Description("Detector name.")]
     public string Name { get; set; } = "";
 
+    [JsonPropertyName("type")]
+    [Description("Detector type.")]
+    public string Type { get; set; } = "";
+
+    [JsonPropertyName("stattest")]
+    [Description("The test that ran (FeatureDrift: the most common one across features).")]
+    public string? Stattest { get; set; }
+
+    [JsonPropertyName("score")]
+    [Description("What is compared with the threshold: the drifted share of features (FeatureDrift), the p-value or distance (PredictionDrift), the drop, or the query value.")]
+    public double? Score { get; set; }
+
+    [JsonPropertyName("threshold")]
+    [Description("The bound the score was compared with (FeatureDrift: driftShare).")]
+    public double? Threshold { get; set; }
+
+    [JsonPropertyName("statistic")]
+    [Description("The underlying statistic: the worst feature's (FeatureDrift), the test statistic (PredictionDrift), the current value (drops: mean confidence, online or expected accuracy).")]
+    public double? Statistic { get; set; }
+
+    [JsonPropertyName("baseline")]
+    [Description("The held-out value a drop is measured from.")]
+    public double? Baseline { get; set; }
+
     [JsonPropertyName("feature")]
-    [Description("The worst feature, for per-feature detectors.")]
+    [Description("FeatureDrift: the most drifted feature.")]
     public string? Feature { get; set; }
 
-    [JsonPropertyName("value")]
-    [Description("The statistic (PSI, corrected p-value, drop, query value).")]
-    public double? Value { get; set; }
+    [JsonPropertyName("driftedFeatures")]
+    [Description("FeatureDrift: how many of the tested features drifted.")]
+    public int? DriftedFeatures { get; set; }
+
+    [JsonPropertyName("testedFeatures")]
+    [Description("FeatureDrift: how many features were tested.")]
+    public int? TestedFeatures { get; set; }
+
+    [JsonPropertyName("topFeatures")]
+    [Description("FeatureDrift: the most drifted features, worst first (at most 10).")]
+    public List<string>? TopFeatures { get; set; }
+
+    [JsonPropertyName("replicasBreached")]
+    [Description("Evaluated replicas on which the detector breached; it breaches when more than half did.")]
+    public int? ReplicasBreached { get; set; }
 
     [JsonPropertyName("breached")]
     [Description("Whether the detector breached.")]
     public bool Breached { get; set; }
+
+    [JsonPropertyName("message")]
+    [Description("Why the detector could not be evaluated, or a note on its value.")]
+    public string? Message { get; set; }
 }

@@ -1,4 +1,5 @@
 using Syllabus.Runtime.Hosting;
+using Syllabus.Operator.DriftPolicies;
 using Syllabus.Operator.LabelingQueues;
 using Syllabus.Operator.ModelDeployments;
 using Syllabus.Operator.TrainingRuns;
@@ -7,6 +8,7 @@ var builder = OperatorHost.CreateBuilder(args);
 builder.Services.AddTrainingRunControllers(builder.Configuration);
 builder.Services.AddModelDeploymentController();
 builder.Services.AddLabelingQueueController();
+builder.Services.AddDriftPolicyController();
 
 // Reconcilers register here, e.g.
 // builder.Services.AddController<TrainingRun, TrainingRunReconciler>(c => c.Owns<V1Job>().Owns<V1ConfigMap>());

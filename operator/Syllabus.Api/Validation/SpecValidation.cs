@@ -156,6 +156,48 @@ public static partial class SpecValidation
         return errors;
     }
 
+    /// <summary>The DriftPolicy rules: its CRD's CEL rules (the operator enforces them on servers without CEL) and the cross-field ones.</summary>
+    public static IReadOnlyList<ValidationError> Validate(DriftPolicySpec spec, string path = "spec")
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var errors = new List<ValidationError>(ValidateSchema(spec, path));
+        for (var i = 0; i < spec.Detectors.Count; i++)
+        {
+            var d = spec.Detectors[i];
+            var p = $"{path}.detectors[{i}]";
+            Check(errors, p, d.Type is not (DetectorTypes.ConfidenceDrop or DetectorTypes.PerformanceDrop or DetectorTypes.EstimatedPerformanceDrop) || d.Threshold is not null, "threshold is required for this detector type");
+            Check(errors, p, d.Type != DetectorTypes.PromQL || (d.Query is not null && (d.AtLeast is not null) != (d.AtMost is not null)), "a PromQL detector needs query and exactly one of atLeast or atMost");
+            Check(errors, p, d.Correction is null || d.Type == DetectorTypes.FeatureDrift, "correction applies to FeatureDrift only");
+            Check(errors, p, d.Features is null || d.Type == DetectorTypes.FeatureDrift, "features applies to FeatureDrift only");
+            Check(errors, p, d.Stattest is null || d.Type is DetectorTypes.FeatureDrift or DetectorTypes.PredictionDrift, "stattest applies to FeatureDrift and PredictionDrift only");
+            Check(errors, p, d.Stattest is null || d.Type != DetectorTypes.PredictionDrift || d.Stattest is DriftDetectorNames.Auto or DriftDetectorNames.Psi or DriftDetectorNames.JensenShannon or DriftDetectorNames.ChiSquare,
+                "a PredictionDrift stattest is auto, psi, jensenshannon or chisquare");
+            Check(errors, $"{path}.prometheusAddress", d.Type != DetectorTypes.PromQL || spec.PrometheusAddress is not null, $"prometheusAddress is required for the PromQL detector {d.Name}");
+            if (d.Query is not null)
+            {
+                var unknown = System.Text.RegularExpressions.Regex.Matches(d.Query, @"\{\{[^}]*\}\}").Select(m => m.Value).Where(v => v is not ("{{name}}" or "{{namespace}}")).Distinct().ToList();
+                Check(errors, $"{p}.query", unknown.Count == 0, $"unknown placeholder {string.Join(", ", unknown)} (known: {{{{name}}}}, {{{{namespace}}}})");
+            }
+        }
+
+        Check(errors, $"{path}.detectors", spec.Detectors.Select(d => d.Name).Distinct(StringComparer.Ordinal).Count() == spec.Detectors.Count, "detector names must be unique");
+        for (var i = 0; i < spec.Actions.Count; i++)
+        {
+            var a = spec.Actions[i];
+            Check(errors, $"{path}.actions[{i}]", a.Type != DriftActionTypes.Retrain || a.Retrain is not null, "a Retrain action needs retrain");
+            Check(errors, $"{path}.actions[{i}]", a.Type != DriftActionTypes.Label || a.LabelingQueueRef is not null, "a Label action needs labelingQueueRef");
+            Check(errors, $"{path}.actions[{i}].type", a.Type != DriftActionTypes.Label, "a Label action is not supported by this operator yet (a LabelingQueue with pool.deploymentRef takes the deployment's uncertain samples)");
+            if (a.Retrain is { } retrain)
+            {
+                errors.AddRange(Validate(retrain.Template.Spec, $"{path}.actions[{i}].retrain.template.spec"));
+            }
+        }
+
+        Check(errors, $"{path}.actions", spec.Actions.Select(a => a.Type).Distinct(StringComparer.Ordinal).Count() == spec.Actions.Count, "each action type may appear once");
+        Check(errors, $"{path}.interval", !Durations.TryParse(spec.Interval, out var interval) || interval >= TimeSpan.FromSeconds(1), "interval must be at least 1s");
+        return errors;
+    }
+
     /// <summary>All errors as one message for a condition, e.g. "spec.gates[0]: a gate needs ...; spec: ...".</summary>
     public static string Describe(IReadOnlyList<ValidationError> errors) => string.Join("; ", errors);
 

@@ -32,6 +32,9 @@ public sealed record ModelDeploymentObservation
     /// <summary>Online accuracy of each arm, measured with the round when mustBeat has to be judged online.</summary>
     public IReadOnlyDictionary<string, MeasuredValue>? ArmAccuracy { get; init; }
 
+    /// <summary>Rollbacks asked by the DriftPolicies that watch this deployment (status.rollback), by policy name.</summary>
+    public IReadOnlyList<(string Policy, DriftRollbackRequest Request)> DriftRollbacks { get; init; } = [];
+
     public required DateTimeOffset Now { get; init; }
 }
 
@@ -604,6 +607,11 @@ public static class ModelDeploymentPlanner
         public ModelDeploymentPlan AnalyseStable(ModelRevision stable)
         {
             var arm = ArmOf(stable, Spec.Replicas);
+            if (Observation.DriftRollbacks.FirstOrDefault(r => r.Request.Revision == stable.Revision) is { Request: not null } drift)
+            {
+                return DriftRollback(stable, arm, drift.Policy, drift.Request);
+            }
+
             if (Spec.Analysis is not { Stable: true } analysis || !ArmRolledOut(Observation.StableDeployment, arm))
             {
                 return Steady(arm);
@@ -668,6 +676,36 @@ public static class ModelDeploymentPlanner
             }
 
             return Steady(arm, requeue, stillDegraded);
+        }
+
+        /// <summary>
+        /// A DriftPolicy found the stable model drifting and asks for a rollback: to the revision this one was promoted
+        /// over, as a failed stable analysis would (once; a rollback target is not rolled back further). Without such a
+        /// revision it keeps serving, Degraded, saying why.
+        /// </summary>
+        private ModelDeploymentPlan DriftRollback(ModelRevision stable, ArmPlan arm, string policy, DriftRollbackRequest request)
+        {
+            var target = stable.RollbackTo is { } to
+                ? Status.Revisions!.FirstOrDefault(r => r.Revision == to && r.Outcome == RevisionOutcomes.Superseded && r.ModelUri != stable.ModelUri)
+                : null;
+            if (target is null)
+            {
+                var why = stable.RollbackTo is null ? "it has no revision to return to (the first model, a pinned revision or itself a rollback target)" : $"revision {stable.RollbackTo} is no longer in the history";
+                return Steady(arm, null, ("DriftRollbackImpossible", $"DriftPolicy {policy} asks to roll back revision {stable.Revision}, which keeps serving: {why}. {request.Reason}"));
+            }
+
+            Refuse(stable, RevisionOutcomes.RolledBack, request.Reason);
+            target.Outcome = RevisionOutcomes.Stable;
+            target.PromotedAt = Now.UtcDateTime;
+            target.Reason = $"{RollbackTargetReason}: revision {stable.Revision} drifted (DriftPolicy {policy})";
+            target.RollbackTo = null; // a rollback target is never rolled back further
+            Status.StableRevision = target.Revision;
+            Status.Analysis = null;
+            rollbacks.Add("DriftDetected");
+            Set(ConditionTypes.RolledBack, Conditions.True, "DriftDetected", $"Revision {stable.Revision} rolled back to {target.Revision}: {request.Reason}");
+            Set(ConditionTypes.Degraded, Conditions.True, "DriftDetected", $"Revision {stable.Revision}: {request.Reason}");
+            Event(EventTypes.Warning, "RolledBack", $"Revision {stable.Revision} (TrainingRun {stable.TrainingRun}) drifted, traffic back to revision {target.Revision}: {request.Reason}");
+            return Steady(ArmOf(target, Spec.Replicas));
         }
 
         private static string F(double value) => value.ToString("0.####", CultureInfo.InvariantCulture);

@@ -17,7 +17,8 @@ internal sealed record ModelDeploymentCaches(
     ICacheReader<TrainingRun> Runs,
     ICacheReader<V1Deployment> Workloads,
     ICacheReader<V1Service> Services,
-    ICacheReader<V1Pod> Pods);
+    ICacheReader<V1Pod> Pods,
+    ICacheReader<DriftPolicy> Policies);
 
 /// <summary>
 /// Converges a ModelDeployment: gather (its two Deployments, the TrainingRuns it may serve, its pods) from the caches;
@@ -28,6 +29,8 @@ internal sealed record ModelDeploymentCaches(
 // Its informer (list, watch); the handled syllabus.dev/action annotation removed with a guarded merge patch (patch).
 [RbacRule(Groups = ["syllabus.dev"], Resources = ["modeldeployments"], Verbs = ["list", "watch", "patch"])]
 [RbacRule(Groups = ["syllabus.dev"], Resources = ["modeldeployments/status"], Verbs = ["patch"])]
+// The DriftPolicies that name it: a rollback they ask for in their status (read from the cache, never written).
+[RbacRule(Groups = ["syllabus.dev"], Resources = ["driftpolicies"], Verbs = ["list", "watch"])]
 // Children carry a controller reference with blockOwnerDeletion (OwnerReferencesPermissionEnforcement).
 [RbacRule(Groups = ["syllabus.dev"], Resources = ["modeldeployments/finalizers"], Verbs = ["update"])]
 // Stable and canary Deployments and the Service: label-filtered informers, server-side applied (patch; create on the
@@ -103,6 +106,10 @@ internal sealed partial class ModelDeploymentReconciler(
             Round = round,
             MeasuredArm = measuredArm,
             ArmAccuracy = armAccuracy,
+            DriftRollbacks = [.. caches.Policies.List(ns)
+                .Where(p => p.Spec?.DeploymentRef?.Name == name && p.Status?.Rollback is not null)
+                .OrderBy(p => p.Metadata.Name, StringComparer.Ordinal)
+                .Select(p => (p.Metadata.Name, p.Status!.Rollback!))],
             Now = now,
         });
 

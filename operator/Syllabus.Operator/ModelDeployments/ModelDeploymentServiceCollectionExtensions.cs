@@ -28,9 +28,19 @@ public static class ModelDeploymentServiceCollectionExtensions
             .Owns<V1Service>()
             .Reads<V1Pod>(managedOnly: true)
             .WithIndex<ModelDeployment>(SourceRunIndex, d => d.Spec?.Source?.TrainingRun?.Name)
-            .Watches<TrainingRun>(DeploymentsServing, CandidateOutcomeChanged));
+            .Watches<TrainingRun>(DeploymentsServing, CandidateOutcomeChanged)
+            .Watches<DriftPolicy>(DeploymentWatched, RollbackChanged));
         return services;
     }
+
+    /// <summary>The deployment a DriftPolicy watches.</summary>
+    internal static IEnumerable<ObjectKey> DeploymentWatched(DriftPolicy policy, ICacheReaders caches) =>
+        policy.Spec?.DeploymentRef?.Name is { } name ? [new ObjectKey(policy.Metadata.NamespaceProperty, name)] : [];
+
+    /// <summary>Only a new rollback request (or a policy appearing or going) concerns the deployment.</summary>
+    internal static bool RollbackChanged(DriftPolicy before, DriftPolicy after) =>
+        before.Status?.Rollback?.Revision != after.Status?.Rollback?.Revision
+        || before.Status?.Rollback?.RequestedAt != after.Status?.Rollback?.RequestedAt;
 
     /// <summary>What a deployment acts on: the run's phase, model, gates and labels (a selector may start or stop matching).</summary>
     internal static bool CandidateOutcomeChanged(TrainingRun before, TrainingRun after) =>

@@ -1,0 +1,204 @@
+using k8s.Models;
+using Microsoft.Extensions.Logging;
+using Syllabus.Api;
+using Syllabus.Api.Validation;
+using Syllabus.Operator.ModelDeployments;
+using Syllabus.Operator.TrainingRuns;
+using Syllabus.Runtime;
+using Syllabus.Runtime.Rbac;
+
+namespace Syllabus.Operator.DriftPolicies;
+
+/// <summary>The informer caches the DriftPolicy reconciler reads.</summary>
+internal sealed record DriftPolicyCaches(
+    ICacheReader<ModelDeployment> Deployments,
+    ICacheReader<TrainingRun> Runs,
+    ICacheReader<V1Pod> Pods);
+
+/// <summary>
+/// Converges a DriftPolicy: gather (its ModelDeployment, the served model's TrainingRun, its own retraining runs) from
+/// the caches; when an evaluation is due, read each ready stable replica's drift report (and the online accuracy, and
+/// the PromQL values); <see cref="DriftPolicyPlanner.Plan"/> decides; create the retraining run (create-if-absent under a
+/// deterministic name); write status once if it changed; record Events and the scores. A rollback is asked in status
+/// and carried out by the ModelDeployment controller, which watches the policies that name it: no spec is written.
+/// </summary>
+// Its informer (list, watch); status written with a guarded merge patch.
+[RbacRule(Groups = ["syllabus.dev"], Resources = ["driftpolicies"], Verbs = ["list", "watch"])]
+[RbacRule(Groups = ["syllabus.dev"], Resources = ["driftpolicies/status"], Verbs = ["patch"])]
+// Retraining runs carry a controller reference with blockOwnerDeletion (OwnerReferencesPermissionEnforcement).
+[RbacRule(Groups = ["syllabus.dev"], Resources = ["driftpolicies/finalizers"], Verbs = ["update"])]
+[RbacRule(Groups = ["syllabus.dev"], Resources = ["trainingruns"], Verbs = ["create"])]
+internal sealed partial class DriftPolicyReconciler(
+    IResourceClient<DriftPolicy> policies,
+    DriftPolicyCaches caches,
+    IApplier applier,
+    IDriftReportReader reports,
+    IServingMetricsReader servingMetrics,
+    IPrometheusQueryClient prometheus,
+    DriftScores scores,
+    IEventRecorder events,
+    TimeProvider time,
+    ILogger<DriftPolicyReconciler> log) : IReconciler<DriftPolicy>
+{
+    public async Task<ReconcileResult> ReconcileAsync(DriftPolicy resource, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(resource);
+        if (resource.Metadata.DeletionTimestamp is not null)
+        {
+            return ReconcileResult.Done; // its retraining runs are owned: the garbage collector removes them
+        }
+
+        var policy = resource;
+        var ns = policy.Metadata.NamespaceProperty;
+        var now = time.GetUtcNow();
+        var errors = SpecValidation.Validate(policy.Spec);
+        if (errors.Count > 0)
+        {
+            return await WriteInvalidAsync(policy, SpecValidation.Describe(errors), ct).ConfigureAwait(false);
+        }
+
+        var deployment = caches.Deployments.Get(ns, policy.Spec.DeploymentRef.Name);
+        var stable = deployment?.Status?.StableRevision is { } revision ? deployment.Status.Revisions?.FirstOrDefault(r => r.Revision == revision) : null;
+        DriftLook? look = null;
+        if (deployment is not null && stable is not null && DriftPolicyPlanner.NextEvaluationAt(policy) <= now)
+        {
+            look = await LookAsync(policy, deployment, ct).ConfigureAwait(false);
+        }
+
+        var plan = DriftPolicyPlanner.Plan(new DriftPolicyObservation
+        {
+            Policy = policy,
+            Deployment = deployment,
+            ServedRun = stable?.TrainingRun is { } servedRun ? caches.Runs.Get(ns, servedRun) : null,
+            LastRetrainRun = policy.Status?.LastRetrainRun is { } last ? caches.Runs.Get(ns, last) : null,
+            NextRetrainRun = caches.Runs.Get(ns, DriftPolicyNames.RetrainRun(policy.Metadata.Name, (policy.Status?.RetrainCount ?? 0) + 1)) is { } next
+                && next.Metadata.OwnerReferences?.Any(r => r.Uid == policy.Metadata.Uid) == true ? next : null,
+            Look = look,
+            Now = now,
+        });
+
+        if (plan.CreateRun is { } run)
+        {
+            // Before the status that records it: a lost status write finds the run under the same name next time.
+            await applier.CreateIfAbsentAsync(run, ct).ConfigureAwait(false);
+            LogRetraining(run.Metadata.Name, ObjectKey.From(policy));
+        }
+
+        if (plan.Scores is { } latest)
+        {
+            scores.Set(policy, latest);
+        }
+
+        if (!SameStatus(policy.Status, plan.Status))
+        {
+            policy = await policies.UpdateStatusAsync(policy, plan.Status, ct).ConfigureAwait(false);
+        }
+
+        foreach (var (type, reason, message) in plan.Events)
+        {
+            await events.RecordAsync(policy, type, reason, message, ct).ConfigureAwait(false);
+        }
+
+        return plan.RequeueAfter is { } after ? ReconcileResult.After(after) : ReconcileResult.Done;
+    }
+
+    /// <summary>Every ready stable replica's drift report (one per stattest the detectors use), the online accuracy and the PromQL values.</summary>
+    private async Task<DriftLook> LookAsync(DriftPolicy policy, ModelDeployment deployment, CancellationToken ct)
+    {
+        var spec = policy.Spec;
+        var model = deployment.Metadata.Name;
+        var pods = ReadyStablePods(deployment);
+        if (pods.Count == 0)
+        {
+            return new DriftLook { NotEvaluated = ("NoReadyReplica", $"ModelDeployment {model} has no ready stable replica to read a window from") };
+        }
+
+        var readings = new Dictionary<string, IReadOnlyList<DriftReading>>(StringComparer.Ordinal);
+        long allRows = 0;
+        var small = new List<string>();
+        var evaluated = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var stattest in spec.Detectors.Where(DriftDetectors.ReadsReports).Select(DriftDetectors.StattestOf).Distinct(StringComparer.Ordinal))
+        {
+            var kept = new List<DriftReading>();
+            foreach (var pod in pods)
+            {
+                var reading = await reports.ReadAsync(pod, model, stattest, ct).ConfigureAwait(false);
+                if (reading.Report is { } report && report.CurrentRows < spec.MinWindowSize)
+                {
+                    small.Add($"{pod.Name} {report.CurrentRows}");
+                    continue;
+                }
+
+                kept.Add(reading);
+                evaluated.Add(pod.Name);
+            }
+
+            readings[stattest] = kept;
+        }
+
+        var windows = readings.Values.SelectMany(r => r).Where(r => r.Report is not null).GroupBy(r => r.Pod.Name).ToDictionary(g => g.Key, g => g.First().Report!.CurrentRows);
+        allRows = windows.Values.Sum();
+        var readsReports = readings.Count > 0;
+        if (readsReports && evaluated.Count == 0)
+        {
+            return new DriftLook
+            {
+                WindowSize = 0,
+                NotEvaluated = ("WaitingForWindow", $"the stable replicas' windows hold fewer than minWindowSize {spec.MinWindowSize} rows ({string.Join(", ", small.Distinct())})"),
+            };
+        }
+
+        MeasuredValue? accuracy = null;
+        if (spec.Detectors.Any(d => d.Type == DetectorTypes.PerformanceDrop) || spec.Detectors.Any(d => d.Type == DetectorTypes.EstimatedPerformanceDrop))
+        {
+            var minSamples = spec.Detectors.Where(d => d.Type == DetectorTypes.PerformanceDrop).Select(d => d.MinSamples).DefaultIfEmpty(1).Min();
+            accuracy = await servingMetrics.MeasureAsync(pods, model, ServerMetrics.Accuracy, minSamples, ct).ConfigureAwait(false);
+        }
+
+        var promql = new Dictionary<string, MeasuredValue>(StringComparer.Ordinal);
+        foreach (var detector in spec.Detectors.Where(d => d.Type == DetectorTypes.PromQL))
+        {
+            var query = detector.Query!
+                .Replace("{{name}}", model, StringComparison.Ordinal)
+                .Replace("{{namespace}}", deployment.Metadata.NamespaceProperty, StringComparison.Ordinal);
+            promql[detector.Name] = await prometheus.QueryAsync(spec.PrometheusAddress!, query, ct).ConfigureAwait(false);
+        }
+
+        return new DriftLook
+        {
+            Inputs = new DriftInputs { Readings = readings, OnlineAccuracy = accuracy, PromQL = promql },
+            Replicas = readsReports ? evaluated.Count : pods.Count,
+            WindowSize = allRows,
+        };
+    }
+
+    /// <summary>The stable arm's pods that are Ready and not terminating (the policy watches the model in production).</summary>
+    private List<ServingPod> ReadyStablePods(ModelDeployment deployment) =>
+        [.. caches.Pods.List(deployment.Metadata.NamespaceProperty, $"{ModelDeploymentNames.DeploymentLabel}={TrainingRunNames.LabelValue(deployment.Metadata.Name)},{ModelDeploymentNames.ArmLabel}={AnalysisArms.Stable}")
+            .Where(p => p.Metadata.DeletionTimestamp is null && !string.IsNullOrEmpty(p.Status?.PodIP)
+                && p.Status.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") == true)
+            .OrderBy(p => p.Metadata.Name, StringComparer.Ordinal)
+            .Select(p => new ServingPod(p.Metadata.Name, $"{p.Status.PodIP}:{ModelDeploymentNames.ContainerPort}"))];
+
+    private async Task<ReconcileResult> WriteInvalidAsync(DriftPolicy policy, string message, CancellationToken ct)
+    {
+        var status = System.Text.Json.JsonSerializer.Deserialize<DriftPolicyStatus>(System.Text.Json.JsonSerializer.Serialize(policy.Status ?? new DriftPolicyStatus()))!;
+        status.Conditions ??= [];
+        var changed = Conditions.SetCondition(status.Conditions, ConditionTypes.Valid, Conditions.False, "InvalidSpec", message, policy.Metadata.Generation, time.GetUtcNow());
+        changed |= Conditions.SetCondition(status.Conditions, ConditionTypes.Ready, Conditions.False, "InvalidSpec", "The spec is invalid (see the Valid condition)", policy.Metadata.Generation, time.GetUtcNow());
+        status.ObservedGeneration = policy.Metadata.Generation;
+        if (changed || !SameStatus(policy.Status, status))
+        {
+            await policies.UpdateStatusAsync(policy, status, ct).ConfigureAwait(false);
+            await events.RecordAsync(policy, EventTypes.Warning, "InvalidSpec", message, ct).ConfigureAwait(false);
+        }
+
+        return ReconcileResult.Done;
+    }
+
+    private static bool SameStatus(DriftPolicyStatus? a, DriftPolicyStatus b) =>
+        a is not null && Manifests.ToJson(a) == Manifests.ToJson(b);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Created retraining run {Run} for {Policy}")]
+    private partial void LogRetraining(string run, ObjectKey policy);
+}
