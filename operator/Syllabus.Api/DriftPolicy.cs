@@ -244,7 +244,7 @@ public sealed class DriftAction
 public sealed class RetrainSpec
 {
     [JsonPropertyName("template")]
-    [Description("The TrainingRun to create.")]
+    [Description("The TrainingRun to create, named POLICY-retrain-N; it writes under template.spec.artifacts.uri/POLICY-retrain-N, so no retrain overwrites a served model. baseModel (warmStart) and data.replay (replayFraction) are filled in unless set here; continual.ewc and gates (e.g. forgetting atMost with continual.previousTasks) are the template's.")]
     [Required]
     public TrainingRunTemplate Template { get; set; } = new();
 

@@ -14,7 +14,7 @@ public static class DriftPolicyServiceCollectionExtensions
     public const string DeploymentIndex = "spec.deploymentRef.name";
 
     /// <summary>
-    /// The DriftPolicy controller: owns its retraining TrainingRuns; a ModelDeployment's new stable revision wakes the
+    /// The DriftPolicy controller: its retraining TrainingRuns (a finished one wakes it); a ModelDeployment's new stable revision wakes the
     /// policies that watch it. Evaluations are timed (requeued every interval), since window rows are not events.
     /// </summary>
     public static IServiceCollection AddDriftPolicyController(this IServiceCollection services)
@@ -26,12 +26,25 @@ public static class DriftPolicyServiceCollectionExtensions
         services.TryAddSingleton<DriftPolicyCaches>();
         services.TryAddSingleton<DriftScores>();
         services.AddController<DriftPolicy, DriftPolicyReconciler>(c => c
-            .Owns<TrainingRun>()
+            .Watches<TrainingRun>(PolicyOwning, RunPhaseChanged)
             .Reads<V1Pod>(managedOnly: true)
             .WithIndex<DriftPolicy>(DeploymentIndex, p => p.Spec?.DeploymentRef?.Name)
             .Watches<ModelDeployment>(PoliciesWatching, StableChanged));
         return services;
     }
+
+    /// <summary>
+    /// The policy that created a retraining run (its controller reference). TrainingRuns are cached unfiltered for their
+    /// own controller, so this maps them by owner instead of Owns (one informer per kind).
+    /// </summary>
+    internal static IEnumerable<ObjectKey> PolicyOwning(TrainingRun run, ICacheReaders caches) =>
+        run.Metadata.OwnerReferences?.FirstOrDefault(o => o.Controller == true && o.Kind == DriftPolicy.KindName) is { } owner
+            ? [new ObjectKey(run.Metadata.NamespaceProperty, owner.Name)]
+            : [];
+
+    /// <summary>A retraining run finishing lets the next retrain go (one runs at a time).</summary>
+    internal static bool RunPhaseChanged(TrainingRun before, TrainingRun after) =>
+        before.Status?.Phase != after.Status?.Phase || before.Metadata.DeletionTimestamp != after.Metadata.DeletionTimestamp;
 
     /// <summary>The policies in the deployment's namespace that name it.</summary>
     internal static IEnumerable<ObjectKey> PoliciesWatching(ModelDeployment deployment, ICacheReaders caches) =>

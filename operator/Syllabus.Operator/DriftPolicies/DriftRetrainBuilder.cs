@@ -65,6 +65,9 @@ public static class DriftRetrainBuilder
             spec.Data.Replay = new ReplaySpec { Data = JsonSerializer.Deserialize<DatasetSource>(JsonSerializer.Serialize(served))!, Fraction = source.Retrain.ReplayFraction };
         }
 
+        // Each run writes its own folder: a later retrain must never overwrite a model a ModelDeployment still serves.
+        var name = DriftPolicyNames.RetrainRun(policy.Metadata.Name, source.Number);
+        spec.Artifacts.Uri = $"{spec.Artifacts.Uri.TrimEnd('/')}/{name}";
         var labels = new Dictionary<string, string>(template.Metadata?.Labels ?? [], StringComparer.Ordinal);
         var selector = source.Deployment.Spec.Source.Selector;
         if (selector is null)
@@ -108,7 +111,7 @@ public static class DriftRetrainBuilder
             Kind = TrainingRun.KindName,
             Metadata = new V1ObjectMeta
             {
-                Name = DriftPolicyNames.RetrainRun(policy.Metadata.Name, source.Number),
+                Name = name,
                 NamespaceProperty = policy.Metadata.NamespaceProperty,
                 Labels = labels,
                 Annotations = annotations,

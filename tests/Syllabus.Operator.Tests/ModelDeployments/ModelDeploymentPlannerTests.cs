@@ -60,7 +60,8 @@ public sealed class ModelDeploymentPlannerTests
 
     private static ModelDeploymentPlan Plan(
         ModelDeployment md, IReadOnlyList<TrainingRun> runs, DateTimeOffset now, V1Deployment? stable = null, V1Deployment? canary = null,
-        string? arm = null, double? accuracy = null, string? action = null, IReadOnlyDictionary<string, MeasuredValue>? armAccuracy = null)
+        string? arm = null, double? accuracy = null, string? action = null, IReadOnlyDictionary<string, MeasuredValue>? armAccuracy = null,
+        IReadOnlyList<(string Policy, DriftRollbackRequest Request)>? driftRollbacks = null)
     {
         Dictionary<string, Measurement>? round = null;
         if (arm is not null)
@@ -80,6 +81,7 @@ public sealed class ModelDeploymentPlannerTests
             Round = round,
             MeasuredArm = arm,
             ArmAccuracy = armAccuracy,
+            DriftRollbacks = driftRollbacks ?? [],
             Now = now,
         });
         md.Status = plan.Status; // as written by the reconciler, read back on the next reconcile
@@ -290,6 +292,47 @@ public sealed class ModelDeploymentPlannerTests
         Assert.Equal(1, md.Status!.StableRevision);
         Assert.Contains("has no revision to return to", Conditions.Find(md.Status.Conditions, ConditionTypes.Degraded)!.Message, StringComparison.Ordinal);
         Assert.Equal(ModelDeploymentPhases.Degraded, md.Status.Phase);
+    }
+
+    [Fact]
+    public void A_drift_policy_asking_to_roll_back_the_stable_revision_returns_traffic_to_the_one_it_replaced_once()
+    {
+        var md = Md(s =>
+        {
+            s.Analysis = null;
+            s.Promotion.Canary = null; // promoted as soon as it is a candidate
+        });
+        var runs = new List<TrainingRun> { Run("r1", 0) };
+        Plan(md, runs, T0);
+        runs.Add(Run("r2", 5));
+        Plan(md, runs, T0.AddMinutes(6), Deployment("stable", 1, 4));
+        var stable = Deployment("stable", 2, 4);
+        Plan(md, runs, T0.AddMinutes(7), stable);
+        Assert.Equal(2, md.Status!.StableRevision);
+
+        // A request for another revision (one no longer stable) is ignored.
+        var stale = new DriftRollbackRequest { Revision = 1, RequestedAt = T0.AddMinutes(7).UtcDateTime, Reason = "old" };
+        Assert.Equal(2, Plan(md, runs, T0.AddMinutes(7.5), stable, driftRollbacks: [("drift", stale)]).Status.StableRevision);
+
+        var request = new DriftRollbackRequest { Revision = 2, RequestedAt = T0.AddMinutes(8).UtcDateTime, Reason = "DriftPolicy drift: pixels: 500 of 784 features drifted" };
+        var plan = Plan(md, runs, T0.AddMinutes(8), stable, driftRollbacks: [("drift", request)]);
+        Assert.Equal(1, plan.Status.StableRevision);
+        Assert.Equal(new ArmPlan(1, "pvc://models/r1/model", Image, 4), plan.Stable);
+        Assert.Equal(["DriftDetected"], plan.Rollbacks);
+        var rolledBack = plan.Status.Revisions!.Single(r => r.Revision == 2);
+        Assert.Equal((RevisionOutcomes.RolledBack, request.Reason), (rolledBack.Outcome, rolledBack.Reason));
+        Assert.Equal((Conditions.True, "DriftDetected"), (Condition(plan.Status, ConditionTypes.RolledBack), Conditions.Find(plan.Status.Conditions, ConditionTypes.RolledBack)!.Reason));
+        Assert.Contains(plan.Events, e => e.Reason == "RolledBack" && e.Message.Contains("drifted", StringComparison.Ordinal));
+
+        // Revision 2 is refused as a candidate afterwards, and the restored revision 1 is not rolled back further.
+        var restored = Deployment("stable", 1, 4);
+        var again = new DriftRollbackRequest { Revision = 1, RequestedAt = T0.AddMinutes(9).UtcDateTime, Reason = "DriftPolicy drift: still drifting" };
+        plan = Plan(md, runs, T0.AddMinutes(9), restored, driftRollbacks: [("drift", again)]);
+        Assert.Equal(1, plan.Status.StableRevision);
+        Assert.Null(plan.Status.CanaryRevision);
+        Assert.Empty(plan.Rollbacks);
+        Assert.Equal("DriftRollbackImpossible", Conditions.Find(plan.Status.Conditions, ConditionTypes.Degraded)!.Reason);
+        Assert.Contains("has no revision to return to", Conditions.Find(plan.Status.Conditions, ConditionTypes.Degraded)!.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -4,6 +4,7 @@ using Syllabus.Api;
 using Syllabus.Operator.Tests.Install;
 using Syllabus.Operator.TrainingRuns;
 using Syllabus.Runtime;
+using Syllabus.Testing;
 
 namespace Syllabus.Operator.Tests.TrainingRuns;
 
@@ -57,7 +58,9 @@ public sealed class OperatorRbacEndToEndTests(TrainingRunCluster cluster) : ICla
                 },
             }, Ct);
             await runs.CreateAsync(Run(ns, "base", "  curriculumRef: {name: easy-first}\n  ttlSecondsAfterFinished: 1"), Ct);
-            await runs.CreateAsync(Run(ns, "child", "  baseModel: {trainingRun: {name: base}}"), Ct);
+            var child = Run(ns, "child", "  baseModel: {trainingRun: {name: base}}");
+            child.Metadata.Labels = new Dictionary<string, string> { ["rbac-test/model"] = "child" };
+            await runs.CreateAsync(child, Ct);
             await runs.CreateAsync(Run(ns, "taken"), Ct);
             await runs.CreateAsync(Run(ns, "invalid", gates: "  - {metric: accuracy, atLeast: 0.1, atMost: 0.9}"), Ct);
 
@@ -108,7 +111,7 @@ public sealed class OperatorRbacEndToEndTests(TrainingRunCluster cluster) : ICla
             await serving.CreateAsync(new ModelDeployment
             {
                 Metadata = new V1ObjectMeta { Name = "serve-child", NamespaceProperty = ns },
-                Spec = new ModelDeploymentSpec { Source = new ModelSourceSpec { TrainingRun = new LocalObjectReference { Name = "child" } }, Replicas = 1 },
+                Spec = new ModelDeploymentSpec { Source = new ModelSourceSpec { Selector = new V1LabelSelector { MatchLabels = new Dictionary<string, string> { ["rbac-test/model"] = "child" } } }, Replicas = 1 },
             }, Ct);
             await WaitUntilAsync(async () => (await serving.GetAsync(ns, "serve-child", Ct))?.Status?.StableRevision == 1, "the ModelDeployment to serve the child run", TimeSpan.FromSeconds(180));
             var stableName = Syllabus.Operator.ModelDeployments.ModelDeploymentNames.Deployment("serve-child", AnalysisArms.Stable);
@@ -123,6 +126,57 @@ public sealed class OperatorRbacEndToEndTests(TrainingRunCluster cluster) : ICla
             await WaitUntilAsync(
                 async () => (await serving.GetAsync(ns, "serve-child", Ct))?.Metadata.Annotations?.ContainsKey(ModelDeploymentActions.Annotation) != true,
                 "the action annotation to be handled and removed");
+
+            // A DriftPolicy on it: one prediction fills the window, every pixel counts as drifted (PSI at a threshold of 0),
+            // so the first evaluation acts: its status written, a retraining run created (blockOwnerDeletion on the
+            // policy); that run trains on a file that does not exist, fails, and is never a candidate.
+            await using (var endpoints = await ServiceEndpoints.StartAsync(cluster.Client, ns, "serve-child", Syllabus.Operator.ModelDeployments.ModelDeploymentNames.PortName, Ct))
+            {
+                var endpoint = (await endpoints.WaitUntilAsync(e => e.Count == 1, Long, Ct))[0];
+                using var http = new HttpClient();
+                var infer = new System.Text.Json.Nodes.JsonObject
+                {
+                    ["inputs"] = new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonObject
+                    {
+                        ["name"] = "features", ["shape"] = new System.Text.Json.Nodes.JsonArray(1, 784), ["datatype"] = "FP32",
+                        ["data"] = new System.Text.Json.Nodes.JsonArray([.. Enumerable.Range(0, 784).Select(i => (System.Text.Json.Nodes.JsonNode)(i % 7 == 0 ? 200f : 0f))]),
+                    }),
+                };
+                using var answer = await http.PostAsync(new Uri($"http://{endpoint}/v2/models/serve-child/infer"), new StringContent(infer.ToJsonString(), System.Text.Encoding.UTF8, "application/json"), Ct);
+                Assert.Equal(System.Net.HttpStatusCode.OK, answer.StatusCode);
+            }
+
+            var drift = (DriftPolicy)Syllabus.Api.Manifests.LoadAll("""
+                apiVersion: syllabus.dev/v1alpha1
+                kind: DriftPolicy
+                metadata: {name: rbac-drift}
+                spec:
+                  deploymentRef: {name: serve-child}
+                  interval: 1s
+                  minWindowSize: 1
+                  consecutiveBreaches: 1
+                  detectors:
+                  - {name: pixels, type: FeatureDrift, stattest: psi, threshold: 0}
+                  actions:
+                  - type: Retrain
+                    retrain:
+                      replayFraction: 0
+                      template:
+                        spec:
+                          model: {architecture: MLP, hiddenLayers: [8]}
+                          data:
+                            train: {uri: pvc://datasets/no-such-file.csv}
+                            normalization: Scale
+                            scale: 255
+                          epochs: 1
+                          backoffLimit: 0
+                          artifacts: {uri: pvc://artifacts/runs/rbac-drift}
+                """, "test").Single();
+            drift.Metadata.NamespaceProperty = ns;
+            var driftPolicies = cluster.Resources<DriftPolicy>();
+            await driftPolicies.CreateAsync(drift, Ct);
+            await WaitUntilAsync(async () => (await driftPolicies.GetAsync(ns, "rbac-drift", Ct))?.Status?.RetrainCount == 1, "the drift policy to create its retraining run", TimeSpan.FromSeconds(120));
+            await driftPolicies.DeleteAsync(ns, "rbac-drift", Ct);
 
             // A LabelingQueue scoring with the child run: its token Secret created (never read), the first batch scored, the
             // labelling service served; one label (with the Secret's token) reaches afterLabels: an export Job and a
@@ -140,9 +194,9 @@ public sealed class OperatorRbacEndToEndTests(TrainingRunCluster cluster) : ICla
             await WaitUntilAsync(async () => (await queues.GetAsync(ns, "rbac-queue", Ct))?.Status?.RetrainRounds == 1, "the queue's retraining round", TimeSpan.FromSeconds(180));
             await queues.DeleteAsync(ns, "rbac-queue", Ct);
 
-            foreach (var name in new[] { "child", "taken", "invalid", Syllabus.Operator.LabelingQueues.LabelingQueueNames.RetrainRun("rbac-queue", 1) })
+            foreach (var name in new[] { "child", "taken", "invalid", Syllabus.Operator.LabelingQueues.LabelingQueueNames.RetrainRun("rbac-queue", 1), Syllabus.Operator.DriftPolicies.DriftPolicyNames.RetrainRun("rbac-drift", 1) })
             {
-                await runs.DeleteAsync(ns, name, Ct);
+                await runs.DeleteAsync(ns, name, Ct); // the policy's run may already be gone with its owner
             }
 
             await WaitUntilAsync(async () => (await runs.ListAsync(ns, ct: Ct)).Count == 0, "the deleted runs to lose their finalizers");

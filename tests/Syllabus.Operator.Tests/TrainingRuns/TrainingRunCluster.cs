@@ -11,6 +11,7 @@ using Syllabus.Api;
 using Syllabus.Runtime.Hosting;
 using Syllabus.Runtime;
 using Syllabus.Operator.Tests.Install;
+using Syllabus.Operator.DriftPolicies;
 using Syllabus.Operator.LabelingQueues;
 using Syllabus.Operator.ModelDeployments;
 using Syllabus.Operator.TrainingRuns;
@@ -176,6 +177,7 @@ public sealed class TrainingRunCluster : IAsyncLifetime
         builder.Services.AddTrainingRunControllers(builder.Configuration);
         builder.Services.AddModelDeploymentController();
         builder.Services.AddLabelingQueueController();
+        builder.Services.AddDriftPolicyController();
         var app = builder.Build();
         app.MapOperatorEndpoints();
         await app.StartAsync(TestContext.Current.CancellationToken);
