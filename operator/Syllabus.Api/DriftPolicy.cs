@@ -269,6 +269,9 @@ public static class DriftOutcomes
 
     /// <summary>A detector could not be evaluated (and none breached): the breach count is unchanged.</summary>
     public const string Error = "Error";
+
+    /// <summary>No detector had data yet (too few feedback labels, an empty query result): the breach count is unchanged.</summary>
+    public const string NoData = "NoData";
 }
 
 public sealed class DriftPolicyStatus : ResourceStatus
@@ -360,7 +363,7 @@ public sealed class DriftEvaluation
     public int Replicas { get; set; }
 
     [JsonPropertyName("outcome")]
-    [Description("Breached, Clean or Error.")]
+    [Description("Breached, Clean, Error or NoData.")]
     public string Outcome { get; set; } = DriftOutcomes.Clean;
 
     [JsonPropertyName("breached")]

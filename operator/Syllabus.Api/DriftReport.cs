@@ -22,13 +22,16 @@ public static class DriftDetectorNames
     /// <summary>Evidently's default thresholds: 0.05 for p-values, 0.1 for the normed Wasserstein distance, PSI and Jensen–Shannon.</summary>
     public static double DefaultThreshold(string detector) => IsPValue(detector) ? 0.05 : 0.1;
 
+    /// <summary>How serve's <c>GET /v2/models/NAME/drift</c> answers (409) while its live window is empty: a DriftPolicy waits, it is no error.</summary>
+    public const string EmptyWindowMessage = "the live window has no rows yet";
+
     /// <summary>Evidently's verdict: a p-value at or below the threshold, or a distance at or above it.</summary>
     public static bool IsDrifted(string detector, double score, double threshold) => IsPValue(detector) ? score <= threshold : score >= threshold;
 
     /// <summary>How far beyond its threshold a score is (1 at the threshold): distance / threshold, or log p / log threshold.</summary>
     public static double Severity(string detector, double score, double threshold) => IsPValue(detector)
-        ? Math.Log(Math.Max(score, 1e-300)) / Math.Log(threshold)
-        : score / threshold;
+        ? Math.Log(Math.Max(score, 1e-300)) / Math.Log(Math.Clamp(threshold, 1e-300, 1 - 1e-12))
+        : score / Math.Max(threshold, 1e-12);
 }
 
 /// <summary>

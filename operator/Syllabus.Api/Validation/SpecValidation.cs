@@ -172,6 +172,8 @@ public static partial class SpecValidation
             Check(errors, p, d.Stattest is null || d.Type is DetectorTypes.FeatureDrift or DetectorTypes.PredictionDrift, "stattest applies to FeatureDrift and PredictionDrift only");
             Check(errors, p, d.Stattest is null || d.Type != DetectorTypes.PredictionDrift || d.Stattest is DriftDetectorNames.Auto or DriftDetectorNames.Psi or DriftDetectorNames.JensenShannon or DriftDetectorNames.ChiSquare,
                 "a PredictionDrift stattest is auto, psi, jensenshannon or chisquare");
+            Check(errors, $"{p}.threshold", d.Threshold is null || d.Stattest is null || !DriftDetectorNames.IsPValue(d.Stattest) || d.Threshold is > 0 and <= 1,
+                "the threshold of a p-value stattest (ks, chisquare, z) is a significance level in (0, 1]");
             Check(errors, $"{path}.prometheusAddress", d.Type != DetectorTypes.PromQL || spec.PrometheusAddress is not null, $"prometheusAddress is required for the PromQL detector {d.Name}");
             if (d.Query is not null)
             {

@@ -10,15 +10,18 @@ public sealed record DriftInputs
     /// <summary>Per stattest query, one reading per evaluated replica (each window has at least minWindowSize rows).</summary>
     public required IReadOnlyDictionary<string, IReadOnlyList<DriftReading>> Readings { get; init; }
 
-    /// <summary>Accuracy on feedback labels over all stable replicas (PerformanceDrop); null when no detector needs it.</summary>
-    public MeasuredValue? OnlineAccuracy { get; init; }
+    /// <summary>Accuracy on feedback labels over all stable replicas, by the minSamples it was measured with (PerformanceDrop).</summary>
+    public IReadOnlyDictionary<int, MeasuredValue> OnlineAccuracy { get; init; } = new Dictionary<int, MeasuredValue>();
 
     /// <summary>PromQL detectors' values, by detector name.</summary>
     public IReadOnlyDictionary<string, MeasuredValue> PromQL { get; init; } = new Dictionary<string, MeasuredValue>();
 }
 
-/// <summary>One detector's verdict and the scores it exports (syllabus_drift_score; feature "" for the detector's own score).</summary>
-public sealed record DetectorOutcome(DetectorResult Result, bool IsError, IReadOnlyList<(string Feature, double Score)> Scores);
+/// <summary>
+/// One detector's verdict and the scores it exports (syllabus_drift_score; feature "" for the detector's own score).
+/// Not <paramref name="Measured"/>: an error, or no data yet (too few feedback labels, an empty query result).
+/// </summary>
+public sealed record DetectorOutcome(DetectorResult Result, bool IsError, IReadOnlyList<(string Feature, double Score)> Scores, bool Measured = true);
 
 /// <summary>
 /// Each detector of a DriftPolicy as a pure function of what the stable replicas reported. Every replica's window is a
@@ -70,7 +73,7 @@ public static class DriftDetectors
                 DetectorTypes.FeatureDrift => FeatureDrift(detector, reading.Report!),
                 DetectorTypes.PredictionDrift => PredictionDrift(detector, reading.Report!),
                 DetectorTypes.ConfidenceDrop => ConfidenceDrop(detector, reading.Report!),
-                DetectorTypes.EstimatedPerformanceDrop => EstimatedPerformanceDrop(detector, reading.Report!, inputs.OnlineAccuracy),
+                DetectorTypes.EstimatedPerformanceDrop => EstimatedPerformanceDrop(detector, reading.Report!, inputs.OnlineAccuracy.Values.FirstOrDefault(v => v.Value is not null)),
                 _ => Error(detector, $"unknown detector type {detector.Type}"),
             };
             if (outcome.IsError)
@@ -217,7 +220,7 @@ public static class DriftDetectors
             return Error(detector, $"no held-out accuracy to compare with{(problems.Count > 0 ? ": " + string.Join("; ", problems) : " (no replica reported a profile)")}");
         }
 
-        switch (inputs.OnlineAccuracy)
+        switch (inputs.OnlineAccuracy.GetValueOrDefault(detector.MinSamples))
         {
             case null:
                 return Error(detector, "the online accuracy was not measured");
@@ -279,10 +282,10 @@ public static class DriftDetectors
     }
 
     private static DetectorOutcome NotEvaluated(DriftDetector detector, string why) =>
-        new(new DetectorResult { Name = detector.Name, Type = detector.Type, Breached = false, Message = $"no data: {why}" }, false, []);
+        new(new DetectorResult { Name = detector.Name, Type = detector.Type, Breached = false, Message = $"no data: {why}" }, false, [], Measured: false);
 
     private static DetectorOutcome Error(DriftDetector detector, string message) =>
-        new(new DetectorResult { Name = detector.Name, Type = detector.Type, Breached = false, Message = message }, true, []);
+        new(new DetectorResult { Name = detector.Name, Type = detector.Type, Breached = false, Message = message }, true, [], Measured: false);
 
     private static string? Join(string? a, string b) => string.IsNullOrEmpty(a) ? b : $"{a}; {b}";
 

@@ -34,8 +34,11 @@ public sealed record DriftPolicyObservation
     /// <summary>The policy's latest retraining run (status.lastRetrainRun), if it still exists.</summary>
     public TrainingRun? LastRetrainRun { get; init; }
 
-    /// <summary>A run already holding the next retrain name: created by a reconcile whose status write was lost.</summary>
+    /// <summary>This policy's run already holding the next retrain name: created by a reconcile whose status write was lost.</summary>
     public TrainingRun? NextRetrainRun { get; init; }
+
+    /// <summary>The next retrain name when a run not owned by this policy holds it.</summary>
+    public string? ForeignRun { get; init; }
 
     /// <summary>This reconcile's look at the replicas; null when no evaluation was due.</summary>
     public DriftLook? Look { get; init; }
@@ -100,6 +103,17 @@ public static class DriftPolicyPlanner
             status.Retrains = null;
         }
 
+        if (o.NextRetrainRun is { } lost)
+        {
+            // Created by a reconcile whose status write was lost: recorded now, whatever this reconcile decides.
+            var created = lost.Metadata.CreationTimestamp ?? now.UtcDateTime;
+            status.RetrainCount = (status.RetrainCount ?? 0) + 1;
+            status.LastRetrainRun = lost.Metadata.Name;
+            status.Retrains = [.. status.Retrains ?? [], new DriftRetrain { TrainingRun = lost.Metadata.Name, CreatedAt = created }];
+            status.RetrainsToday = status.Retrains.Count;
+            status.LastActionTime = status.LastActionTime is { } t && t > created ? t : created;
+        }
+
         var deploymentName = spec.DeploymentRef.Name;
         if (o.Deployment is not { } deployment)
         {
@@ -114,6 +128,7 @@ public static class DriftPolicyPlanner
             return new DriftPolicyPlan { Status = status, Scores = [] };
         }
 
+        var revisionChanged = false;
         if (status.StableRevision != stable.Revision)
         {
             // A new model has its own profile and a fresh window: breaches of the old one say nothing about it.
@@ -124,12 +139,14 @@ public static class DriftPolicyPlanner
 
             status.StableRevision = stable.Revision;
             status.ConsecutiveBreaches = 0;
+            status.Rollback = null;
+            revisionChanged = true;
         }
 
         var nextAt = NextEvaluationAt(policy);
         if (o.Look is not { } look)
         {
-            return new DriftPolicyPlan { Status = status, RequeueAfter = Positive(nextAt - now, interval) };
+            return new DriftPolicyPlan { Status = status, RequeueAfter = Positive(nextAt - now, interval), Scores = revisionChanged ? [] : null };
         }
 
         status.WindowSize = look.WindowSize;
@@ -142,20 +159,29 @@ public static class DriftPolicyPlanner
                 Set(ConditionTypes.Drifted, Conditions.Unknown, "NotEvaluated", message);
             }
 
-            // Look again one interval later; a new ready replica or window rows are not events, so this is a poll.
-            return new DriftPolicyPlan { Status = status, RequeueAfter = interval };
+            // Look again one interval later; a new ready replica or window rows are not events, so this is a poll. The
+            // last scores were of another window (or model): exported no longer.
+            return new DriftPolicyPlan { Status = status, RequeueAfter = interval, Scores = [] };
         }
 
         var outcomes = spec.Detectors.Select(d => (Detector: d, Outcome: DriftDetectors.Evaluate(d, inputs))).ToList();
         var breached = outcomes.Where(x => x.Outcome.Result.Breached).ToList();
         var errors = outcomes.Where(x => x.Outcome.IsError).ToList();
-        var outcome = breached.Count > 0 ? DriftOutcomes.Breached : errors.Count > 0 ? DriftOutcomes.Error : DriftOutcomes.Clean;
+        // Clean needs a detector that measured and found nothing: no data (too few labels, an empty query) says nothing.
+        var outcome = breached.Count > 0 ? DriftOutcomes.Breached
+            : errors.Count > 0 ? DriftOutcomes.Error
+            : outcomes.Any(x => x.Outcome.Measured) ? DriftOutcomes.Clean
+            : DriftOutcomes.NoData;
         var streak = outcome switch
         {
             DriftOutcomes.Breached => (status.ConsecutiveBreaches ?? 0) + 1,
             DriftOutcomes.Clean => 0,
             _ => status.ConsecutiveBreaches ?? 0,
         };
+        if (outcome == DriftOutcomes.Clean)
+        {
+            status.Rollback = null; // the drift that asked for it is over
+        }
         status.ConsecutiveBreaches = streak;
         status.LastEvaluationTime = now.UtcDateTime;
         var evaluation = new DriftEvaluation
@@ -192,7 +218,7 @@ public static class DriftPolicyPlanner
             else
             {
                 evaluation.Actions = [];
-                status.LastActionTime = now.UtcDateTime;
+                var acted = false;
                 events.Add((EventTypes.Warning, "DriftDetected", $"Revision {stable.Revision} of ModelDeployment {deploymentName}: {what}"));
                 foreach (var action in spec.Actions)
                 {
@@ -200,10 +226,12 @@ public static class DriftPolicyPlanner
                     {
                         case DriftActionTypes.Alert:
                             evaluation.Actions.Add("alerted");
+                            acted = true;
                             break;
                         case DriftActionTypes.Retrain:
                             var (run, note) = Retrain(o, status, action.Retrain!, deployment, stable, what, now);
                             create = run ?? create;
+                            acted |= note.StartsWith("retrained", StringComparison.Ordinal);
                             evaluation.Actions.Add(note);
                             events.Add(run is not null ? (EventTypes.Normal, "Retraining", note) : (EventTypes.Warning, "RetrainSkipped", note));
                             break;
@@ -212,8 +240,15 @@ public static class DriftPolicyPlanner
                             var asked = $"rollback of revision {stable.Revision} asked of ModelDeployment {deploymentName}";
                             evaluation.Actions.Add(asked);
                             events.Add((EventTypes.Warning, "RollbackRequested", asked));
+                            acted = true;
                             break;
                     }
+                }
+
+                // The cooldown starts with what was done: a retrain held back by the cap alone starts none.
+                if (acted)
+                {
+                    status.LastActionTime = now.UtcDateTime;
                 }
             }
         }
@@ -224,6 +259,10 @@ public static class DriftPolicyPlanner
         else if (outcome == DriftOutcomes.Clean)
         {
             Set(ConditionTypes.Drifted, Conditions.False, "NoDrift", $"No detector breached on {look.WindowSize} live rows of revision {stable.Revision}");
+        }
+        else if (outcome == DriftOutcomes.NoData && Conditions.Find(status.Conditions, ConditionTypes.Drifted) is null)
+        {
+            Set(ConditionTypes.Drifted, Conditions.Unknown, "NoData", string.Join("; ", outcomes.Select(x => $"{x.Detector.Name}: {x.Outcome.Result.Message}")));
         }
         else if (Conditions.Find(status.Conditions, ConditionTypes.Drifted) is null)
         {
@@ -253,15 +292,18 @@ public static class DriftPolicyPlanner
             return (null, $"retrain skipped: maxRetrainsPerDay {spec.MaxRetrainsPerDay} reached (next allowed {next})");
         }
 
-        if (o.LastRetrainRun is { } previous && previous.Status?.Phase is not (TrainingRunPhases.Succeeded or TrainingRunPhases.Failed))
+        if ((o.NextRetrainRun ?? o.LastRetrainRun) is { } previous && previous.Status?.Phase is not (TrainingRunPhases.Succeeded or TrainingRunPhases.Failed))
         {
             return (null, $"retrain skipped: TrainingRun {previous.Metadata.Name} is still {previous.Status?.Phase ?? "pending"}");
         }
 
         var number = (status.RetrainCount ?? 0) + 1;
-        var (run, problem) = o.NextRetrainRun is { } existing
-            ? (existing, null)
-            : DriftRetrainBuilder.Build(new RetrainSource
+        if (o.ForeignRun is { } foreign && foreign == DriftPolicyNames.RetrainRun(o.Policy.Metadata.Name, number))
+        {
+            return (null, $"retrain skipped: TrainingRun {foreign} exists and is not this policy's (delete it, or give the policy another name)");
+        }
+
+        var (run, problem) = DriftRetrainBuilder.Build(new RetrainSource
             {
                 Policy = o.Policy,
                 Retrain = retrain,
@@ -280,7 +322,7 @@ public static class DriftPolicyPlanner
         status.LastRetrainRun = run.Metadata.Name;
         status.Retrains = [.. today, new DriftRetrain { TrainingRun = run.Metadata.Name, CreatedAt = now.UtcDateTime }];
         status.RetrainsToday = status.Retrains.Count;
-        return (o.NextRetrainRun is null ? run : null, $"retrained: TrainingRun {run.Metadata.Name} from revision {stable.Revision}'s model");
+        return (run, $"retrained: TrainingRun {run.Metadata.Name} from revision {stable.Revision}'s model");
     }
 
     /// <summary>The breached detectors with their values and the features that drifted.</summary>

@@ -65,14 +65,16 @@ internal sealed partial class DriftPolicyReconciler(
             look = await LookAsync(policy, deployment, ct).ConfigureAwait(false);
         }
 
+        var next = caches.Runs.Get(ns, DriftPolicyNames.RetrainRun(policy.Metadata.Name, (policy.Status?.RetrainCount ?? 0) + 1));
+        var ours = next?.Metadata.OwnerReferences?.Any(r => r.Uid == policy.Metadata.Uid) == true;
         var plan = DriftPolicyPlanner.Plan(new DriftPolicyObservation
         {
             Policy = policy,
             Deployment = deployment,
             ServedRun = stable?.TrainingRun is { } servedRun ? caches.Runs.Get(ns, servedRun) : null,
             LastRetrainRun = policy.Status?.LastRetrainRun is { } last ? caches.Runs.Get(ns, last) : null,
-            NextRetrainRun = caches.Runs.Get(ns, DriftPolicyNames.RetrainRun(policy.Metadata.Name, (policy.Status?.RetrainCount ?? 0) + 1)) is { } next
-                && next.Metadata.OwnerReferences?.Any(r => r.Uid == policy.Metadata.Uid) == true ? next : null,
+            NextRetrainRun = ours ? next : null,
+            ForeignRun = next is not null && !ours ? next.Metadata.Name : null,
             Look = look,
             Now = now,
         });
@@ -80,7 +82,13 @@ internal sealed partial class DriftPolicyReconciler(
         if (plan.CreateRun is { } run)
         {
             // Before the status that records it: a lost status write finds the run under the same name next time.
-            await applier.CreateIfAbsentAsync(run, ct).ConfigureAwait(false);
+            if (await applier.CreateIfAbsentAsync(run, ct).ConfigureAwait(false) is null)
+            {
+                // The name is taken by a run the cache has not seen yet (ours from a lost write, or someone else's):
+                // nothing is recorded; the next reconcile sees it in the cache and decides.
+                throw new InvalidOperationException($"TrainingRun {run.Metadata.Name} already exists but is not in the cache yet; retrying once it is");
+            }
+
             LogRetraining(run.Metadata.Name, ObjectKey.From(policy));
         }
 
@@ -148,11 +156,17 @@ internal sealed partial class DriftPolicyReconciler(
             };
         }
 
-        MeasuredValue? accuracy = null;
-        if (spec.Detectors.Any(d => d.Type == DetectorTypes.PerformanceDrop) || spec.Detectors.Any(d => d.Type == DetectorTypes.EstimatedPerformanceDrop))
+        // Each PerformanceDrop's own minSamples (the CBPE estimate is reported beside whatever was measured).
+        var accuracy = new Dictionary<int, MeasuredValue>();
+        var minSamples = spec.Detectors.Where(d => d.Type == DetectorTypes.PerformanceDrop).Select(d => d.MinSamples).ToList();
+        if (minSamples.Count == 0 && spec.Detectors.Any(d => d.Type == DetectorTypes.EstimatedPerformanceDrop))
         {
-            var minSamples = spec.Detectors.Where(d => d.Type == DetectorTypes.PerformanceDrop).Select(d => d.MinSamples).DefaultIfEmpty(1).Min();
-            accuracy = await servingMetrics.MeasureAsync(pods, model, ServerMetrics.Accuracy, minSamples, ct).ConfigureAwait(false);
+            minSamples.Add(1);
+        }
+
+        foreach (var min in minSamples.Distinct())
+        {
+            accuracy[min] = await servingMetrics.MeasureAsync(pods, model, ServerMetrics.Accuracy, min, ct).ConfigureAwait(false);
         }
 
         var promql = new Dictionary<string, MeasuredValue>(StringComparer.Ordinal);

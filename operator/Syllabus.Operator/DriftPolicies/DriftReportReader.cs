@@ -44,7 +44,10 @@ public sealed class HttpDriftReportReader(HttpClient http) : IDriftReportReader
 
             if (!response.IsSuccessStatusCode)
             {
-                return DriftReading.Failed(pod, $"pod {pod.Name} answered {(int)response.StatusCode}: {ErrorMessage(body)}");
+                var message = ErrorMessage(body);
+                return response.StatusCode == System.Net.HttpStatusCode.Conflict && message.StartsWith(DriftDetectorNames.EmptyWindowMessage, StringComparison.Ordinal)
+                    ? DriftReading.Of(pod, new DriftReport { CurrentRows = 0 }) // nothing served yet: a window too small, not an error
+                    : DriftReading.Failed(pod, $"pod {pod.Name} answered {(int)response.StatusCode}: {message}");
             }
 
             var report = JsonSerializer.Deserialize<DriftReport>(body);

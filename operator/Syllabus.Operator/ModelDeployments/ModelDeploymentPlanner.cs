@@ -607,14 +607,22 @@ public static class ModelDeploymentPlanner
         public ModelDeploymentPlan AnalyseStable(ModelRevision stable)
         {
             var arm = ArmOf(stable, Spec.Replicas);
+            (string Reason, string Message)? driftHeld = null;
             if (Observation.DriftRollbacks.FirstOrDefault(r => r.Request.Revision == stable.Revision) is { Request: not null } drift)
             {
-                return DriftRollback(stable, arm, drift.Policy, drift.Request);
+                if (DriftRollback(stable, drift.Policy, drift.Request) is { } rolledBack)
+                {
+                    return rolledBack;
+                }
+
+                // Nothing to return to: it keeps serving, Degraded, and its own analysis goes on.
+                var why = stable.RollbackTo is null ? "it has no revision to return to (the first model, a pinned revision or itself a rollback target)" : $"revision {stable.RollbackTo} is no longer in the history";
+                driftHeld = ("DriftRollbackImpossible", $"DriftPolicy {drift.Policy} asks to roll back revision {stable.Revision}, which keeps serving: {why}. {drift.Request.Reason}");
             }
 
             if (Spec.Analysis is not { Stable: true } analysis || !ArmRolledOut(Observation.StableDeployment, arm))
             {
-                return Steady(arm);
+                return Steady(arm, null, driftHeld);
             }
 
             var interval = Durations.Parse(analysis.Interval);
@@ -675,23 +683,22 @@ public static class ModelDeploymentPlanner
                 return Steady(ArmOf(target, Spec.Replicas));
             }
 
-            return Steady(arm, requeue, stillDegraded);
+            return Steady(arm, requeue, stillDegraded ?? driftHeld);
         }
 
         /// <summary>
         /// A DriftPolicy found the stable model drifting and asks for a rollback: to the revision this one was promoted
-        /// over, as a failed stable analysis would (once; a rollback target is not rolled back further). Without such a
-        /// revision it keeps serving, Degraded, saying why.
+        /// over, as a failed stable analysis would (once; a rollback target is not rolled back further). Null without such
+        /// a revision (the caller keeps it serving, Degraded, saying why, with its analysis going on).
         /// </summary>
-        private ModelDeploymentPlan DriftRollback(ModelRevision stable, ArmPlan arm, string policy, DriftRollbackRequest request)
+        private ModelDeploymentPlan? DriftRollback(ModelRevision stable, string policy, DriftRollbackRequest request)
         {
             var target = stable.RollbackTo is { } to
                 ? Status.Revisions!.FirstOrDefault(r => r.Revision == to && r.Outcome == RevisionOutcomes.Superseded && r.ModelUri != stable.ModelUri)
                 : null;
             if (target is null)
             {
-                var why = stable.RollbackTo is null ? "it has no revision to return to (the first model, a pinned revision or itself a rollback target)" : $"revision {stable.RollbackTo} is no longer in the history";
-                return Steady(arm, null, ("DriftRollbackImpossible", $"DriftPolicy {policy} asks to roll back revision {stable.Revision}, which keeps serving: {why}. {request.Reason}"));
+                return null;
             }
 
             Refuse(stable, RevisionOutcomes.RolledBack, request.Reason);

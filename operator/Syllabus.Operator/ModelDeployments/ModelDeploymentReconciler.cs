@@ -107,7 +107,7 @@ internal sealed partial class ModelDeploymentReconciler(
             MeasuredArm = measuredArm,
             ArmAccuracy = armAccuracy,
             DriftRollbacks = [.. caches.Policies.List(ns)
-                .Where(p => p.Spec?.DeploymentRef?.Name == name && p.Status?.Rollback is not null)
+                .Where(p => p.Spec?.DeploymentRef?.Name == name && p.Status?.Rollback is not null && Conditions.IsTrue(p.Status.Conditions, ConditionTypes.Drifted))
                 .OrderBy(p => p.Metadata.Name, StringComparer.Ordinal)
                 .Select(p => (p.Metadata.Name, p.Status!.Rollback!))],
             Now = now,

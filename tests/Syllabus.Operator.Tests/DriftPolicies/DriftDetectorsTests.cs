@@ -118,7 +118,7 @@ public sealed class DriftDetectorsTests
         var inputs = new DriftInputs
         {
             Readings = new Dictionary<string, IReadOnlyList<DriftReading>> { [DriftDetectorNames.Auto] = [DriftReading.Of(PodA, Report(500))] },
-            OnlineAccuracy = MeasuredValue.Of(0.61),
+            OnlineAccuracy = new Dictionary<int, MeasuredValue> { [1] = MeasuredValue.Of(0.61) },
         };
         var prediction = DriftDetectors.Evaluate(new DriftDetector { Name = "pred", Type = DetectorTypes.PredictionDrift }, inputs);
         Assert.Equal((0.2, 0.1, true), (prediction.Result.Score, prediction.Result.Threshold, prediction.Result.Breached));
@@ -143,7 +143,7 @@ public sealed class DriftDetectorsTests
         DriftInputs With(MeasuredValue accuracy) => new()
         {
             Readings = new Dictionary<string, IReadOnlyList<DriftReading>> { [DriftDetectorNames.Auto] = [DriftReading.Of(PodA, Report(500))] },
-            OnlineAccuracy = accuracy,
+            OnlineAccuracy = new Dictionary<int, MeasuredValue> { [100] = accuracy },
         };
 
         var dropped = DriftDetectors.Evaluate(detector, With(MeasuredValue.Of(0.90)));

@@ -112,7 +112,7 @@ public sealed class DriftPolicyEndToEndTests(TrainingRunCluster cluster) : IClas
                   - {metric: forgetting, atMost: 0.3}
                   artifacts: {uri: pvc://artifacts/retrain}
           cooldown: 1h
-          maxRetrainsPerDay: 1
+          maxRetrainsPerDay: 3
           historyLimit: 10
         """, "test").Single();
 
@@ -207,9 +207,10 @@ public sealed class DriftPolicyEndToEndTests(TrainingRunCluster cluster) : IClas
 
             // The cooldown holds across an operator restart: the drift goes on, breaches are counted, nothing is created.
             await op.DisposeAsync();
+            var restartedAt = DateTime.UtcNow;
             op = await cluster.StartOperatorAsync(ns);
             var held = await WaitForAsync(policies, ns, "digits-drift",
-                p => p.Status?.History?.Count(h => h.Actions?.Any(a => a.StartsWith("none: in cooldown", StringComparison.Ordinal)) == true) >= 2,
+                p => p.Status?.History?.Count(h => h.Time > restartedAt && h.Actions?.Any(a => a.StartsWith("none: in cooldown", StringComparison.Ordinal)) == true) >= 2,
                 "evaluations inside the cooldown after the restart");
             Assert.Equal(1, held.Status!.RetrainCount);
             Assert.Single(await runs.ListAsync(ns, $"{DriftPolicyNames.PolicyLabel}=digits-drift", Ct));

@@ -84,6 +84,7 @@ public sealed class DriftPolicyPlannerTests
                     DriftReading.Of(Pod, new DriftReport
                     {
                         CurrentRows = rows,
+                        Performance = new PerformanceEstimate { BaselineAccuracy = 0.96, BaselineExpectedAccuracy = 0.95, ExpectedAccuracy = 0.94 },
                         Features = [.. new[] { "p1", "p2" }.Select(f => new DriftTest { Feature = f, Kind = "Numeric", Detector = DriftDetectorNames.Wasserstein, Statistic = distance, Score = distance, Threshold = 0.1 })],
                     }),
                 ],
@@ -191,6 +192,7 @@ public sealed class DriftPolicyPlannerTests
         Assert.Equal(2, Plan(policy, T0.AddMinutes(2), Look(0.5)).Status.ConsecutiveBreaches);
         var clean = Plan(policy, T0.AddMinutes(3), Look(0.01));
         Assert.Equal(0, clean.Status.ConsecutiveBreaches);
+        Assert.Equal(DriftOutcomes.Clean, clean.Status.History![0].Outcome);
         Assert.Equal((Conditions.False, "NoDrift"), Condition(clean.Status, ConditionTypes.Drifted));
 
         Plan(policy, T0.AddMinutes(4), Look(0.5));
@@ -253,5 +255,35 @@ public sealed class DriftPolicyPlannerTests
         Assert.StartsWith("DriftPolicy mnist-drift: pixels: 2 of 2 features drifted", plan.Status.Rollback.Reason, StringComparison.Ordinal);
         Assert.Contains(plan.Events, e => e.Reason == "RollbackRequested");
         Assert.Null(plan.CreateRun);
+    }
+
+    [Fact]
+    public void Detectors_without_data_neither_clean_nor_breach_and_a_clean_evaluation_withdraws_the_rollback()
+    {
+        var policy = Policy(s =>
+        {
+            s.Detectors = [new DriftDetector { Name = "acc", Type = DetectorTypes.PerformanceDrop, Threshold = 0.05, MinSamples = 100 }, s.Detectors[0]];
+            s.Actions = [new DriftAction { Type = DriftActionTypes.Rollback }];
+        });
+        DriftLook WithFeedback(double distance, MeasuredValue accuracy)
+        {
+            var look = Look(distance);
+            return look with { Inputs = look.Inputs! with { OnlineAccuracy = new Dictionary<int, MeasuredValue> { [100] = accuracy } } };
+        }
+
+        Plan(policy, T0, WithFeedback(0.5, MeasuredValue.NoData("3 feedback labels")));
+        var acted = Plan(policy, T0.AddMinutes(1), WithFeedback(0.5, MeasuredValue.NoData("3 feedback labels")));
+        Assert.NotNull(acted.Status.Rollback);
+
+        // Only the feedback detector, with too few labels: NoData, the count and Drifted stay.
+        var onlyFeedback = Policy(s => s.Detectors = [new DriftDetector { Name = "acc", Type = DetectorTypes.PerformanceDrop, Threshold = 0.05, MinSamples = 100 }]);
+        var noData = Plan(onlyFeedback, T0, new DriftLook { Replicas = 1, WindowSize = 500, Inputs = new DriftInputs { Readings = Look(0.01).Inputs!.Readings, OnlineAccuracy = new Dictionary<int, MeasuredValue> { [100] = MeasuredValue.NoData("3 feedback labels, fewer than minSamples 100") } } });
+        Assert.Equal(DriftOutcomes.NoData, noData.Status.History![0].Outcome);
+        Assert.Equal((Conditions.Unknown, "NoData"), Condition(noData.Status, ConditionTypes.Drifted));
+
+        // The drift is over (pixels clean, feedback measured and fine): the rollback request is withdrawn.
+        var over = Plan(policy, T0.AddMinutes(2), WithFeedback(0.01, MeasuredValue.Of(0.97)));
+        Assert.Equal(DriftOutcomes.Clean, over.Status.History![0].Outcome);
+        Assert.Null(over.Status.Rollback);
     }
 }

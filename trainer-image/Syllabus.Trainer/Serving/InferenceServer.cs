@@ -437,7 +437,7 @@ public sealed class InferenceServer : IAsyncDisposable
         var window = _window.ToDriftWindow();
         if (window.Rows == 0)
         {
-            throw new InferenceException(StatusCodes.Status409Conflict, "the live window has no rows yet");
+            throw new InferenceException(StatusCodes.Status409Conflict, Api.DriftDetectorNames.EmptyWindowMessage);
         }
 
         var options = new Drift.DriftOptions
