@@ -44,6 +44,7 @@ public sealed class DriftPolicyEndToEndTests(TrainingRunCluster cluster) : IClas
             validationFraction: 0.1
             normalization: Scale
             scale: 255
+            difficultyColumn: difficulty
           optimizer: {type: Adam, learningRate: 0.001}
           epochs: 3
           seed: 1
@@ -101,6 +102,7 @@ public sealed class DriftPolicyEndToEndTests(TrainingRunCluster cluster) : IClas
                     validationFraction: 0.1
                     normalization: Scale
                     scale: 255
+                    difficultyColumn: difficulty
                   continual:
                     previousTasks:
                     - {name: digits-base, test: {uri: pvc://datasets/mnist/test.csv}}
@@ -139,6 +141,8 @@ public sealed class DriftPolicyEndToEndTests(TrainingRunCluster cluster) : IClas
             await using var endpoints = await ServiceEndpoints.StartAsync(cluster.Client, ns, "digits", ModelDeploymentNames.PortName, Ct);
             await endpoints.WaitUntilAsync(e => e.Count == 2, TimeSpan.FromSeconds(60), Ct);
             await using var traffic = DigitTraffic.Start(endpoints, plain);
+            await Eventually.TrueAsync(() => Task.FromResult(traffic.Served > 0 || traffic.Failed), "the first rows to be served", Long);
+            Assert.True(traffic.Served > 0, traffic.Describe());
 
             // Bad input is a condition with a message, never a retrain: a feature the model lacks, a Prometheus that is down.
             var retrain = Policy(ns).Spec.Actions[1];
@@ -328,6 +332,8 @@ internal sealed class DigitTraffic : IAsyncDisposable
 
     public long Served => Interlocked.Read(ref served);
 
+    public bool Failed => !failures.IsEmpty;
+
     public static DigitTraffic Start(ServiceEndpoints endpoints, TestDigits digits) => new(endpoints, digits);
 
     public void Switch(TestDigits next) => digits = next;
@@ -375,6 +381,11 @@ internal sealed class DigitTraffic : IAsyncDisposable
             catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
             {
                 // A replica going away (rollout, scale-down) between the calls: the next endpoint is tried.
+            }
+
+            if (failures.Count > 20)
+            {
+                return; // a request the model refuses will not start working: stop, and let the test say why
             }
 
             await Task.Delay(20, ct).ConfigureAwait(false);
