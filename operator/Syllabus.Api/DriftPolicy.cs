@@ -236,7 +236,7 @@ public sealed class DriftAction
     public LocalObjectReference? LabelingQueueRef { get; set; }
 
     [JsonPropertyName("samples")]
-    [Description("Samples sent to the LabelingQueue per action.")]
+    [Description("Samples sent to the LabelingQueue per action: the batch size of the scoring round it starts over the deployment's uncertain live rows.")]
     [Range(1, 100000), DefaultValue(100)]
     public int Samples { get; set; } = 100;
 }
@@ -316,9 +316,36 @@ public sealed class DriftPolicyStatus : ResourceStatus
     [Description("The latest rollback asked of the ModelDeployment, which watches this policy and acts on it when that revision is still stable.")]
     public DriftRollbackRequest? Rollback { get; set; }
 
+    [JsonPropertyName("labelRequest")]
+    [Description("The latest request for samples to label: the LabelingQueue, which watches the policies that name it, scores the ModelDeployment's uncertain live rows into a batch of this size once per request.")]
+    public DriftLabelRequest? LabelRequest { get; set; }
+
     [JsonPropertyName("history")]
     [Description("Recent evaluations, newest first (bounded by historyLimit).")]
     public List<DriftEvaluation>? History { get; set; }
+}
+
+public sealed class DriftLabelRequest
+{
+    [JsonPropertyName("labelingQueue")]
+    [Description("The LabelingQueue asked.")]
+    public string LabelingQueue { get; set; } = "";
+
+    [JsonPropertyName("samples")]
+    [Description("Samples to send: the batch size of the scoring round the request starts.")]
+    public int Samples { get; set; }
+
+    [JsonPropertyName("revision")]
+    [Description("The ModelDeployment revision that drifted (whose serve pods kept the uncertain rows).")]
+    public int Revision { get; set; }
+
+    [JsonPropertyName("requestedAt")]
+    [Description("When it was asked: a queue handles each request once.")]
+    public DateTime RequestedAt { get; set; }
+
+    [JsonPropertyName("reason")]
+    [Description("What drifted, with the measured values.")]
+    public string Reason { get; set; } = "";
 }
 
 public sealed class DriftRetrain

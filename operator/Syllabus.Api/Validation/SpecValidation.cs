@@ -188,7 +188,6 @@ public static partial class SpecValidation
             var a = spec.Actions[i];
             Check(errors, $"{path}.actions[{i}]", a.Type != DriftActionTypes.Retrain || a.Retrain is not null, "a Retrain action needs retrain");
             Check(errors, $"{path}.actions[{i}]", a.Type != DriftActionTypes.Label || a.LabelingQueueRef is not null, "a Label action needs labelingQueueRef");
-            Check(errors, $"{path}.actions[{i}].type", a.Type != DriftActionTypes.Label, "a Label action is not supported by this operator yet (a LabelingQueue with pool.deploymentRef takes the deployment's uncertain samples)");
             if (a.Retrain is { } retrain)
             {
                 errors.AddRange(Validate(retrain.Template.Spec, $"{path}.actions[{i}].retrain.template.spec"));

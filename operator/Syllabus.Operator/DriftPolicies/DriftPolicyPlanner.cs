@@ -242,6 +242,14 @@ public static class DriftPolicyPlanner
                             events.Add((EventTypes.Warning, "RollbackRequested", asked));
                             acted = true;
                             break;
+                        case DriftActionTypes.Label:
+                            var queue = action.LabelingQueueRef!.Name;
+                            status.LabelRequest = new DriftLabelRequest { LabelingQueue = queue, Samples = action.Samples, Revision = stable.Revision, RequestedAt = now.UtcDateTime, Reason = $"DriftPolicy {policy.Metadata.Name}: {what}" };
+                            var label = $"label: {action.Samples} uncertain live samples of revision {stable.Revision} asked of LabelingQueue {queue}";
+                            evaluation.Actions.Add(label);
+                            events.Add((EventTypes.Normal, "LabelingRequested", label));
+                            acted = true;
+                            break;
                     }
                 }
 

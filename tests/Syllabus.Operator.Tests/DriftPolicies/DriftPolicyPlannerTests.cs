@@ -286,4 +286,17 @@ public sealed class DriftPolicyPlannerTests
         Assert.Equal(DriftOutcomes.Clean, over.Status.History![0].Outcome);
         Assert.Null(over.Status.Rollback);
     }
+
+    [Fact]
+    public void Label_asks_the_queue_in_status_for_a_batch_of_the_drifted_revisions_uncertain_rows()
+    {
+        var policy = Policy(s => s.Actions = [new DriftAction { Type = DriftActionTypes.Label, LabelingQueueRef = new LocalObjectReference { Name = "mnist-active" }, Samples = 40 }]);
+        Plan(policy, T0, Look(0.5));
+        var plan = Plan(policy, T0.AddMinutes(1), Look(0.5));
+        var request = plan.Status.LabelRequest!;
+        Assert.Equal(("mnist-active", 40, 1, T0.AddMinutes(1).UtcDateTime), (request.LabelingQueue, request.Samples, request.Revision, request.RequestedAt));
+        Assert.StartsWith("DriftPolicy mnist-drift: pixels:", request.Reason, StringComparison.Ordinal);
+        Assert.Contains(plan.Events, e => e.Reason == "LabelingRequested");
+        Assert.Equal(T0.AddMinutes(1).UtcDateTime, plan.Status.LastActionTime);
+    }
 }
