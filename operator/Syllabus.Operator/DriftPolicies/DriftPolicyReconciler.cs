@@ -118,7 +118,7 @@ internal sealed partial class DriftPolicyReconciler(
         var pods = ReadyStablePods(deployment);
         if (pods.Count == 0)
         {
-            return new DriftLook { NotEvaluated = ("NoReadyReplica", $"ModelDeployment {model} has no ready stable replica to read a window from") };
+            return new DriftLook { NotEvaluated = ("NoReadyReplica", $"ModelDeployment {model} has no ready stable replica to read a window from{WhyNotReady(deployment)}") };
         }
 
         var readings = new Dictionary<string, IReadOnlyList<DriftReading>>(StringComparer.Ordinal);
@@ -193,6 +193,23 @@ internal sealed partial class DriftPolicyReconciler(
                 && p.Status.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") == true)
             .OrderBy(p => p.Metadata.Name, StringComparer.Ordinal)
             .Select(p => new ServingPod(p.Metadata.Name, $"{p.Status.PodIP}:{ModelDeploymentNames.ContainerPort}"))];
+
+    /// <summary>What the stable pods that are not ready say (a serve that refused to start writes why as its termination message).</summary>
+    private string WhyNotReady(ModelDeployment deployment)
+    {
+        var reasons = caches.Pods.List(deployment.Metadata.NamespaceProperty, $"{ModelDeploymentNames.DeploymentLabel}={TrainingRunNames.LabelValue(deployment.Metadata.Name)},{ModelDeploymentNames.ArmLabel}={AnalysisArms.Stable}")
+            .Where(p => p.Metadata.DeletionTimestamp is null)
+            .OrderBy(p => p.Metadata.Name, StringComparer.Ordinal)
+            .Select(p => (p.Metadata.Name, Status: p.Status?.ContainerStatuses?.FirstOrDefault()))
+            .Select(p => (p.Name, Why: p.Status?.State?.Terminated?.Message ?? p.Status?.LastState?.Terminated?.Message ?? p.Status?.State?.Waiting?.Reason))
+            .Where(p => !string.IsNullOrWhiteSpace(p.Why))
+            .Take(2)
+            .Select(p => $"pod {p.Name}: {Tail(p.Why!.Trim(), 400)}")
+            .ToList();
+        return reasons.Count == 0 ? "" : $" ({string.Join("; ", reasons)})";
+
+        static string Tail(string text, int max) => text.Length <= max ? text : string.Concat("...", text.AsSpan(text.Length - max));
+    }
 
     private async Task<ReconcileResult> WriteInvalidAsync(DriftPolicy policy, string message, CancellationToken ct)
     {

@@ -50,6 +50,9 @@ public static class ServingWorkloadBuilder
             Name = ModelDeploymentNames.ContainerName,
             Image = plan.Image,
             ImagePullPolicy = image.ImagePullPolicy,
+            // A serve that refuses to start (a profile of another schema, a model it cannot load) says why in its pod's
+            // status, where the operator reads it for the conditions.
+            TerminationMessagePolicy = "FallbackToLogsOnError",
             Command = ["syllabus-trainer"],
             Args =
             [

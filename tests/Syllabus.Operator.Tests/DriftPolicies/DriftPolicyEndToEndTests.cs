@@ -249,6 +249,18 @@ public sealed class DriftPolicyEndToEndTests(TrainingRunCluster cluster) : IClas
             await traffic.StopAsync();
             Assert.True(traffic.Served > 500, traffic.Describe());
             Assert.Empty(cluster.Kubelet.Errors);
+
+            // A profile that does not describe the served model (another schema fingerprint): the restarted serve pods
+            // refuse to start, and the policy says why instead of evaluating anything.
+            var profile = Path.Combine(cluster.Kubelet.ClaimDirectory(ns, "artifacts"), "retrain", retrainName, "profile.json");
+            var json = JsonNode.Parse(await File.ReadAllTextAsync(profile, Ct))!.AsObject();
+            json["schemaFingerprint"] = "sha256:" + new string('0', 64);
+            await File.WriteAllTextAsync(profile, json.ToJsonString(), Ct);
+            await cluster.Client.CoreV1.DeleteCollectionNamespacedPodAsync(ns, labelSelector: $"{ModelDeploymentNames.DeploymentLabel}=digits", cancellationToken: Ct);
+            var refused = await WaitForAsync(policies, ns, "digits-drift",
+                p => Conditions.Find(p.Status?.Conditions, ConditionTypes.Ready) is { Reason: "NoReadyReplica" } c && c.Message.Contains("schema fingerprint", StringComparison.Ordinal),
+                "the policy to report the serve pods refusing the profile");
+            Assert.Equal(1, refused.Status!.RetrainCount);
         }
         finally
         {
