@@ -1,3 +1,7 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using MathNet.Numerics;
 using MathNet.Numerics.Distributions;
 
@@ -16,7 +20,21 @@ public static class DriftStatistics
     /// scipy.stats.wasserstein_distance(reference, current): ∫|F_ref − F_cur| over the pooled sorted values.
     /// Both samples sorted ascending, non-empty.
     /// </summary>
-    public static double Wasserstein(ReadOnlySpan<double> sortedReference, ReadOnlySpan<double> sortedCurrent)
+    public static double Wasserstein(ReadOnlySpan<double> sortedReference, ReadOnlySpan<double> sortedCurrent) =>
+        WassersteinOfSorted(sortedReference, sortedCurrent);
+
+    /// <summary>The Wasserstein distance of two sorted float samples (see the double overload).</summary>
+    public static double Wasserstein(ReadOnlySpan<float> sortedReference, ReadOnlySpan<float> sortedCurrent) =>
+        WassersteinOfSorted(sortedReference, sortedCurrent);
+
+    /// <summary>
+    /// One merge of the two sorted samples, one value per step without a branch on the data: between the value taken
+    /// last and the one taken now both empirical CDFs are flat at (i/n1, j/n2), so the integral grows by
+    /// |i·n2 − j·n1|·(v − previous) / (n1·n2); ties add zero-width pieces. The integer difference is exact and the
+    /// division by n1·n2 is done once at the end.
+    /// </summary>
+    private static double WassersteinOfSorted<T>(ReadOnlySpan<T> sortedReference, ReadOnlySpan<T> sortedCurrent)
+        where T : struct, IFloatingPointIeee754<T>
     {
         int n1 = sortedReference.Length, n2 = sortedCurrent.Length;
         if (n1 == 0 || n2 == 0)
@@ -24,51 +42,118 @@ public static class DriftStatistics
             throw new ArgumentException("the Wasserstein distance needs two non-empty samples");
         }
 
+        ref var reference = ref MemoryMarshal.GetReference(sortedReference);
+        ref var current = ref MemoryMarshal.GetReference(sortedCurrent);
+        long total = (long)n1 + n2;
+        // Two merges at once, as in the KS statistic: the first half of the pooled values and the second.
+        var (iSplit, jSplit) = KolmogorovSmirnov.MergeSplit(sortedReference, sortedCurrent, (int)(total / 2));
         int i = 0, j = 0;
-        var previous = Math.Min(sortedReference[0], sortedCurrent[0]);
+        long difference = 0;
+        var previous = double.CreateTruncating(T.Min(sortedReference[0], sortedCurrent[0]));
         var sum = 0.0;
-        while (i < n1 || j < n2)
+        int i2 = iSplit, j2 = jSplit;
+        long difference2 = ((long)i2 * n2) - ((long)j2 * n1);
+        var previous2 = double.CreateTruncating(i2 == 0 ? sortedCurrent[j2 - 1] : j2 == 0 ? sortedReference[i2 - 1] : T.Max(sortedReference[i2 - 1], sortedCurrent[j2 - 1]));
+        var sum2 = 0.0;
+        while (i < iSplit && j < jSplit && i2 < n1 && j2 < n2)
         {
-            var v = j >= n2 || (i < n1 && sortedReference[i] <= sortedCurrent[j]) ? sortedReference[i] : sortedCurrent[j];
-            // Between the previous pooled value and this one both CDFs are flat at (i/n1, j/n2).
-            sum += Math.Abs(((double)i / n1) - ((double)j / n2)) * (v - previous);
-            while (i < n1 && sortedReference[i] <= v)
-            {
-                i++;
-            }
+            var a = Unsafe.Add(ref reference, i);
+            var b = Unsafe.Add(ref current, j);
+            var a2 = Unsafe.Add(ref reference, i2);
+            var b2 = Unsafe.Add(ref current, j2);
+            var step = a <= b ? 1 : 0;
+            var step2 = a2 <= b2 ? 1 : 0;
+            var v = double.CreateTruncating(Vector128.MinNative(Vector128.CreateScalarUnsafe(a), Vector128.CreateScalarUnsafe(b)).ToScalar());
+            var v2 = double.CreateTruncating(Vector128.MinNative(Vector128.CreateScalarUnsafe(a2), Vector128.CreateScalarUnsafe(b2)).ToScalar());
+            sum += Math.Abs((double)difference) * (v - previous);
+            sum2 += Math.Abs((double)difference2) * (v2 - previous2);
+            difference += (step * total) - n1;
+            difference2 += (step2 * total) - n1;
+            i += step;
+            j += 1 - step;
+            i2 += step2;
+            j2 += 1 - step2;
+            previous = v;
+            previous2 = v2;
+        }
 
-            while (j < n2 && sortedCurrent[j] <= v)
-            {
-                j++;
-            }
-
+        // The rest of the first half (one side may be used up within it), then of the second.
+        while (i < iSplit || j < jSplit)
+        {
+            var takeA = j >= jSplit || (i < iSplit && sortedReference[i] <= sortedCurrent[j]);
+            var v = double.CreateTruncating(takeA ? sortedReference[i] : sortedCurrent[j]);
+            sum += Math.Abs((double)difference) * (v - previous);
+            difference += takeA ? n2 : -n1;
+            i += takeA ? 1 : 0;
+            j += takeA ? 0 : 1;
             previous = v;
         }
 
-        return sum;
+        (i, j, difference, previous) = (i2, j2, difference2, previous2);
+        while (i < n1 && j < n2)
+        {
+            var a = Unsafe.Add(ref reference, i);
+            var b = Unsafe.Add(ref current, j);
+            var step = a <= b ? 1 : 0;
+            var v = double.CreateTruncating(Vector128.MinNative(Vector128.CreateScalarUnsafe(a), Vector128.CreateScalarUnsafe(b)).ToScalar());
+            sum2 += Math.Abs((double)difference) * (v - previous);
+            difference += (step * total) - n1;
+            i += step;
+            j += 1 - step;
+            previous = v;
+        }
+
+        for (; i < n1; i++)
+        {
+            var v = double.CreateTruncating(sortedReference[i]);
+            sum2 += Math.Abs(((long)i * n2) - ((long)j * n1)) * (v - previous);
+            previous = v;
+        }
+
+        for (; j < n2; j++)
+        {
+            var v = double.CreateTruncating(sortedCurrent[j]);
+            sum2 += Math.Abs(((long)i * n2) - ((long)j * n1)) * (v - previous);
+            previous = v;
+        }
+
+        sum += sum2;
+        return sum / ((double)n1 * n2);
     }
 
     /// <summary>
     /// Evidently's wasserstein_distance_norm: the Wasserstein distance divided by max(std(reference), 0.001), the
     /// population standard deviation (numpy's default ddof=0). Drift at ≥ 0.1.
     /// </summary>
-    public static double WassersteinNormed(ReadOnlySpan<double> sortedReference, ReadOnlySpan<double> sortedCurrent)
+    public static double WassersteinNormed(ReadOnlySpan<double> sortedReference, ReadOnlySpan<double> sortedCurrent) =>
+        Wasserstein(sortedReference, sortedCurrent) / Math.Max(PopulationStd(sortedReference), 0.001);
+
+    /// <summary>The normed Wasserstein distance against a prepared reference (its standard deviation computed once).</summary>
+    public static double WassersteinNormed(SortedSample reference, ReadOnlySpan<float> sortedCurrent)
+    {
+        ArgumentNullException.ThrowIfNull(reference);
+        return Wasserstein(reference.Values, sortedCurrent) / Math.Max(reference.Std, 0.001);
+    }
+
+    /// <summary>numpy.std (ddof = 0): the mean first, then the mean squared deviation, both summed in order.</summary>
+    internal static double PopulationStd<T>(ReadOnlySpan<T> values)
+        where T : struct, IFloatingPointIeee754<T>
     {
         var mean = 0.0;
-        foreach (var v in sortedReference)
+        foreach (var v in values)
         {
-            mean += v;
+            mean += double.CreateTruncating(v);
         }
 
-        mean /= sortedReference.Length;
+        mean /= values.Length;
         var squares = 0.0;
-        foreach (var v in sortedReference)
+        foreach (var v in values)
         {
-            squares += (v - mean) * (v - mean);
+            var d = double.CreateTruncating(v) - mean;
+            squares += d * d;
         }
 
-        var std = Math.Sqrt(squares / sortedReference.Length);
-        return Wasserstein(sortedReference, sortedCurrent) / Math.Max(std, 0.001);
+        return Math.Sqrt(squares / values.Length);
     }
 
     /// <summary>
