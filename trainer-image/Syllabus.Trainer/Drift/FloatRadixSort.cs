@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace Syllabus.Trainer.Drift;
 
@@ -42,17 +44,21 @@ public static class FloatRadixSort
         {
             Span<int> counts = stackalloc int[3 * Buckets];
             counts.Clear();
+            // The loops index without bounds checks (every index is below n or a masked digit): they are the sort.
+            ref var count = ref MemoryMarshal.GetReference(counts);
+            ref var value = ref MemoryMarshal.GetReference(values);
+            ref var key0 = ref MemoryMarshal.GetArrayDataReference(keys);
             var nan = false;
             for (var i = 0; i < n; i++)
             {
-                var bits = BitConverter.SingleToUInt32Bits(values[i]);
+                var bits = BitConverter.SingleToUInt32Bits(Unsafe.Add(ref value, i));
                 nan |= (bits & 0x7FFF_FFFFu) > 0x7F80_0000u;
                 // Negative floats: all bits flipped (larger magnitude sorts first); positive: the sign bit set.
                 var key = bits ^ ((uint)((int)bits >> 31) | 0x8000_0000u);
-                keys[i] = key;
-                counts[(int)(key & DigitMask)]++;
-                counts[Buckets + (int)((key >> DigitBits) & DigitMask)]++;
-                counts[(2 * Buckets) + (int)(key >> (2 * DigitBits))]++;
+                Unsafe.Add(ref key0, i) = key;
+                Unsafe.Add(ref count, (int)(key & DigitMask))++;
+                Unsafe.Add(ref count, Buckets + (int)((key >> DigitBits) & DigitMask))++;
+                Unsafe.Add(ref count, (2 * Buckets) + (int)(key >> (2 * DigitBits)))++;
             }
 
             if (nan)
@@ -92,23 +98,25 @@ public static class FloatRadixSort
             {
                 var digit = passes[p];
                 var shift = digit * DigitBits;
-                var offsets = counts.Slice(digit * Buckets, Buckets);
+                ref var offset = ref Unsafe.Add(ref count, digit * Buckets);
+                ref var from = ref MemoryMarshal.GetArrayDataReference(source);
                 if (p == passCount - 1)
                 {
                     // The last pass writes the floats themselves.
                     for (var i = 0; i < n; i++)
                     {
-                        var key = source[i];
+                        var key = Unsafe.Add(ref from, i);
                         var bits = key ^ (((key >> 31) - 1) | 0x8000_0000u);
-                        values[offsets[(int)((key >> shift) & DigitMask)]++] = BitConverter.UInt32BitsToSingle(bits);
+                        Unsafe.Add(ref value, Unsafe.Add(ref offset, (int)((key >> shift) & DigitMask))++) = BitConverter.UInt32BitsToSingle(bits);
                     }
                 }
                 else
                 {
+                    ref var to = ref MemoryMarshal.GetArrayDataReference(target);
                     for (var i = 0; i < n; i++)
                     {
-                        var key = source[i];
-                        target[offsets[(int)((key >> shift) & DigitMask)]++] = key;
+                        var key = Unsafe.Add(ref from, i);
+                        Unsafe.Add(ref to, Unsafe.Add(ref offset, (int)((key >> shift) & DigitMask))++) = key;
                     }
 
                     (source, target) = (target, source);
