@@ -1017,10 +1017,12 @@ public static class KolmogorovSmirnov
     private static void TermRatios(int n, int first, int count, double tHi, double tLo, Span<double> powerRatios, Span<double> binomialRatios)
     {
         var k = 0;
-        // The series needs nA − 1 ≥ 10 and nB ≥ 10 in every lane (nB grows with v, nA − 1 shrinks: check the ends).
-        if (Vector256.IsHardwareAccelerated && count >= Vector256<double>.Count
-            && (n - (first + count - 1) - tHi - tLo - 1) >= 10 && (first + tHi + tLo) >= 10)
+        // The series needs nA − 1 ≥ 10 and nB ≥ 10 in every lane (nB grows with v, nA − 1 shrinks: check the ends);
+        // from 1,000 up three of its terms already reach 10⁻²⁰.
+        var smallest = Math.Min(n - (first + count - 1) - tHi - tLo - 1, first + tHi + tLo);
+        if (Vector256.IsHardwareAccelerated && count >= Vector256<double>.Count && smallest >= 10)
         {
+            var shortSeries = smallest >= 1000;
             var lane = Vector256.Create(0.0, 1.0, 2.0, 3.0);
             var nVector = Vector256.Create((double)n);
             var tHiVector = Vector256.Create(tHi);
@@ -1031,8 +1033,15 @@ public static class KolmogorovSmirnov
                 var v = Vector256.Create((double)(first + k)) + lane;
                 var nA = ((nVector - v) - tHiVector) - tLoVector;
                 var nB = (v + tHiVector) + tLoVector;
-                var exponent = (-((nVector - v) - one) * LogOnePlusReciprocalSeries(nA - one)) + ((v - one) * LogOnePlusReciprocalSeries(nB));
-                ((nB + one) / nA * Vector256.Exp(exponent)).CopyTo(powerRatios[k..]);
+                // 1/(2(nA − 1) + 1), 1/(2nB + 1) and 1/nA from one division (a few ulps each, well inside the anchors' bound).
+                var d1 = (nA + nA) - one;
+                var d2 = (nB + nB) + one;
+                var d1d2 = d1 * d2;
+                var reciprocal = one / (d1d2 * nA);
+                var w1 = d2 * nA * reciprocal;
+                var w2 = d1 * nA * reciprocal;
+                var exponent = (-((nVector - v) - one) * LogOnePlusReciprocalSeries(w1, shortSeries)) + ((v - one) * LogOnePlusReciprocalSeries(w2, shortSeries));
+                ((nB + one) * (d1d2 * reciprocal) * Vector256.Exp(exponent)).CopyTo(powerRatios[k..]);
                 ((nVector - v) / (v + one)).CopyTo(binomialRatios[k..]);
             }
         }
@@ -1049,17 +1058,28 @@ public static class KolmogorovSmirnov
         }
     }
 
-    /// <summary>2·atanh(1/(2m + 1)) = ln(1 + 1/m) by its series, Σ_{k=0..7} w^(2k)/(2k+1): for m ≥ 10 the next term is below 10⁻²² relative.</summary>
-    private static Vector256<double> LogOnePlusReciprocalSeries(Vector256<double> m)
+    /// <summary>
+    /// ln(1 + 1/m) = 2·atanh(w), w = 1/(2m + 1), by its series 2w·Σ w^(2k)/(2k+1): eight terms for m ≥ 10 (the next is
+    /// below 10⁻²² relative), three for m ≥ 1,000 (below 10⁻²⁰).
+    /// </summary>
+    private static Vector256<double> LogOnePlusReciprocalSeries(Vector256<double> w, bool shortSeries)
     {
-        var w = Vector256<double>.One / ((m + m) + Vector256<double>.One);
         var w2 = w * w;
-        var series = Vector256.Create(1.0 / 15);
-        series = Vector256.FusedMultiplyAdd(series, w2, Vector256.Create(1.0 / 13));
-        series = Vector256.FusedMultiplyAdd(series, w2, Vector256.Create(1.0 / 11));
-        series = Vector256.FusedMultiplyAdd(series, w2, Vector256.Create(1.0 / 9));
-        series = Vector256.FusedMultiplyAdd(series, w2, Vector256.Create(1.0 / 7));
-        series = Vector256.FusedMultiplyAdd(series, w2, Vector256.Create(1.0 / 5));
+        Vector256<double> series;
+        if (shortSeries)
+        {
+            series = Vector256.Create(1.0 / 5);
+        }
+        else
+        {
+            series = Vector256.Create(1.0 / 15);
+            series = Vector256.FusedMultiplyAdd(series, w2, Vector256.Create(1.0 / 13));
+            series = Vector256.FusedMultiplyAdd(series, w2, Vector256.Create(1.0 / 11));
+            series = Vector256.FusedMultiplyAdd(series, w2, Vector256.Create(1.0 / 9));
+            series = Vector256.FusedMultiplyAdd(series, w2, Vector256.Create(1.0 / 7));
+            series = Vector256.FusedMultiplyAdd(series, w2, Vector256.Create(1.0 / 5));
+        }
+
         series = Vector256.FusedMultiplyAdd(series, w2, Vector256.Create(1.0 / 3));
         series = Vector256.FusedMultiplyAdd(series, w2, Vector256<double>.One);
         return (w + w) * series;
