@@ -1,7 +1,5 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
 using MathNet.Numerics;
 using MathNet.Numerics.Distributions;
 
@@ -28,10 +26,9 @@ public static class DriftStatistics
         WassersteinOfSorted(sortedReference, sortedCurrent);
 
     /// <summary>
-    /// One merge of the two sorted samples, one value per step without a branch on the data: between the value taken
-    /// last and the one taken now both empirical CDFs are flat at (i/n1, j/n2), so the integral grows by
-    /// |i·n2 − j·n1|·(v − previous) / (n1·n2); ties add zero-width pieces. The integer difference is exact and the
-    /// division by n1·n2 is done once at the end.
+    /// One merge of the two sorted samples (<see cref="PooledMerge"/>): between the value taken last and the one taken
+    /// now both empirical CDFs are flat at (i/n1, j/n2), so the integral grows by |i·n2 − j·n1|·(v − previous) / (n1·n2);
+    /// ties add zero-width pieces. The integer difference is exact and the division by n1·n2 is done once at the end.
     /// </summary>
     private static double WassersteinOfSorted<T>(ReadOnlySpan<T> sortedReference, ReadOnlySpan<T> sortedCurrent)
         where T : struct, IFloatingPointIeee754<T>
@@ -42,83 +39,19 @@ public static class DriftStatistics
             throw new ArgumentException("the Wasserstein distance needs two non-empty samples");
         }
 
-        ref var reference = ref MemoryMarshal.GetReference(sortedReference);
-        ref var current = ref MemoryMarshal.GetReference(sortedCurrent);
-        long total = (long)n1 + n2;
-        // Two merges at once, as in the KS statistic: the first half of the pooled values and the second.
-        var (iSplit, jSplit) = KolmogorovSmirnov.MergeSplit(sortedReference, sortedCurrent, (int)(total / 2));
-        int i = 0, j = 0;
-        long difference = 0;
-        var previous = double.CreateTruncating(T.Min(sortedReference[0], sortedCurrent[0]));
-        var sum = 0.0;
-        int i2 = iSplit, j2 = jSplit;
-        long difference2 = ((long)i2 * n2) - ((long)j2 * n1);
-        var previous2 = double.CreateTruncating(i2 == 0 ? sortedCurrent[j2 - 1] : j2 == 0 ? sortedReference[i2 - 1] : T.Max(sortedReference[i2 - 1], sortedCurrent[j2 - 1]));
-        var sum2 = 0.0;
-        while (i < iSplit && j < jSplit && i2 < n1 && j2 < n2)
-        {
-            var a = Unsafe.Add(ref reference, i);
-            var b = Unsafe.Add(ref current, j);
-            var a2 = Unsafe.Add(ref reference, i2);
-            var b2 = Unsafe.Add(ref current, j2);
-            var step = a <= b ? 1 : 0;
-            var step2 = a2 <= b2 ? 1 : 0;
-            var v = double.CreateTruncating(Vector128.MinNative(Vector128.CreateScalarUnsafe(a), Vector128.CreateScalarUnsafe(b)).ToScalar());
-            var v2 = double.CreateTruncating(Vector128.MinNative(Vector128.CreateScalarUnsafe(a2), Vector128.CreateScalarUnsafe(b2)).ToScalar());
-            sum += Math.Abs((double)difference) * (v - previous);
-            sum2 += Math.Abs((double)difference2) * (v2 - previous2);
-            difference += (step * total) - n1;
-            difference2 += (step2 * total) - n1;
-            i += step;
-            j += 1 - step;
-            i2 += step2;
-            j2 += 1 - step2;
-            previous = v;
-            previous2 = v2;
-        }
+        var (first, second) = PooledMerge.Walk<T, CdfAreaSum<T>>(sortedReference, sortedCurrent);
+        return (first.Sum + second.Sum) / ((double)n1 * n2);
+    }
 
-        // The rest of the first half (one side may be used up within it), then of the second.
-        while (i < iSplit || j < jSplit)
-        {
-            var takeA = j >= jSplit || (i < iSplit && sortedReference[i] <= sortedCurrent[j]);
-            var v = double.CreateTruncating(takeA ? sortedReference[i] : sortedCurrent[j]);
-            sum += Math.Abs((double)difference) * (v - previous);
-            difference += takeA ? n2 : -n1;
-            i += takeA ? 1 : 0;
-            j += takeA ? 0 : 1;
-            previous = v;
-        }
+    /// <summary>Σ |i·n2 − j·n1|·(v − previous) over the pooled values.</summary>
+    private struct CdfAreaSum<T> : IPooledVisitor<T>
+        where T : struct, IFloatingPointIeee754<T>
+    {
+        public double Sum;
 
-        (i, j, difference, previous) = (i2, j2, difference2, previous2);
-        while (i < n1 && j < n2)
-        {
-            var a = Unsafe.Add(ref reference, i);
-            var b = Unsafe.Add(ref current, j);
-            var step = a <= b ? 1 : 0;
-            var v = double.CreateTruncating(Vector128.MinNative(Vector128.CreateScalarUnsafe(a), Vector128.CreateScalarUnsafe(b)).ToScalar());
-            sum2 += Math.Abs((double)difference) * (v - previous);
-            difference += (step * total) - n1;
-            i += step;
-            j += 1 - step;
-            previous = v;
-        }
-
-        for (; i < n1; i++)
-        {
-            var v = double.CreateTruncating(sortedReference[i]);
-            sum2 += Math.Abs(((long)i * n2) - ((long)j * n1)) * (v - previous);
-            previous = v;
-        }
-
-        for (; j < n2; j++)
-        {
-            var v = double.CreateTruncating(sortedCurrent[j]);
-            sum2 += Math.Abs(((long)i * n2) - ((long)j * n1)) * (v - previous);
-            previous = v;
-        }
-
-        sum += sum2;
-        return sum / ((double)n1 * n2);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Visit(long difference, T previous, T value) =>
+            Sum += Math.Abs((double)difference) * (double.CreateTruncating(value) - double.CreateTruncating(previous));
     }
 
     /// <summary>

@@ -66,11 +66,11 @@ public static class KolmogorovSmirnov
     public static double Statistic(ReadOnlySpan<float> sortedA, ReadOnlySpan<float> sortedB) => StatisticOfSorted(sortedA, sortedB);
 
     /// <summary>
-    /// One merge of the two sorted samples. F_a − F_b is i/n1 − j/n2 after i values of a and j of b; it counts only
-    /// where every copy of a value has been taken (the next pooled value is larger), as scipy evaluates both empirical
-    /// CDFs at each pooled value with searchsorted(side='right'). The merge takes one value per step without a branch
-    /// on the data (a mispredicted branch per value cost more than the rest of the step): the comparison picks the side
-    /// arithmetically, and i·n2 − j·n1 is kept in integers, so D is the exact rational rounded once.
+    /// One merge of the two sorted samples (<see cref="PooledMerge"/>). F_a − F_b is i/n1 − j/n2 after i values of a
+    /// and j of b; it counts only where every copy of a value has been taken (the next pooled value is larger), as
+    /// scipy evaluates both empirical CDFs at each pooled value with searchsorted(side='right'). i·n2 − j·n1 is kept in
+    /// integers, so D is the exact rational rounded once. After one sample is used up the difference only shrinks
+    /// towards 0, and the end (n1, n2) is 0.
     /// </summary>
     private static double StatisticOfSorted<T>(ReadOnlySpan<T> sortedA, ReadOnlySpan<T> sortedB)
         where T : struct, IFloatingPointIeee754<T>
@@ -81,134 +81,31 @@ public static class KolmogorovSmirnov
             throw new ArgumentException("the two-sample KS test needs two non-empty samples");
         }
 
-        ref var a = ref MemoryMarshal.GetReference(sortedA);
-        ref var b = ref MemoryMarshal.GetReference(sortedB);
-        long maxPlus = 0, maxMinus = 0;
-        long total = (long)n1 + n2;
-        // Two merges at once (each step waits on a load the step before chose, so one merge leaves the core idle):
-        // the first takes the first half of the pooled values, the second starts where that half ends.
-        var half = (int)(total / 2);
-        var (iSplit, jSplit) = MergeSplit(sortedA, sortedB, half);
-        int i = 0, j = 0;
-        long difference = 0;
-        // At the start (i, j) = (0, 0) counts nothing whatever previous is.
-        var previous = T.NegativeInfinity;
-        int i2 = iSplit, j2 = jSplit;
-        long difference2 = ((long)i2 * n2) - ((long)j2 * n1);
-        var previous2 = i2 == 0 ? sortedB[j2 - 1] : j2 == 0 ? sortedA[i2 - 1] : T.Max(sortedA[i2 - 1], sortedB[j2 - 1]);
-        while (i < iSplit && j < jSplit && i2 < n1 && j2 < n2)
-        {
-            var x = Unsafe.Add(ref a, i);
-            var y = Unsafe.Add(ref b, j);
-            var x2 = Unsafe.Add(ref a, i2);
-            var y2 = Unsafe.Add(ref b, j2);
-            var step = x <= y ? 1 : 0;
-            var step2 = x2 <= y2 ? 1 : 0;
-            var v = Vector128.MinNative(Vector128.CreateScalarUnsafe(x), Vector128.CreateScalarUnsafe(y)).ToScalar();
-            var v2 = Vector128.MinNative(Vector128.CreateScalarUnsafe(x2), Vector128.CreateScalarUnsafe(y2)).ToScalar();
-            // (i, j) is an evaluation point when the value taken last is below the one taken now.
-            var counted = difference & -(long)(previous < v ? 1 : 0);
-            var counted2 = difference2 & -(long)(previous2 < v2 ? 1 : 0);
-            maxPlus = Max(maxPlus, Max(counted, counted2));
-            maxMinus = Max(maxMinus, -Min(counted, counted2));
-            difference += (step * total) - n1;
-            difference2 += (step2 * total) - n1;
-            i += step;
-            j += 1 - step;
-            i2 += step2;
-            j2 += 1 - step2;
-            previous = v;
-            previous2 = v2;
-        }
-
-        // The rest of the first half (one side may be used up within it), then of the second.
-        while (i < iSplit || j < jSplit)
-        {
-            var takeA = j >= jSplit || (i < iSplit && sortedA[i] <= sortedB[j]);
-            var v = takeA ? sortedA[i] : sortedB[j];
-            if (previous < v)
-            {
-                maxPlus = Math.Max(maxPlus, difference);
-                maxMinus = Math.Max(maxMinus, -difference);
-            }
-
-            difference += takeA ? n2 : -n1;
-            i += takeA ? 1 : 0;
-            j += takeA ? 0 : 1;
-            previous = v;
-        }
-
-        (i, j, difference, previous) = (i2, j2, difference2, previous2);
-        while (i < n1 && j < n2)
-        {
-            var x = Unsafe.Add(ref a, i);
-            var y = Unsafe.Add(ref b, j);
-            var step = x <= y ? 1 : 0;
-            var v = Vector128.MinNative(Vector128.CreateScalarUnsafe(x), Vector128.CreateScalarUnsafe(y)).ToScalar();
-            var counted = difference & -(long)(previous < v ? 1 : 0);
-            maxPlus = Max(maxPlus, counted);
-            maxMinus = Max(maxMinus, -counted);
-            difference += (step * total) - n1;
-            i += step;
-            j += 1 - step;
-            previous = v;
-        }
-
-        // One sample is used up: take the other's copies of the last value, count that point; after it the
-        // difference only shrinks towards 0.
-        while (i < n1 && sortedA[i] == previous)
-        {
-            i++;
-        }
-
-        while (j < n2 && sortedB[j] == previous)
-        {
-            j++;
-        }
-
-        var last = ((long)i * n2) - ((long)j * n1);
-        maxPlus = Math.Max(maxPlus, last);
-        maxMinus = Math.Max(maxMinus, -last);
-        return Math.Max(maxPlus, maxMinus) / ((double)n1 * n2);
+        var (first, second) = PooledMerge.Walk<T, ExtremeDifferences<T>>(sortedA, sortedB);
+        return Math.Max(Math.Max(first.MaxPlus, second.MaxPlus), Math.Max(first.MaxMinus, second.MaxMinus)) / ((double)n1 * n2);
     }
 
-    /// <summary>
-    /// Where a merge of two sorted samples that takes from <paramref name="sortedA"/> on ties stands after
-    /// <paramref name="steps"/> values: (values taken from a, values taken from b), by binary search on the merge path.
-    /// </summary>
-    internal static (int I, int J) MergeSplit<T>(ReadOnlySpan<T> sortedA, ReadOnlySpan<T> sortedB, int steps)
+    /// <summary>The largest i·n2 − j·n1 either way at the evaluation points (the value taken last below the one taken now), without a branch.</summary>
+    private struct ExtremeDifferences<T> : IPooledVisitor<T>
         where T : struct, IFloatingPointIeee754<T>
     {
-        int lo = Math.Max(0, steps - sortedB.Length), hi = Math.Min(steps, sortedA.Length);
-        while (lo < hi)
+        public long MaxPlus;
+        public long MaxMinus;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Visit(long difference, T previous, T value)
         {
-            var mid = (lo + hi) >>> 1;
-            // a[mid] comes before b[steps − mid − 1]: more than mid values of a are among the first steps.
-            if (sortedA[mid] <= sortedB[steps - mid - 1])
-            {
-                lo = mid + 1;
-            }
-            else
-            {
-                hi = mid;
-            }
+            var counted = difference & -(long)(previous < value ? 1 : 0);
+            MaxPlus = Max(MaxPlus, counted);
+            MaxMinus = Max(MaxMinus, -counted);
         }
 
-        return (lo, steps - lo);
-    }
-
-    /// <summary>min(a, b) without a branch (|a − b| &lt; 2⁶³).</summary>
-    internal static long Min(long a, long b)
-    {
-        var d = b - a;
-        return a + (d & (d >> 63));
-    }
-
-    /// <summary>max(a, b) without a branch (|a − b| &lt; 2⁶³).</summary>
-    internal static long Max(long a, long b)
-    {
-        var d = b - a;
-        return a + (d & ~(d >> 63));
+        /// <summary>max(a, b) without a branch (|a − b| &lt; 2⁶³).</summary>
+        private static long Max(long a, long b)
+        {
+            var d = b - a;
+            return a + (d & ~(d >> 63));
+        }
     }
 
     /// <summary>The two-sided p-value of D for sample sizes <paramref name="n1"/> and <paramref name="n2"/>, as ks_2samp(method='auto').</summary>
