@@ -69,8 +69,8 @@ public static class KolmogorovSmirnov
     /// One merge of the two sorted samples (<see cref="PooledMerge"/>). F_a − F_b is i/n1 − j/n2 after i values of a
     /// and j of b; it counts only where every copy of a value has been taken (the next pooled value is larger), as
     /// scipy evaluates both empirical CDFs at each pooled value with searchsorted(side='right'). i·n2 − j·n1 is kept in
-    /// integers, so D is the exact rational rounded once. After one sample is used up the difference only shrinks
-    /// towards 0, and the end (n1, n2) is 0.
+    /// integers, so D = max(max(F_a − F_b), max(F_b − F_a)) = max |i·n2 − j·n1| / (n1·n2) is the exact rational
+    /// rounded once. After one sample is used up the difference only shrinks towards 0, and the end (n1, n2) is 0.
     /// </summary>
     private static double StatisticOfSorted<T>(ReadOnlySpan<T> sortedA, ReadOnlySpan<T> sortedB)
         where T : struct, IFloatingPointIeee754<T>
@@ -81,30 +81,24 @@ public static class KolmogorovSmirnov
             throw new ArgumentException("the two-sample KS test needs two non-empty samples");
         }
 
-        var (first, second) = PooledMerge.Walk<T, ExtremeDifferences<T>>(sortedA, sortedB);
-        return Math.Max(Math.Max(first.MaxPlus, second.MaxPlus), Math.Max(first.MaxMinus, second.MaxMinus)) / ((double)n1 * n2);
+        var (first, second) = PooledMerge.Walk<T, LargestDifference<T>>(sortedA, sortedB);
+        return Math.Max(first.Largest, second.Largest) / ((double)n1 * n2);
     }
 
-    /// <summary>The largest i·n2 − j·n1 either way at the evaluation points (the value taken last below the one taken now), without a branch.</summary>
-    private struct ExtremeDifferences<T> : IPooledVisitor<T>
+    /// <summary>
+    /// max |i·n2 − j·n1| at the evaluation points (the value taken last below the one taken now), without a branch;
+    /// exact as a double (|i·n2 − j·n1| &lt; 2⁵³).
+    /// </summary>
+    private struct LargestDifference<T> : IPooledVisitor<T>
         where T : struct, IFloatingPointIeee754<T>
     {
-        public long MaxPlus;
-        public long MaxMinus;
+        public double Largest;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Visit(long difference, T previous, T value)
         {
             var counted = difference & -(long)(previous < value ? 1 : 0);
-            MaxPlus = Max(MaxPlus, counted);
-            MaxMinus = Max(MaxMinus, -counted);
-        }
-
-        /// <summary>max(a, b) without a branch (|a − b| &lt; 2⁶³).</summary>
-        private static long Max(long a, long b)
-        {
-            var d = b - a;
-            return a + (d & ~(d >> 63));
+            Largest = Vector128.MaxNative(Vector128.CreateScalarUnsafe(Largest), Vector128.CreateScalarUnsafe(Math.Abs((double)counted))).ToScalar();
         }
     }
 
