@@ -44,14 +44,17 @@ public static class DriftStatistics
     }
 
     /// <summary>Σ |i·n2 − j·n1|·(v − previous) over the pooled values.</summary>
-    private struct CdfAreaSum<T> : IPooledVisitor<T>
+    private struct CdfAreaSum<T> : IPooledVisitor<CdfAreaSum<T>, T>
         where T : struct, IFloatingPointIeee754<T>
     {
         public double Sum;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Visit(long difference, T previous, T value) =>
-            Sum += Math.Abs((double)difference) * (double.CreateTruncating(value) - double.CreateTruncating(previous));
+        public static CdfAreaSum<T> Visit(CdfAreaSum<T> state, long difference, T previous, T value)
+        {
+            state.Sum += Math.Abs((double)difference) * (double.CreateTruncating(value) - double.CreateTruncating(previous));
+            return state;
+        }
     }
 
     /// <summary>

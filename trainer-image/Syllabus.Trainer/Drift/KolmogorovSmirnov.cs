@@ -89,16 +89,17 @@ public static class KolmogorovSmirnov
     /// max |i·n2 − j·n1| at the evaluation points (the value taken last below the one taken now), without a branch;
     /// exact as a double (|i·n2 − j·n1| &lt; 2⁵³).
     /// </summary>
-    private struct LargestDifference<T> : IPooledVisitor<T>
+    private struct LargestDifference<T> : IPooledVisitor<LargestDifference<T>, T>
         where T : struct, IFloatingPointIeee754<T>
     {
         public double Largest;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Visit(long difference, T previous, T value)
+        public static LargestDifference<T> Visit(LargestDifference<T> state, long difference, T previous, T value)
         {
             var counted = difference & -(long)(previous < value ? 1 : 0);
-            Largest = Vector128.MaxNative(Vector128.CreateScalarUnsafe(Largest), Vector128.CreateScalarUnsafe(Math.Abs((double)counted))).ToScalar();
+            state.Largest = Vector128.MaxNative(Vector128.CreateScalarUnsafe(state.Largest), Vector128.CreateScalarUnsafe(Math.Abs((double)counted))).ToScalar();
+            return state;
         }
     }
 
