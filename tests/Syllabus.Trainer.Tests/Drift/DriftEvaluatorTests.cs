@@ -44,6 +44,39 @@ public sealed class DriftEvaluatorTests
     }
 
     [Fact]
+    public void Histograms_of_value_tests_count_every_value_in_its_equal_width_bin()
+    {
+        var profile = Profile(5000, [Normal(1, 5000)]);
+        // A window with NaNs (left out), repeated values and values beyond the reference on both sides.
+        var current = Normal(2, 4000, 0.8, 1.5);
+        current[7] = float.NaN;
+        current[8] = current[9] = current[10];
+        var outcome = DriftEvaluator.Evaluate(profile, Window([current]), new DriftOptions { Detector = "wasserstein" }, "m", DateTimeOffset.UnixEpoch);
+
+        var histogram = Assert.Single(outcome.Histograms);
+        var sample = profile.Numeric[0].Sample!;
+        var present = current.Where(v => !float.IsNaN(v)).ToArray();
+        // The plain computation: one division per value.
+        double lo = Math.Min(sample.Min(), present.Min()), hi = Math.Max(sample.Max(), present.Max());
+        var width = (hi - lo) / 20;
+        double[] Shares(float[] values)
+        {
+            var counts = new double[20];
+            foreach (var v in values)
+            {
+                counts[Math.Min((int)((v - lo) / width), 19)]++;
+            }
+
+            return [.. counts.Select(c => c / values.Length)];
+        }
+
+        Assert.Equal(Shares(sample), histogram.Reference);
+        Assert.Equal(Shares(present), histogram.Current);
+        Assert.Equal(3000, outcome.Report.Features[0].ReferenceCount);
+        Assert.Equal(1, outcome.Report.Features[0].CurrentMissing);
+    }
+
+    [Fact]
     public void A_shifted_window_drifts_and_a_window_from_the_same_distribution_does_not()
     {
         var profile = Profile(800, [Normal(1, 800), Normal(2, 800, 5, 2)]);

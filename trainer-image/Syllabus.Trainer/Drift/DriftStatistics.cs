@@ -1,5 +1,8 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
 using MathNet.Numerics;
 using MathNet.Numerics.Distributions;
+using Syllabus.Api;
 
 namespace Syllabus.Trainer.Drift;
 
@@ -16,7 +19,20 @@ public static class DriftStatistics
     /// scipy.stats.wasserstein_distance(reference, current): ∫|F_ref − F_cur| over the pooled sorted values.
     /// Both samples sorted ascending, non-empty.
     /// </summary>
-    public static double Wasserstein(ReadOnlySpan<double> sortedReference, ReadOnlySpan<double> sortedCurrent)
+    public static double Wasserstein(ReadOnlySpan<double> sortedReference, ReadOnlySpan<double> sortedCurrent) =>
+        WassersteinOfSorted(sortedReference, sortedCurrent);
+
+    /// <summary>The Wasserstein distance of two sorted float samples (see the double overload).</summary>
+    public static double Wasserstein(ReadOnlySpan<float> sortedReference, ReadOnlySpan<float> sortedCurrent) =>
+        WassersteinOfSorted(sortedReference, sortedCurrent);
+
+    /// <summary>
+    /// One merge of the two sorted samples (<see cref="PooledMerge"/>): between the value taken last and the one taken
+    /// now both empirical CDFs are flat at (i/n1, j/n2), so the integral grows by |i·n2 − j·n1|·(v − previous) / (n1·n2);
+    /// ties add zero-width pieces. The integer difference is exact and the division by n1·n2 is done once at the end.
+    /// </summary>
+    private static double WassersteinOfSorted<T>(ReadOnlySpan<T> sortedReference, ReadOnlySpan<T> sortedCurrent)
+        where T : struct, IFloatingPointIeee754<T>
     {
         int n1 = sortedReference.Length, n2 = sortedCurrent.Length;
         if (n1 == 0 || n2 == 0)
@@ -24,51 +40,57 @@ public static class DriftStatistics
             throw new ArgumentException("the Wasserstein distance needs two non-empty samples");
         }
 
-        int i = 0, j = 0;
-        var previous = Math.Min(sortedReference[0], sortedCurrent[0]);
-        var sum = 0.0;
-        while (i < n1 || j < n2)
+        var (first, second) = PooledMerge.Walk<T, CdfAreaSum<T>>(sortedReference, sortedCurrent);
+        return (first.Sum + second.Sum) / ((double)n1 * n2);
+    }
+
+    /// <summary>Σ |i·n2 − j·n1|·(v − previous) over the pooled values.</summary>
+    private struct CdfAreaSum<T> : IPooledVisitor<CdfAreaSum<T>, T>
+        where T : struct, IFloatingPointIeee754<T>
+    {
+        public double Sum;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static CdfAreaSum<T> Visit(CdfAreaSum<T> state, long difference, T previous, T value)
         {
-            var v = j >= n2 || (i < n1 && sortedReference[i] <= sortedCurrent[j]) ? sortedReference[i] : sortedCurrent[j];
-            // Between the previous pooled value and this one both CDFs are flat at (i/n1, j/n2).
-            sum += Math.Abs(((double)i / n1) - ((double)j / n2)) * (v - previous);
-            while (i < n1 && sortedReference[i] <= v)
-            {
-                i++;
-            }
-
-            while (j < n2 && sortedCurrent[j] <= v)
-            {
-                j++;
-            }
-
-            previous = v;
+            state.Sum += Math.Abs((double)difference) * (double.CreateTruncating(value) - double.CreateTruncating(previous));
+            return state;
         }
-
-        return sum;
     }
 
     /// <summary>
     /// Evidently's wasserstein_distance_norm: the Wasserstein distance divided by max(std(reference), 0.001), the
     /// population standard deviation (numpy's default ddof=0). Drift at ≥ 0.1.
     /// </summary>
-    public static double WassersteinNormed(ReadOnlySpan<double> sortedReference, ReadOnlySpan<double> sortedCurrent)
+    public static double WassersteinNormed(ReadOnlySpan<double> sortedReference, ReadOnlySpan<double> sortedCurrent) =>
+        Wasserstein(sortedReference, sortedCurrent) / Math.Max(PopulationStd(sortedReference), 0.001);
+
+    /// <summary>The normed Wasserstein distance against a prepared reference (its standard deviation computed once).</summary>
+    public static double WassersteinNormed(SortedSample reference, ReadOnlySpan<float> sortedCurrent)
+    {
+        ArgumentNullException.ThrowIfNull(reference);
+        return Wasserstein(reference.Values, sortedCurrent) / Math.Max(reference.Std, 0.001);
+    }
+
+    /// <summary>numpy.std (ddof = 0): the mean first, then the mean squared deviation, both summed in order.</summary>
+    internal static double PopulationStd<T>(ReadOnlySpan<T> values)
+        where T : struct, IFloatingPointIeee754<T>
     {
         var mean = 0.0;
-        foreach (var v in sortedReference)
+        foreach (var v in values)
         {
-            mean += v;
+            mean += double.CreateTruncating(v);
         }
 
-        mean /= sortedReference.Length;
+        mean /= values.Length;
         var squares = 0.0;
-        foreach (var v in sortedReference)
+        foreach (var v in values)
         {
-            squares += (v - mean) * (v - mean);
+            var d = double.CreateTruncating(v) - mean;
+            squares += d * d;
         }
 
-        var std = Math.Sqrt(squares / sortedReference.Length);
-        return Wasserstein(sortedReference, sortedCurrent) / Math.Max(std, 0.001);
+        return Math.Sqrt(squares / values.Length);
     }
 
     /// <summary>
@@ -186,33 +208,11 @@ public static class DriftStatistics
         return new HypothesisTestResult(z, 2 * (1 - Normal.CDF(0, 1, Math.Abs(z))));
     }
 
-    /// <summary>Bonferroni: each p-value times the number of tests, at most 1.</summary>
-    public static double[] Bonferroni(IReadOnlyList<double> pValues)
-    {
-        ArgumentNullException.ThrowIfNull(pValues);
-        return [.. pValues.Select(p => Math.Min(1.0, p * pValues.Count))];
-    }
+    /// <summary>Bonferroni (the operator's DriftPolicy applies the same function of Syllabus.Api).</summary>
+    public static double[] Bonferroni(IReadOnlyList<double> pValues) => MultipleTestCorrections.AdjustBonferroni(pValues);
 
-    /// <summary>
-    /// Benjamini–Hochberg adjusted p-values (the step-up "q-values" of statsmodels' fdr_bh and R's p.adjust "BH"):
-    /// the p-value of rank i (ascending) times m / i, made monotone from the largest down, at most 1.
-    /// </summary>
-    public static double[] BenjaminiHochberg(IReadOnlyList<double> pValues)
-    {
-        ArgumentNullException.ThrowIfNull(pValues);
-        var m = pValues.Count;
-        var order = Enumerable.Range(0, m).OrderBy(i => pValues[i]).ToArray();
-        var adjusted = new double[m];
-        var running = 1.0;
-        for (var rank = m; rank >= 1; rank--)
-        {
-            var index = order[rank - 1];
-            running = Math.Min(running, pValues[index] * m / rank);
-            adjusted[index] = Math.Min(1.0, running);
-        }
-
-        return adjusted;
-    }
+    /// <summary>Benjamini–Hochberg adjusted p-values (statsmodels' fdr_bh, R's p.adjust "BH"), shared with the operator.</summary>
+    public static double[] BenjaminiHochberg(IReadOnlyList<double> pValues) => MultipleTestCorrections.AdjustBenjaminiHochberg(pValues);
 
     private static double[] Shares(ReadOnlySpan<double> counts)
     {
