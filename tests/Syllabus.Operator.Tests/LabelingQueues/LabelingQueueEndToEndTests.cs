@@ -4,6 +4,7 @@ using Syllabus.Api;
 using Syllabus.Operator.LabelingQueues;
 using Syllabus.Operator.Tests.TrainingRuns;
 using Syllabus.Runtime;
+using Syllabus.Testing;
 
 namespace Syllabus.Operator.Tests.LabelingQueues;
 
@@ -103,6 +104,77 @@ public sealed class LabelingQueueEndToEndTests(TrainingRunCluster cluster) : ICl
             await op.DisposeAsync();
         }
     }
+
+    [Fact]
+    public async Task Keyboard_labels_and_an_undo_in_the_browser_show_in_the_queue_status()
+    {
+        cluster.Require();
+        if (HeadlessChromium.SkipReason is { } noBrowser)
+        {
+            Assert.Skip(noBrowser);
+        }
+
+        var ns = await cluster.NewNamespaceAsync("lqui", trainRows: 1000, testRows: 200);
+        var data = Path.Combine(cluster.Kubelet.ClaimDirectory(ns, "datasets"), "mnist");
+        await File.WriteAllLinesAsync(Path.Combine(data, "pool.csv"), File.ReadLines(Path.Combine(data, "test.csv")).Take(21), Ct);
+        await using var op = await cluster.StartOperatorAsync(ns);
+        await cluster.Resources<TrainingRun>().CreateAsync(BaseRun(ns), Ct);
+        // A batch as large as the budget: once labels start, the pending items cover what is left, so no second batch
+        // changes the counts under the test.
+        var queue = Queue(ns);
+        (queue.Spec.BatchSize, queue.Spec.Budget, queue.Spec.Retrain, queue.Spec.ExportUri) = (6, 6, null, null);
+        await cluster.Resources<LabelingQueue>().CreateAsync(queue, Ct);
+        await WaitForAsync(ns, q => q.Status?.Pending == 6 && q.Status.Batches == 1 && Conditions.Find(q.Status.Conditions, ConditionTypes.Ready)?.Status == Conditions.True, "batch 1 to be queued and served");
+
+        // The UI on the labelling pod's address, as `kubectl port-forward` would give it, with the Secret's token.
+        var secret = await cluster.Client.CoreV1.ReadNamespacedSecretAsync(LabelingQueueNames.TokenSecret("digits"), ns, cancellationToken: Ct);
+        var token = System.Text.Encoding.UTF8.GetString(secret.Data[LabelingQueueNames.TokenKey]);
+        var pod = await ReadyLabelPodAsync(ns);
+        var profile = Directory.CreateTempSubdirectory("syllabus-chromium-");
+        using var browser = await HeadlessChromium.StartAsync(profile.FullName, Ct);
+        using var page = await browser.OpenPageAsync(Ct);
+        await page.NavigateAsync($"http://{pod.Status.PodIP}:{LabelingQueueNames.ContainerPort}/#token={token}", Ct);
+        await page.WaitForAsync("document.body.dataset.ready === 'true'", Ct, UiMessage);
+        Assert.Equal("0 labelled of a budget of 6 · 6 pending · 0 skipped", await page.EvaluateAsync("document.getElementById('counts').textContent", Ct));
+
+        // Three digits typed as their keys, then Backspace undoes the last one.
+        var typed = new List<string>();
+        foreach (var (key, labelled) in new[] { ("3", 1), ("7", 2), ("1", 3) })
+        {
+            typed.Add((await page.EvaluateAsync("document.getElementById('item-id').textContent", Ct))!);
+            await page.PressKeyAsync(key, $"Digit{key}", 48 + int.Parse(key, System.Globalization.CultureInfo.InvariantCulture), key, Ct);
+            await page.WaitForAsync($"document.body.dataset.busy === 'false' && document.getElementById('counts').dataset.labelled === '{labelled}'", Ct, UiMessage);
+        }
+
+        await page.PressKeyAsync("Backspace", "Backspace", 8, null, Ct);
+        await page.WaitForAsync("document.body.dataset.busy === 'false' && document.getElementById('counts').dataset.labelled === '2'", Ct, UiMessage);
+        Assert.StartsWith("undid the label '1'", await page.EvaluateAsync("document.getElementById('message').textContent", Ct), StringComparison.Ordinal);
+        // The undone item is offered again.
+        Assert.Equal(typed[2], await page.EvaluateAsync("document.getElementById('item-id').textContent", Ct));
+
+        // The operator reads the service's counts into the queue's status: 2 labelled, 4 pending, 4 of the budget left.
+        var q = await WaitForAsync(ns, q => q.Status?.Labelled == 2, "the status to count the browser's 2 labels");
+        Assert.Equal((2, 4, 0, 4), (q.Status!.Labelled, q.Status.Pending, q.Status.Skipped, q.Status.BudgetRemaining));
+        Assert.Equal(LabelingQueuePhases.Labelling, q.Status.Phase);
+        Assert.Equal("BudgetCovered", Conditions.Find(q.Status.Conditions, LabelingQueueConditions.Scoring)?.Reason);
+        Assert.Equal(Conditions.False, Conditions.Find(q.Status.Conditions, ConditionTypes.BudgetExhausted)?.Status);
+
+        // kubectl get lq: the API server's printer columns over that status.
+        var (columns, rows) = await cluster.GetTableAsync(ns, LabelingQueue.Plural);
+        var row = rows.Single();
+        Assert.Equal(("4", "2", "4"), (row[columns.ToList().IndexOf("Pending")], row[columns.ToList().IndexOf("Labelled")], row[columns.ToList().IndexOf("Budget")]));
+        browser.Dispose();
+        profile.Delete(recursive: true);
+    }
+
+    private const string UiMessage = "document.getElementById('message') && document.getElementById('message').textContent";
+
+    /// <summary>The labelling Deployment's ready pod.</summary>
+    private async Task<k8s.Models.V1Pod> ReadyLabelPodAsync(string ns) => await Eventually.GetAsync(
+        async () => (await cluster.Client.CoreV1.ListNamespacedPodAsync(ns, labelSelector: $"{LabelingQueueNames.QueueLabel}=digits,{LabelingQueueNames.RoleLabel}={LabelingQueueNames.LabelRole}", cancellationToken: Ct)).Items
+            .FirstOrDefault(p => p.Metadata.DeletionTimestamp is null && !string.IsNullOrEmpty(p.Status?.PodIP) && p.Status.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") == true),
+        Long,
+        () => "a ready labelling pod");
 
     private static TrainingRun BaseRun(string ns) => (TrainingRun)Manifests.LoadAll($$"""
         apiVersion: syllabus.dev/v1alpha1
