@@ -88,7 +88,7 @@ public sealed class PoolSpec
     public DatasetSource? Dataset { get; set; }
 
     [JsonPropertyName("deploymentRef")]
-    [Description("A ModelDeployment whose uncertain live samples join the pool.")]
+    [Description("A ModelDeployment whose uncertain live samples join the pool: each scoring Job fetches GET /v2/models/NAME/uncertain from its ready stable serve pods; rows whose inputs are not the queue's model's are rejected and reported.")]
     public LocalObjectReference? DeploymentRef { get; set; }
 }
 
@@ -221,6 +221,14 @@ public sealed class LabelingQueueStatus : ResourceStatus
     [JsonPropertyName("lastRetrainRun")]
     [Description("The TrainingRun created by the latest retrain.")]
     public string? LastRetrainRun { get; set; }
+
+    [JsonPropertyName("uncertainImported")]
+    [Description("Uncertain live samples of pool.deploymentRef queued for labelling so far (rows of its serve pods selected into a batch).")]
+    public int? UncertainImported { get; set; }
+
+    [JsonPropertyName("uncertainRejected")]
+    [Description("Uncertain live samples of pool.deploymentRef the latest scoring round rejected (another schema, an unreadable row); see the Scoring condition.")]
+    public int? UncertainRejected { get; set; }
 
     [JsonPropertyName("serviceUrl")]
     [Description("In-cluster URL of the labelling UI and API.")]

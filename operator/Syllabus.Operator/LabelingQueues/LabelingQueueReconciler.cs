@@ -64,6 +64,7 @@ internal sealed partial class LabelingQueueReconciler(
         }
 
         var (modelUri, modelProblem) = ResolveModel(queue);
+        var (uncertain, uncertainProblem) = UncertainSources(queue);
         var selector = $"{LabelingQueueNames.QueueLabel}={TrainingRunNames.LabelValue(name)}";
         var pods = caches.Pods.List(ns, selector);
         var (stats, statsProblem) = await ReadStatsAsync(pods, ct).ConfigureAwait(false);
@@ -73,6 +74,8 @@ internal sealed partial class LabelingQueueReconciler(
             Queue = queue,
             ModelUri = modelUri,
             ModelProblem = modelProblem,
+            Uncertain = uncertain,
+            UncertainProblem = uncertainProblem,
             Stats = stats,
             StatsProblem = statsProblem,
             Jobs = jobs,
@@ -142,6 +145,31 @@ internal sealed partial class LabelingQueueReconciler(
             _ => (null, $"TrainingRun {runName} is {run.Status?.Phase ?? "pending"}; scoring waits for its model"),
         };
     }
+
+    /// <summary>
+    /// The <c>GET /v2/models/NAME/uncertain</c> URLs of pool.deploymentRef's ready stable serve pods (from the pod cache, as
+    /// the ModelDeployment reconciler finds them to measure), sorted so a retried round asks the same pods.
+    /// </summary>
+    private (IReadOnlyList<string> Urls, string? Problem) UncertainSources(LabelingQueue queue)
+    {
+        if (queue.Spec.Pool.DeploymentRef is not { } reference)
+        {
+            return ([], null);
+        }
+
+        var selector = $"{ModelDeploymentNames.DeploymentLabel}={TrainingRunNames.LabelValue(reference.Name)},{ModelDeploymentNames.ArmLabel}={AnalysisArms.Stable}";
+        var urls = caches.Pods.List(queue.Metadata.NamespaceProperty, selector)
+            .Where(p => p.Metadata.DeletionTimestamp is null && !string.IsNullOrEmpty(p.Status?.PodIP)
+                && p.Status.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") == true)
+            .Select(p => UncertainUrl(p.Status.PodIP, reference.Name))
+            .Order(StringComparer.Ordinal)
+            .ToList();
+        return urls.Count > 0 ? (urls, null) : ([], $"ModelDeployment {reference.Name} has no ready stable serve pod");
+    }
+
+    /// <summary>A serve pod's uncertain rows: the model is served under its ModelDeployment's name.</summary>
+    internal static string UncertainUrl(string podIp, string deployment) =>
+        string.Create(CultureInfo.InvariantCulture, $"http://{(podIp.Contains(':', StringComparison.Ordinal) ? $"[{podIp}]" : podIp)}:{ModelDeploymentNames.ContainerPort}/v2/models/{Uri.EscapeDataString(deployment)}/uncertain");
 
     /// <summary>The counts of the ready labelling pod (there is one replica), read over its pod IP.</summary>
     private async Task<(LabelStats? Stats, string? Problem)> ReadStatsAsync(IReadOnlyList<V1Pod> pods, CancellationToken ct)

@@ -7,8 +7,12 @@ using Syllabus.Runtime;
 
 namespace Syllabus.Operator.LabelingQueues;
 
-/// <summary>A scoring round to start: batch, attempt, how many rows to select, with which model.</summary>
-public sealed record ScoringRound(int Batch, int Attempt, int Count, string ModelUri);
+/// <summary>A scoring round to start: batch, attempt, how many rows to select, with which model, adding which serve pods' uncertain rows.</summary>
+public sealed record ScoringRound(int Batch, int Attempt, int Count, string ModelUri)
+{
+    /// <summary>The <c>GET /v2/models/M/uncertain</c> URLs of pool.deploymentRef's ready stable serve pods.</summary>
+    public IReadOnlyList<string> Uncertain { get; init; } = [];
+}
 
 /// <summary>A retraining round whose export finished: the TrainingRun to create.</summary>
 public sealed record RetrainRound(int Round, string ExportUri, int Labels);
@@ -127,20 +131,39 @@ public static class LabelingWorkloadBuilder
         ArgumentNullException.ThrowIfNull(round);
         ArgumentNullException.ThrowIfNull(image);
         var spec = queue.Spec;
-        var pool = spec.Pool.Dataset ?? throw new InvalidOperationException("a LabelingQueue without pool.dataset cannot score (validation rejects it)");
+        var pool = spec.Pool.Dataset;
+        if (pool is null && round.Uncertain.Count == 0)
+        {
+            throw new InvalidOperationException("a scoring round needs a pool dataset or a serve pod's uncertain rows (the planner starts none without)");
+        }
+
         var store = LabelingQueueNames.MountedPath(spec.StoreUri);
-        var (volumes, mounts) = ClaimVolumes(spec.StoreUri, pool.Uri, round.ModelUri);
+        var (volumes, mounts) = ClaimVolumes(spec.StoreUri, pool?.Uri, round.ModelUri);
         var arguments = new List<string>
         {
             "score",
             "--model", round.ModelUri,
-            "--pool", LabelingQueueNames.MountedPath(pool.Uri),
+        };
+        if (pool is not null)
+        {
+            arguments.AddRange(["--pool", LabelingQueueNames.MountedPath(pool.Uri)]);
+        }
+
+        foreach (var url in round.Uncertain)
+        {
+            arguments.AddRange(["--uncertain", url]);
+        }
+
+        arguments.AddRange(
+        [
             "--strategy", StrategyArgument(spec.Strategy.Type),
             "--batch", round.Count.ToString(CultureInfo.InvariantCulture),
             // A fresh tie-breaking (and random-baseline) seed per batch, the same for every attempt of it.
             "--seed", round.Batch.ToString(CultureInfo.InvariantCulture),
             "--out", $"{store}/{LabelingQueueNames.BatchFolder}/{LabelingQueueNames.BatchFileName(round.Batch)}",
-        };
+            // The counts (and the uncertain rows rejected) for the planner: the Job's termination message.
+            "--termination-message-path", TrainerJobBuilder.TerminationMessagePath,
+        ]);
         if (round.Batch > 1)
         {
             // The store exists from the first batch on: leave out every row it already holds.

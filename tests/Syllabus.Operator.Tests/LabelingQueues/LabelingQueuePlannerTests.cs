@@ -43,9 +43,11 @@ public sealed class LabelingQueuePlannerTests
 
     private static LabelingQueueObservation Observe(
         LabelingQueue queue, LabelStats? stats = null, IEnumerable<V1Job>? jobs = null, Dictionary<string, string>? messages = null,
-        string? model = Model, TrainingRun? nextRun = null, DateTimeOffset? now = null) => new()
+        string? model = Model, TrainingRun? nextRun = null, DateTimeOffset? now = null, IReadOnlyList<string>? uncertain = null) => new()
     {
         Queue = queue,
+        Uncertain = uncertain ?? [],
+        UncertainProblem = queue.Spec.Pool.DeploymentRef is { } md && uncertain is not { Count: > 0 } ? $"ModelDeployment {md.Name} has no ready stable serve pod" : null,
         ModelUri = model,
         ModelProblem = model is null ? "TrainingRun base is Running; scoring waits for its model" : null,
         Stats = stats,
@@ -203,6 +205,80 @@ public sealed class LabelingQueuePlannerTests
         Assert.Equal(6, LabelingQueuePlanner.Plan(Observe(edited, stats, [done], now: T0.AddMinutes(5))).StartScoring?.Batch);
     }
 
+    private const string PodA = "http://10.0.0.7:8080/v2/models/live/uncertain";
+    private const string PodB = "http://10.0.0.9:8080/v2/models/live/uncertain";
+
+    private static LabelingQueue LiveQueue(LabelingQueueStatus? status = null, bool withDataset = false)
+    {
+        var queue = Queue(status);
+        queue.Spec.Pool = new PoolSpec { Dataset = withDataset ? queue.Spec.Pool.Dataset : null, DeploymentRef = new LocalObjectReference { Name = "live" } };
+        return queue;
+    }
+
+    [Fact]
+    public void A_deploymentRef_pool_scores_its_ready_serve_pods_rows_and_waits_while_it_has_none()
+    {
+        Assert.Empty(SpecValidation.Validate(LiveQueue().Spec));
+
+        // No dataset and no ready serve pod: nothing to score, and the condition says why.
+        var waiting = LabelingQueuePlanner.Plan(Observe(LiveQueue()));
+        Assert.Null(waiting.StartScoring);
+        Assert.Equal(("False", "NoServePods"), (Condition(waiting, LabelingQueueConditions.Scoring).Status, Condition(waiting, LabelingQueueConditions.Scoring).Reason));
+        Assert.Contains("ModelDeployment live has no ready stable serve pod", Condition(waiting, LabelingQueueConditions.Scoring).Message, StringComparison.Ordinal);
+
+        // Two ready pods: the round fetches from both.
+        var plan = LabelingQueuePlanner.Plan(Observe(LiveQueue(waiting.Status), uncertain: [PodA, PodB]));
+        Assert.Equal([PodA, PodB], plan.StartScoring!.Uncertain);
+        var args = LabelingWorkloadBuilder.BuildScoringJob(LiveQueue(), plan.StartScoring, new TrainerImageOptions { Image = "trainer:dev" }).Spec.Template.Spec.Containers.Single().Args;
+        Assert.Equal(["score", "--model", Model, "--uncertain", PodA, "--uncertain", PodB, "--strategy", "margin"], args.Take(9));
+        Assert.DoesNotContain("--pool", args);
+
+        // With a dataset as well, the dataset is scored while the serve pods are not ready.
+        var both = LabelingQueuePlanner.Plan(Observe(LiveQueue(withDataset: true)));
+        Assert.Empty(both.StartScoring!.Uncertain);
+        var datasetOnly = LabelingWorkloadBuilder.BuildScoringJob(LiveQueue(withDataset: true), both.StartScoring, new TrainerImageOptions { Image = "trainer:dev" }).Spec.Template.Spec.Containers.Single().Args;
+        Assert.Contains("--pool", datasetOnly);
+    }
+
+    [Fact]
+    public void A_round_records_the_serve_pods_rows_it_queued_and_reports_the_rejected_ones()
+    {
+        var done = Job("digits-score-2-1", "Complete", T0);
+        var queue = LiveQueue(new LabelingQueueStatus { TokenSecret = "digits-token", Batches = 1, UncertainImported = 3, Scoring = new LabelingScoringStatus { Batch = 2, Attempt = 1, ItemsBefore = 5 } });
+        var summary = """{"poolRows":9,"excludedRows":2,"scoredRows":5,"selectedRows":5,"rejectedRows":2,"uncertainRows":9,"uncertainExcluded":2,"uncertainRejected":2,"uncertainSelected":5,"firstUncertainReject":"http://10.0.0.9:8080/v2/models/live/uncertain r-1#0: the serving model's inputs are not the scoring model's: missing 'p0'"}""";
+
+        var plan = LabelingQueuePlanner.Plan(Observe(queue, Stats(total: 10, pending: 5, labelled: 5), [done], new() { ["digits-score-2-1"] = summary }, uncertain: [PodA, PodB]));
+
+        Assert.Equal((8, 2), (plan.Status.UncertainImported, plan.Status.UncertainRejected));
+        Assert.Equal("Batch 2: 5 items queued for labelling (5 of them uncertain rows of the serve pods)", Assert.Single(plan.Events, e => e.Reason == "BatchImported").Message);
+        var warning = Assert.Single(plan.Events, e => e.Reason == "UncertainRowsRejected");
+        Assert.Equal(EventTypes.Warning, warning.Type);
+        Assert.Contains("2 of the 9 uncertain rows of ModelDeployment live were not scored (first: http://10.0.0.9:8080/v2/models/live/uncertain r-1#0: the serving model's inputs are not the scoring model's: missing 'p0')", warning.Message, StringComparison.Ordinal);
+
+        // A termination message that is not a summary (an older trainer) counts nothing and reports nothing.
+        var plain = LabelingQueuePlanner.Plan(Observe(queue, Stats(total: 10, pending: 5, labelled: 5), [done], new() { ["digits-score-2-1"] = "scored" }, uncertain: [PodA]));
+        Assert.Equal((3, null), (plain.Status.UncertainImported, plain.Status.UncertainRejected));
+        Assert.DoesNotContain(plain.Events, e => e.Reason == "UncertainRowsRejected");
+    }
+
+    [Fact]
+    public void An_empty_round_of_a_deploymentRef_pool_scores_again_after_a_while_not_only_on_a_spec_edit()
+    {
+        var done = Job("digits-score-5-1", "Complete", T0);
+        var stats = Stats(total: 20, pending: 0, labelled: 10, skipped: 10, budget: 100);
+        var queue = LiveQueue(new LabelingQueueStatus { TokenSecret = "digits-token", Batches = 4, Scoring = new LabelingScoringStatus { Batch = 5, Attempt = 1, ItemsBefore = 20 } });
+        var exhausted = LabelingQueuePlanner.Plan(Observe(queue, stats, [done], now: T0 + LabelingQueuePlanner.ImportGrace, uncertain: [PodA]));
+        Assert.Equal("PoolExhausted", Condition(exhausted, LabelingQueueConditions.Scoring).Reason);
+        Assert.Contains("the serve pods' rows are scored again in 60s", Condition(exhausted, LabelingQueueConditions.Scoring).Message, StringComparison.Ordinal);
+
+        var soon = LabelingQueuePlanner.Plan(Observe(LiveQueue(exhausted.Status), stats, [done], now: T0 + LabelingQueuePlanner.ImportGrace + TimeSpan.FromSeconds(30), uncertain: [PodA]));
+        Assert.Null(soon.StartScoring);
+        Assert.True(soon.RequeueAfter <= TimeSpan.FromSeconds(30));
+        var later = LabelingQueuePlanner.Plan(Observe(LiveQueue(exhausted.Status), stats, [done], now: T0 + LabelingQueuePlanner.ImportGrace + LabelingQueuePlanner.UncertainRescore, uncertain: [PodA]));
+        Assert.Equal(6, later.StartScoring?.Batch);
+        Assert.Equal([PodA], later.StartScoring!.Uncertain);
+    }
+
     [Fact]
     public void After_afterLabels_new_labels_one_export_then_one_training_run_with_the_count_it_used()
     {
@@ -310,7 +386,7 @@ public sealed class LabelingQueuePlannerTests
         Assert.Equal(0, next.Spec.BackoffLimit);
         Assert.Equal(
             ["score", "--model", Model, "--pool", "/var/run/syllabus/pvc/data/pool.csv", "--strategy", "margin", "--batch", "4", "--seed", "3",
-             "--out", "/var/run/syllabus/pvc/data/labelling/digits/batches/batch-0003.csv",
+             "--out", "/var/run/syllabus/pvc/data/labelling/digits/batches/batch-0003.csv", "--termination-message-path", "/dev/termination-log",
              "--exclude-store", "/var/run/syllabus/pvc/data/labelling/digits/labels.db", "--balance-classes"],
             next.Spec.Template.Spec.Containers.Single().Args);
         Assert.Equal(["data", "models"], next.Spec.Template.Spec.Volumes.Where(v => v.PersistentVolumeClaim is not null).Select(v => v.PersistentVolumeClaim.ClaimName).Order());
@@ -328,7 +404,6 @@ public sealed class LabelingQueuePlannerTests
 
     [Theory]
     [InlineData("QueryByCommittee", null, "pvc://data/labelled", "QueryByCommittee needs a committee of models")]
-    [InlineData("Margin", "mnist", "pvc://data/labelled", "not supported as a pool by this operator yet")]
     [InlineData("Margin", null, null, "retrain needs exportUri")]
     public void Specs_the_operator_cannot_run_are_invalid_with_a_message_naming_the_field(string strategy, string? deploymentRef, string? exportUri, string message)
     {
