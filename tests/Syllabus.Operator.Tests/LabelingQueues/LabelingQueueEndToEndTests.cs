@@ -2,6 +2,8 @@ using System.Net;
 using k8s;
 using Syllabus.Api;
 using Syllabus.Operator.LabelingQueues;
+using Syllabus.Operator.ModelDeployments;
+using Syllabus.Operator.Tests.ModelDeployments;
 using Syllabus.Operator.Tests.TrainingRuns;
 using Syllabus.Runtime;
 using Syllabus.Testing;
@@ -165,6 +167,57 @@ public sealed class LabelingQueueEndToEndTests(TrainingRunCluster cluster) : ICl
         Assert.Equal(("4", "2", "4"), (row[columns.ToList().IndexOf("Pending")], row[columns.ToList().IndexOf("Labelled")], row[columns.ToList().IndexOf("Budget")]));
         browser.Dispose();
         profile.Delete(recursive: true);
+    }
+
+    [Fact]
+    public async Task A_deploymentRef_pool_queues_the_uncertain_rows_its_serve_pod_kept_under_their_request_ids()
+    {
+        cluster.Require();
+        var ns = await cluster.NewNamespaceAsync("lqmd", trainRows: 1000, testRows: 200);
+        var digits = await TestDigits.LoadAsync(Path.Combine(cluster.Kubelet.ClaimDirectory(ns, "datasets"), "mnist", "test.csv"), Ct);
+        await using var op = await cluster.StartOperatorAsync(ns);
+        await cluster.Resources<TrainingRun>().CreateAsync(BaseRun(ns), Ct);
+        await cluster.Resources<ModelDeployment>().CreateAsync((ModelDeployment)Manifests.LoadAll($$$"""
+            apiVersion: syllabus.dev/v1alpha1
+            kind: ModelDeployment
+            metadata: {name: live, namespace: {{{ns}}}}
+            spec:
+              source: {trainingRun: {name: base}}
+              replicas: 1
+            """, "test").Single(), Ct);
+
+        // The queue's pool is the serve pod's uncertain rows alone: nothing is scored while it has no ready pod.
+        var queue = Queue(ns);
+        (queue.Spec.Pool, queue.Spec.BatchSize, queue.Spec.Budget, queue.Spec.Retrain, queue.Spec.ExportUri) =
+            (new PoolSpec { DeploymentRef = new LocalObjectReference { Name = "live" } }, 5, 5, null, null);
+        await cluster.Resources<LabelingQueue>().CreateAsync(queue, Ct);
+
+        // Eight requests to the serve pod, one digit each: it keeps them as its uncertain rows (capacity 100).
+        var servePod = await Eventually.GetAsync(
+            async () => (await cluster.Client.CoreV1.ListNamespacedPodAsync(ns, labelSelector: $"{ModelDeploymentNames.DeploymentLabel}=live,{ModelDeploymentNames.ArmLabel}={AnalysisArms.Stable}", cancellationToken: Ct)).Items
+                .FirstOrDefault(p => p.Status?.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") == true),
+            Long, () => "a ready serve pod of ModelDeployment live");
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        for (var i = 0; i < 8; i++)
+        {
+            using var infer = await http.PostAsync(new Uri($"http://{servePod.Status.PodIP}:{ModelDeploymentNames.ContainerPort}/v2/models/live/infer"),
+                new StringContent(ModelDeploymentEndToEndTests.Infer(digits.Rows[i].Pixels, $"live-{i}").ToJsonString(), System.Text.Encoding.UTF8, "application/json"), Ct);
+            Assert.Equal(HttpStatusCode.OK, infer.StatusCode);
+        }
+
+        // Batch 1: the 5 most uncertain of them (margin), queued under REQUEST#ROW, counted in status.
+        var q = await WaitForAsync(ns, q => q.Status?.Batches == 1 && q.Status.Pending == 5 && q.Status.UncertainImported == 5, "batch 1 of the serve pod's rows to be queued");
+        Assert.Equal(0, q.Status!.UncertainRejected);
+        var job = await cluster.Client.BatchV1.ReadNamespacedJobAsync(LabelingQueueNames.ScoreJob("digits", 1, 1), ns, cancellationToken: Ct);
+        var args = job.Spec.Template.Spec.Containers.Single().Args;
+        Assert.Equal($"http://{servePod.Status.PodIP}:{ModelDeploymentNames.ContainerPort}/v2/models/live/uncertain", args[args.IndexOf("--uncertain") + 1]);
+        Assert.DoesNotContain("--pool", args);
+
+        var labelPod = await ReadyLabelPodAsync(ns);
+        var items = System.Text.Json.Nodes.JsonNode.Parse(await http.GetStringAsync(new Uri($"http://{labelPod.Status.PodIP}:{LabelingQueueNames.ContainerPort}/api/items?state=pending"), Ct))!["items"]!.AsArray();
+        Assert.Equal(5, items.Count);
+        Assert.All(items, i => Assert.Matches(@"^live-[0-7]#0$", (string)i!["id"]!));
+        Assert.Equal(5, items.Select(i => (string)i!["id"]!).Distinct().Count());
     }
 
     private const string UiMessage = "document.getElementById('message') && document.getElementById('message').textContent";
