@@ -92,25 +92,39 @@ public sealed class PoolSpec
     public LocalObjectReference? DeploymentRef { get; set; }
 }
 
-[CelRule("self.type != 'QueryByCommittee' || self.committeeSize >= 2", "QueryByCommittee needs committeeSize of at least 2")]
+[CelRule("self.type != 'QueryByCommittee' || (has(self.committee) && size(self.committee) >= 1)", "QueryByCommittee needs a committee: at least one TrainingRun besides spec.model")]
+[CelRule("self.type == 'QueryByCommittee' || !has(self.committee)", "committee is only for QueryByCommittee")]
 public sealed class StrategySpec
 {
     [JsonPropertyName("type")]
-    [Description("LeastConfidence, Margin, Entropy, QueryByCommittee (vote entropy over a committee) or Random (baseline).")]
+    [Description("LeastConfidence, Margin, Entropy, QueryByCommittee (the disagreement of spec.model and the committee's models) or Random (baseline).")]
     [AllowedValues(SelectionStrategies.LeastConfidence, SelectionStrategies.Margin, SelectionStrategies.Entropy,
         SelectionStrategies.QueryByCommittee, SelectionStrategies.Random)]
     [DefaultValue(SelectionStrategies.Entropy)]
     public string Type { get; set; } = SelectionStrategies.Entropy;
 
-    [JsonPropertyName("committeeSize")]
-    [Description("Committee members (QueryByCommittee), trained on bootstrap samples.")]
-    [Range(2, 32), DefaultValue(5)]
-    public int CommitteeSize { get; set; } = 5;
+    [JsonPropertyName("committee")]
+    [Description("QueryByCommittee: TrainingRuns whose models join spec.model's in the committee (each must have Succeeded; all must take the same features and predict the same classes).")]
+    [MaxLength(31)]
+    public List<LocalObjectReference>? Committee { get; set; }
+
+    [JsonPropertyName("disagreement")]
+    [Description("QueryByCommittee's measure, as modAL defines it: VoteEntropy (of the members' votes), ConsensusEntropy (of their mean probabilities) or MaxDisagreement (the largest KL divergence of a member from the consensus).")]
+    [AllowedValues(CommitteeDisagreements.VoteEntropy, CommitteeDisagreements.ConsensusEntropy, CommitteeDisagreements.MaxDisagreement)]
+    [DefaultValue(CommitteeDisagreements.VoteEntropy)]
+    public string Disagreement { get; set; } = CommitteeDisagreements.VoteEntropy;
 
     [JsonPropertyName("classBalance")]
     [Description("Spread each batch across predicted classes.")]
     [DefaultValue(false)]
     public bool ClassBalance { get; set; }
+}
+
+public static class CommitteeDisagreements
+{
+    public const string VoteEntropy = "VoteEntropy";
+    public const string ConsensusEntropy = "ConsensusEntropy";
+    public const string MaxDisagreement = "MaxDisagreement";
 }
 
 public sealed class LabelRetrainSpec

@@ -16,6 +16,9 @@ public sealed record LabelingQueueObservation
 
     public string? ModelProblem { get; init; }
 
+    /// <summary>QueryByCommittee: the models of strategy.committee's runs (each Succeeded; the reconciler reports Valid=False before).</summary>
+    public IReadOnlyList<string> Committee { get; init; } = [];
+
     /// <summary>The uncertain-rows URLs of pool.deploymentRef's ready stable serve pods (none without a deploymentRef).</summary>
     public IReadOnlyList<string> Uncertain { get; init; } = [];
 
@@ -99,7 +102,7 @@ public static class LabelingQueuePlanner
         void Set(string type, string value, string reason, string message) =>
             Conditions.SetCondition(status.Conditions, type, value, reason, message, generation, o.Now);
         void Soon(TimeSpan after) => requeue = after < requeue ? after : requeue;
-        ScoringRound Round(int batch, int attempt, int count, string model) => new(batch, attempt, count, model) { Uncertain = o.Uncertain };
+        ScoringRound Round(int batch, int attempt, int count, string model) => new(batch, attempt, count, model) { Uncertain = o.Uncertain, Committee = o.Committee };
 
         // Without a dataset, the pool is the serve pods' uncertain rows: no round starts while no serve pod is ready.
         var noPool = queue.Spec.Pool.Dataset is null && o.Uncertain.Count == 0

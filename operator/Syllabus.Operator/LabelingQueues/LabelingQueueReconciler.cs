@@ -63,6 +63,12 @@ internal sealed partial class LabelingQueueReconciler(
             return await WriteInvalidAsync(queue, SpecValidation.Describe(errors), ct).ConfigureAwait(false);
         }
 
+        var (committee, committeeProblem) = ResolveCommittee(queue);
+        if (committeeProblem is not null)
+        {
+            return await WriteInvalidAsync(queue, committeeProblem, ct, reason: "CommitteeNotReady").ConfigureAwait(false);
+        }
+
         var (modelUri, modelProblem) = ResolveModel(queue);
         var (uncertain, uncertainProblem) = UncertainSources(queue);
         var selector = $"{LabelingQueueNames.QueueLabel}={TrainingRunNames.LabelValue(name)}";
@@ -74,6 +80,7 @@ internal sealed partial class LabelingQueueReconciler(
             Queue = queue,
             ModelUri = modelUri,
             ModelProblem = modelProblem,
+            Committee = committee,
             Uncertain = uncertain,
             UncertainProblem = uncertainProblem,
             Stats = stats,
@@ -147,6 +154,38 @@ internal sealed partial class LabelingQueueReconciler(
     }
 
     /// <summary>
+    /// QueryByCommittee: the model of each strategy.committee TrainingRun, or a message naming every member that has not
+    /// Succeeded with a model (the queue is then Valid=False; a member's change wakes it).
+    /// </summary>
+    private (IReadOnlyList<string> Models, string? Problem) ResolveCommittee(LabelingQueue queue)
+    {
+        if (queue.Spec.Strategy.Type != SelectionStrategies.QueryByCommittee || queue.Spec.Strategy.Committee is not { } members)
+        {
+            return ([], null);
+        }
+
+        var models = new List<string>();
+        var problems = new List<string>();
+        foreach (var member in members)
+        {
+            var run = caches.Runs.Get(queue.Metadata.NamespaceProperty, member.Name);
+            if (run is { Status.Phase: TrainingRunPhases.Succeeded, Status.Result.ModelUri: { Length: > 0 } uri })
+            {
+                models.Add(uri);
+            }
+            else
+            {
+                problems.Add(run is null ? $"TrainingRun {member.Name} does not exist"
+                    : run.Status?.Phase == TrainingRunPhases.Succeeded ? $"TrainingRun {member.Name} succeeded without a model"
+                    : $"TrainingRun {member.Name} is {run.Status?.Phase ?? "pending"}, not Succeeded");
+            }
+        }
+
+        return problems.Count == 0 ? (models, null)
+            : ([], $"spec.strategy.committee: {string.Join("; ", problems)}; QueryByCommittee scores once every member has Succeeded");
+    }
+
+    /// <summary>
     /// The <c>GET /v2/models/NAME/uncertain</c> URLs of pool.deploymentRef's ready stable serve pods (from the pod cache, as
     /// the ModelDeployment reconciler finds them to measure), sorted so a retried round asks the same pods.
     /// </summary>
@@ -211,18 +250,18 @@ internal sealed partial class LabelingQueueReconciler(
         return messages;
     }
 
-    private async Task<ReconcileResult> WriteInvalidAsync(LabelingQueue queue, string message, CancellationToken ct)
+    private async Task<ReconcileResult> WriteInvalidAsync(LabelingQueue queue, string message, CancellationToken ct, string reason = "InvalidSpec")
     {
         var status = System.Text.Json.JsonSerializer.Deserialize<LabelingQueueStatus>(System.Text.Json.JsonSerializer.Serialize(queue.Status ?? new LabelingQueueStatus()))!;
         status.Conditions ??= [];
-        var changed = Conditions.SetCondition(status.Conditions, ConditionTypes.Valid, Conditions.False, "InvalidSpec", message, queue.Metadata.Generation, time.GetUtcNow());
-        changed |= Conditions.SetCondition(status.Conditions, ConditionTypes.Ready, Conditions.False, "InvalidSpec", "The spec is invalid (see the Valid condition)", queue.Metadata.Generation, time.GetUtcNow());
+        var changed = Conditions.SetCondition(status.Conditions, ConditionTypes.Valid, Conditions.False, reason, message, queue.Metadata.Generation, time.GetUtcNow());
+        changed |= Conditions.SetCondition(status.Conditions, ConditionTypes.Ready, Conditions.False, reason, "The spec is invalid (see the Valid condition)", queue.Metadata.Generation, time.GetUtcNow());
         status.Phase = LabelingQueuePhases.Pending;
         status.ObservedGeneration = queue.Metadata.Generation;
         if (changed || !SameStatus(queue.Status, status))
         {
             await queues.UpdateStatusAsync(queue, status, ct).ConfigureAwait(false);
-            await events.RecordAsync(queue, EventTypes.Warning, "InvalidSpec", message, ct).ConfigureAwait(false);
+            await events.RecordAsync(queue, EventTypes.Warning, reason, message, ct).ConfigureAwait(false);
         }
 
         return ReconcileResult.Done;

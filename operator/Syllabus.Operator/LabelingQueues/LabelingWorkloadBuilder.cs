@@ -12,6 +12,9 @@ public sealed record ScoringRound(int Batch, int Attempt, int Count, string Mode
 {
     /// <summary>The <c>GET /v2/models/M/uncertain</c> URLs of pool.deploymentRef's ready stable serve pods.</summary>
     public IReadOnlyList<string> Uncertain { get; init; } = [];
+
+    /// <summary>QueryByCommittee: the models of strategy.committee's TrainingRuns, beside <see cref="ModelUri"/>.</summary>
+    public IReadOnlyList<string> Committee { get; init; } = [];
 }
 
 /// <summary>A retraining round whose export finished: the TrainingRun to create.</summary>
@@ -138,12 +141,17 @@ public static class LabelingWorkloadBuilder
         }
 
         var store = LabelingQueueNames.MountedPath(spec.StoreUri);
-        var (volumes, mounts) = ClaimVolumes(spec.StoreUri, pool?.Uri, round.ModelUri);
+        var (volumes, mounts) = ClaimVolumes([spec.StoreUri, pool?.Uri, round.ModelUri, .. round.Committee]);
         var arguments = new List<string>
         {
             "score",
             "--model", round.ModelUri,
         };
+        foreach (var member in round.Committee)
+        {
+            arguments.AddRange(["--model", member]);
+        }
+
         if (pool is not null)
         {
             arguments.AddRange(["--pool", LabelingQueueNames.MountedPath(pool.Uri)]);
@@ -156,7 +164,7 @@ public static class LabelingWorkloadBuilder
 
         arguments.AddRange(
         [
-            "--strategy", StrategyArgument(spec.Strategy.Type),
+            "--strategy", StrategyArgument(spec.Strategy),
             "--batch", round.Count.ToString(CultureInfo.InvariantCulture),
             // A fresh tie-breaking (and random-baseline) seed per batch, the same for every attempt of it.
             "--seed", round.Batch.ToString(CultureInfo.InvariantCulture),
@@ -238,15 +246,26 @@ public static class LabelingWorkloadBuilder
         return run;
     }
 
-    /// <summary>The score mode's name of a strategy.</summary>
-    public static string StrategyArgument(string strategy) => strategy switch
+    /// <summary>The score mode's name of a strategy (a committee's by its disagreement measure).</summary>
+    public static string StrategyArgument(StrategySpec strategy)
     {
-        SelectionStrategies.LeastConfidence => "least-confidence",
-        SelectionStrategies.Margin => "margin",
-        SelectionStrategies.Entropy => "entropy",
-        SelectionStrategies.Random => "random",
-        _ => throw new ArgumentException($"strategy {strategy} has no single-model score strategy", nameof(strategy)),
-    };
+        ArgumentNullException.ThrowIfNull(strategy);
+        return strategy.Type switch
+        {
+            SelectionStrategies.LeastConfidence => "least-confidence",
+            SelectionStrategies.Margin => "margin",
+            SelectionStrategies.Entropy => "entropy",
+            SelectionStrategies.Random => "random",
+            SelectionStrategies.QueryByCommittee => strategy.Disagreement switch
+            {
+                CommitteeDisagreements.VoteEntropy => "vote-entropy",
+                CommitteeDisagreements.ConsensusEntropy => "consensus-entropy",
+                CommitteeDisagreements.MaxDisagreement => "max-disagreement",
+                _ => throw new ArgumentException($"disagreement {strategy.Disagreement} is not a committee measure", nameof(strategy)),
+            },
+            _ => throw new ArgumentException($"strategy {strategy.Type} is not a score strategy", nameof(strategy)),
+        };
+    }
 
     private static V1Job Job(LabelingQueue queue, string name, string role, TrainerImageOptions image, V1Container container, List<V1Volume> volumes)
     {

@@ -205,6 +205,42 @@ public sealed class LabelingQueuePlannerTests
         Assert.Equal(6, LabelingQueuePlanner.Plan(Observe(edited, stats, [done], now: T0.AddMinutes(5))).StartScoring?.Batch);
     }
 
+    [Theory]
+    [InlineData(CommitteeDisagreements.VoteEntropy, "vote-entropy")]
+    [InlineData(CommitteeDisagreements.ConsensusEntropy, "consensus-entropy")]
+    [InlineData(CommitteeDisagreements.MaxDisagreement, "max-disagreement")]
+    public void A_committee_scores_with_every_members_model_and_its_disagreement_measure(string disagreement, string argument)
+    {
+        var queue = Queue();
+        queue.Spec.Strategy = new StrategySpec { Type = SelectionStrategies.QueryByCommittee, Disagreement = disagreement, Committee = [new() { Name = "m2" }, new() { Name = "m3" }] };
+        Assert.Empty(SpecValidation.Validate(queue.Spec));
+        const string Member2 = "pvc://models/m2/model";
+        const string Member3 = "pvc://committee/m3/model";
+
+        var plan = LabelingQueuePlanner.Plan(Observe(queue) with { Committee = [Member2, Member3] });
+        Assert.Equal([Member2, Member3], plan.StartScoring!.Committee);
+        var job = LabelingWorkloadBuilder.BuildScoringJob(queue, plan.StartScoring, new TrainerImageOptions { Image = "trainer:dev" });
+        Assert.Equal(["score", "--model", Model, "--model", Member2, "--model", Member3, "--pool", "/var/run/syllabus/pvc/data/pool.csv", "--strategy", argument],
+            job.Spec.Template.Spec.Containers.Single().Args.Take(11));
+        // Each member's claim is mounted.
+        Assert.Equal(["committee", "data", "models"], job.Spec.Template.Spec.Volumes.Where(v => v.PersistentVolumeClaim is not null).Select(v => v.PersistentVolumeClaim.ClaimName).Order());
+    }
+
+    [Fact]
+    public void A_queue_wakes_when_its_model_or_a_committee_member_changes()
+    {
+        var queue = Queue();
+        queue.Spec.Strategy = new StrategySpec { Type = SelectionStrategies.QueryByCommittee, Committee = [new() { Name = "m2" }] };
+        var cache = new ResourceCache<LabelingQueue>();
+        cache.Upsert(queue);
+        var caches = new QueueReaders(cache);
+        TrainingRun Run(string name) => new() { Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = "ml" } };
+
+        Assert.Equal([ObjectKey.From(queue)], LabelingQueueServiceCollectionExtensions.QueuesUsing(Run("m2"), caches));
+        Assert.Equal([ObjectKey.From(queue)], LabelingQueueServiceCollectionExtensions.QueuesUsing(Run("base"), caches));
+        Assert.Empty(LabelingQueueServiceCollectionExtensions.QueuesUsing(Run("m3"), caches));
+    }
+
     private const string PodA = "http://10.0.0.7:8080/v2/models/live/uncertain";
     private const string PodB = "http://10.0.0.9:8080/v2/models/live/uncertain";
 
@@ -403,13 +439,16 @@ public sealed class LabelingQueuePlannerTests
     }
 
     [Theory]
-    [InlineData("QueryByCommittee", null, "pvc://data/labelled", "QueryByCommittee needs a committee of models")]
-    [InlineData("Margin", null, null, "retrain needs exportUri")]
-    public void Specs_the_operator_cannot_run_are_invalid_with_a_message_naming_the_field(string strategy, string? deploymentRef, string? exportUri, string message)
+    [InlineData("QueryByCommittee", "", null, "pvc://data/labelled", "spec.strategy.committee: QueryByCommittee needs a committee: at least one TrainingRun besides spec.model")]
+    [InlineData("Margin", "other", null, "pvc://data/labelled", "spec.strategy.committee: committee is only for QueryByCommittee")]
+    [InlineData("QueryByCommittee", "other,other", null, "pvc://data/labelled", "committee members must be distinct TrainingRuns other than spec.model's")]
+    [InlineData("QueryByCommittee", "base", null, "pvc://data/labelled", "committee members must be distinct TrainingRuns other than spec.model's")]
+    [InlineData("Margin", null, null, null, "retrain needs exportUri")]
+    public void Specs_the_operator_cannot_run_are_invalid_with_a_message_naming_the_field(string strategy, string? committee, string? deploymentRef, string? exportUri, string message)
     {
         var queue = Queue();
         queue.Spec.Strategy.Type = strategy;
-        queue.Spec.Strategy.CommitteeSize = 3;
+        queue.Spec.Strategy.Committee = committee is null ? null : [.. committee.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(n => new LocalObjectReference { Name = n })];
         queue.Spec.Pool.DeploymentRef = deploymentRef is null ? null : new LocalObjectReference { Name = deploymentRef };
         queue.Spec.ExportUri = exportUri;
 
@@ -435,5 +474,13 @@ public sealed class LabelingQueuePlannerTests
         Assert.Equal(new LabelStats(10, 2, 7, 1, 12, 5, false, 9), stats);
         Assert.Throws<LabelStatsException>(() => HttpLabelStatsReader.Parse("""{"total":10}"""u8, "pod"));
         Assert.Throws<LabelStatsException>(() => HttpLabelStatsReader.Parse("<html>"u8, "pod"));
+    }
+
+    private sealed class QueueReaders(ResourceCache<LabelingQueue> queues) : ICacheReaders
+    {
+        public ICacheReader<T> For<T>()
+            where T : class, k8s.IKubernetesObject<V1ObjectMeta> =>
+            typeof(T) == typeof(LabelingQueue) ? (ICacheReader<T>)(object)CacheReader<LabelingQueue>.Over(queues)
+            : throw new InvalidOperationException($"no cache of {typeof(T).Name}");
     }
 }
