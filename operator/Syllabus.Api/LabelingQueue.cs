@@ -213,8 +213,12 @@ public sealed class LabelingQueueStatus : ResourceStatus
     public LabelingScoringStatus? Scoring { get; set; }
 
     [JsonPropertyName("tokenSecret")]
-    [Description("The Secret holding the bearer token label writes need (key 'token'); created once, never rotated by the operator.")]
+    [Description("The Secret holding the bearer token label writes need (key 'token'); created once and never rotated by the operator, but created again (with a new token) when it is deleted.")]
     public string? TokenSecret { get; set; }
+
+    [JsonPropertyName("tokenHash")]
+    [Description("The first 16 hex digits of the SHA-256 of the token the operator last put in the Secret; the labelling pod template carries it (annotation syllabus.dev/token-hash), so a re-created Secret restarts the pod onto the new token.")]
+    public string? TokenHash { get; set; }
 
     [JsonPropertyName("retrainRounds")]
     [Description("Retraining rounds whose TrainingRun exists; a restarted operator continues after them.")]

@@ -25,6 +25,12 @@ public sealed record LabelingQueueObservation
     /// <summary>Why pool.deploymentRef adds no serve pod (no such ModelDeployment, no ready stable pod), if it adds none.</summary>
     public string? UncertainProblem { get; init; }
 
+    /// <summary>
+    /// The token hash of the Secret the reconciler created in this reconcile (first, or again after it was deleted by
+    /// hand); null when it created none.
+    /// </summary>
+    public string? CreatedTokenHash { get; init; }
+
     /// <summary>The labelling pod's counts; null with <see cref="StatsProblem"/> when no ready pod answered.</summary>
     public LabelStats? Stats { get; init; }
 
@@ -45,8 +51,6 @@ public sealed record LabelingQueueObservation
 /// <summary>What the reconciler does: create the token Secret, start a scoring or export Job, create a TrainingRun; the status.</summary>
 public sealed record LabelingQueuePlan
 {
-    public bool CreateTokenSecret { get; init; }
-
     /// <summary>Whether the labelling Deployment and Service are applied: once the first batch is scored.</summary>
     public bool ServeLabels { get; init; }
 
@@ -56,6 +60,9 @@ public sealed record LabelingQueuePlan
     public int? StartExport { get; init; }
 
     public RetrainRound? CreateRetrainRun { get; init; }
+
+    /// <summary>Finished scoring and export Jobs beyond the newest <see cref="LabelingQueuePlanner.KeepFinishedJobs"/> of each kind, to delete.</summary>
+    public IReadOnlyList<string> DeleteJobs { get; init; } = [];
 
     public required LabelingQueueStatus Status { get; init; }
 
@@ -81,6 +88,9 @@ public static class LabelingQueuePlanner
 
     /// <summary>How long after an empty round a queue with pool.deploymentRef scores again (live traffic refills the serve pods' rows).</summary>
     public static readonly TimeSpan UncertainRescore = TimeSpan.FromSeconds(60);
+
+    /// <summary>Finished Jobs kept of each kind (scoring, export), newest first, for their logs and termination messages.</summary>
+    public const int KeepFinishedJobs = 3;
 
     public static readonly TimeSpan BackoffBase = TimeSpan.FromSeconds(10);
     public static readonly TimeSpan BackoffCap = TimeSpan.FromMinutes(10);
@@ -110,7 +120,16 @@ public static class LabelingQueuePlanner
             : null;
 
         Set(ConditionTypes.Valid, Conditions.True, "Valid", "The spec is valid");
-        var createSecret = status.TokenSecret is null;
+        if (o.CreatedTokenHash is { } tokenHash)
+        {
+            if (status.TokenSecret is not null)
+            {
+                events.Add((EventTypes.Warning, "TokenSecretRecreated", $"Secret {LabelingQueueNames.TokenSecret(name)} was gone: created again with a new token; the labelling pod restarts onto it (labellers need the new token)"));
+            }
+
+            status.TokenHash = tokenHash;
+        }
+
         status.TokenSecret = LabelingQueueNames.TokenSecret(name);
         status.ServiceUrl = LabelingWorkloadBuilder.ServiceUrl(queue);
 
@@ -281,11 +300,11 @@ public static class LabelingQueuePlanner
         status.ObservedGeneration = generation;
         var plan = new LabelingQueuePlan
         {
-            CreateTokenSecret = createSecret,
             ServeLabels = serve,
             StartScoring = start,
             StartExport = startExport,
             CreateRetrainRun = retrain,
+            DeleteJobs = FinishedJobsToDelete(o, status),
             Status = status,
             RequeueAfter = requeue,
         };
@@ -365,6 +384,32 @@ public static class LabelingQueuePlanner
         }
 
         return (null, null);
+    }
+
+    /// <summary>
+    /// Finished Jobs (Complete or Failed) beyond the newest <see cref="KeepFinishedJobs"/> of each role. Never the Job of
+    /// the scoring round in progress nor the next retraining round's export (the planner still reads them); Jobs already
+    /// being deleted are not asked again.
+    /// </summary>
+    internal static IReadOnlyList<string> FinishedJobsToDelete(LabelingQueueObservation o, LabelingQueueStatus status)
+    {
+        var name = o.Queue.Metadata.Name;
+        var inUse = new HashSet<string>(StringComparer.Ordinal) { LabelingQueueNames.ExportJob(name, (status.RetrainRounds ?? 0) + 1) };
+        foreach (var round in new[] { o.Queue.Status?.Scoring, status.Scoring }.OfType<LabelingScoringStatus>())
+        {
+            inUse.Add(LabelingQueueNames.ScoreJob(name, round.Batch, round.Attempt));
+        }
+
+        return [.. o.Jobs.Values
+            .Where(j => j.Metadata.DeletionTimestamp is null && !inUse.Contains(j.Metadata.Name)
+                && (JobSucceeded(j, o.Now) is not null || JobFailed(j, o.Now) is not null))
+            .GroupBy(j => LabelingQueueNames.ValueOf(j.Metadata.Labels, LabelingQueueNames.RoleLabel) ?? "", StringComparer.Ordinal)
+            .SelectMany(role => role
+                .OrderByDescending(j => j.Metadata.CreationTimestamp ?? DateTime.MinValue)
+                .ThenByDescending(j => j.Metadata.Name, StringComparer.Ordinal)
+                .Skip(KeepFinishedJobs))
+            .Select(j => j.Metadata.Name)
+            .Order(StringComparer.Ordinal)];
     }
 
     /// <summary>At the end of a scoring round: the serve pods' rows it queued (counted once) and rejected (reported).</summary>

@@ -31,20 +31,30 @@ internal sealed record LabelingQueueCaches(
 [RbacRule(Groups = ["syllabus.dev"], Resources = ["labelingqueues/status"], Verbs = ["patch"])]
 // Children carry a controller reference with blockOwnerDeletion (OwnerReferencesPermissionEnforcement).
 [RbacRule(Groups = ["syllabus.dev"], Resources = ["labelingqueues/finalizers"], Verbs = ["update"])]
-// The token Secret is created once and never read back: the operator holds no read access to Secrets.
+// The token Secret is created once and never read back: the operator holds no read access to Secrets. Whether it still
+// exists is learnt by creating it again every TokenProbeInterval (AlreadyExists, or created anew after a hand deletion).
 [RbacRule(Groups = [""], Resources = ["secrets"], Verbs = ["create"])]
+// Finished scoring and export Jobs beyond the newest few, deleted (Background: the garbage collector takes their pods).
+[RbacRule(Groups = ["batch"], Resources = ["jobs"], Verbs = ["delete"])]
 // Retrained TrainingRuns, created once per round.
 [RbacRule(Groups = ["syllabus.dev"], Resources = ["trainingruns"], Verbs = ["create"])]
 internal sealed partial class LabelingQueueReconciler(
     IResourceClient<LabelingQueue> queues,
     LabelingQueueCaches caches,
     IApplier applier,
+    IResourceClient<V1Job> jobClient,
     ILabelStatsReader statsReader,
     IEventRecorder events,
     IOptions<TrainerImageOptions> image,
     TimeProvider time,
     ILogger<LabelingQueueReconciler> log) : IReconciler<LabelingQueue>
 {
+    /// <summary>How often a queue's token Secret is created again to find out whether it was deleted (no read access).</summary>
+    public static readonly TimeSpan TokenProbeInterval = TimeSpan.FromSeconds(30);
+
+    // When each queue's Secret was last created or found existing (in memory: a restarted operator probes at once).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<ObjectKey, DateTimeOffset> tokenProbes = new();
+
     public async Task<ReconcileResult> ReconcileAsync(LabelingQueue resource, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(resource);
@@ -69,6 +79,7 @@ internal sealed partial class LabelingQueueReconciler(
             return await WriteInvalidAsync(queue, committeeProblem, ct, reason: "CommitteeNotReady").ConfigureAwait(false);
         }
 
+        var createdTokenHash = await EnsureTokenSecretAsync(queue, now, ct).ConfigureAwait(false);
         var (modelUri, modelProblem) = ResolveModel(queue);
         var (uncertain, uncertainProblem) = UncertainSources(queue);
         var selector = $"{LabelingQueueNames.QueueLabel}={TrainingRunNames.LabelValue(name)}";
@@ -81,6 +92,7 @@ internal sealed partial class LabelingQueueReconciler(
             ModelUri = modelUri,
             ModelProblem = modelProblem,
             Committee = committee,
+            CreatedTokenHash = createdTokenHash,
             Uncertain = uncertain,
             UncertainProblem = uncertainProblem,
             Stats = stats,
@@ -91,15 +103,9 @@ internal sealed partial class LabelingQueueReconciler(
             Now = now,
         });
 
-        if (plan.CreateTokenSecret)
-        {
-            // Its value never leaves the Secret: not logged, not in status, not in an Event.
-            await applier.CreateIfAbsentAsync(LabelingWorkloadBuilder.BuildTokenSecret(queue), ct).ConfigureAwait(false);
-        }
-
         if (plan.ServeLabels)
         {
-            var deployment = LabelingWorkloadBuilder.BuildLabelDeployment(queue, image.Value);
+            var deployment = LabelingWorkloadBuilder.BuildLabelDeployment(queue, image.Value, plan.Status.TokenHash);
             await applier.ApplyIfDriftedAsync(deployment, caches.Workloads.Get(ns, deployment.Metadata.Name), ct).ConfigureAwait(false);
             var service = LabelingWorkloadBuilder.BuildLabelService(queue);
             await applier.ApplyIfDriftedAsync(service, caches.Services.Get(ns, service.Metadata.Name), ct).ConfigureAwait(false);
@@ -121,6 +127,11 @@ internal sealed partial class LabelingQueueReconciler(
             LogRetrained(retrain.Round, ObjectKey.From(queue), retrain.Labels);
         }
 
+        foreach (var finished in plan.DeleteJobs)
+        {
+            await jobClient.DeleteAsync(ns, finished, ct).ConfigureAwait(false);
+        }
+
         if (!SameStatus(queue.Status, plan.Status))
         {
             queue = await queues.UpdateStatusAsync(queue, plan.Status, ct).ConfigureAwait(false);
@@ -132,6 +143,25 @@ internal sealed partial class LabelingQueueReconciler(
         }
 
         return plan.RequeueAfter is { } after ? ReconcileResult.After(after) : ReconcileResult.Done;
+    }
+
+    /// <summary>
+    /// Creates the token Secret when the queue has none yet, and again every <see cref="TokenProbeInterval"/>: an
+    /// AlreadyExists answer means it is still there; a created one (deleted by hand) has a new token, whose hash is
+    /// returned so the labelling pod restarts onto it. The token itself is never logged, put in status or in an Event.
+    /// </summary>
+    private async Task<string?> EnsureTokenSecretAsync(LabelingQueue queue, DateTimeOffset now, CancellationToken ct)
+    {
+        var key = ObjectKey.From(queue);
+        if (queue.Status?.TokenSecret is not null && tokenProbes.TryGetValue(key, out var probed) && now - probed < TokenProbeInterval)
+        {
+            return null;
+        }
+
+        var secret = LabelingWorkloadBuilder.BuildTokenSecret(queue);
+        var created = await applier.CreateIfAbsentAsync(secret, ct).ConfigureAwait(false);
+        tokenProbes[key] = now;
+        return created is null ? null : LabelingWorkloadBuilder.TokenHash(secret);
     }
 
     /// <summary>The scoring model: spec.model.uri, or the named TrainingRun's model once it succeeded with its gates passed.</summary>

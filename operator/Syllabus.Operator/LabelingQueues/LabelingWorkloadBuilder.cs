@@ -44,7 +44,15 @@ public static class LabelingWorkloadBuilder
         return secret;
     }
 
-    public static V1Deployment BuildLabelDeployment(LabelingQueue queue, TrainerImageOptions image)
+    /// <summary>The first 16 hex digits of the token's SHA-256: names a token without revealing it.</summary>
+    public static string TokenHash(V1Secret secret)
+    {
+        ArgumentNullException.ThrowIfNull(secret);
+        return Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(secret.StringData[LabelingQueueNames.TokenKey])))[..16];
+    }
+
+    /// <summary>The labelling Deployment; <paramref name="tokenHash"/> (status.tokenHash) annotates its pods, so a new token restarts them.</summary>
+    public static V1Deployment BuildLabelDeployment(LabelingQueue queue, TrainerImageOptions image, string? tokenHash = null)
     {
         ArgumentNullException.ThrowIfNull(queue);
         ArgumentNullException.ThrowIfNull(image);
@@ -92,7 +100,11 @@ public static class LabelingWorkloadBuilder
                 Strategy = new V1DeploymentStrategy { Type = "Recreate" },
                 Template = new V1PodTemplateSpec
                 {
-                    Metadata = new V1ObjectMeta { Labels = new Dictionary<string, string>(selector) },
+                    Metadata = new V1ObjectMeta
+                    {
+                        Labels = new Dictionary<string, string>(selector),
+                        Annotations = tokenHash is null ? null : new Dictionary<string, string> { [LabelingQueueNames.TokenHashAnnotation] = tokenHash },
+                    },
                     Spec = PodSpec(image, container, volumes, restartPolicy: null),
                 },
             },
@@ -123,6 +135,13 @@ public static class LabelingWorkloadBuilder
     /// <summary>The in-cluster URL of the labelling UI and API.</summary>
     public static string ServiceUrl(LabelingQueue queue) =>
         $"http://{LabelingQueueNames.LabelService(queue.Metadata.Name)}.{queue.Metadata.NamespaceProperty}.svc:{LabelingQueueNames.ServicePort}";
+
+    /// <summary>
+    /// A finished scoring or export Job's lifetime: an hour, long after the planner has read its outcome (a round ends
+    /// within seconds of its Job's success; a failed round retries within 10 minutes). A failed export Job therefore
+    /// retries by itself after an hour at the latest.
+    /// </summary>
+    public const int FinishedJobTtlSeconds = 3600;
 
     /// <summary>How often the labelling service looks for new batches.</summary>
     public const int PoolPollSeconds = 5;
@@ -281,6 +300,8 @@ public static class LabelingWorkloadBuilder
             {
                 // The operator retries (under a new name, with backoff): Kubernetes never reruns a pod.
                 BackoffLimit = 0,
+                // Where the TTL controller runs (beta from 1.21); the reconciler also deletes finished Jobs beyond the newest few.
+                TtlSecondsAfterFinished = FinishedJobTtlSeconds,
                 Template = new V1PodTemplateSpec
                 {
                     Metadata = new V1ObjectMeta { Labels = labels },

@@ -91,11 +91,15 @@ public sealed class LabelingQueueEndToEndTests(TrainingRunCluster cluster) : ICl
             Assert.Equal(Conditions.True, Conditions.Find(q.Status.Conditions, ConditionTypes.BudgetExhausted)?.Status);
             Assert.Equal("BudgetExhausted", Conditions.Find(q.Status.Conditions, LabelingQueueConditions.Scoring)?.Reason);
 
-            // Nothing more is scored or retrained (4 labels since round 1, fewer than afterLabels).
+            // Nothing more is scored or retrained (4 labels since round 1, fewer than afterLabels). Of the four finished
+            // scoring Jobs the newest three are kept: the failed first attempt is deleted, its pod with it.
             await Task.Delay(TimeSpan.FromSeconds(12), Ct);
-            var jobs = (await cluster.Client.BatchV1.ListNamespacedJobAsync(ns, labelSelector: $"{LabelingQueueNames.QueueLabel}=digits", cancellationToken: Ct)).Items
-                .Select(j => j.Metadata.Name).Order(StringComparer.Ordinal);
-            Assert.Equal(["digits-export-1", "digits-score-1-1", "digits-score-1-2", "digits-score-2-1", "digits-score-3-1"], jobs);
+            var jobs = (await cluster.Client.BatchV1.ListNamespacedJobAsync(ns, labelSelector: $"{LabelingQueueNames.QueueLabel}=digits", cancellationToken: Ct)).Items;
+            Assert.Equal(["digits-export-1", "digits-score-1-2", "digits-score-2-1", "digits-score-3-1"], jobs.Select(j => j.Metadata.Name).Order(StringComparer.Ordinal));
+            // (ttlSecondsAfterFinished is set on them, but a 1.20 API server drops it while the TTL feature gate is off.)
+            await Eventually.GetAsync(
+                async () => (await cluster.Client.CoreV1.ListNamespacedPodAsync(ns, labelSelector: "job-name=digits-score-1-1", cancellationToken: Ct)).Items.Count == 0 ? "gone" : null,
+                Long, () => "the deleted Job's pod to be garbage-collected");
             var created = (await runs.ListAsync(ns, $"{LabelingQueueNames.QueueLabel}=digits", Ct)).Select(r => r.Metadata.Name);
             Assert.Equal([LabelingQueueNames.RetrainRun("digits", 1)], created);
             q = (await queues.GetAsync(ns, "digits", Ct))!;
@@ -219,6 +223,64 @@ public sealed class LabelingQueueEndToEndTests(TrainingRunCluster cluster) : ICl
         Assert.All(items, i => Assert.Matches(@"^live-[0-7]#0$", (string)i!["id"]!));
         Assert.Equal(5, items.Select(i => (string)i!["id"]!).Distinct().Count());
     }
+
+    [Fact]
+    public async Task A_token_secret_deleted_by_hand_is_created_again_and_the_labelling_pod_restarts_onto_the_new_token()
+    {
+        cluster.Require();
+        var ns = await cluster.NewNamespaceAsync("lqtok", trainRows: 1000, testRows: 200);
+        var data = Path.Combine(cluster.Kubelet.ClaimDirectory(ns, "datasets"), "mnist");
+        await File.WriteAllLinesAsync(Path.Combine(data, "pool.csv"), File.ReadLines(Path.Combine(data, "test.csv")).Take(21), Ct);
+        await using var op = await cluster.StartOperatorAsync(ns);
+        await cluster.Resources<TrainingRun>().CreateAsync(BaseRun(ns), Ct);
+        var queue = Queue(ns);
+        (queue.Spec.BatchSize, queue.Spec.Budget, queue.Spec.Retrain, queue.Spec.ExportUri) = (6, 6, null, null);
+        await cluster.Resources<LabelingQueue>().CreateAsync(queue, Ct);
+        var q = await WaitForAsync(ns, q => q.Status?.Batches == 1 && Conditions.Find(q.Status.Conditions, ConditionTypes.Ready)?.Status == Conditions.True, "batch 1 to be served");
+        var oldHash = q.Status!.TokenHash!;
+        var oldToken = await TokenAsync(ns);
+        Assert.Equal(oldHash, Hash(oldToken));
+        var oldPod = await ReadyLabelPodAsync(ns);
+        Assert.Equal(oldHash, oldPod.Metadata.Annotations[LabelingQueueNames.TokenHashAnnotation]);
+
+        // kubectl delete secret digits-token: the operator creates it again with a new token and rolls the pod onto it.
+        await cluster.Client.CoreV1.DeleteNamespacedSecretAsync(LabelingQueueNames.TokenSecret("digits"), ns, cancellationToken: Ct);
+        q = await WaitForAsync(ns, q => q.Status?.TokenHash is { } h && h != oldHash, "a new token hash in status");
+        var newToken = await TokenAsync(ns);
+        Assert.NotEqual(oldToken, newToken);
+        Assert.Equal(q.Status!.TokenHash, Hash(newToken));
+        var newPod = await Eventually.GetAsync(
+            async () => await ReadyLabelPodAsync(ns) is { } p && p.Metadata.Name != oldPod.Metadata.Name ? p : null,
+            Long, () => "a new labelling pod to be ready");
+        Assert.Equal(q.Status.TokenHash, newPod.Metadata.Annotations[LabelingQueueNames.TokenHashAnnotation]);
+
+        // The new pod takes the new token only; the store (on the claim) kept the queue.
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        var api = $"http://{newPod.Status.PodIP}:{LabelingQueueNames.ContainerPort}";
+        var item = (string)System.Text.Json.Nodes.JsonNode.Parse(await http.GetStringAsync(new Uri($"{api}/api/next?limit=1"), Ct))!["items"]![0]!["id"]!;
+        async Task<HttpStatusCode> SubmitAsync(string token, string key)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, new Uri($"{api}/api/submit"))
+            {
+                Content = System.Net.Http.Json.JsonContent.Create(new { itemId = item, label = "3", idempotencyKey = key }),
+            };
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+            using var response = await http.SendAsync(request, Ct);
+            return response.StatusCode;
+        }
+
+        Assert.Equal(HttpStatusCode.Unauthorized, await SubmitAsync(oldToken, "old"));
+        Assert.Equal(HttpStatusCode.OK, await SubmitAsync(newToken, "new"));
+        await WaitForAsync(ns, q => q.Status?.Labelled == 1 && q.Status.Pending == 5, "the new token's label in status");
+        var events = await cluster.Client.CoreV1.ListNamespacedEventAsync(ns, fieldSelector: "involvedObject.name=digits", cancellationToken: Ct);
+        Assert.Contains(events.Items, e => e.Reason == "TokenSecretRecreated" && e.Type == "Warning");
+    }
+
+    private async Task<string> TokenAsync(string ns) => System.Text.Encoding.UTF8.GetString(
+        (await cluster.Client.CoreV1.ReadNamespacedSecretAsync(LabelingQueueNames.TokenSecret("digits"), ns, cancellationToken: Ct)).Data[LabelingQueueNames.TokenKey]);
+
+    private static string Hash(string token) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(token)))[..16];
 
     private const string UiMessage = "document.getElementById('message') && document.getElementById('message').textContent";
 

@@ -72,9 +72,10 @@ public sealed class LabelingQueuePlannerTests
     [Fact]
     public void A_new_queue_creates_its_token_secret_and_scores_the_first_batch_before_serving()
     {
-        var plan = LabelingQueuePlanner.Plan(Observe(Queue()));
+        var plan = LabelingQueuePlanner.Plan(Observe(Queue()) with { CreatedTokenHash = "0123456789abcdef" });
 
-        Assert.True(plan.CreateTokenSecret);
+        Assert.Equal("0123456789abcdef", plan.Status.TokenHash);
+        Assert.DoesNotContain(plan.Events, e => e.Reason == "TokenSecretRecreated");
         Assert.False(plan.ServeLabels);
         Assert.Equal(new ScoringRound(1, 1, 5, Model), plan.StartScoring);
         Assert.Equal("digits-token", plan.Status.TokenSecret);
@@ -85,12 +86,26 @@ public sealed class LabelingQueuePlannerTests
     }
 
     [Fact]
-    public void The_token_secret_is_created_once_never_again()
+    public void A_token_secret_created_again_is_reported_and_its_hash_restarts_the_labelling_pod()
     {
-        var first = LabelingQueuePlanner.Plan(Observe(Queue()));
-        var second = LabelingQueuePlanner.Plan(Observe(Queue(first.Status)));
+        var first = LabelingQueuePlanner.Plan(Observe(Queue()) with { CreatedTokenHash = "0123456789abcdef" });
+        var steady = LabelingQueuePlanner.Plan(Observe(Queue(first.Status)));
+        Assert.Equal("0123456789abcdef", steady.Status.TokenHash);
 
-        Assert.False(second.CreateTokenSecret);
+        var recreated = LabelingQueuePlanner.Plan(Observe(Queue(steady.Status)) with { CreatedTokenHash = "fedcba9876543210" });
+        Assert.Equal("fedcba9876543210", recreated.Status.TokenHash);
+        var warning = Assert.Single(recreated.Events, e => e.Reason == "TokenSecretRecreated");
+        Assert.Equal(EventTypes.Warning, warning.Type);
+
+        var image = new TrainerImageOptions { Image = "trainer:dev" };
+        string? Annotation(string? hash) => LabelingWorkloadBuilder.BuildLabelDeployment(Queue(), image, hash).Spec.Template.Metadata.Annotations is { } a ? a[LabelingQueueNames.TokenHashAnnotation] : null;
+        Assert.Equal(("0123456789abcdef", "fedcba9876543210", null), (Annotation(steady.Status.TokenHash), Annotation(recreated.Status.TokenHash), Annotation(null)));
+
+        var secret = LabelingWorkloadBuilder.BuildTokenSecret(Queue());
+        var hash = LabelingWorkloadBuilder.TokenHash(secret);
+        Assert.Matches("^[0-9a-f]{16}$", hash);
+        Assert.DoesNotContain(hash, secret.StringData[LabelingQueueNames.TokenKey], StringComparison.Ordinal);
+        Assert.NotEqual(hash, LabelingWorkloadBuilder.TokenHash(LabelingWorkloadBuilder.BuildTokenSecret(Queue())));
     }
 
     [Fact]
@@ -239,6 +254,49 @@ public sealed class LabelingQueuePlannerTests
         Assert.Equal([ObjectKey.From(queue)], LabelingQueueServiceCollectionExtensions.QueuesUsing(Run("m2"), caches));
         Assert.Equal([ObjectKey.From(queue)], LabelingQueueServiceCollectionExtensions.QueuesUsing(Run("base"), caches));
         Assert.Empty(LabelingQueueServiceCollectionExtensions.QueuesUsing(Run("m3"), caches));
+    }
+
+    [Fact]
+    public void Finished_jobs_beyond_the_newest_three_of_each_kind_are_deleted_never_one_still_in_use()
+    {
+        V1Job Finished(string name, string role, int minute, string outcome = "Complete", bool deleting = false)
+        {
+            var job = Job(name, outcome);
+            job.Metadata.CreationTimestamp = T0.AddMinutes(minute).UtcDateTime;
+            job.Metadata.Labels = new Dictionary<string, string> { [LabelingQueueNames.RoleLabel] = role };
+            job.Metadata.DeletionTimestamp = deleting ? T0.UtcDateTime : null;
+            return job;
+        }
+
+        var running = Job("digits-score-7-1");
+        running.Metadata.CreationTimestamp = T0.AddMinutes(9).UtcDateTime;
+        running.Metadata.Labels = new Dictionary<string, string> { [LabelingQueueNames.RoleLabel] = LabelingQueueNames.ScoreRole };
+        var jobs = new[]
+        {
+            Finished("digits-score-1-1", LabelingQueueNames.ScoreRole, 0, "Failed"),
+            Finished("digits-score-1-2", LabelingQueueNames.ScoreRole, 1),
+            Finished("digits-score-2-1", LabelingQueueNames.ScoreRole, 2, deleting: true),
+            Finished("digits-score-3-1", LabelingQueueNames.ScoreRole, 3),
+            Finished("digits-score-4-1", LabelingQueueNames.ScoreRole, 4),
+            Finished("digits-score-5-1", LabelingQueueNames.ScoreRole, 5, "Failed"),
+            Finished("digits-score-6-1", LabelingQueueNames.ScoreRole, 6),
+            running,
+            Finished("digits-export-1", LabelingQueueNames.ExportRole, 1),
+            Finished("digits-export-2", LabelingQueueNames.ExportRole, 3),
+            Finished("digits-export-3", LabelingQueueNames.ExportRole, 5),
+            Finished("digits-export-4", LabelingQueueNames.ExportRole, 7),
+            // Round 5's export finished but its TrainingRun is not created yet: in use.
+            Finished("digits-export-5", LabelingQueueNames.ExportRole, 8),
+        };
+        var queue = Queue(new LabelingQueueStatus { TokenSecret = "digits-token", Batches = 6, RetrainRounds = 4, Scoring = new LabelingScoringStatus { Batch = 7, Attempt = 1, ItemsBefore = 30 } });
+
+        var plan = LabelingQueuePlanner.Plan(Observe(queue, Stats(total: 30, pending: 2, labelled: 20, budget: 100), jobs));
+
+        // Scoring: 6-1, 5-1, 4-1 kept (7-1 runs; 2-1 is already going); export: 4, 3, 2 kept (5 in use).
+        Assert.Equal(["digits-export-1", "digits-score-1-1", "digits-score-1-2", "digits-score-3-1"], plan.DeleteJobs);
+        var job = LabelingWorkloadBuilder.BuildScoringJob(queue, new ScoringRound(7, 1, 5, Model), new TrainerImageOptions { Image = "trainer:dev" });
+        Assert.Equal(LabelingWorkloadBuilder.FinishedJobTtlSeconds, job.Spec.TtlSecondsAfterFinished);
+        Assert.Equal(3600, LabelingWorkloadBuilder.BuildExportJob(queue, 5, new TrainerImageOptions { Image = "trainer:dev" }).Spec.TtlSecondsAfterFinished);
     }
 
     private const string PodA = "http://10.0.0.7:8080/v2/models/live/uncertain";
