@@ -276,6 +276,44 @@ public sealed class LabelingQueueEndToEndTests(TrainingRunCluster cluster) : ICl
         Assert.Contains(events.Items, e => e.Reason == "TokenSecretRecreated" && e.Type == "Warning");
     }
 
+    [Fact]
+    public async Task A_committee_queue_is_invalid_until_its_members_succeed_then_scores_with_every_model()
+    {
+        cluster.Require();
+        var ns = await cluster.NewNamespaceAsync("lqqbc", trainRows: 1000, testRows: 200);
+        var data = Path.Combine(cluster.Kubelet.ClaimDirectory(ns, "datasets"), "mnist");
+        await File.WriteAllLinesAsync(Path.Combine(data, "pool.csv"), File.ReadLines(Path.Combine(data, "test.csv")).Take(41), Ct);
+        await using var op = await cluster.StartOperatorAsync(ns);
+        var runs = cluster.Resources<TrainingRun>();
+        await runs.CreateAsync(BaseRun(ns), Ct);
+        var queue = Queue(ns);
+        (queue.Spec.BatchSize, queue.Spec.Budget, queue.Spec.Retrain, queue.Spec.ExportUri) = (5, 10, null, null);
+        queue.Spec.Strategy = new StrategySpec { Type = SelectionStrategies.QueryByCommittee, Disagreement = CommitteeDisagreements.ConsensusEntropy, Committee = [new() { Name = "member" }] };
+        await cluster.Resources<LabelingQueue>().CreateAsync(queue, Ct);
+
+        // The member does not exist yet: Valid=False naming it, nothing scored.
+        var q = await WaitForAsync(ns, q => Conditions.Find(q.Status?.Conditions, ConditionTypes.Valid)?.Reason == "CommitteeNotReady", "the queue to wait for its committee");
+        Assert.Contains("TrainingRun member does not exist", Conditions.Find(q.Status!.Conditions, ConditionTypes.Valid)!.Message, StringComparison.Ordinal);
+        Assert.Equal(Conditions.False, Conditions.Find(q.Status.Conditions, ConditionTypes.Valid)!.Status);
+
+        // A second model on the same data (another seed and width) joins spec.model's once it succeeds.
+        var member = BaseRun(ns);
+        member.Metadata.Name = "member";
+        member.Spec.Seed = 7;
+        member.Spec.Model.HiddenLayers = [24];
+        member.Spec.Artifacts.Uri = "pvc://artifacts/runs/member";
+        await runs.CreateAsync(member, Ct);
+        q = await WaitForAsync(ns, q => q.Status?.Batches == 1 && q.Status.Pending == 5, "batch 1 scored by the committee");
+        Assert.Equal((Conditions.True, "Valid"), (Conditions.Find(q.Status!.Conditions, ConditionTypes.Valid)!.Status, Conditions.Find(q.Status.Conditions, ConditionTypes.Valid)!.Reason));
+        var args = (await cluster.Client.BatchV1.ReadNamespacedJobAsync(LabelingQueueNames.ScoreJob("digits", 1, 1), ns, cancellationToken: Ct)).Spec.Template.Spec.Containers.Single().Args;
+        var models = args.Select((a, i) => (a, i)).Where(x => x.a == "--model").Select(x => args[x.i + 1]).ToList();
+        var done = await runs.ListAsync(ns, null, Ct);
+        Assert.Equal([done.Single(r => r.Metadata.Name == "base").Status!.Result!.ModelUri!, done.Single(r => r.Metadata.Name == "member").Status!.Result!.ModelUri!], models);
+        Assert.Equal("consensus-entropy", args[args.IndexOf("--strategy") + 1]);
+        var manifest = System.Text.Json.Nodes.JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(cluster.Kubelet.ClaimDirectory(ns, "datasets"), "labelling", "digits", "batches", "batch-0001.csv.json"), Ct))!;
+        Assert.Equal(("consensus-entropy", 2), ((string)manifest["strategy"]!, manifest["models"]!.AsArray().Count));
+    }
+
     private async Task<string> TokenAsync(string ns) => System.Text.Encoding.UTF8.GetString(
         (await cluster.Client.CoreV1.ReadNamespacedSecretAsync(LabelingQueueNames.TokenSecret("digits"), ns, cancellationToken: Ct)).Data[LabelingQueueNames.TokenKey]);
 
