@@ -253,7 +253,7 @@ public static class LabelingQueuePlanner
                 status.Scoring = new LabelingScoringStatus { Batch = 1, Attempt = 1, ItemsBefore = 0 };
                 start = Round(1, 1, BatchCount(queue, null), model);
                 Set(LabelingQueueConditions.Scoring, Conditions.True, "Started", $"Scoring the first batch of {start.Count} items (Job {LabelingQueueNames.ScoreJob(name, 1, 1)})");
-                events.Add((EventTypes.Normal, "Scoring", $"Scoring batch 1 ({start.Count} items) with {model}"));
+                events.Add((EventTypes.Normal, "Scoring", $"Scoring batch 1 ({start.Count} items) with {Models(start)}"));
             }
         }
         else if (status.Scoring is null && stats is not null && !poolExhausted)
@@ -282,7 +282,7 @@ public static class LabelingQueuePlanner
                 status.Scoring = new LabelingScoringStatus { Batch = batch, Attempt = 1, ItemsBefore = stats.Total };
                 start = Round(batch, 1, BatchCount(queue, stats), model);
                 Set(LabelingQueueConditions.Scoring, Conditions.True, "Started", $"Scoring batch {batch} of {start.Count} items (Job {LabelingQueueNames.ScoreJob(name, batch, 1)}): {stats.Pending} pending, fewer than a batch");
-                events.Add((EventTypes.Normal, "Scoring", $"Scoring batch {batch} ({start.Count} items) with {model}"));
+                events.Add((EventTypes.Normal, "Scoring", $"Scoring batch {batch} ({start.Count} items) with {Models(start)}"));
             }
         }
 
@@ -432,6 +432,12 @@ public static class LabelingQueuePlanner
                 $"Batch {batch}: {summary.UncertainRejected} of the {summary.UncertainRows} uncertain rows of ModelDeployment {deployment.Name} were not scored (first: {summary.FirstUncertainReject}); see batches/{LabelingQueueNames.BatchFileName(batch)[..^4]}.rejects.csv on the store's claim"));
         }
     }
+
+    /// <summary>The round's model, its committee and its serve pods, for an Event.</summary>
+    private static string Models(ScoringRound round) =>
+        round.ModelUri
+        + (round.Committee.Count > 0 ? $" and the committee's {string.Join(", ", round.Committee)}" : "")
+        + (round.Uncertain.Count > 0 ? $", adding the uncertain rows of {round.Uncertain.Count} serve pod{(round.Uncertain.Count == 1 ? "" : "s")}" : "");
 
     private static string UncertainPart(ScoreSummary? summary) =>
         summary is { UncertainRows: > 0 } ? $" ({summary.UncertainSelected} of them uncertain rows of the serve pods)" : "";

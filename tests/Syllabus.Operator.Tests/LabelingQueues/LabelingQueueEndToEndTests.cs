@@ -120,17 +120,8 @@ public sealed class LabelingQueueEndToEndTests(TrainingRunCluster cluster) : ICl
             Assert.Skip(noBrowser);
         }
 
-        var ns = await cluster.NewNamespaceAsync("lqui", trainRows: 1000, testRows: 200);
-        var data = Path.Combine(cluster.Kubelet.ClaimDirectory(ns, "datasets"), "mnist");
-        await File.WriteAllLinesAsync(Path.Combine(data, "pool.csv"), File.ReadLines(Path.Combine(data, "test.csv")).Take(21), Ct);
-        await using var op = await cluster.StartOperatorAsync(ns);
-        await cluster.Resources<TrainingRun>().CreateAsync(BaseRun(ns), Ct);
-        // A batch as large as the budget: once labels start, the pending items cover what is left, so no second batch
-        // changes the counts under the test.
-        var queue = Queue(ns);
-        (queue.Spec.BatchSize, queue.Spec.Budget, queue.Spec.Retrain, queue.Spec.ExportUri) = (6, 6, null, null);
-        await cluster.Resources<LabelingQueue>().CreateAsync(queue, Ct);
-        await WaitForAsync(ns, q => q.Status?.Pending == 6 && q.Status.Batches == 1 && Conditions.Find(q.Status.Conditions, ConditionTypes.Ready)?.Status == Conditions.True, "batch 1 to be queued and served");
+        var (ns, op, _) = await StartServedQueueAsync("lqui");
+        await using var running = op;
 
         // The UI on the labelling pod's address, as `kubectl port-forward` would give it, with the Secret's token.
         var secret = await cluster.Client.CoreV1.ReadNamespacedSecretAsync(LabelingQueueNames.TokenSecret("digits"), ns, cancellationToken: Ct);
@@ -228,15 +219,8 @@ public sealed class LabelingQueueEndToEndTests(TrainingRunCluster cluster) : ICl
     public async Task A_token_secret_deleted_by_hand_is_created_again_and_the_labelling_pod_restarts_onto_the_new_token()
     {
         cluster.Require();
-        var ns = await cluster.NewNamespaceAsync("lqtok", trainRows: 1000, testRows: 200);
-        var data = Path.Combine(cluster.Kubelet.ClaimDirectory(ns, "datasets"), "mnist");
-        await File.WriteAllLinesAsync(Path.Combine(data, "pool.csv"), File.ReadLines(Path.Combine(data, "test.csv")).Take(21), Ct);
-        await using var op = await cluster.StartOperatorAsync(ns);
-        await cluster.Resources<TrainingRun>().CreateAsync(BaseRun(ns), Ct);
-        var queue = Queue(ns);
-        (queue.Spec.BatchSize, queue.Spec.Budget, queue.Spec.Retrain, queue.Spec.ExportUri) = (6, 6, null, null);
-        await cluster.Resources<LabelingQueue>().CreateAsync(queue, Ct);
-        var q = await WaitForAsync(ns, q => q.Status?.Batches == 1 && Conditions.Find(q.Status.Conditions, ConditionTypes.Ready)?.Status == Conditions.True, "batch 1 to be served");
+        var (ns, op, q) = await StartServedQueueAsync("lqtok");
+        await using var running = op;
         var oldHash = q.Status!.TokenHash!;
         var oldToken = await TokenAsync(ns);
         Assert.Equal(oldHash, Hash(oldToken));
@@ -312,6 +296,25 @@ public sealed class LabelingQueueEndToEndTests(TrainingRunCluster cluster) : ICl
         Assert.Equal("consensus-entropy", args[args.IndexOf("--strategy") + 1]);
         var manifest = System.Text.Json.Nodes.JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(cluster.Kubelet.ClaimDirectory(ns, "datasets"), "labelling", "digits", "batches", "batch-0001.csv.json"), Ct))!;
         Assert.Equal(("consensus-entropy", 2), ((string)manifest["strategy"]!, manifest["models"]!.AsArray().Count));
+    }
+
+    /// <summary>
+    /// A namespace with a pool of 20 digits, an operator, the base run and a queue "digits" whose one batch is its whole
+    /// budget (6): once labels start, the pending items cover what is left, so no second batch changes the counts.
+    /// Returns when the batch is queued and served.
+    /// </summary>
+    private async Task<(string Ns, RunningOperator Operator, LabelingQueue Queue)> StartServedQueueAsync(string prefix)
+    {
+        var ns = await cluster.NewNamespaceAsync(prefix, trainRows: 1000, testRows: 200);
+        var data = Path.Combine(cluster.Kubelet.ClaimDirectory(ns, "datasets"), "mnist");
+        await File.WriteAllLinesAsync(Path.Combine(data, "pool.csv"), File.ReadLines(Path.Combine(data, "test.csv")).Take(21), Ct);
+        var op = await cluster.StartOperatorAsync(ns);
+        await cluster.Resources<TrainingRun>().CreateAsync(BaseRun(ns), Ct);
+        var queue = Queue(ns);
+        (queue.Spec.BatchSize, queue.Spec.Budget, queue.Spec.Retrain, queue.Spec.ExportUri) = (6, 6, null, null);
+        await cluster.Resources<LabelingQueue>().CreateAsync(queue, Ct);
+        var served = await WaitForAsync(ns, q => q.Status?.Pending == 6 && q.Status.Batches == 1 && Conditions.Find(q.Status.Conditions, ConditionTypes.Ready)?.Status == Conditions.True, "batch 1 to be queued and served");
+        return (ns, op, served);
     }
 
     private async Task<string> TokenAsync(string ns) => System.Text.Encoding.UTF8.GetString(

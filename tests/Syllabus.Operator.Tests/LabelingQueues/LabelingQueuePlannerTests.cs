@@ -234,6 +234,7 @@ public sealed class LabelingQueuePlannerTests
 
         var plan = LabelingQueuePlanner.Plan(Observe(queue) with { Committee = [Member2, Member3] });
         Assert.Equal([Member2, Member3], plan.StartScoring!.Committee);
+        Assert.Equal($"Scoring batch 1 (5 items) with {Model} and the committee's {Member2}, {Member3}", Assert.Single(plan.Events, e => e.Reason == "Scoring").Message);
         var job = LabelingWorkloadBuilder.BuildScoringJob(queue, plan.StartScoring, new TrainerImageOptions { Image = "trainer:dev" });
         Assert.Equal(["score", "--model", Model, "--model", Member2, "--model", Member3, "--pool", "/var/run/syllabus/pvc/data/pool.csv", "--strategy", argument],
             job.Spec.Template.Spec.Containers.Single().Args.Take(11));
