@@ -88,29 +88,43 @@ public sealed class PoolSpec
     public DatasetSource? Dataset { get; set; }
 
     [JsonPropertyName("deploymentRef")]
-    [Description("A ModelDeployment whose uncertain live samples join the pool.")]
+    [Description("A ModelDeployment whose uncertain live samples join the pool: each scoring Job fetches GET /v2/models/NAME/uncertain from its ready stable serve pods; rows whose inputs are not the queue's model's are rejected and reported.")]
     public LocalObjectReference? DeploymentRef { get; set; }
 }
 
-[CelRule("self.type != 'QueryByCommittee' || self.committeeSize >= 2", "QueryByCommittee needs committeeSize of at least 2")]
+[CelRule("self.type != 'QueryByCommittee' || (has(self.committee) && size(self.committee) >= 1)", "QueryByCommittee needs a committee: at least one TrainingRun besides spec.model")]
+[CelRule("self.type == 'QueryByCommittee' || !has(self.committee)", "committee is only for QueryByCommittee")]
 public sealed class StrategySpec
 {
     [JsonPropertyName("type")]
-    [Description("LeastConfidence, Margin, Entropy, QueryByCommittee (vote entropy over a committee) or Random (baseline).")]
+    [Description("LeastConfidence, Margin, Entropy, QueryByCommittee (the disagreement of spec.model and the committee's models) or Random (baseline).")]
     [AllowedValues(SelectionStrategies.LeastConfidence, SelectionStrategies.Margin, SelectionStrategies.Entropy,
         SelectionStrategies.QueryByCommittee, SelectionStrategies.Random)]
     [DefaultValue(SelectionStrategies.Entropy)]
     public string Type { get; set; } = SelectionStrategies.Entropy;
 
-    [JsonPropertyName("committeeSize")]
-    [Description("Committee members (QueryByCommittee), trained on bootstrap samples.")]
-    [Range(2, 32), DefaultValue(5)]
-    public int CommitteeSize { get; set; } = 5;
+    [JsonPropertyName("committee")]
+    [Description("QueryByCommittee: TrainingRuns whose models join spec.model's in the committee (each must have Succeeded; all must take the same features and predict the same classes).")]
+    [MaxLength(31)]
+    public List<LocalObjectReference>? Committee { get; set; }
+
+    [JsonPropertyName("disagreement")]
+    [Description("QueryByCommittee's measure, as modAL defines it: VoteEntropy (of the members' votes), ConsensusEntropy (of their mean probabilities) or MaxDisagreement (the largest KL divergence of a member from the consensus).")]
+    [AllowedValues(CommitteeDisagreements.VoteEntropy, CommitteeDisagreements.ConsensusEntropy, CommitteeDisagreements.MaxDisagreement)]
+    [DefaultValue(CommitteeDisagreements.VoteEntropy)]
+    public string Disagreement { get; set; } = CommitteeDisagreements.VoteEntropy;
 
     [JsonPropertyName("classBalance")]
     [Description("Spread each batch across predicted classes.")]
     [DefaultValue(false)]
     public bool ClassBalance { get; set; }
+}
+
+public static class CommitteeDisagreements
+{
+    public const string VoteEntropy = "VoteEntropy";
+    public const string ConsensusEntropy = "ConsensusEntropy";
+    public const string MaxDisagreement = "MaxDisagreement";
 }
 
 public sealed class LabelRetrainSpec
@@ -199,8 +213,12 @@ public sealed class LabelingQueueStatus : ResourceStatus
     public LabelingScoringStatus? Scoring { get; set; }
 
     [JsonPropertyName("tokenSecret")]
-    [Description("The Secret holding the bearer token label writes need (key 'token'); created once, never rotated by the operator.")]
+    [Description("The Secret holding the bearer token label writes need (key 'token'); created once and never rotated by the operator, but created again (with a new token) when it is deleted.")]
     public string? TokenSecret { get; set; }
+
+    [JsonPropertyName("tokenHash")]
+    [Description("The first 16 hex digits of the SHA-256 of the token the operator last put in the Secret; the labelling pod template carries it (annotation syllabus.dev/token-hash), so a re-created Secret restarts the pod onto the new token.")]
+    public string? TokenHash { get; set; }
 
     [JsonPropertyName("retrainRounds")]
     [Description("Retraining rounds whose TrainingRun exists; a restarted operator continues after them.")]
@@ -221,6 +239,14 @@ public sealed class LabelingQueueStatus : ResourceStatus
     [JsonPropertyName("lastRetrainRun")]
     [Description("The TrainingRun created by the latest retrain.")]
     public string? LastRetrainRun { get; set; }
+
+    [JsonPropertyName("uncertainImported")]
+    [Description("Uncertain live samples of pool.deploymentRef queued for labelling so far (rows of its serve pods selected into a batch).")]
+    public int? UncertainImported { get; set; }
+
+    [JsonPropertyName("uncertainRejected")]
+    [Description("Uncertain live samples of pool.deploymentRef the latest scoring round rejected (another schema, an unreadable row); see the Scoring condition.")]
+    public int? UncertainRejected { get; set; }
 
     [JsonPropertyName("serviceUrl")]
     [Description("In-cluster URL of the labelling UI and API.")]

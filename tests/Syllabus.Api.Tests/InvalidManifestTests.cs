@@ -139,6 +139,35 @@ public sealed class InvalidManifestTests : IDisposable
         Assert.Equal("spec", Assert.Single(errors).Path);
     }
 
+    [Theory]
+    [InlineData("{type: QueryByCommittee}", "QueryByCommittee needs a committee")]
+    [InlineData("{type: Margin, committee: [{name: other}]}", "committee is only for QueryByCommittee")]
+    [InlineData("{type: QueryByCommittee, committee: [{name: other}]}", null)]
+    public void A_committee_is_required_by_QueryByCommittee_and_only_by_it(string strategy, string? message)
+    {
+        var errors = Errors($$$"""
+            apiVersion: syllabus.dev/v1alpha1
+            kind: LabelingQueue
+            metadata: {name: committee}
+            spec:
+              model: {trainingRun: {name: base}}
+              pool: {deploymentRef: {name: live}}
+              strategy: {{{strategy}}}
+              labels: ["a", "b"]
+              budget: 10
+              storeUri: pvc://data/labelling
+            """);
+        if (message is null)
+        {
+            Assert.Empty(errors);
+            return;
+        }
+
+        var error = Assert.Single(errors);
+        Assert.Equal("spec.strategy", error.Path);
+        Assert.Contains(message, error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void The_csharp_loader_rejects_an_unknown_kind_with_a_clear_message()
     {

@@ -148,9 +148,11 @@ public static partial class SpecValidation
         Check(errors, $"{path}.labels", spec.Labels.All(l => l.Length > 0 && !l.Contains(',', StringComparison.Ordinal)), "a label must be non-empty and hold no comma");
         Check(errors, $"{path}.model", (spec.Model.TrainingRun is not null) != (spec.Model.Uri is not null), "model needs exactly one of trainingRun or uri");
         Check(errors, $"{path}.pool", spec.Pool.Dataset is not null || spec.Pool.DeploymentRef is not null, "pool needs a dataset, a deploymentRef, or both");
-        Check(errors, $"{path}.pool.deploymentRef", spec.Pool.DeploymentRef is null, "a ModelDeployment's uncertain samples are not supported as a pool by this operator yet; give pool.dataset");
         Check(errors, $"{path}.pool.dataset.uri", spec.Pool.Dataset is null || spec.Pool.Dataset.Uri.StartsWith("pvc://", StringComparison.Ordinal), "the pool must be a file on a claim (pvc://CLAIM/path) for the scoring Jobs to mount");
-        Check(errors, $"{path}.strategy.type", spec.Strategy.Type != SelectionStrategies.QueryByCommittee, "QueryByCommittee needs a committee of models; a LabelingQueue scores with one model (use syllabus-trainer score with several --model for committees)");
+        Check(errors, $"{path}.strategy.committee", spec.Strategy.Type != SelectionStrategies.QueryByCommittee || spec.Strategy.Committee is { Count: >= 1 }, "QueryByCommittee needs a committee: at least one TrainingRun besides spec.model");
+        Check(errors, $"{path}.strategy.committee", spec.Strategy.Type == SelectionStrategies.QueryByCommittee || spec.Strategy.Committee is null, "committee is only for QueryByCommittee");
+        Check(errors, $"{path}.strategy.committee", spec.Strategy.Committee is null || spec.Strategy.Committee.Select(m => m.Name).Distinct(StringComparer.Ordinal).Count() == spec.Strategy.Committee.Count
+            && !spec.Strategy.Committee.Any(m => m.Name == spec.Model.TrainingRun?.Name), "committee members must be distinct TrainingRuns other than spec.model's");
         Check(errors, $"{path}.exportUri", spec.ExportUri is null || spec.ExportUri.StartsWith("pvc://", StringComparison.Ordinal), "exportUri must be a folder on a claim (pvc://CLAIM/path) for the export Jobs to mount");
         Check(errors, $"{path}.exportUri", spec.Retrain is null || spec.ExportUri is not null, "retrain needs exportUri: each round's labels are exported there and trained on");
         return errors;

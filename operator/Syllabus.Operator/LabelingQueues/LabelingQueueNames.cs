@@ -26,6 +26,9 @@ public static class LabelingQueueNames
     /// <summary>On a retrained TrainingRun: its retraining round (1, 2, ...).</summary>
     public const string RoundAnnotation = "syllabus.dev/labeling-round";
 
+    /// <summary>On the labelling pod template: the token's hash (status.tokenHash), so a new token restarts the pod.</summary>
+    public const string TokenHashAnnotation = "syllabus.dev/token-hash";
+
     public const string AppName = "syllabus-label";
     public const string ContainerName = "label";
     public const string PortName = "http";

@@ -16,6 +16,21 @@ public sealed record LabelingQueueObservation
 
     public string? ModelProblem { get; init; }
 
+    /// <summary>QueryByCommittee: the models of strategy.committee's runs (each Succeeded; the reconciler reports Valid=False before).</summary>
+    public IReadOnlyList<string> Committee { get; init; } = [];
+
+    /// <summary>The uncertain-rows URLs of pool.deploymentRef's ready stable serve pods (none without a deploymentRef).</summary>
+    public IReadOnlyList<string> Uncertain { get; init; } = [];
+
+    /// <summary>Why pool.deploymentRef adds no serve pod (no such ModelDeployment, no ready stable pod), if it adds none.</summary>
+    public string? UncertainProblem { get; init; }
+
+    /// <summary>
+    /// The token hash of the Secret the reconciler created in this reconcile (first, or again after it was deleted by
+    /// hand); null when it created none.
+    /// </summary>
+    public string? CreatedTokenHash { get; init; }
+
     /// <summary>The labelling pod's counts; null with <see cref="StatsProblem"/> when no ready pod answered.</summary>
     public LabelStats? Stats { get; init; }
 
@@ -36,8 +51,6 @@ public sealed record LabelingQueueObservation
 /// <summary>What the reconciler does: create the token Secret, start a scoring or export Job, create a TrainingRun; the status.</summary>
 public sealed record LabelingQueuePlan
 {
-    public bool CreateTokenSecret { get; init; }
-
     /// <summary>Whether the labelling Deployment and Service are applied: once the first batch is scored.</summary>
     public bool ServeLabels { get; init; }
 
@@ -47,6 +60,9 @@ public sealed record LabelingQueuePlan
     public int? StartExport { get; init; }
 
     public RetrainRound? CreateRetrainRun { get; init; }
+
+    /// <summary>Finished scoring and export Jobs beyond the newest <see cref="LabelingQueuePlanner.KeepFinishedJobs"/> of each kind, to delete.</summary>
+    public IReadOnlyList<string> DeleteJobs { get; init; } = [];
 
     public required LabelingQueueStatus Status { get; init; }
 
@@ -70,6 +86,12 @@ public static class LabelingQueuePlanner
     /// <summary>How long a succeeded scoring round waits for the service to import its batch before it counts as empty.</summary>
     public static readonly TimeSpan ImportGrace = TimeSpan.FromSeconds(LabelingWorkloadBuilder.PoolPollSeconds * 6);
 
+    /// <summary>How long after an empty round a queue with pool.deploymentRef scores again (live traffic refills the serve pods' rows).</summary>
+    public static readonly TimeSpan UncertainRescore = TimeSpan.FromSeconds(60);
+
+    /// <summary>Finished Jobs kept of each kind (scoring, export), newest first, for their logs and termination messages.</summary>
+    public const int KeepFinishedJobs = 3;
+
     public static readonly TimeSpan BackoffBase = TimeSpan.FromSeconds(10);
     public static readonly TimeSpan BackoffCap = TimeSpan.FromMinutes(10);
 
@@ -90,9 +112,24 @@ public static class LabelingQueuePlanner
         void Set(string type, string value, string reason, string message) =>
             Conditions.SetCondition(status.Conditions, type, value, reason, message, generation, o.Now);
         void Soon(TimeSpan after) => requeue = after < requeue ? after : requeue;
+        ScoringRound Round(int batch, int attempt, int count, string model) => new(batch, attempt, count, model) { Uncertain = o.Uncertain, Committee = o.Committee };
+
+        // Without a dataset, the pool is the serve pods' uncertain rows: no round starts while no serve pod is ready.
+        var noPool = queue.Spec.Pool.Dataset is null && o.Uncertain.Count == 0
+            ? $"pool.deploymentRef {queue.Spec.Pool.DeploymentRef?.Name}: {o.UncertainProblem ?? "no ready stable serve pod"}; the pool has no dataset, so scoring waits for one"
+            : null;
 
         Set(ConditionTypes.Valid, Conditions.True, "Valid", "The spec is valid");
-        var createSecret = status.TokenSecret is null;
+        if (o.CreatedTokenHash is { } tokenHash)
+        {
+            if (status.TokenSecret is not null)
+            {
+                events.Add((EventTypes.Warning, "TokenSecretRecreated", $"Secret {LabelingQueueNames.TokenSecret(name)} was gone: created again with a new token; the labelling pod restarts onto it (labellers need the new token)"));
+            }
+
+            status.TokenHash = tokenHash;
+        }
+
         status.TokenSecret = LabelingQueueNames.TokenSecret(name);
         status.ServiceUrl = LabelingWorkloadBuilder.ServiceUrl(queue);
 
@@ -122,11 +159,11 @@ public static class LabelingQueuePlanner
             if (round.FailedAt is { } failedAt)
             {
                 var retryAt = new DateTimeOffset(DateTime.SpecifyKind(failedAt, DateTimeKind.Utc)) + Backoff(round.Attempt);
-                if (o.Now >= retryAt && o.ModelUri is { } model)
+                if (o.Now >= retryAt && o.ModelUri is { } model && noPool is null)
                 {
                     round.Attempt++;
                     round.FailedAt = null;
-                    start = new ScoringRound(round.Batch, round.Attempt, BatchCount(queue, stats), model);
+                    start = Round(round.Batch, round.Attempt, BatchCount(queue, stats), model);
                     Set(LabelingQueueConditions.Scoring, Conditions.True, "Retrying", $"Scoring batch {round.Batch}, attempt {round.Attempt} (Job {LabelingQueueNames.ScoreJob(name, round.Batch, round.Attempt)})");
                 }
                 else
@@ -137,9 +174,9 @@ public static class LabelingQueuePlanner
             else if (job is null)
             {
                 // Created by a reconcile whose status write was lost, or not in the cache yet: create-if-absent either way.
-                if (o.ModelUri is { } model)
+                if (o.ModelUri is { } model && noPool is null)
                 {
-                    start = new ScoringRound(round.Batch, round.Attempt, BatchCount(queue, stats), model);
+                    start = Round(round.Batch, round.Attempt, BatchCount(queue, stats), model);
                 }
 
                 Set(LabelingQueueConditions.Scoring, Conditions.True, "Started", $"Scoring batch {round.Batch} (Job {jobName})");
@@ -156,19 +193,23 @@ public static class LabelingQueuePlanner
             else if (JobSucceeded(job, o.Now) is { } succeededTime)
             {
                 round.SucceededAt ??= succeededTime.UtcDateTime;
+                var summary = ScoreSummary.Parse(o.JobMessages.GetValueOrDefault(jobName));
                 var since = o.Now - new DateTimeOffset(DateTime.SpecifyKind(round.SucceededAt.Value, DateTimeKind.Utc));
                 if (stats is not null && stats.Total > round.ItemsBefore)
                 {
                     status.Batches = round.Batch;
                     status.Scoring = null;
-                    events.Add((EventTypes.Normal, "BatchImported", $"Batch {round.Batch}: {stats.Total - round.ItemsBefore} items queued for labelling"));
-                    Set(LabelingQueueConditions.Scoring, Conditions.False, "BatchImported", $"Batch {round.Batch} added {stats.Total - round.ItemsBefore} items");
+                    events.Add((EventTypes.Normal, "BatchImported", $"Batch {round.Batch}: {stats.Total - round.ItemsBefore} items queued for labelling{UncertainPart(summary)}"));
+                    Set(LabelingQueueConditions.Scoring, Conditions.False, "BatchImported", $"Batch {round.Batch} added {stats.Total - round.ItemsBefore} items{UncertainPart(summary)}{RejectedPart(summary)}");
+                    RecordUncertain(queue, status, summary, round.Batch, events, imported: true);
                 }
                 else if (stats is not null && since >= ImportGrace)
                 {
                     status.Batches = round.Batch;
                     status.Scoring = null;
-                    Set(LabelingQueueConditions.Scoring, Conditions.False, "PoolExhausted", $"Batch {round.Batch} selected nothing new within {ImportGrace.TotalSeconds:0}s of its Job's success: every pool row is queued, labelled or skipped, or could not be scored (see batches/{LabelingQueueNames.BatchFileName(round.Batch)[..^4]}.rejects.csv on the store's claim); edit the spec to score again");
+                    var again = queue.Spec.Pool.DeploymentRef is null ? "edit the spec to score again" : $"the serve pods' rows are scored again in {UncertainRescore.TotalSeconds:0}s";
+                    Set(LabelingQueueConditions.Scoring, Conditions.False, "PoolExhausted", $"Batch {round.Batch} selected nothing new within {ImportGrace.TotalSeconds:0}s of its Job's success: every pool row is queued, labelled or skipped, or could not be scored (see batches/{LabelingQueueNames.BatchFileName(round.Batch)[..^4]}.rejects.csv on the store's claim){RejectedPart(summary)}; {again}");
+                    RecordUncertain(queue, status, summary, round.Batch, events, imported: false);
                     events.Add((EventTypes.Normal, "PoolExhausted", $"Batch {round.Batch} added no item to the queue"));
                 }
                 else
@@ -183,7 +224,19 @@ public static class LabelingQueuePlanner
             }
         }
 
-        var poolExhausted = Conditions.Find(status.Conditions, LabelingQueueConditions.Scoring) is { Reason: "PoolExhausted" } c && c.ObservedGeneration == generation;
+        var exhaustedCondition = Conditions.Find(status.Conditions, LabelingQueueConditions.Scoring) is { Reason: "PoolExhausted" } c && c.ObservedGeneration == generation ? c : null;
+        var poolExhausted = exhaustedCondition is not null;
+        if (exhaustedCondition is { LastTransitionTime: { } exhaustedAt } && queue.Spec.Pool.DeploymentRef is not null)
+        {
+            // Live traffic refills the serve pods' uncertain rows: score again after a while.
+            var rescoreAt = new DateTimeOffset(DateTime.SpecifyKind(exhaustedAt, DateTimeKind.Utc)) + UncertainRescore;
+            poolExhausted = o.Now < rescoreAt;
+            if (poolExhausted)
+            {
+                Soon(rescoreAt - o.Now);
+            }
+        }
+
         if (status.Scoring is null && (status.Batches ?? 0) == 0)
         {
             // The store is created from the first batch: score it before the labelling service starts.
@@ -191,12 +244,16 @@ public static class LabelingQueuePlanner
             {
                 Set(LabelingQueueConditions.Scoring, Conditions.False, "ModelNotReady", o.ModelProblem ?? "no model to score with");
             }
+            else if (noPool is not null)
+            {
+                Set(LabelingQueueConditions.Scoring, Conditions.False, "NoServePods", noPool);
+            }
             else
             {
                 status.Scoring = new LabelingScoringStatus { Batch = 1, Attempt = 1, ItemsBefore = 0 };
-                start = new ScoringRound(1, 1, BatchCount(queue, null), model);
+                start = Round(1, 1, BatchCount(queue, null), model);
                 Set(LabelingQueueConditions.Scoring, Conditions.True, "Started", $"Scoring the first batch of {start.Count} items (Job {LabelingQueueNames.ScoreJob(name, 1, 1)})");
-                events.Add((EventTypes.Normal, "Scoring", $"Scoring batch 1 ({start.Count} items) with {model}"));
+                events.Add((EventTypes.Normal, "Scoring", $"Scoring batch 1 ({start.Count} items) with {Models(start)}"));
             }
         }
         else if (status.Scoring is null && stats is not null && !poolExhausted)
@@ -215,13 +272,17 @@ public static class LabelingQueuePlanner
             {
                 Set(LabelingQueueConditions.Scoring, Conditions.False, "ModelNotReady", o.ModelProblem ?? "no model to score with");
             }
+            else if (noPool is not null)
+            {
+                Set(LabelingQueueConditions.Scoring, Conditions.False, "NoServePods", noPool);
+            }
             else
             {
                 var batch = (status.Batches ?? 0) + 1;
                 status.Scoring = new LabelingScoringStatus { Batch = batch, Attempt = 1, ItemsBefore = stats.Total };
-                start = new ScoringRound(batch, 1, BatchCount(queue, stats), model);
+                start = Round(batch, 1, BatchCount(queue, stats), model);
                 Set(LabelingQueueConditions.Scoring, Conditions.True, "Started", $"Scoring batch {batch} of {start.Count} items (Job {LabelingQueueNames.ScoreJob(name, batch, 1)}): {stats.Pending} pending, fewer than a batch");
-                events.Add((EventTypes.Normal, "Scoring", $"Scoring batch {batch} ({start.Count} items) with {model}"));
+                events.Add((EventTypes.Normal, "Scoring", $"Scoring batch {batch} ({start.Count} items) with {Models(start)}"));
             }
         }
 
@@ -239,11 +300,11 @@ public static class LabelingQueuePlanner
         status.ObservedGeneration = generation;
         var plan = new LabelingQueuePlan
         {
-            CreateTokenSecret = createSecret,
             ServeLabels = serve,
             StartScoring = start,
             StartExport = startExport,
             CreateRetrainRun = retrain,
+            DeleteJobs = FinishedJobsToDelete(o, status),
             Status = status,
             RequeueAfter = requeue,
         };
@@ -325,6 +386,65 @@ public static class LabelingQueuePlanner
         return (null, null);
     }
 
+    /// <summary>
+    /// Finished Jobs (Complete or Failed) beyond the newest <see cref="KeepFinishedJobs"/> of each role. Never the Job of
+    /// the scoring round in progress nor the next retraining round's export (the planner still reads them); Jobs already
+    /// being deleted are not asked again.
+    /// </summary>
+    internal static IReadOnlyList<string> FinishedJobsToDelete(LabelingQueueObservation o, LabelingQueueStatus status)
+    {
+        var name = o.Queue.Metadata.Name;
+        var inUse = new HashSet<string>(StringComparer.Ordinal) { LabelingQueueNames.ExportJob(name, (status.RetrainRounds ?? 0) + 1) };
+        foreach (var round in new[] { o.Queue.Status?.Scoring, status.Scoring }.OfType<LabelingScoringStatus>())
+        {
+            inUse.Add(LabelingQueueNames.ScoreJob(name, round.Batch, round.Attempt));
+        }
+
+        return [.. o.Jobs.Values
+            .Where(j => j.Metadata.DeletionTimestamp is null && !inUse.Contains(j.Metadata.Name)
+                && (JobSucceeded(j, o.Now) is not null || JobFailed(j, o.Now) is not null))
+            .GroupBy(j => LabelingQueueNames.ValueOf(j.Metadata.Labels, LabelingQueueNames.RoleLabel) ?? "", StringComparer.Ordinal)
+            .SelectMany(role => role
+                .OrderByDescending(j => j.Metadata.CreationTimestamp ?? DateTime.MinValue)
+                .ThenByDescending(j => j.Metadata.Name, StringComparer.Ordinal)
+                .Skip(KeepFinishedJobs))
+            .Select(j => j.Metadata.Name)
+            .Order(StringComparer.Ordinal)];
+    }
+
+    /// <summary>At the end of a scoring round: the serve pods' rows it queued (counted once) and rejected (reported).</summary>
+    private static void RecordUncertain(LabelingQueue queue, LabelingQueueStatus status, ScoreSummary? summary, int batch, List<(string, string, string)> events, bool imported)
+    {
+        if (queue.Spec.Pool.DeploymentRef is not { } deployment || summary is null)
+        {
+            return;
+        }
+
+        if (imported)
+        {
+            status.UncertainImported = (status.UncertainImported ?? 0) + summary.UncertainSelected;
+        }
+
+        status.UncertainRejected = summary.UncertainRejected;
+        if (summary.UncertainRejected > 0)
+        {
+            events.Add((EventTypes.Warning, "UncertainRowsRejected",
+                $"Batch {batch}: {summary.UncertainRejected} of the {summary.UncertainRows} uncertain rows of ModelDeployment {deployment.Name} were not scored (first: {summary.FirstUncertainReject}); see batches/{LabelingQueueNames.BatchFileName(batch)[..^4]}.rejects.csv on the store's claim"));
+        }
+    }
+
+    /// <summary>The round's model, its committee and its serve pods, for an Event.</summary>
+    private static string Models(ScoringRound round) =>
+        round.ModelUri
+        + (round.Committee.Count > 0 ? $" and the committee's {string.Join(", ", round.Committee)}" : "")
+        + (round.Uncertain.Count > 0 ? $", adding the uncertain rows of {round.Uncertain.Count} serve pod{(round.Uncertain.Count == 1 ? "" : "s")}" : "");
+
+    private static string UncertainPart(ScoreSummary? summary) =>
+        summary is { UncertainRows: > 0 } ? $" ({summary.UncertainSelected} of them uncertain rows of the serve pods)" : "";
+
+    private static string RejectedPart(ScoreSummary? summary) =>
+        summary is { UncertainRejected: > 0 } ? $"; {summary.UncertainRejected} uncertain rows of the serve pods were rejected (first: {summary.FirstUncertainReject})" : "";
+
     private static void Record(LabelingQueueStatus status, int round, string? exportUri, int labels, string runName, LabelStats? stats)
     {
         status.RetrainRounds = round;
@@ -377,4 +497,32 @@ public static class LabelingQueuePlanner
 
     private static LabelingQueueStatus Clone(LabelingQueueStatus? status) =>
         status is null ? new LabelingQueueStatus() : JsonSerializer.Deserialize<LabelingQueueStatus>(JsonSerializer.Serialize(status))!;
+}
+
+/// <summary>The counts a scoring Job writes as its termination message (<c>score --termination-message-path</c>).</summary>
+public sealed record ScoreSummary(int SelectedRows, int RejectedRows, int UncertainRows, int UncertainSelected, int UncertainRejected, string? FirstUncertainReject)
+{
+    /// <summary>The summary in a termination message, or null when the message is not one (an older trainer, a log tail).</summary>
+    public static ScoreSummary? Parse(string? message)
+    {
+        if (string.IsNullOrWhiteSpace(message))
+        {
+            return null;
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(message);
+            var root = document.RootElement;
+            int? Int(string name) => root.ValueKind == JsonValueKind.Object && root.TryGetProperty(name, out var v) && v.TryGetInt32(out var n) && n >= 0 ? n : null;
+            return Int("selectedRows") is { } selected
+                ? new ScoreSummary(selected, Int("rejectedRows") ?? 0, Int("uncertainRows") ?? 0, Int("uncertainSelected") ?? 0, Int("uncertainRejected") ?? 0,
+                    root.TryGetProperty("firstUncertainReject", out var first) && first.ValueKind == JsonValueKind.String ? first.GetString() : null)
+                : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
 }

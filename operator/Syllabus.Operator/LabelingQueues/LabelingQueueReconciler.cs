@@ -31,20 +31,30 @@ internal sealed record LabelingQueueCaches(
 [RbacRule(Groups = ["syllabus.dev"], Resources = ["labelingqueues/status"], Verbs = ["patch"])]
 // Children carry a controller reference with blockOwnerDeletion (OwnerReferencesPermissionEnforcement).
 [RbacRule(Groups = ["syllabus.dev"], Resources = ["labelingqueues/finalizers"], Verbs = ["update"])]
-// The token Secret is created once and never read back: the operator holds no read access to Secrets.
+// The token Secret is created once and never read back: the operator holds no read access to Secrets. Whether it still
+// exists is learnt by creating it again every TokenProbeInterval (AlreadyExists, or created anew after a hand deletion).
 [RbacRule(Groups = [""], Resources = ["secrets"], Verbs = ["create"])]
+// Finished scoring and export Jobs beyond the newest few, deleted (Background: the garbage collector takes their pods).
+[RbacRule(Groups = ["batch"], Resources = ["jobs"], Verbs = ["delete"])]
 // Retrained TrainingRuns, created once per round.
 [RbacRule(Groups = ["syllabus.dev"], Resources = ["trainingruns"], Verbs = ["create"])]
 internal sealed partial class LabelingQueueReconciler(
     IResourceClient<LabelingQueue> queues,
     LabelingQueueCaches caches,
     IApplier applier,
+    IResourceClient<V1Job> jobClient,
     ILabelStatsReader statsReader,
     IEventRecorder events,
     IOptions<TrainerImageOptions> image,
     TimeProvider time,
     ILogger<LabelingQueueReconciler> log) : IReconciler<LabelingQueue>
 {
+    /// <summary>How often a queue's token Secret is created again to find out whether it was deleted (no read access).</summary>
+    public static readonly TimeSpan TokenProbeInterval = TimeSpan.FromSeconds(30);
+
+    // When each queue's Secret was last created or found existing (in memory: a restarted operator probes at once).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<ObjectKey, DateTimeOffset> tokenProbes = new();
+
     public async Task<ReconcileResult> ReconcileAsync(LabelingQueue resource, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(resource);
@@ -63,7 +73,15 @@ internal sealed partial class LabelingQueueReconciler(
             return await WriteInvalidAsync(queue, SpecValidation.Describe(errors), ct).ConfigureAwait(false);
         }
 
+        var (committee, committeeProblem) = ResolveCommittee(queue);
+        if (committeeProblem is not null)
+        {
+            return await WriteInvalidAsync(queue, committeeProblem, ct, reason: "CommitteeNotReady").ConfigureAwait(false);
+        }
+
+        var createdTokenHash = await EnsureTokenSecretAsync(queue, now, ct).ConfigureAwait(false);
         var (modelUri, modelProblem) = ResolveModel(queue);
+        var (uncertain, uncertainProblem) = UncertainSources(queue);
         var selector = $"{LabelingQueueNames.QueueLabel}={TrainingRunNames.LabelValue(name)}";
         var pods = caches.Pods.List(ns, selector);
         var (stats, statsProblem) = await ReadStatsAsync(pods, ct).ConfigureAwait(false);
@@ -73,6 +91,10 @@ internal sealed partial class LabelingQueueReconciler(
             Queue = queue,
             ModelUri = modelUri,
             ModelProblem = modelProblem,
+            Committee = committee,
+            CreatedTokenHash = createdTokenHash,
+            Uncertain = uncertain,
+            UncertainProblem = uncertainProblem,
             Stats = stats,
             StatsProblem = statsProblem,
             Jobs = jobs,
@@ -81,15 +103,9 @@ internal sealed partial class LabelingQueueReconciler(
             Now = now,
         });
 
-        if (plan.CreateTokenSecret)
-        {
-            // Its value never leaves the Secret: not logged, not in status, not in an Event.
-            await applier.CreateIfAbsentAsync(LabelingWorkloadBuilder.BuildTokenSecret(queue), ct).ConfigureAwait(false);
-        }
-
         if (plan.ServeLabels)
         {
-            var deployment = LabelingWorkloadBuilder.BuildLabelDeployment(queue, image.Value);
+            var deployment = LabelingWorkloadBuilder.BuildLabelDeployment(queue, image.Value, plan.Status.TokenHash);
             await applier.ApplyIfDriftedAsync(deployment, caches.Workloads.Get(ns, deployment.Metadata.Name), ct).ConfigureAwait(false);
             var service = LabelingWorkloadBuilder.BuildLabelService(queue);
             await applier.ApplyIfDriftedAsync(service, caches.Services.Get(ns, service.Metadata.Name), ct).ConfigureAwait(false);
@@ -111,6 +127,11 @@ internal sealed partial class LabelingQueueReconciler(
             LogRetrained(retrain.Round, ObjectKey.From(queue), retrain.Labels);
         }
 
+        foreach (var finished in plan.DeleteJobs)
+        {
+            await jobClient.DeleteAsync(ns, finished, ct).ConfigureAwait(false);
+        }
+
         if (!SameStatus(queue.Status, plan.Status))
         {
             queue = await queues.UpdateStatusAsync(queue, plan.Status, ct).ConfigureAwait(false);
@@ -122,6 +143,25 @@ internal sealed partial class LabelingQueueReconciler(
         }
 
         return plan.RequeueAfter is { } after ? ReconcileResult.After(after) : ReconcileResult.Done;
+    }
+
+    /// <summary>
+    /// Creates the token Secret when the queue has none yet, and again every <see cref="TokenProbeInterval"/>: an
+    /// AlreadyExists answer means it is still there; a created one (deleted by hand) has a new token, whose hash is
+    /// returned so the labelling pod restarts onto it. The token itself is never logged, put in status or in an Event.
+    /// </summary>
+    private async Task<string?> EnsureTokenSecretAsync(LabelingQueue queue, DateTimeOffset now, CancellationToken ct)
+    {
+        var key = ObjectKey.From(queue);
+        if (queue.Status?.TokenSecret is not null && tokenProbes.TryGetValue(key, out var probed) && now - probed < TokenProbeInterval)
+        {
+            return null;
+        }
+
+        var secret = LabelingWorkloadBuilder.BuildTokenSecret(queue);
+        var created = await applier.CreateIfAbsentAsync(secret, ct).ConfigureAwait(false);
+        tokenProbes[key] = now;
+        return created is null ? null : LabelingWorkloadBuilder.TokenHash(secret);
     }
 
     /// <summary>The scoring model: spec.model.uri, or the named TrainingRun's model once it succeeded with its gates passed.</summary>
@@ -142,6 +182,63 @@ internal sealed partial class LabelingQueueReconciler(
             _ => (null, $"TrainingRun {runName} is {run.Status?.Phase ?? "pending"}; scoring waits for its model"),
         };
     }
+
+    /// <summary>
+    /// QueryByCommittee: the model of each strategy.committee TrainingRun, or a message naming every member that has not
+    /// Succeeded with a model (the queue is then Valid=False; a member's change wakes it).
+    /// </summary>
+    private (IReadOnlyList<string> Models, string? Problem) ResolveCommittee(LabelingQueue queue)
+    {
+        if (queue.Spec.Strategy.Type != SelectionStrategies.QueryByCommittee || queue.Spec.Strategy.Committee is not { } members)
+        {
+            return ([], null);
+        }
+
+        var models = new List<string>();
+        var problems = new List<string>();
+        foreach (var member in members)
+        {
+            var run = caches.Runs.Get(queue.Metadata.NamespaceProperty, member.Name);
+            if (run is { Status.Phase: TrainingRunPhases.Succeeded, Status.Result.ModelUri: { Length: > 0 } uri })
+            {
+                models.Add(uri);
+            }
+            else
+            {
+                problems.Add(run is null ? $"TrainingRun {member.Name} does not exist"
+                    : run.Status?.Phase == TrainingRunPhases.Succeeded ? $"TrainingRun {member.Name} succeeded without a model"
+                    : $"TrainingRun {member.Name} is {run.Status?.Phase ?? "pending"}, not Succeeded");
+            }
+        }
+
+        return problems.Count == 0 ? (models, null)
+            : ([], $"spec.strategy.committee: {string.Join("; ", problems)}; QueryByCommittee scores once every member has Succeeded");
+    }
+
+    /// <summary>
+    /// The <c>GET /v2/models/NAME/uncertain</c> URLs of pool.deploymentRef's ready stable serve pods (from the pod cache, as
+    /// the ModelDeployment reconciler finds them to measure), sorted so a retried round asks the same pods.
+    /// </summary>
+    private (IReadOnlyList<string> Urls, string? Problem) UncertainSources(LabelingQueue queue)
+    {
+        if (queue.Spec.Pool.DeploymentRef is not { } reference)
+        {
+            return ([], null);
+        }
+
+        var selector = $"{ModelDeploymentNames.DeploymentLabel}={TrainingRunNames.LabelValue(reference.Name)},{ModelDeploymentNames.ArmLabel}={AnalysisArms.Stable}";
+        var urls = caches.Pods.List(queue.Metadata.NamespaceProperty, selector)
+            .Where(p => p.Metadata.DeletionTimestamp is null && !string.IsNullOrEmpty(p.Status?.PodIP)
+                && p.Status.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") == true)
+            .Select(p => UncertainUrl(p.Status.PodIP, reference.Name))
+            .Order(StringComparer.Ordinal)
+            .ToList();
+        return urls.Count > 0 ? (urls, null) : ([], $"ModelDeployment {reference.Name} has no ready stable serve pod");
+    }
+
+    /// <summary>A serve pod's uncertain rows: the model is served under its ModelDeployment's name.</summary>
+    internal static string UncertainUrl(string podIp, string deployment) =>
+        string.Create(CultureInfo.InvariantCulture, $"http://{(podIp.Contains(':', StringComparison.Ordinal) ? $"[{podIp}]" : podIp)}:{ModelDeploymentNames.ContainerPort}/v2/models/{Uri.EscapeDataString(deployment)}/uncertain");
 
     /// <summary>The counts of the ready labelling pod (there is one replica), read over its pod IP.</summary>
     private async Task<(LabelStats? Stats, string? Problem)> ReadStatsAsync(IReadOnlyList<V1Pod> pods, CancellationToken ct)
@@ -183,18 +280,18 @@ internal sealed partial class LabelingQueueReconciler(
         return messages;
     }
 
-    private async Task<ReconcileResult> WriteInvalidAsync(LabelingQueue queue, string message, CancellationToken ct)
+    private async Task<ReconcileResult> WriteInvalidAsync(LabelingQueue queue, string message, CancellationToken ct, string reason = "InvalidSpec")
     {
         var status = System.Text.Json.JsonSerializer.Deserialize<LabelingQueueStatus>(System.Text.Json.JsonSerializer.Serialize(queue.Status ?? new LabelingQueueStatus()))!;
         status.Conditions ??= [];
-        var changed = Conditions.SetCondition(status.Conditions, ConditionTypes.Valid, Conditions.False, "InvalidSpec", message, queue.Metadata.Generation, time.GetUtcNow());
-        changed |= Conditions.SetCondition(status.Conditions, ConditionTypes.Ready, Conditions.False, "InvalidSpec", "The spec is invalid (see the Valid condition)", queue.Metadata.Generation, time.GetUtcNow());
+        var changed = Conditions.SetCondition(status.Conditions, ConditionTypes.Valid, Conditions.False, reason, message, queue.Metadata.Generation, time.GetUtcNow());
+        changed |= Conditions.SetCondition(status.Conditions, ConditionTypes.Ready, Conditions.False, reason, "The spec is invalid (see the Valid condition)", queue.Metadata.Generation, time.GetUtcNow());
         status.Phase = LabelingQueuePhases.Pending;
         status.ObservedGeneration = queue.Metadata.Generation;
         if (changed || !SameStatus(queue.Status, status))
         {
             await queues.UpdateStatusAsync(queue, status, ct).ConfigureAwait(false);
-            await events.RecordAsync(queue, EventTypes.Warning, "InvalidSpec", message, ct).ConfigureAwait(false);
+            await events.RecordAsync(queue, EventTypes.Warning, reason, message, ct).ConfigureAwait(false);
         }
 
         return ReconcileResult.Done;

@@ -41,13 +41,14 @@ public static class LabelingQueueServiceCollectionExtensions
             .Select(ObjectKey.From);
     }
 
-    /// <summary>The queues scoring with the run's model, and the queue that created it (a retrained run).</summary>
+    /// <summary>The queues scoring with the run's model (spec.model or a committee member), and the queue that created it (a retrained run).</summary>
     internal static IEnumerable<ObjectKey> QueuesUsing(TrainingRun run, ICacheReaders caches)
     {
         var ns = run.Metadata.NamespaceProperty;
         var owner = run.Metadata.OwnerReferences?.FirstOrDefault(o => o.Controller == true && o.Kind == LabelingQueue.KindName)?.Name;
         return caches.For<LabelingQueue>().List(ns)
-            .Where(q => q.Spec?.Model?.TrainingRun?.Name == run.Metadata.Name || q.Metadata.Name == owner)
+            .Where(q => q.Spec?.Model?.TrainingRun?.Name == run.Metadata.Name || q.Metadata.Name == owner
+                || q.Spec?.Strategy?.Committee?.Any(m => m.Name == run.Metadata.Name) == true)
             .Select(ObjectKey.From);
     }
 

@@ -7,8 +7,15 @@ using Syllabus.Runtime;
 
 namespace Syllabus.Operator.LabelingQueues;
 
-/// <summary>A scoring round to start: batch, attempt, how many rows to select, with which model.</summary>
-public sealed record ScoringRound(int Batch, int Attempt, int Count, string ModelUri);
+/// <summary>A scoring round to start: batch, attempt, how many rows to select, with which model, adding which serve pods' uncertain rows.</summary>
+public sealed record ScoringRound(int Batch, int Attempt, int Count, string ModelUri)
+{
+    /// <summary>The <c>GET /v2/models/M/uncertain</c> URLs of pool.deploymentRef's ready stable serve pods.</summary>
+    public IReadOnlyList<string> Uncertain { get; init; } = [];
+
+    /// <summary>QueryByCommittee: the models of strategy.committee's TrainingRuns, beside <see cref="ModelUri"/>.</summary>
+    public IReadOnlyList<string> Committee { get; init; } = [];
+}
 
 /// <summary>A retraining round whose export finished: the TrainingRun to create.</summary>
 public sealed record RetrainRound(int Round, string ExportUri, int Labels);
@@ -37,7 +44,15 @@ public static class LabelingWorkloadBuilder
         return secret;
     }
 
-    public static V1Deployment BuildLabelDeployment(LabelingQueue queue, TrainerImageOptions image)
+    /// <summary>The first 16 hex digits of the token's SHA-256: names a token without revealing it.</summary>
+    public static string TokenHash(V1Secret secret)
+    {
+        ArgumentNullException.ThrowIfNull(secret);
+        return Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(secret.StringData[LabelingQueueNames.TokenKey])))[..16];
+    }
+
+    /// <summary>The labelling Deployment; <paramref name="tokenHash"/> (status.tokenHash) annotates its pods, so a new token restarts them.</summary>
+    public static V1Deployment BuildLabelDeployment(LabelingQueue queue, TrainerImageOptions image, string? tokenHash = null)
     {
         ArgumentNullException.ThrowIfNull(queue);
         ArgumentNullException.ThrowIfNull(image);
@@ -85,7 +100,11 @@ public static class LabelingWorkloadBuilder
                 Strategy = new V1DeploymentStrategy { Type = "Recreate" },
                 Template = new V1PodTemplateSpec
                 {
-                    Metadata = new V1ObjectMeta { Labels = new Dictionary<string, string>(selector) },
+                    Metadata = new V1ObjectMeta
+                    {
+                        Labels = new Dictionary<string, string>(selector),
+                        Annotations = tokenHash is null ? null : new Dictionary<string, string> { [LabelingQueueNames.TokenHashAnnotation] = tokenHash },
+                    },
                     Spec = PodSpec(image, container, volumes, restartPolicy: null),
                 },
             },
@@ -117,6 +136,13 @@ public static class LabelingWorkloadBuilder
     public static string ServiceUrl(LabelingQueue queue) =>
         $"http://{LabelingQueueNames.LabelService(queue.Metadata.Name)}.{queue.Metadata.NamespaceProperty}.svc:{LabelingQueueNames.ServicePort}";
 
+    /// <summary>
+    /// A finished scoring or export Job's lifetime: an hour, long after the planner has read its outcome (a round ends
+    /// within seconds of its Job's success; a failed round retries within 10 minutes). A failed export Job therefore
+    /// retries by itself after an hour at the latest.
+    /// </summary>
+    public const int FinishedJobTtlSeconds = 3600;
+
     /// <summary>How often the labelling service looks for new batches.</summary>
     public const int PoolPollSeconds = 5;
 
@@ -127,20 +153,44 @@ public static class LabelingWorkloadBuilder
         ArgumentNullException.ThrowIfNull(round);
         ArgumentNullException.ThrowIfNull(image);
         var spec = queue.Spec;
-        var pool = spec.Pool.Dataset ?? throw new InvalidOperationException("a LabelingQueue without pool.dataset cannot score (validation rejects it)");
+        var pool = spec.Pool.Dataset;
+        if (pool is null && round.Uncertain.Count == 0)
+        {
+            throw new InvalidOperationException("a scoring round needs a pool dataset or a serve pod's uncertain rows (the planner starts none without)");
+        }
+
         var store = LabelingQueueNames.MountedPath(spec.StoreUri);
-        var (volumes, mounts) = ClaimVolumes(spec.StoreUri, pool.Uri, round.ModelUri);
+        var (volumes, mounts) = ClaimVolumes([spec.StoreUri, pool?.Uri, round.ModelUri, .. round.Committee]);
         var arguments = new List<string>
         {
             "score",
             "--model", round.ModelUri,
-            "--pool", LabelingQueueNames.MountedPath(pool.Uri),
-            "--strategy", StrategyArgument(spec.Strategy.Type),
+        };
+        foreach (var member in round.Committee)
+        {
+            arguments.AddRange(["--model", member]);
+        }
+
+        if (pool is not null)
+        {
+            arguments.AddRange(["--pool", LabelingQueueNames.MountedPath(pool.Uri)]);
+        }
+
+        foreach (var url in round.Uncertain)
+        {
+            arguments.AddRange(["--uncertain", url]);
+        }
+
+        arguments.AddRange(
+        [
+            "--strategy", StrategyArgument(spec.Strategy),
             "--batch", round.Count.ToString(CultureInfo.InvariantCulture),
             // A fresh tie-breaking (and random-baseline) seed per batch, the same for every attempt of it.
             "--seed", round.Batch.ToString(CultureInfo.InvariantCulture),
             "--out", $"{store}/{LabelingQueueNames.BatchFolder}/{LabelingQueueNames.BatchFileName(round.Batch)}",
-        };
+            // The counts (and the uncertain rows rejected) for the planner: the Job's termination message.
+            "--termination-message-path", TrainerJobBuilder.TerminationMessagePath,
+        ]);
         if (round.Batch > 1)
         {
             // The store exists from the first batch on: leave out every row it already holds.
@@ -215,15 +265,26 @@ public static class LabelingWorkloadBuilder
         return run;
     }
 
-    /// <summary>The score mode's name of a strategy.</summary>
-    public static string StrategyArgument(string strategy) => strategy switch
+    /// <summary>The score mode's name of a strategy (a committee's by its disagreement measure).</summary>
+    public static string StrategyArgument(StrategySpec strategy)
     {
-        SelectionStrategies.LeastConfidence => "least-confidence",
-        SelectionStrategies.Margin => "margin",
-        SelectionStrategies.Entropy => "entropy",
-        SelectionStrategies.Random => "random",
-        _ => throw new ArgumentException($"strategy {strategy} has no single-model score strategy", nameof(strategy)),
-    };
+        ArgumentNullException.ThrowIfNull(strategy);
+        return strategy.Type switch
+        {
+            SelectionStrategies.LeastConfidence => "least-confidence",
+            SelectionStrategies.Margin => "margin",
+            SelectionStrategies.Entropy => "entropy",
+            SelectionStrategies.Random => "random",
+            SelectionStrategies.QueryByCommittee => strategy.Disagreement switch
+            {
+                CommitteeDisagreements.VoteEntropy => "vote-entropy",
+                CommitteeDisagreements.ConsensusEntropy => "consensus-entropy",
+                CommitteeDisagreements.MaxDisagreement => "max-disagreement",
+                _ => throw new ArgumentException($"disagreement {strategy.Disagreement} is not a committee measure", nameof(strategy)),
+            },
+            _ => throw new ArgumentException($"strategy {strategy.Type} is not a score strategy", nameof(strategy)),
+        };
+    }
 
     private static V1Job Job(LabelingQueue queue, string name, string role, TrainerImageOptions image, V1Container container, List<V1Volume> volumes)
     {
@@ -239,6 +300,8 @@ public static class LabelingWorkloadBuilder
             {
                 // The operator retries (under a new name, with backoff): Kubernetes never reruns a pod.
                 BackoffLimit = 0,
+                // Where the TTL controller runs (beta from 1.21); the reconciler also deletes finished Jobs beyond the newest few.
+                TtlSecondsAfterFinished = FinishedJobTtlSeconds,
                 Template = new V1PodTemplateSpec
                 {
                     Metadata = new V1ObjectMeta { Labels = labels },

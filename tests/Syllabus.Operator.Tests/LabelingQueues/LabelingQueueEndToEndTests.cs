@@ -2,8 +2,11 @@ using System.Net;
 using k8s;
 using Syllabus.Api;
 using Syllabus.Operator.LabelingQueues;
+using Syllabus.Operator.ModelDeployments;
+using Syllabus.Operator.Tests.ModelDeployments;
 using Syllabus.Operator.Tests.TrainingRuns;
 using Syllabus.Runtime;
+using Syllabus.Testing;
 
 namespace Syllabus.Operator.Tests.LabelingQueues;
 
@@ -88,11 +91,15 @@ public sealed class LabelingQueueEndToEndTests(TrainingRunCluster cluster) : ICl
             Assert.Equal(Conditions.True, Conditions.Find(q.Status.Conditions, ConditionTypes.BudgetExhausted)?.Status);
             Assert.Equal("BudgetExhausted", Conditions.Find(q.Status.Conditions, LabelingQueueConditions.Scoring)?.Reason);
 
-            // Nothing more is scored or retrained (4 labels since round 1, fewer than afterLabels).
+            // Nothing more is scored or retrained (4 labels since round 1, fewer than afterLabels). Of the four finished
+            // scoring Jobs the newest three are kept: the failed first attempt is deleted, its pod with it.
             await Task.Delay(TimeSpan.FromSeconds(12), Ct);
-            var jobs = (await cluster.Client.BatchV1.ListNamespacedJobAsync(ns, labelSelector: $"{LabelingQueueNames.QueueLabel}=digits", cancellationToken: Ct)).Items
-                .Select(j => j.Metadata.Name).Order(StringComparer.Ordinal);
-            Assert.Equal(["digits-export-1", "digits-score-1-1", "digits-score-1-2", "digits-score-2-1", "digits-score-3-1"], jobs);
+            var jobs = (await cluster.Client.BatchV1.ListNamespacedJobAsync(ns, labelSelector: $"{LabelingQueueNames.QueueLabel}=digits", cancellationToken: Ct)).Items;
+            Assert.Equal(["digits-export-1", "digits-score-1-2", "digits-score-2-1", "digits-score-3-1"], jobs.Select(j => j.Metadata.Name).Order(StringComparer.Ordinal));
+            // (ttlSecondsAfterFinished is set on them, but a 1.20 API server drops it while the TTL feature gate is off.)
+            await Eventually.GetAsync(
+                async () => (await cluster.Client.CoreV1.ListNamespacedPodAsync(ns, labelSelector: "job-name=digits-score-1-1", cancellationToken: Ct)).Items.Count == 0 ? "gone" : null,
+                Long, () => "the deleted Job's pod to be garbage-collected");
             var created = (await runs.ListAsync(ns, $"{LabelingQueueNames.QueueLabel}=digits", Ct)).Select(r => r.Metadata.Name);
             Assert.Equal([LabelingQueueNames.RetrainRun("digits", 1)], created);
             q = (await queues.GetAsync(ns, "digits", Ct))!;
@@ -103,6 +110,227 @@ public sealed class LabelingQueueEndToEndTests(TrainingRunCluster cluster) : ICl
             await op.DisposeAsync();
         }
     }
+
+    [Fact]
+    public async Task Keyboard_labels_and_an_undo_in_the_browser_show_in_the_queue_status()
+    {
+        cluster.Require();
+        if (HeadlessChromium.SkipReason is { } noBrowser)
+        {
+            Assert.Skip(noBrowser);
+        }
+
+        var (ns, op, _) = await StartServedQueueAsync("lqui");
+        await using var running = op;
+
+        // The UI on the labelling pod's address, as `kubectl port-forward` would give it, with the Secret's token.
+        var secret = await cluster.Client.CoreV1.ReadNamespacedSecretAsync(LabelingQueueNames.TokenSecret("digits"), ns, cancellationToken: Ct);
+        var token = System.Text.Encoding.UTF8.GetString(secret.Data[LabelingQueueNames.TokenKey]);
+        var pod = await ReadyLabelPodAsync(ns);
+        var profile = Directory.CreateTempSubdirectory("syllabus-chromium-");
+        using var browser = await HeadlessChromium.StartAsync(profile.FullName, Ct);
+        using var page = await browser.OpenPageAsync(Ct);
+        await page.NavigateAsync($"http://{pod.Status.PodIP}:{LabelingQueueNames.ContainerPort}/#token={token}", Ct);
+        await page.WaitForAsync("document.body.dataset.ready === 'true'", Ct, UiMessage);
+        Assert.Equal("0 labelled of a budget of 6 · 6 pending · 0 skipped", await page.EvaluateAsync("document.getElementById('counts').textContent", Ct));
+
+        // Three digits typed as their keys, then Backspace undoes the last one.
+        var typed = new List<string>();
+        foreach (var (key, labelled) in new[] { ("3", 1), ("7", 2), ("1", 3) })
+        {
+            typed.Add((await page.EvaluateAsync("document.getElementById('item-id').textContent", Ct))!);
+            await page.PressKeyAsync(key, $"Digit{key}", 48 + int.Parse(key, System.Globalization.CultureInfo.InvariantCulture), key, Ct);
+            await page.WaitForAsync($"document.body.dataset.busy === 'false' && document.getElementById('counts').dataset.labelled === '{labelled}'", Ct, UiMessage);
+        }
+
+        await page.PressKeyAsync("Backspace", "Backspace", 8, null, Ct);
+        await page.WaitForAsync("document.body.dataset.busy === 'false' && document.getElementById('counts').dataset.labelled === '2'", Ct, UiMessage);
+        Assert.StartsWith("undid the label '1'", await page.EvaluateAsync("document.getElementById('message').textContent", Ct), StringComparison.Ordinal);
+        // The undone item is offered again.
+        Assert.Equal(typed[2], await page.EvaluateAsync("document.getElementById('item-id').textContent", Ct));
+
+        // The operator reads the service's counts into the queue's status: 2 labelled, 4 pending, 4 of the budget left.
+        var q = await WaitForAsync(ns, q => q.Status?.Labelled == 2, "the status to count the browser's 2 labels");
+        Assert.Equal((2, 4, 0, 4), (q.Status!.Labelled, q.Status.Pending, q.Status.Skipped, q.Status.BudgetRemaining));
+        Assert.Equal(LabelingQueuePhases.Labelling, q.Status.Phase);
+        Assert.Equal("BudgetCovered", Conditions.Find(q.Status.Conditions, LabelingQueueConditions.Scoring)?.Reason);
+        Assert.Equal(Conditions.False, Conditions.Find(q.Status.Conditions, ConditionTypes.BudgetExhausted)?.Status);
+
+        // kubectl get lq: the API server's printer columns over that status.
+        var (columns, rows) = await cluster.GetTableAsync(ns, LabelingQueue.Plural);
+        var row = rows.Single();
+        Assert.Equal(("4", "2", "4"), (row[columns.ToList().IndexOf("Pending")], row[columns.ToList().IndexOf("Labelled")], row[columns.ToList().IndexOf("Budget")]));
+        browser.Dispose();
+        profile.Delete(recursive: true);
+    }
+
+    [Fact]
+    public async Task A_deploymentRef_pool_queues_the_uncertain_rows_its_serve_pod_kept_under_their_request_ids()
+    {
+        cluster.Require();
+        var ns = await cluster.NewNamespaceAsync("lqmd", trainRows: 1000, testRows: 200);
+        var digits = await TestDigits.LoadAsync(Path.Combine(cluster.Kubelet.ClaimDirectory(ns, "datasets"), "mnist", "test.csv"), Ct);
+        await using var op = await cluster.StartOperatorAsync(ns);
+        await cluster.Resources<TrainingRun>().CreateAsync(BaseRun(ns), Ct);
+        await cluster.Resources<ModelDeployment>().CreateAsync((ModelDeployment)Manifests.LoadAll($$$"""
+            apiVersion: syllabus.dev/v1alpha1
+            kind: ModelDeployment
+            metadata: {name: live, namespace: {{{ns}}}}
+            spec:
+              source: {trainingRun: {name: base}}
+              replicas: 1
+            """, "test").Single(), Ct);
+
+        // The queue's pool is the serve pod's uncertain rows alone: nothing is scored while it has no ready pod.
+        var queue = Queue(ns);
+        (queue.Spec.Pool, queue.Spec.BatchSize, queue.Spec.Budget, queue.Spec.Retrain, queue.Spec.ExportUri) =
+            (new PoolSpec { DeploymentRef = new LocalObjectReference { Name = "live" } }, 5, 5, null, null);
+        await cluster.Resources<LabelingQueue>().CreateAsync(queue, Ct);
+
+        // Eight requests to the serve pod, one digit each: it keeps them as its uncertain rows (capacity 100).
+        var servePod = await Eventually.GetAsync(
+            async () => (await cluster.Client.CoreV1.ListNamespacedPodAsync(ns, labelSelector: $"{ModelDeploymentNames.DeploymentLabel}=live,{ModelDeploymentNames.ArmLabel}={AnalysisArms.Stable}", cancellationToken: Ct)).Items
+                .FirstOrDefault(p => p.Status?.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") == true),
+            Long, () => "a ready serve pod of ModelDeployment live");
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        for (var i = 0; i < 8; i++)
+        {
+            using var infer = await http.PostAsync(new Uri($"http://{servePod.Status.PodIP}:{ModelDeploymentNames.ContainerPort}/v2/models/live/infer"),
+                new StringContent(ModelDeploymentEndToEndTests.Infer(digits.Rows[i].Pixels, $"live-{i}").ToJsonString(), System.Text.Encoding.UTF8, "application/json"), Ct);
+            Assert.Equal(HttpStatusCode.OK, infer.StatusCode);
+        }
+
+        // Batch 1: the 5 most uncertain of them (margin), queued under REQUEST#ROW, counted in status.
+        var q = await WaitForAsync(ns, q => q.Status?.Batches == 1 && q.Status.Pending == 5 && q.Status.UncertainImported == 5, "batch 1 of the serve pod's rows to be queued");
+        Assert.Equal(0, q.Status!.UncertainRejected);
+        var job = await cluster.Client.BatchV1.ReadNamespacedJobAsync(LabelingQueueNames.ScoreJob("digits", 1, 1), ns, cancellationToken: Ct);
+        var args = job.Spec.Template.Spec.Containers.Single().Args;
+        Assert.Equal($"http://{servePod.Status.PodIP}:{ModelDeploymentNames.ContainerPort}/v2/models/live/uncertain", args[args.IndexOf("--uncertain") + 1]);
+        Assert.DoesNotContain("--pool", args);
+
+        var labelPod = await ReadyLabelPodAsync(ns);
+        var items = System.Text.Json.Nodes.JsonNode.Parse(await http.GetStringAsync(new Uri($"http://{labelPod.Status.PodIP}:{LabelingQueueNames.ContainerPort}/api/items?state=pending"), Ct))!["items"]!.AsArray();
+        Assert.Equal(5, items.Count);
+        Assert.All(items, i => Assert.Matches(@"^live-[0-7]#0$", (string)i!["id"]!));
+        Assert.Equal(5, items.Select(i => (string)i!["id"]!).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task A_token_secret_deleted_by_hand_is_created_again_and_the_labelling_pod_restarts_onto_the_new_token()
+    {
+        cluster.Require();
+        var (ns, op, q) = await StartServedQueueAsync("lqtok");
+        await using var running = op;
+        var oldHash = q.Status!.TokenHash!;
+        var oldToken = await TokenAsync(ns);
+        Assert.Equal(oldHash, Hash(oldToken));
+        var oldPod = await ReadyLabelPodAsync(ns);
+        Assert.Equal(oldHash, oldPod.Metadata.Annotations[LabelingQueueNames.TokenHashAnnotation]);
+
+        // kubectl delete secret digits-token: the operator creates it again with a new token and rolls the pod onto it.
+        await cluster.Client.CoreV1.DeleteNamespacedSecretAsync(LabelingQueueNames.TokenSecret("digits"), ns, cancellationToken: Ct);
+        q = await WaitForAsync(ns, q => q.Status?.TokenHash is { } h && h != oldHash, "a new token hash in status");
+        var newToken = await TokenAsync(ns);
+        Assert.NotEqual(oldToken, newToken);
+        Assert.Equal(q.Status!.TokenHash, Hash(newToken));
+        var newPod = await Eventually.GetAsync(
+            async () => await ReadyLabelPodAsync(ns) is { } p && p.Metadata.Name != oldPod.Metadata.Name ? p : null,
+            Long, () => "a new labelling pod to be ready");
+        Assert.Equal(q.Status.TokenHash, newPod.Metadata.Annotations[LabelingQueueNames.TokenHashAnnotation]);
+
+        // The new pod takes the new token only; the store (on the claim) kept the queue.
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        var api = $"http://{newPod.Status.PodIP}:{LabelingQueueNames.ContainerPort}";
+        var item = (string)System.Text.Json.Nodes.JsonNode.Parse(await http.GetStringAsync(new Uri($"{api}/api/next?limit=1"), Ct))!["items"]![0]!["id"]!;
+        async Task<HttpStatusCode> SubmitAsync(string token, string key)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, new Uri($"{api}/api/submit"))
+            {
+                Content = System.Net.Http.Json.JsonContent.Create(new { itemId = item, label = "3", idempotencyKey = key }),
+            };
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+            using var response = await http.SendAsync(request, Ct);
+            return response.StatusCode;
+        }
+
+        Assert.Equal(HttpStatusCode.Unauthorized, await SubmitAsync(oldToken, "old"));
+        Assert.Equal(HttpStatusCode.OK, await SubmitAsync(newToken, "new"));
+        await WaitForAsync(ns, q => q.Status?.Labelled == 1 && q.Status.Pending == 5, "the new token's label in status");
+        var events = await cluster.Client.CoreV1.ListNamespacedEventAsync(ns, fieldSelector: "involvedObject.name=digits", cancellationToken: Ct);
+        Assert.Contains(events.Items, e => e.Reason == "TokenSecretRecreated" && e.Type == "Warning");
+    }
+
+    [Fact]
+    public async Task A_committee_queue_is_invalid_until_its_members_succeed_then_scores_with_every_model()
+    {
+        cluster.Require();
+        var ns = await cluster.NewNamespaceAsync("lqqbc", trainRows: 1000, testRows: 200);
+        var data = Path.Combine(cluster.Kubelet.ClaimDirectory(ns, "datasets"), "mnist");
+        await File.WriteAllLinesAsync(Path.Combine(data, "pool.csv"), File.ReadLines(Path.Combine(data, "test.csv")).Take(41), Ct);
+        await using var op = await cluster.StartOperatorAsync(ns);
+        var runs = cluster.Resources<TrainingRun>();
+        await runs.CreateAsync(BaseRun(ns), Ct);
+        var queue = Queue(ns);
+        (queue.Spec.BatchSize, queue.Spec.Budget, queue.Spec.Retrain, queue.Spec.ExportUri) = (5, 10, null, null);
+        queue.Spec.Strategy = new StrategySpec { Type = SelectionStrategies.QueryByCommittee, Disagreement = CommitteeDisagreements.ConsensusEntropy, Committee = [new() { Name = "member" }] };
+        await cluster.Resources<LabelingQueue>().CreateAsync(queue, Ct);
+
+        // The member does not exist yet: Valid=False naming it, nothing scored.
+        var q = await WaitForAsync(ns, q => Conditions.Find(q.Status?.Conditions, ConditionTypes.Valid)?.Reason == "CommitteeNotReady", "the queue to wait for its committee");
+        Assert.Contains("TrainingRun member does not exist", Conditions.Find(q.Status!.Conditions, ConditionTypes.Valid)!.Message, StringComparison.Ordinal);
+        Assert.Equal(Conditions.False, Conditions.Find(q.Status.Conditions, ConditionTypes.Valid)!.Status);
+
+        // A second model on the same data (another seed and width) joins spec.model's once it succeeds.
+        var member = BaseRun(ns);
+        member.Metadata.Name = "member";
+        member.Spec.Seed = 7;
+        member.Spec.Model.HiddenLayers = [24];
+        member.Spec.Artifacts.Uri = "pvc://artifacts/runs/member";
+        await runs.CreateAsync(member, Ct);
+        q = await WaitForAsync(ns, q => q.Status?.Batches == 1 && q.Status.Pending == 5, "batch 1 scored by the committee");
+        Assert.Equal((Conditions.True, "Valid"), (Conditions.Find(q.Status!.Conditions, ConditionTypes.Valid)!.Status, Conditions.Find(q.Status.Conditions, ConditionTypes.Valid)!.Reason));
+        var args = (await cluster.Client.BatchV1.ReadNamespacedJobAsync(LabelingQueueNames.ScoreJob("digits", 1, 1), ns, cancellationToken: Ct)).Spec.Template.Spec.Containers.Single().Args;
+        var models = args.Select((a, i) => (a, i)).Where(x => x.a == "--model").Select(x => args[x.i + 1]).ToList();
+        var done = await runs.ListAsync(ns, null, Ct);
+        Assert.Equal([done.Single(r => r.Metadata.Name == "base").Status!.Result!.ModelUri!, done.Single(r => r.Metadata.Name == "member").Status!.Result!.ModelUri!], models);
+        Assert.Equal("consensus-entropy", args[args.IndexOf("--strategy") + 1]);
+        var manifest = System.Text.Json.Nodes.JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(cluster.Kubelet.ClaimDirectory(ns, "datasets"), "labelling", "digits", "batches", "batch-0001.csv.json"), Ct))!;
+        Assert.Equal(("consensus-entropy", 2), ((string)manifest["strategy"]!, manifest["models"]!.AsArray().Count));
+    }
+
+    /// <summary>
+    /// A namespace with a pool of 20 digits, an operator, the base run and a queue "digits" whose one batch is its whole
+    /// budget (6): once labels start, the pending items cover what is left, so no second batch changes the counts.
+    /// Returns when the batch is queued and served.
+    /// </summary>
+    private async Task<(string Ns, RunningOperator Operator, LabelingQueue Queue)> StartServedQueueAsync(string prefix)
+    {
+        var ns = await cluster.NewNamespaceAsync(prefix, trainRows: 1000, testRows: 200);
+        var data = Path.Combine(cluster.Kubelet.ClaimDirectory(ns, "datasets"), "mnist");
+        await File.WriteAllLinesAsync(Path.Combine(data, "pool.csv"), File.ReadLines(Path.Combine(data, "test.csv")).Take(21), Ct);
+        var op = await cluster.StartOperatorAsync(ns);
+        await cluster.Resources<TrainingRun>().CreateAsync(BaseRun(ns), Ct);
+        var queue = Queue(ns);
+        (queue.Spec.BatchSize, queue.Spec.Budget, queue.Spec.Retrain, queue.Spec.ExportUri) = (6, 6, null, null);
+        await cluster.Resources<LabelingQueue>().CreateAsync(queue, Ct);
+        var served = await WaitForAsync(ns, q => q.Status?.Pending == 6 && q.Status.Batches == 1 && Conditions.Find(q.Status.Conditions, ConditionTypes.Ready)?.Status == Conditions.True, "batch 1 to be queued and served");
+        return (ns, op, served);
+    }
+
+    private async Task<string> TokenAsync(string ns) => System.Text.Encoding.UTF8.GetString(
+        (await cluster.Client.CoreV1.ReadNamespacedSecretAsync(LabelingQueueNames.TokenSecret("digits"), ns, cancellationToken: Ct)).Data[LabelingQueueNames.TokenKey]);
+
+    private static string Hash(string token) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(token)))[..16];
+
+    private const string UiMessage = "document.getElementById('message') && document.getElementById('message').textContent";
+
+    /// <summary>The labelling Deployment's ready pod.</summary>
+    private async Task<k8s.Models.V1Pod> ReadyLabelPodAsync(string ns) => await Eventually.GetAsync(
+        async () => (await cluster.Client.CoreV1.ListNamespacedPodAsync(ns, labelSelector: $"{LabelingQueueNames.QueueLabel}=digits,{LabelingQueueNames.RoleLabel}={LabelingQueueNames.LabelRole}", cancellationToken: Ct)).Items
+            .FirstOrDefault(p => p.Metadata.DeletionTimestamp is null && !string.IsNullOrEmpty(p.Status?.PodIP) && p.Status.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") == true),
+        Long,
+        () => "a ready labelling pod");
 
     private static TrainingRun BaseRun(string ns) => (TrainingRun)Manifests.LoadAll($$"""
         apiVersion: syllabus.dev/v1alpha1

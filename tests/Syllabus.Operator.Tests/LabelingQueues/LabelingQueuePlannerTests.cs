@@ -43,9 +43,11 @@ public sealed class LabelingQueuePlannerTests
 
     private static LabelingQueueObservation Observe(
         LabelingQueue queue, LabelStats? stats = null, IEnumerable<V1Job>? jobs = null, Dictionary<string, string>? messages = null,
-        string? model = Model, TrainingRun? nextRun = null, DateTimeOffset? now = null) => new()
+        string? model = Model, TrainingRun? nextRun = null, DateTimeOffset? now = null, IReadOnlyList<string>? uncertain = null) => new()
     {
         Queue = queue,
+        Uncertain = uncertain ?? [],
+        UncertainProblem = queue.Spec.Pool.DeploymentRef is { } md && uncertain is not { Count: > 0 } ? $"ModelDeployment {md.Name} has no ready stable serve pod" : null,
         ModelUri = model,
         ModelProblem = model is null ? "TrainingRun base is Running; scoring waits for its model" : null,
         Stats = stats,
@@ -70,9 +72,10 @@ public sealed class LabelingQueuePlannerTests
     [Fact]
     public void A_new_queue_creates_its_token_secret_and_scores_the_first_batch_before_serving()
     {
-        var plan = LabelingQueuePlanner.Plan(Observe(Queue()));
+        var plan = LabelingQueuePlanner.Plan(Observe(Queue()) with { CreatedTokenHash = "0123456789abcdef" });
 
-        Assert.True(plan.CreateTokenSecret);
+        Assert.Equal("0123456789abcdef", plan.Status.TokenHash);
+        Assert.DoesNotContain(plan.Events, e => e.Reason == "TokenSecretRecreated");
         Assert.False(plan.ServeLabels);
         Assert.Equal(new ScoringRound(1, 1, 5, Model), plan.StartScoring);
         Assert.Equal("digits-token", plan.Status.TokenSecret);
@@ -83,12 +86,26 @@ public sealed class LabelingQueuePlannerTests
     }
 
     [Fact]
-    public void The_token_secret_is_created_once_never_again()
+    public void A_token_secret_created_again_is_reported_and_its_hash_restarts_the_labelling_pod()
     {
-        var first = LabelingQueuePlanner.Plan(Observe(Queue()));
-        var second = LabelingQueuePlanner.Plan(Observe(Queue(first.Status)));
+        var first = LabelingQueuePlanner.Plan(Observe(Queue()) with { CreatedTokenHash = "0123456789abcdef" });
+        var steady = LabelingQueuePlanner.Plan(Observe(Queue(first.Status)));
+        Assert.Equal("0123456789abcdef", steady.Status.TokenHash);
 
-        Assert.False(second.CreateTokenSecret);
+        var recreated = LabelingQueuePlanner.Plan(Observe(Queue(steady.Status)) with { CreatedTokenHash = "fedcba9876543210" });
+        Assert.Equal("fedcba9876543210", recreated.Status.TokenHash);
+        var warning = Assert.Single(recreated.Events, e => e.Reason == "TokenSecretRecreated");
+        Assert.Equal(EventTypes.Warning, warning.Type);
+
+        var image = new TrainerImageOptions { Image = "trainer:dev" };
+        string? Annotation(string? hash) => LabelingWorkloadBuilder.BuildLabelDeployment(Queue(), image, hash).Spec.Template.Metadata.Annotations is { } a ? a[LabelingQueueNames.TokenHashAnnotation] : null;
+        Assert.Equal(("0123456789abcdef", "fedcba9876543210", null), (Annotation(steady.Status.TokenHash), Annotation(recreated.Status.TokenHash), Annotation(null)));
+
+        var secret = LabelingWorkloadBuilder.BuildTokenSecret(Queue());
+        var hash = LabelingWorkloadBuilder.TokenHash(secret);
+        Assert.Matches("^[0-9a-f]{16}$", hash);
+        Assert.DoesNotContain(hash, secret.StringData[LabelingQueueNames.TokenKey], StringComparison.Ordinal);
+        Assert.NotEqual(hash, LabelingWorkloadBuilder.TokenHash(LabelingWorkloadBuilder.BuildTokenSecret(Queue())));
     }
 
     [Fact]
@@ -203,6 +220,160 @@ public sealed class LabelingQueuePlannerTests
         Assert.Equal(6, LabelingQueuePlanner.Plan(Observe(edited, stats, [done], now: T0.AddMinutes(5))).StartScoring?.Batch);
     }
 
+    [Theory]
+    [InlineData(CommitteeDisagreements.VoteEntropy, "vote-entropy")]
+    [InlineData(CommitteeDisagreements.ConsensusEntropy, "consensus-entropy")]
+    [InlineData(CommitteeDisagreements.MaxDisagreement, "max-disagreement")]
+    public void A_committee_scores_with_every_members_model_and_its_disagreement_measure(string disagreement, string argument)
+    {
+        var queue = Queue();
+        queue.Spec.Strategy = new StrategySpec { Type = SelectionStrategies.QueryByCommittee, Disagreement = disagreement, Committee = [new() { Name = "m2" }, new() { Name = "m3" }] };
+        Assert.Empty(SpecValidation.Validate(queue.Spec));
+        const string Member2 = "pvc://models/m2/model";
+        const string Member3 = "pvc://committee/m3/model";
+
+        var plan = LabelingQueuePlanner.Plan(Observe(queue) with { Committee = [Member2, Member3] });
+        Assert.Equal([Member2, Member3], plan.StartScoring!.Committee);
+        Assert.Equal($"Scoring batch 1 (5 items) with {Model} and the committee's {Member2}, {Member3}", Assert.Single(plan.Events, e => e.Reason == "Scoring").Message);
+        var job = LabelingWorkloadBuilder.BuildScoringJob(queue, plan.StartScoring, new TrainerImageOptions { Image = "trainer:dev" });
+        Assert.Equal(["score", "--model", Model, "--model", Member2, "--model", Member3, "--pool", "/var/run/syllabus/pvc/data/pool.csv", "--strategy", argument],
+            job.Spec.Template.Spec.Containers.Single().Args.Take(11));
+        // Each member's claim is mounted.
+        Assert.Equal(["committee", "data", "models"], job.Spec.Template.Spec.Volumes.Where(v => v.PersistentVolumeClaim is not null).Select(v => v.PersistentVolumeClaim.ClaimName).Order());
+    }
+
+    [Fact]
+    public void A_queue_wakes_when_its_model_or_a_committee_member_changes()
+    {
+        var queue = Queue();
+        queue.Spec.Strategy = new StrategySpec { Type = SelectionStrategies.QueryByCommittee, Committee = [new() { Name = "m2" }] };
+        var cache = new ResourceCache<LabelingQueue>();
+        cache.Upsert(queue);
+        var caches = new QueueReaders(cache);
+        TrainingRun Run(string name) => new() { Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = "ml" } };
+
+        Assert.Equal([ObjectKey.From(queue)], LabelingQueueServiceCollectionExtensions.QueuesUsing(Run("m2"), caches));
+        Assert.Equal([ObjectKey.From(queue)], LabelingQueueServiceCollectionExtensions.QueuesUsing(Run("base"), caches));
+        Assert.Empty(LabelingQueueServiceCollectionExtensions.QueuesUsing(Run("m3"), caches));
+    }
+
+    [Fact]
+    public void Finished_jobs_beyond_the_newest_three_of_each_kind_are_deleted_never_one_still_in_use()
+    {
+        V1Job Finished(string name, string role, int minute, string outcome = "Complete", bool deleting = false)
+        {
+            var job = Job(name, outcome);
+            job.Metadata.CreationTimestamp = T0.AddMinutes(minute).UtcDateTime;
+            job.Metadata.Labels = new Dictionary<string, string> { [LabelingQueueNames.RoleLabel] = role };
+            job.Metadata.DeletionTimestamp = deleting ? T0.UtcDateTime : null;
+            return job;
+        }
+
+        var running = Job("digits-score-7-1");
+        running.Metadata.CreationTimestamp = T0.AddMinutes(9).UtcDateTime;
+        running.Metadata.Labels = new Dictionary<string, string> { [LabelingQueueNames.RoleLabel] = LabelingQueueNames.ScoreRole };
+        var jobs = new[]
+        {
+            Finished("digits-score-1-1", LabelingQueueNames.ScoreRole, 0, "Failed"),
+            Finished("digits-score-1-2", LabelingQueueNames.ScoreRole, 1),
+            Finished("digits-score-2-1", LabelingQueueNames.ScoreRole, 2, deleting: true),
+            Finished("digits-score-3-1", LabelingQueueNames.ScoreRole, 3),
+            Finished("digits-score-4-1", LabelingQueueNames.ScoreRole, 4),
+            Finished("digits-score-5-1", LabelingQueueNames.ScoreRole, 5, "Failed"),
+            Finished("digits-score-6-1", LabelingQueueNames.ScoreRole, 6),
+            running,
+            Finished("digits-export-1", LabelingQueueNames.ExportRole, 1),
+            Finished("digits-export-2", LabelingQueueNames.ExportRole, 3),
+            Finished("digits-export-3", LabelingQueueNames.ExportRole, 5),
+            Finished("digits-export-4", LabelingQueueNames.ExportRole, 7),
+            // Round 5's export finished but its TrainingRun is not created yet: in use.
+            Finished("digits-export-5", LabelingQueueNames.ExportRole, 8),
+        };
+        var queue = Queue(new LabelingQueueStatus { TokenSecret = "digits-token", Batches = 6, RetrainRounds = 4, Scoring = new LabelingScoringStatus { Batch = 7, Attempt = 1, ItemsBefore = 30 } });
+
+        var plan = LabelingQueuePlanner.Plan(Observe(queue, Stats(total: 30, pending: 2, labelled: 20, budget: 100), jobs));
+
+        // Scoring: 6-1, 5-1, 4-1 kept (7-1 runs; 2-1 is already going); export: 4, 3, 2 kept (5 in use).
+        Assert.Equal(["digits-export-1", "digits-score-1-1", "digits-score-1-2", "digits-score-3-1"], plan.DeleteJobs);
+        var job = LabelingWorkloadBuilder.BuildScoringJob(queue, new ScoringRound(7, 1, 5, Model), new TrainerImageOptions { Image = "trainer:dev" });
+        Assert.Equal(LabelingWorkloadBuilder.FinishedJobTtlSeconds, job.Spec.TtlSecondsAfterFinished);
+        Assert.Equal(3600, LabelingWorkloadBuilder.BuildExportJob(queue, 5, new TrainerImageOptions { Image = "trainer:dev" }).Spec.TtlSecondsAfterFinished);
+    }
+
+    private const string PodA = "http://10.0.0.7:8080/v2/models/live/uncertain";
+    private const string PodB = "http://10.0.0.9:8080/v2/models/live/uncertain";
+
+    private static LabelingQueue LiveQueue(LabelingQueueStatus? status = null, bool withDataset = false)
+    {
+        var queue = Queue(status);
+        queue.Spec.Pool = new PoolSpec { Dataset = withDataset ? queue.Spec.Pool.Dataset : null, DeploymentRef = new LocalObjectReference { Name = "live" } };
+        return queue;
+    }
+
+    [Fact]
+    public void A_deploymentRef_pool_scores_its_ready_serve_pods_rows_and_waits_while_it_has_none()
+    {
+        Assert.Empty(SpecValidation.Validate(LiveQueue().Spec));
+
+        // No dataset and no ready serve pod: nothing to score, and the condition says why.
+        var waiting = LabelingQueuePlanner.Plan(Observe(LiveQueue()));
+        Assert.Null(waiting.StartScoring);
+        Assert.Equal(("False", "NoServePods"), (Condition(waiting, LabelingQueueConditions.Scoring).Status, Condition(waiting, LabelingQueueConditions.Scoring).Reason));
+        Assert.Contains("ModelDeployment live has no ready stable serve pod", Condition(waiting, LabelingQueueConditions.Scoring).Message, StringComparison.Ordinal);
+
+        // Two ready pods: the round fetches from both.
+        var plan = LabelingQueuePlanner.Plan(Observe(LiveQueue(waiting.Status), uncertain: [PodA, PodB]));
+        Assert.Equal([PodA, PodB], plan.StartScoring!.Uncertain);
+        var args = LabelingWorkloadBuilder.BuildScoringJob(LiveQueue(), plan.StartScoring, new TrainerImageOptions { Image = "trainer:dev" }).Spec.Template.Spec.Containers.Single().Args;
+        Assert.Equal(["score", "--model", Model, "--uncertain", PodA, "--uncertain", PodB, "--strategy", "margin"], args.Take(9));
+        Assert.DoesNotContain("--pool", args);
+
+        // With a dataset as well, the dataset is scored while the serve pods are not ready.
+        var both = LabelingQueuePlanner.Plan(Observe(LiveQueue(withDataset: true)));
+        Assert.Empty(both.StartScoring!.Uncertain);
+        var datasetOnly = LabelingWorkloadBuilder.BuildScoringJob(LiveQueue(withDataset: true), both.StartScoring, new TrainerImageOptions { Image = "trainer:dev" }).Spec.Template.Spec.Containers.Single().Args;
+        Assert.Contains("--pool", datasetOnly);
+    }
+
+    [Fact]
+    public void A_round_records_the_serve_pods_rows_it_queued_and_reports_the_rejected_ones()
+    {
+        var done = Job("digits-score-2-1", "Complete", T0);
+        var queue = LiveQueue(new LabelingQueueStatus { TokenSecret = "digits-token", Batches = 1, UncertainImported = 3, Scoring = new LabelingScoringStatus { Batch = 2, Attempt = 1, ItemsBefore = 5 } });
+        var summary = """{"poolRows":9,"excludedRows":2,"scoredRows":5,"selectedRows":5,"rejectedRows":2,"uncertainRows":9,"uncertainExcluded":2,"uncertainRejected":2,"uncertainSelected":5,"firstUncertainReject":"http://10.0.0.9:8080/v2/models/live/uncertain r-1#0: the serving model's inputs are not the scoring model's: missing 'p0'"}""";
+
+        var plan = LabelingQueuePlanner.Plan(Observe(queue, Stats(total: 10, pending: 5, labelled: 5), [done], new() { ["digits-score-2-1"] = summary }, uncertain: [PodA, PodB]));
+
+        Assert.Equal((8, 2), (plan.Status.UncertainImported, plan.Status.UncertainRejected));
+        Assert.Equal("Batch 2: 5 items queued for labelling (5 of them uncertain rows of the serve pods)", Assert.Single(plan.Events, e => e.Reason == "BatchImported").Message);
+        var warning = Assert.Single(plan.Events, e => e.Reason == "UncertainRowsRejected");
+        Assert.Equal(EventTypes.Warning, warning.Type);
+        Assert.Contains("2 of the 9 uncertain rows of ModelDeployment live were not scored (first: http://10.0.0.9:8080/v2/models/live/uncertain r-1#0: the serving model's inputs are not the scoring model's: missing 'p0')", warning.Message, StringComparison.Ordinal);
+
+        // A termination message that is not a summary (an older trainer) counts nothing and reports nothing.
+        var plain = LabelingQueuePlanner.Plan(Observe(queue, Stats(total: 10, pending: 5, labelled: 5), [done], new() { ["digits-score-2-1"] = "scored" }, uncertain: [PodA]));
+        Assert.Equal((3, null), (plain.Status.UncertainImported, plain.Status.UncertainRejected));
+        Assert.DoesNotContain(plain.Events, e => e.Reason == "UncertainRowsRejected");
+    }
+
+    [Fact]
+    public void An_empty_round_of_a_deploymentRef_pool_scores_again_after_a_while_not_only_on_a_spec_edit()
+    {
+        var done = Job("digits-score-5-1", "Complete", T0);
+        var stats = Stats(total: 20, pending: 0, labelled: 10, skipped: 10, budget: 100);
+        var queue = LiveQueue(new LabelingQueueStatus { TokenSecret = "digits-token", Batches = 4, Scoring = new LabelingScoringStatus { Batch = 5, Attempt = 1, ItemsBefore = 20 } });
+        var exhausted = LabelingQueuePlanner.Plan(Observe(queue, stats, [done], now: T0 + LabelingQueuePlanner.ImportGrace, uncertain: [PodA]));
+        Assert.Equal("PoolExhausted", Condition(exhausted, LabelingQueueConditions.Scoring).Reason);
+        Assert.Contains("the serve pods' rows are scored again in 60s", Condition(exhausted, LabelingQueueConditions.Scoring).Message, StringComparison.Ordinal);
+
+        var soon = LabelingQueuePlanner.Plan(Observe(LiveQueue(exhausted.Status), stats, [done], now: T0 + LabelingQueuePlanner.ImportGrace + TimeSpan.FromSeconds(30), uncertain: [PodA]));
+        Assert.Null(soon.StartScoring);
+        Assert.True(soon.RequeueAfter <= TimeSpan.FromSeconds(30));
+        var later = LabelingQueuePlanner.Plan(Observe(LiveQueue(exhausted.Status), stats, [done], now: T0 + LabelingQueuePlanner.ImportGrace + LabelingQueuePlanner.UncertainRescore, uncertain: [PodA]));
+        Assert.Equal(6, later.StartScoring?.Batch);
+        Assert.Equal([PodA], later.StartScoring!.Uncertain);
+    }
+
     [Fact]
     public void After_afterLabels_new_labels_one_export_then_one_training_run_with_the_count_it_used()
     {
@@ -310,7 +481,7 @@ public sealed class LabelingQueuePlannerTests
         Assert.Equal(0, next.Spec.BackoffLimit);
         Assert.Equal(
             ["score", "--model", Model, "--pool", "/var/run/syllabus/pvc/data/pool.csv", "--strategy", "margin", "--batch", "4", "--seed", "3",
-             "--out", "/var/run/syllabus/pvc/data/labelling/digits/batches/batch-0003.csv",
+             "--out", "/var/run/syllabus/pvc/data/labelling/digits/batches/batch-0003.csv", "--termination-message-path", "/dev/termination-log",
              "--exclude-store", "/var/run/syllabus/pvc/data/labelling/digits/labels.db", "--balance-classes"],
             next.Spec.Template.Spec.Containers.Single().Args);
         Assert.Equal(["data", "models"], next.Spec.Template.Spec.Volumes.Where(v => v.PersistentVolumeClaim is not null).Select(v => v.PersistentVolumeClaim.ClaimName).Order());
@@ -327,14 +498,16 @@ public sealed class LabelingQueuePlannerTests
     }
 
     [Theory]
-    [InlineData("QueryByCommittee", null, "pvc://data/labelled", "QueryByCommittee needs a committee of models")]
-    [InlineData("Margin", "mnist", "pvc://data/labelled", "not supported as a pool by this operator yet")]
-    [InlineData("Margin", null, null, "retrain needs exportUri")]
-    public void Specs_the_operator_cannot_run_are_invalid_with_a_message_naming_the_field(string strategy, string? deploymentRef, string? exportUri, string message)
+    [InlineData("QueryByCommittee", "", null, "pvc://data/labelled", "spec.strategy.committee: QueryByCommittee needs a committee: at least one TrainingRun besides spec.model")]
+    [InlineData("Margin", "other", null, "pvc://data/labelled", "spec.strategy.committee: committee is only for QueryByCommittee")]
+    [InlineData("QueryByCommittee", "other,other", null, "pvc://data/labelled", "committee members must be distinct TrainingRuns other than spec.model's")]
+    [InlineData("QueryByCommittee", "base", null, "pvc://data/labelled", "committee members must be distinct TrainingRuns other than spec.model's")]
+    [InlineData("Margin", null, null, null, "retrain needs exportUri")]
+    public void Specs_the_operator_cannot_run_are_invalid_with_a_message_naming_the_field(string strategy, string? committee, string? deploymentRef, string? exportUri, string message)
     {
         var queue = Queue();
         queue.Spec.Strategy.Type = strategy;
-        queue.Spec.Strategy.CommitteeSize = 3;
+        queue.Spec.Strategy.Committee = committee is null ? null : [.. committee.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(n => new LocalObjectReference { Name = n })];
         queue.Spec.Pool.DeploymentRef = deploymentRef is null ? null : new LocalObjectReference { Name = deploymentRef };
         queue.Spec.ExportUri = exportUri;
 
@@ -360,5 +533,13 @@ public sealed class LabelingQueuePlannerTests
         Assert.Equal(new LabelStats(10, 2, 7, 1, 12, 5, false, 9), stats);
         Assert.Throws<LabelStatsException>(() => HttpLabelStatsReader.Parse("""{"total":10}"""u8, "pod"));
         Assert.Throws<LabelStatsException>(() => HttpLabelStatsReader.Parse("<html>"u8, "pod"));
+    }
+
+    private sealed class QueueReaders(ResourceCache<LabelingQueue> queues) : ICacheReaders
+    {
+        public ICacheReader<T> For<T>()
+            where T : class, k8s.IKubernetesObject<V1ObjectMeta> =>
+            typeof(T) == typeof(LabelingQueue) ? (ICacheReader<T>)(object)CacheReader<LabelingQueue>.Over(queues)
+            : throw new InvalidOperationException($"no cache of {typeof(T).Name}");
     }
 }

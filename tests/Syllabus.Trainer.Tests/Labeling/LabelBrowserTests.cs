@@ -1,10 +1,8 @@
 using System.Diagnostics;
 using System.Net.Http.Json;
-using System.Net.WebSockets;
-using System.Text;
 using System.Text.Json.Nodes;
-using System.Text.RegularExpressions;
 using Microsoft.Data.Sqlite;
+using Syllabus.Testing;
 using Syllabus.Trainer.Labeling;
 using Syllabus.Trainer.Tests.Data;
 
@@ -15,7 +13,7 @@ namespace Syllabus.Trainer.Tests.Labeling;
 /// keyboard in the UI, undoes one, skips one, and reads the counts back through the API. Skipped, with the reason,
 /// where no chromium is installed.
 /// </summary>
-public sealed partial class LabelBrowserTests : IDisposable
+public sealed class LabelBrowserTests : IDisposable
 {
     private const string Token = "browser-token";
     private readonly TempFolder _folder = new();
@@ -33,46 +31,36 @@ public sealed partial class LabelBrowserTests : IDisposable
         }
     }
 
-    private static string Chromium()
+    private static void RequireChromium()
     {
-        var candidates = new[] { Environment.GetEnvironmentVariable("CHROMIUM_PATH") }
-            .Concat((Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').SelectMany(d => new[] { Path.Combine(d, "chromium"), Path.Combine(d, "chromium-browser") }));
-        var found = candidates.FirstOrDefault(File.Exists);
-        if (found is null)
+        if (HeadlessChromium.SkipReason is { } reason)
         {
-            Assert.Skip("chromium is not installed (Debian: apt-get install chromium; or set CHROMIUM_PATH)");
+            Assert.Skip(reason);
         }
-
-        return found;
     }
+
+    private const string Message = "document.getElementById('message') && document.getElementById('message').textContent";
 
     [Fact]
     public async Task Labels_by_keyboard_undoes_and_skips_and_the_API_sees_the_counts()
     {
-        var chromium = Chromium();
+        RequireChromium();
         var cancellationToken = TestContext.Current.CancellationToken;
         var store = LabelStore.Open(_folder.Full("labels.db"), LabelStoreTests.Schema, budget: 10);
         await store.ImportAsync(LabelStoreTests.Items(6), cancellationToken);
         await using var server = await LabelServer.StartAsync(store, Token, ["http://127.0.0.1:0"], cancellationToken);
         using var api = new HttpClient { BaseAddress = new Uri(server.Addresses[0]) };
 
-        using var browser = StartBrowser(chromium, _folder.Full("profile"), out var devtools);
-        using var page = await DevTools.OpenPageAsync(await devtools, cancellationToken);
-        await page.CallAsync("Page.navigate", new JsonObject { ["url"] = $"{server.Addresses[0]}/#token={Token}" }, cancellationToken);
-        await page.WaitForAsync("document.body.dataset.ready === 'true'", cancellationToken);
+        using var browser = await HeadlessChromium.StartAsync(_folder.Full("profile"), cancellationToken);
+        using var page = await browser.OpenPageAsync(cancellationToken);
+        await page.NavigateAsync($"{server.Addresses[0]}/#token={Token}", cancellationToken);
+        await page.WaitForAsync("document.body.dataset.ready === 'true'", cancellationToken, Message);
         Assert.Equal("item item-1 · rank 1 · score 1.0000", await page.EvaluateAsync("document.getElementById('item-id').textContent", cancellationToken));
         Assert.Equal("cat", await page.EvaluateAsync("document.querySelector('#predicted b').textContent", cancellationToken));
 
         async Task Press(string key, string code, int keyCode, string? text, Func<JsonObject, bool> done)
         {
-            var down = new JsonObject { ["type"] = text is null ? "rawKeyDown" : "keyDown", ["key"] = key, ["code"] = code, ["windowsVirtualKeyCode"] = keyCode };
-            if (text is not null)
-            {
-                down["text"] = text;
-            }
-
-            await page.CallAsync("Input.dispatchKeyEvent", down, cancellationToken);
-            await page.CallAsync("Input.dispatchKeyEvent", new JsonObject { ["type"] = "keyUp", ["key"] = key, ["code"] = code, ["windowsVirtualKeyCode"] = keyCode }, cancellationToken);
+            await page.PressKeyAsync(key, code, keyCode, text, cancellationToken);
             var clock = Stopwatch.StartNew();
             while (!done((await api.GetFromJsonAsync<JsonObject>("/api/stats", cancellationToken))!))
             {
@@ -81,7 +69,7 @@ public sealed partial class LabelBrowserTests : IDisposable
             }
 
             // The next key only counts once the page has taken in the answer and shown the next item.
-            await page.WaitForAsync("document.body.dataset.busy === 'false'", cancellationToken);
+            await page.WaitForAsync("document.body.dataset.busy === 'false'", cancellationToken, Message);
         }
 
         // Labels of several letters: 1 and 2 by position, c and d by first letter.
@@ -99,109 +87,5 @@ public sealed partial class LabelBrowserTests : IDisposable
         Assert.Equal("skipped", (string)(await api.GetFromJsonAsync<JsonObject>("/api/items/item-3", cancellationToken))!["state"]!);
         await page.WaitForAsync("document.getElementById('counts').textContent.startsWith('2 labelled of a budget of 10')", cancellationToken);
         await page.WaitForAsync("document.getElementById('item-id').textContent.startsWith('item item-4 ')", cancellationToken);
-    }
-
-    private static Browser StartBrowser(string chromium, string profile, out Task<Uri> devtools)
-    {
-        var info = new ProcessStartInfo(chromium) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (var argument in new[] { "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--remote-debugging-port=0", $"--user-data-dir={profile}", "about:blank" })
-        {
-            info.ArgumentList.Add(argument);
-        }
-
-        var process = Process.Start(info)!;
-        var listening = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
-        process.ErrorDataReceived += (_, e) =>
-        {
-            if (e.Data is not null && DevToolsLine().Match(e.Data) is { Success: true } match)
-            {
-                listening.TrySetResult(new Uri(match.Groups[1].Value));
-            }
-        };
-        process.OutputDataReceived += (_, _) => { };
-        process.BeginErrorReadLine();
-        process.BeginOutputReadLine();
-        devtools = listening.Task.WaitAsync(TimeSpan.FromSeconds(60));
-        return new Browser(process);
-    }
-
-    [GeneratedRegex(@"DevTools listening on (ws://\S+)")]
-    private static partial Regex DevToolsLine();
-
-    /// <summary>Kills the browser (and its renderer and GPU processes) when the test ends.</summary>
-    private sealed class Browser(Process process) : IDisposable
-    {
-        public void Dispose()
-        {
-            if (!process.HasExited)
-            {
-                process.Kill(entireProcessTree: true);
-                process.WaitForExit();
-            }
-
-            process.Dispose();
-        }
-    }
-
-    /// <summary>A DevTools protocol session with one page: commands by id over a WebSocket; events are ignored.</summary>
-    private sealed class DevTools : IDisposable
-    {
-        private readonly ClientWebSocket _socket = new();
-        private int _nextId;
-
-        public static async Task<DevTools> OpenPageAsync(Uri browser, CancellationToken cancellationToken)
-        {
-            using var http = new HttpClient { BaseAddress = new Uri($"http://{browser.Authority}") };
-            using var created = await http.PutAsync("/json/new?about:blank", null, cancellationToken);
-            var target = JsonNode.Parse(await created.Content.ReadAsStringAsync(cancellationToken))!;
-            var page = new DevTools();
-            await page._socket.ConnectAsync(new Uri((string)target["webSocketDebuggerUrl"]!), cancellationToken);
-            return page;
-        }
-
-        public async Task<JsonNode?> CallAsync(string method, JsonObject parameters, CancellationToken cancellationToken)
-        {
-            var id = ++_nextId;
-            var message = new JsonObject { ["id"] = id, ["method"] = method, ["params"] = parameters };
-            await _socket.SendAsync(Encoding.UTF8.GetBytes(message.ToJsonString()), WebSocketMessageType.Text, true, cancellationToken);
-            var buffer = new byte[64 * 1024];
-            while (true)
-            {
-                using var text = new MemoryStream();
-                WebSocketReceiveResult result;
-                do
-                {
-                    result = await _socket.ReceiveAsync(buffer, cancellationToken).WaitAsync(TimeSpan.FromSeconds(30), cancellationToken);
-                    text.Write(buffer, 0, result.Count);
-                }
-                while (!result.EndOfMessage);
-
-                var reply = JsonNode.Parse(text.ToArray())!;
-                if (reply["id"]?.GetValue<int>() != id)
-                {
-                    continue;
-                }
-
-                return reply["error"] is { } error ? throw new InvalidOperationException($"{method}: {error.ToJsonString()}") : reply["result"];
-            }
-        }
-
-        public async Task<string?> EvaluateAsync(string expression, CancellationToken cancellationToken)
-        {
-            var result = await CallAsync("Runtime.evaluate", new JsonObject { ["expression"] = expression, ["returnByValue"] = true }, cancellationToken);
-            return result?["result"]?["value"]?.ToString();
-        }
-
-        public async Task WaitForAsync(string condition, CancellationToken cancellationToken)
-        {
-            var clock = Stopwatch.StartNew();
-            while (await EvaluateAsync($"!!({condition})", cancellationToken) != "true")
-            {
-                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"timed out waiting for {condition}; message: {await EvaluateAsync("document.getElementById('message') && document.getElementById('message').textContent", cancellationToken)}");
-                await Task.Delay(50, cancellationToken);
-            }
-        }
-
-        public void Dispose() => _socket.Dispose();
     }
 }

@@ -186,6 +186,113 @@ public sealed class ScoreCommandTests(ScoreFixture fixture) : IClassFixture<Scor
     }
 
     [Fact]
+    public void Serve_pods_uncertain_rows_join_the_dataset_pool_and_another_schema_is_rejected_and_counted()
+    {
+        static JsonObject Body(string prefix, int rows, int offset) => new()
+        {
+            ["model"] = "served",
+            ["rows"] = new JsonArray([.. Enumerable.Range(0, rows).Select(r => (JsonNode)new JsonObject
+            {
+                ["id"] = $"req-{r}",
+                ["row"] = offset,
+                ["uncertainty"] = 0.4,
+                ["inputs"] = new JsonObject([.. Enumerable.Range(0, 8).Select(f => KeyValuePair.Create($"{prefix}{f}", (JsonNode?)(0.1 * (r + f))))]),
+            })]),
+        };
+
+        // Two serve pods: one serving the scoring model's inputs (f0..f7), one another schema (g0..g7).
+        using var pods = new UncertainPods(new Dictionary<string, JsonObject> { ["/same/"] = Body("f", 4, 0), ["/other/"] = Body("g", 3, 1) });
+        var pool = Pool("pool-uncertain.csv");
+        var outFile = Path.Combine(fixture.Folder, "uncertain-merge", "batch.csv");
+        var termination = Path.Combine(fixture.Folder, "uncertain-merge", "termination-log");
+        Directory.CreateDirectory(Path.GetDirectoryName(outFile)!);
+        var (exit, output, error) = Score("--model", fixture.ModelA, "--pool", pool, "--uncertain", pods.Url("/same/"), "--uncertain", pods.Url("/other/"),
+            "--strategy", "random", "--batch", "200", "--out", outFile, "--termination-message-path", termination);
+        Assert.True(exit == 0, error);
+        Assert.Contains("7 uncertain rows from 2 serve pods: 4 selected, 0 already in the store, 3 rejected", output);
+
+        // The matching pod's rows are in the batch under their request ids, sourced from its URL, with the dataset's rows.
+        var batch = File.ReadAllLines(outFile).Skip(1).Select(l => l.Split(',')).ToList();
+        Assert.Equal(["req-0#0", "req-1#0", "req-2#0", "req-3#0"], batch.Select(r => r[0]).Where(id => id.StartsWith("req-", StringComparison.Ordinal)).Order());
+        Assert.Equal(60 + 4, batch.Count);
+        Assert.All(batch.Where(r => r[0].StartsWith("req-", StringComparison.Ordinal)), r => Assert.Contains(pods.Url("/same/"), r));
+
+        // The other schema's rows: rejected with the reason, never imputed.
+        var rejects = File.ReadAllLines(Path.Combine(fixture.Folder, "uncertain-merge", "batch.rejects.csv"));
+        var other = rejects.Where(l => l.Contains(pods.Url("/other/"), StringComparison.Ordinal)).ToList();
+        Assert.Equal(3, other.Count);
+        Assert.All(other, l => Assert.Contains("missing 'f0', 'f1', 'f2', 'f3', 'f4' and 3 more; not an input of the scoring model 'g0'", l, StringComparison.Ordinal));
+
+        var summary = JsonNode.Parse(File.ReadAllText(termination))!;
+        Assert.Equal((7, 4, 3, 0), ((int)summary["uncertainRows"]!, (int)summary["uncertainSelected"]!, (int)summary["uncertainRejected"]!, (int)summary["uncertainExcluded"]!));
+        Assert.Equal((64, 2 + 3), ((int)summary["selectedRows"]!, (int)summary["rejectedRows"]!));
+        Assert.StartsWith($"{pods.Url("/other/")} req-0#1: the serving model's inputs are not the scoring model's", (string)summary["firstUncertainReject"]!, StringComparison.Ordinal);
+        Assert.True(File.ReadAllText(termination).Length < 4096, "a termination message is at most 4096 bytes");
+
+        // Without a dataset the pool is the serve pods' rows alone; an unreachable pod fails the run naming its URL.
+        var alone = Score("--model", fixture.ModelA, "--uncertain", pods.Url("/same/"), "--strategy", "margin", "--batch", "2", "--out", Path.Combine(fixture.Folder, "uncertain-alone", "batch.csv"));
+        Assert.True(alone.Exit == 0, alone.Error);
+        Assert.Contains("selected 2", alone.Output);
+        var gone = Score("--model", fixture.ModelA, "--uncertain", pods.Url("/missing/"), "--strategy", "margin", "--batch", "2", "--out", Path.Combine(fixture.Folder, "uncertain-gone", "batch.csv"));
+        Assert.Equal((2, true), (gone.Exit, gone.Error.Contains($"--uncertain {pods.Url("/missing/")}: answered 404", StringComparison.Ordinal)));
+        var none = Score("--model", fixture.ModelA, "--strategy", "margin", "--batch", "2", "--out", Path.Combine(fixture.Folder, "uncertain-none", "batch.csv"));
+        Assert.Equal((2, true), (none.Exit, none.Error.Contains("give a pool file, an --uncertain URL, or both", StringComparison.Ordinal)));
+    }
+
+    /// <summary>Serve pods' `GET .../uncertain` bodies on a loopback HttpListener, by path; any other path is a 404.</summary>
+    private sealed class UncertainPods : IDisposable
+    {
+        private readonly System.Net.HttpListener _listener = new();
+        private readonly Task _serving;
+        private readonly int _port;
+
+        public UncertainPods(Dictionary<string, JsonObject> bodies)
+        {
+            _port = FreePort();
+            _listener.Prefixes.Add($"http://127.0.0.1:{_port}/");
+            _listener.Start();
+            _serving = Task.Run(async () =>
+            {
+                while (_listener.IsListening)
+                {
+                    System.Net.HttpListenerContext context;
+                    try
+                    {
+                        context = await _listener.GetContextAsync();
+                    }
+                    catch (Exception e) when (e is System.Net.HttpListenerException or ObjectDisposedException)
+                    {
+                        return;
+                    }
+
+                    var path = context.Request.Url!.AbsolutePath;
+                    var body = bodies.FirstOrDefault(b => path.StartsWith(b.Key, StringComparison.Ordinal)).Value;
+                    context.Response.StatusCode = body is null ? 404 : 200;
+                    var bytes = System.Text.Encoding.UTF8.GetBytes(body?.ToJsonString() ?? "{}");
+                    await context.Response.OutputStream.WriteAsync(bytes);
+                    context.Response.Close();
+                }
+            });
+        }
+
+        public string Url(string path) => $"http://127.0.0.1:{_port}{path}v2/models/served/uncertain";
+
+        public void Dispose()
+        {
+            _listener.Stop();
+            _listener.Close();
+            _serving.Wait(TimeSpan.FromSeconds(5));
+        }
+
+        private static int FreePort()
+        {
+            using var socket = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+            socket.Start();
+            return ((System.Net.IPEndPoint)socket.LocalEndpoint).Port;
+        }
+    }
+
+    [Fact]
     public async Task Scores_a_Parquet_pool_naming_rows_by_file_and_row()
     {
         var path = Path.Combine(fixture.Folder, "pool.parquet");

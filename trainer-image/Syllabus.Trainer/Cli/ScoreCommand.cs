@@ -10,7 +10,8 @@ namespace Syllabus.Trainer.Cli;
 public sealed record ScoreArguments(
     IReadOnlyList<string> Models, IReadOnlyList<string> Pool, string Strategy, int Batch, string Out,
     int Seed = 0, bool BalanceClasses = false, string Diversity = "none", int DiversityCandidates = 0, string? IdColumn = null,
-    string? Rejects = null, string? Device = null, string? ExcludeStore = null);
+    string? Rejects = null, string? Device = null, string? ExcludeStore = null,
+    IReadOnlyList<string>? Uncertain = null, string? TerminationMessagePath = null);
 
 /// <summary>
 /// `syllabus-trainer score --model URI [--model URI ...] --pool FILE --strategy S --batch N --out FILE`: scores an
@@ -24,7 +25,9 @@ public static class ScoreCommand
     public static Command Create(TextWriter output, TextWriter error, Func<string, string?> environment)
     {
         var models = new Option<string[]>("--model", "-m") { Description = "Model artifact folder or URI; several make a committee (same feature schema required)", Required = true };
-        var pool = new Option<string[]>("--pool") { Description = "Unlabelled rows: CSV, Parquet (.parquet) or a ModelDeployment's uncertain rows (.json); repeatable", Required = true };
+        var pool = new Option<string[]>("--pool") { Description = "Unlabelled rows: CSV, Parquet (.parquet) or a ModelDeployment's uncertain rows (.json); repeatable" };
+        var uncertain = new Option<string[]>("--uncertain") { Description = "A serve pod's GET /v2/models/M/uncertain URL: its kept rows join the pool (REQUEST#ROW ids); repeatable" };
+        var terminationPath = new Option<string?>("--termination-message-path") { Description = "Also write the batch's counts as compact JSON here (a Job's /dev/termination-log, read by the LabelingQueue operator)" };
         var strategy = new Option<string>("--strategy") { Description = $"One of {string.Join(", ", AcquisitionStrategies.All)}", Required = true };
         strategy.AcceptOnlyFromAmong([.. AcquisitionStrategies.All]);
         var batch = new Option<int>("--batch") { Description = "Rows to select", Required = true };
@@ -40,7 +43,7 @@ public static class ScoreCommand
         var excludeStore = new Option<string?>("--exclude-store") { Description = "A label store whose items (pending, labelled or skipped) are left out of the pool, counted as excluded" };
 
         var command = new Command("score", "Score an unlabelled pool with a model (or a committee) and write the next batch to label");
-        foreach (var option in new Option[] { models, pool, strategy, batch, seed, balance, diversity, candidates, idColumn, outFile, rejects, device, excludeStore })
+        foreach (var option in new Option[] { models, pool, uncertain, strategy, batch, seed, balance, diversity, candidates, idColumn, outFile, rejects, device, excludeStore, terminationPath })
         {
             command.Add(option);
         }
@@ -48,7 +51,8 @@ public static class ScoreCommand
         command.SetAction((parse, cancellationToken) => Task.FromResult(Run(
             new ScoreArguments(parse.GetValue(models) ?? [], parse.GetValue(pool) ?? [], parse.GetValue(strategy)!, parse.GetValue(batch), parse.GetValue(outFile)!,
                 parse.GetValue(seed), parse.GetValue(balance), parse.GetValue(diversity) ?? NoDiversity, parse.GetValue(candidates), parse.GetValue(idColumn),
-                parse.GetValue(rejects), parse.GetValue(device) ?? environment(TrainingDevice.EnvironmentVariable), parse.GetValue(excludeStore)),
+                parse.GetValue(rejects), parse.GetValue(device) ?? environment(TrainingDevice.EnvironmentVariable), parse.GetValue(excludeStore),
+                parse.GetValue(uncertain) ?? [], parse.GetValue(terminationPath)),
             output, error, environment)));
         return command;
     }
@@ -83,8 +87,9 @@ public static class ScoreCommand
             }
 
             var first = bundles[0];
-            var pool = PoolReader.Read(arguments.Pool, arguments.IdColumn);
+            var (pool, uncertainCounts) = ReadPool(arguments, first);
             var excluded = 0;
+            var uncertainExcluded = 0;
             if (arguments.ExcludeStore is { } store)
             {
                 if (!File.Exists(store))
@@ -105,6 +110,7 @@ public static class ScoreCommand
 
                 var kept = pool.Rows.Where(r => !queued.Contains(r.Id)).ToList();
                 excluded = pool.Rows.Count - kept.Count;
+                uncertainExcluded = pool.Rows.Count(r => queued.Contains(r.Id) && uncertainCounts.Ids.Contains(r.Id));
                 pool = pool with { Rows = kept };
             }
 
@@ -159,6 +165,21 @@ public static class ScoreCommand
                 RejectsFile = rejectsPath,
                 CreatedAt = DateTimeOffset.UtcNow,
             }.Save(ScoredBatchFile.ManifestPath(outPath));
+            // Rows of the serve pods rejected when merged (another schema, a repeated id) or when encoded, by their source.
+            var uncertainRejects = result.Rejected.Where(r => arguments.Uncertain?.Contains(r.File) == true).ToList();
+            var summary = new ScoreSummary(pool.Rows.Count + pool.Rejected.Count + excluded, excluded, result.Scored.Count, result.Batch.Count, result.Rejected.Count,
+                uncertainCounts.Rows, uncertainExcluded, uncertainRejects.Count, result.Batch.Count(i => uncertainCounts.Ids.Contains(result.Scored[i].Row.Id)),
+                uncertainRejects.FirstOrDefault() is { } firstReject ? $"{firstReject.File} {firstReject.Id}: {firstReject.Reason}" : null);
+            if (arguments.TerminationMessagePath is { } terminationMessage)
+            {
+                File.WriteAllText(terminationMessage, System.Text.Json.JsonSerializer.Serialize(summary, ScoreSummary.Json));
+            }
+
+            if (uncertainCounts.Rows > 0 || arguments.Uncertain is { Count: > 0 })
+            {
+                output.WriteLine($"{summary.UncertainRows} uncertain rows from {arguments.Uncertain!.Count} serve pods: {summary.UncertainSelected} selected, {summary.UncertainExcluded} already in the store, {summary.UncertainRejected} rejected");
+            }
+
             output.WriteLine($"scored {result.Scored.Count} of {pool.Rows.Count + pool.Rejected.Count + excluded} pool rows{(excluded > 0 ? $" ({excluded} already in {arguments.ExcludeStore})" : "")} with {arguments.Strategy} ({bundles.Count} model{(bundles.Count == 1 ? "" : "s")}); selected {result.Batch.Count} into {outPath}");
             if (result.Rejected.Count > 0)
             {
@@ -181,8 +202,35 @@ public static class ScoreCommand
         }
     }
 
+    /// <summary>The dataset's rows (--pool) and the serve pods' uncertain rows (--uncertain), merged in the dataset's columns.</summary>
+    private static (Pool Pool, UncertainCounts Counts) ReadPool(ScoreArguments arguments, ModelBundle model)
+    {
+        var dataset = arguments.Pool.Count > 0 ? PoolReader.Read(arguments.Pool, arguments.IdColumn) : null;
+        if (arguments.Uncertain is not { Count: > 0 } urls)
+        {
+            return (dataset!, new UncertainCounts(0, 0, new HashSet<string>()));
+        }
+
+        var folder = Directory.CreateTempSubdirectory("syllabus-uncertain-");
+        try
+        {
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+            var sources = urls.Select((url, i) => (url, PoolReader.Read([UncertainSources.Fetch(http, url, folder.FullName, i)], null))).ToList();
+            return UncertainSources.Merge(dataset, sources, [.. model.Schema.Columns.Select(c => c.Name)], [.. model.Schema.NonFeatureColumns]);
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
     private static void Validate(ScoreArguments arguments)
     {
+        if (arguments.Pool.Count == 0 && arguments.Uncertain is not { Count: > 0 })
+        {
+            throw new InputException("--pool: give a pool file, an --uncertain URL, or both");
+        }
+
         if (arguments.Models.Count == 0)
         {
             throw new InputException("--model: give at least one model");
@@ -213,4 +261,15 @@ public static class ScoreCommand
             throw new InputException($"--diversity-candidates {arguments.DiversityCandidates}: must be at least --batch ({arguments.Batch})");
         }
     }
+}
+
+/// <summary>A scoring run's counts: the termination message of the LabelingQueue's scoring Jobs.</summary>
+public sealed record ScoreSummary(
+    int PoolRows, int ExcludedRows, int ScoredRows, int SelectedRows, int RejectedRows,
+    int UncertainRows, int UncertainExcluded, int UncertainRejected, int UncertainSelected, string? FirstUncertainReject)
+{
+    internal static readonly System.Text.Json.JsonSerializerOptions Json = new(System.Text.Json.JsonSerializerDefaults.Web)
+    {
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
+    };
 }
