@@ -173,6 +173,10 @@ public sealed class LabelingScoringStatus
     [Description("Items in the label store when the round started; the round ends when the store holds more.")]
     public long ItemsBefore { get; set; }
 
+    [JsonPropertyName("driftRequestedAt")]
+    [Description("Set when the round serves a DriftPolicy's label request (its requestedAt): only the drifted deployment's uncertain live rows are scored, and the request counts as handled when the round ends.")]
+    public DateTime? DriftRequestedAt { get; set; }
+
     [JsonPropertyName("succeededAt")]
     [Description("When the scoring Job succeeded (the labelling service imports the batch on its next poll).")]
     public DateTime? SucceededAt { get; set; }
@@ -243,6 +247,10 @@ public sealed class LabelingQueueStatus : ResourceStatus
     [JsonPropertyName("uncertainImported")]
     [Description("Uncertain live samples of pool.deploymentRef queued for labelling so far (rows of its serve pods selected into a batch).")]
     public int? UncertainImported { get; set; }
+
+    [JsonPropertyName("driftRequestHandledAt")]
+    [Description("The newest DriftPolicy label request (status.labelRequest.requestedAt of a policy naming this queue) a scoring round was started for, or passed over because the budget was spent; each request is handled once.")]
+    public DateTime? DriftRequestHandledAt { get; set; }
 
     [JsonPropertyName("uncertainRejected")]
     [Description("Uncertain live samples of pool.deploymentRef the latest scoring round rejected (another schema, an unreadable row); see the Scoring condition.")]

@@ -6,6 +6,9 @@ using Syllabus.Runtime;
 
 namespace Syllabus.Operator.LabelingQueues;
 
+/// <summary>A DriftPolicy's label request and the uncertain-rows URLs of its drifted deployment's ready stable serve pods.</summary>
+public sealed record DriftLabelWork(string Policy, DriftLabelRequest Request, string Deployment, IReadOnlyList<string> Uncertain);
+
 /// <summary>Everything the planner decides from, gathered from the caches and the labelling pod.</summary>
 public sealed record LabelingQueueObservation
 {
@@ -21,6 +24,9 @@ public sealed record LabelingQueueObservation
 
     /// <summary>The uncertain-rows URLs of pool.deploymentRef's ready stable serve pods (none without a deploymentRef).</summary>
     public IReadOnlyList<string> Uncertain { get; init; } = [];
+
+    /// <summary>The oldest DriftPolicy label request for this queue not handled yet.</summary>
+    public DriftLabelWork? DriftRequest { get; init; }
 
     /// <summary>Why pool.deploymentRef adds no serve pod (no such ModelDeployment, no ready stable pod), if it adds none.</summary>
     public string? UncertainProblem { get; init; }
@@ -112,7 +118,10 @@ public static class LabelingQueuePlanner
         void Set(string type, string value, string reason, string message) =>
             Conditions.SetCondition(status.Conditions, type, value, reason, message, generation, o.Now);
         void Soon(TimeSpan after) => requeue = after < requeue ? after : requeue;
-        ScoringRound Round(int batch, int attempt, int count, string model) => new(batch, attempt, count, model) { Uncertain = o.Uncertain, Committee = o.Committee };
+        ScoringRound Round(int batch, int attempt, int count, string model) =>
+            status.Scoring?.DriftRequestedAt is { } asked && o.DriftRequest is { } drift && drift.Request.RequestedAt == asked
+                ? new(batch, attempt, Math.Min(count, drift.Request.Samples), model) { Uncertain = drift.Uncertain, Committee = o.Committee, LiveOnly = true }
+                : new(batch, attempt, count, model) { Uncertain = o.Uncertain, Committee = o.Committee };
 
         // Without a dataset, the pool is the serve pods' uncertain rows: no round starts while no serve pod is ready.
         var noPool = queue.Spec.Pool.Dataset is null && o.Uncertain.Count == 0
@@ -199,6 +208,7 @@ public static class LabelingQueuePlanner
                 {
                     status.Batches = round.Batch;
                     status.Scoring = null;
+                    status.DriftRequestHandledAt = round.DriftRequestedAt ?? status.DriftRequestHandledAt;
                     events.Add((EventTypes.Normal, "BatchImported", $"Batch {round.Batch}: {stats.Total - round.ItemsBefore} items queued for labelling{UncertainPart(summary)}"));
                     Set(LabelingQueueConditions.Scoring, Conditions.False, "BatchImported", $"Batch {round.Batch} added {stats.Total - round.ItemsBefore} items{UncertainPart(summary)}{RejectedPart(summary)}");
                     RecordUncertain(queue, status, summary, round.Batch, events, imported: true);
@@ -207,6 +217,7 @@ public static class LabelingQueuePlanner
                 {
                     status.Batches = round.Batch;
                     status.Scoring = null;
+                    status.DriftRequestHandledAt = round.DriftRequestedAt ?? status.DriftRequestHandledAt;
                     var again = queue.Spec.Pool.DeploymentRef is null ? "edit the spec to score again" : $"the serve pods' rows are scored again in {UncertainRescore.TotalSeconds:0}s";
                     Set(LabelingQueueConditions.Scoring, Conditions.False, "PoolExhausted", $"Batch {round.Batch} selected nothing new within {ImportGrace.TotalSeconds:0}s of its Job's success: every pool row is queued, labelled or skipped, or could not be scored (see batches/{LabelingQueueNames.BatchFileName(round.Batch)[..^4]}.rejects.csv on the store's claim){RejectedPart(summary)}; {again}");
                     RecordUncertain(queue, status, summary, round.Batch, events, imported: false);
@@ -254,6 +265,34 @@ public static class LabelingQueuePlanner
                 start = Round(1, 1, BatchCount(queue, null), model);
                 Set(LabelingQueueConditions.Scoring, Conditions.True, "Started", $"Scoring the first batch of {start.Count} items (Job {LabelingQueueNames.ScoreJob(name, 1, 1)})");
                 events.Add((EventTypes.Normal, "Scoring", $"Scoring batch 1 ({start.Count} items) with {Models(start)}"));
+            }
+        }
+        else if (status.Scoring is null && stats is not null && o.DriftRequest is { } drift && !(drift.Request.RequestedAt <= status.DriftRequestHandledAt))
+        {
+            // A DriftPolicy asks for its drifted deployment's uncertain live rows: one round of that many, ahead of the
+            // usual rounds (the pending items and an exhausted pool do not hold it back; the budget does).
+            var room = (stats.BudgetLeft ?? long.MaxValue) - stats.Pending;
+            var asked = $"DriftPolicy {drift.Policy} asks for {drift.Request.Samples} uncertain live samples of ModelDeployment {drift.Deployment} (revision {drift.Request.Revision})";
+            if (stats.BudgetExhausted || room <= 0)
+            {
+                status.DriftRequestHandledAt = drift.Request.RequestedAt;
+                events.Add((EventTypes.Warning, "DriftRequestPassedOver", $"{asked}: {(stats.BudgetExhausted ? "the budget is spent" : $"the {stats.Pending} pending items cover the {stats.BudgetLeft} labels left")}"));
+            }
+            else if (o.ModelUri is not { } driftModel)
+            {
+                Set(LabelingQueueConditions.Scoring, Conditions.False, "ModelNotReady", $"{asked}; waiting: {o.ModelProblem ?? "no model to score with"}");
+            }
+            else if (drift.Uncertain.Count == 0)
+            {
+                Set(LabelingQueueConditions.Scoring, Conditions.False, "NoServePods", $"{asked}; waiting: ModelDeployment {drift.Deployment} has no ready stable serve pod");
+            }
+            else
+            {
+                var batch = (status.Batches ?? 0) + 1;
+                status.Scoring = new LabelingScoringStatus { Batch = batch, Attempt = 1, ItemsBefore = stats.Total, DriftRequestedAt = drift.Request.RequestedAt };
+                start = Round(batch, 1, (int)Math.Min(int.MaxValue, room), driftModel);
+                Set(LabelingQueueConditions.Scoring, Conditions.True, "DriftRequested", $"Scoring batch {batch} of {start.Count} items from the serve pods' uncertain live rows (Job {LabelingQueueNames.ScoreJob(name, batch, 1)}): {asked}");
+                events.Add((EventTypes.Normal, "Scoring", $"Scoring batch {batch} ({start.Count} items) for DriftPolicy {drift.Policy}: {drift.Request.Reason}"));
             }
         }
         else if (status.Scoring is null && stats is not null && !poolExhausted)

@@ -17,7 +17,8 @@ internal sealed record LabelingQueueCaches(
     ICacheReader<V1Deployment> Workloads,
     ICacheReader<V1Service> Services,
     ICacheReader<V1Job> Jobs,
-    ICacheReader<V1Pod> Pods);
+    ICacheReader<V1Pod> Pods,
+    ICacheReader<DriftPolicy> Policies);
 
 /// <summary>
 /// Converges a LabelingQueue: gather (the model, its labelling Deployment, Jobs and pods) from the caches and the
@@ -95,6 +96,7 @@ internal sealed partial class LabelingQueueReconciler(
             CreatedTokenHash = createdTokenHash,
             Uncertain = uncertain,
             UncertainProblem = uncertainProblem,
+            DriftRequest = DriftRequest(queue),
             Stats = stats,
             StatsProblem = statsProblem,
             Jobs = jobs,
@@ -234,6 +236,34 @@ internal sealed partial class LabelingQueueReconciler(
             .Order(StringComparer.Ordinal)
             .ToList();
         return urls.Count > 0 ? (urls, null) : ([], $"ModelDeployment {reference.Name} has no ready stable serve pod");
+    }
+
+    /// <summary>
+    /// The oldest DriftPolicy label request naming this queue not handled yet, with the uncertain-rows URLs of the drifted
+    /// ModelDeployment's ready stable serve pods.
+    /// </summary>
+    private DriftLabelWork? DriftRequest(LabelingQueue queue)
+    {
+        var ns = queue.Metadata.NamespaceProperty;
+        var handled = queue.Status?.DriftRequestHandledAt;
+        var policy = caches.Policies.List(ns)
+            .Where(p => p.Status?.LabelRequest is { } r && r.LabelingQueue == queue.Metadata.Name && (handled is null || r.RequestedAt > handled))
+            .OrderBy(p => p.Status!.LabelRequest!.RequestedAt)
+            .ThenBy(p => p.Metadata.Name, StringComparer.Ordinal)
+            .FirstOrDefault();
+        if (policy is null)
+        {
+            return null;
+        }
+
+        var deployment = policy.Spec.DeploymentRef.Name;
+        var urls = caches.Pods.List(ns, $"{ModelDeploymentNames.DeploymentLabel}={TrainingRunNames.LabelValue(deployment)},{ModelDeploymentNames.ArmLabel}={AnalysisArms.Stable}")
+            .Where(p => p.Metadata.DeletionTimestamp is null && !string.IsNullOrEmpty(p.Status?.PodIP)
+                && p.Status.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") == true)
+            .Select(p => UncertainUrl(p.Status.PodIP, deployment))
+            .Order(StringComparer.Ordinal)
+            .ToList();
+        return new DriftLabelWork(policy.Metadata.Name, policy.Status!.LabelRequest!, deployment, urls);
     }
 
     /// <summary>A serve pod's uncertain rows: the model is served under its ModelDeployment's name.</summary>

@@ -23,7 +23,8 @@ public static class LabelingQueueServiceCollectionExtensions
             .Owns<V1Service>()
             .Owns<V1Job>()
             .Watches<V1Pod>(QueueOfPod, managedOnly: true)
-            .Watches<TrainingRun>(QueuesUsing, RunOutcomeChanged));
+            .Watches<TrainingRun>(QueuesUsing, RunOutcomeChanged)
+            .Watches<DriftPolicy>(QueueAskedByPolicy, LabelRequestChanged));
         return services;
     }
 
@@ -51,6 +52,13 @@ public static class LabelingQueueServiceCollectionExtensions
                 || q.Spec?.Strategy?.Committee?.Any(m => m.Name == run.Metadata.Name) == true)
             .Select(ObjectKey.From);
     }
+
+    /// <summary>The queue a DriftPolicy's label request names.</summary>
+    internal static IEnumerable<ObjectKey> QueueAskedByPolicy(DriftPolicy policy, ICacheReaders caches) =>
+        policy.Status?.LabelRequest?.LabelingQueue is { Length: > 0 } queue ? [new ObjectKey(policy.Metadata.NamespaceProperty, queue)] : [];
+
+    private static bool LabelRequestChanged(DriftPolicy before, DriftPolicy after) =>
+        before.Status?.LabelRequest?.RequestedAt != after.Status?.LabelRequest?.RequestedAt;
 
     private static bool RunOutcomeChanged(TrainingRun before, TrainingRun after) =>
         before.Status?.Phase != after.Status?.Phase

@@ -216,6 +216,76 @@ public sealed class LabelingQueueEndToEndTests(TrainingRunCluster cluster) : ICl
     }
 
     [Fact]
+    public async Task A_drift_policys_Label_action_has_the_queue_score_the_drifted_deployments_uncertain_rows_at_once()
+    {
+        cluster.Require();
+        var ns = await cluster.NewNamespaceAsync("lqdrift", trainRows: 1000, testRows: 200);
+        var digits = await TestDigits.LoadAsync(Path.Combine(cluster.Kubelet.ClaimDirectory(ns, "datasets"), "mnist", "test.csv"), Ct);
+        await using var op = await cluster.StartOperatorAsync(ns);
+        await cluster.Resources<TrainingRun>().CreateAsync(BaseRun(ns), Ct);
+        await cluster.Resources<ModelDeployment>().CreateAsync((ModelDeployment)Manifests.LoadAll($$$"""
+            apiVersion: syllabus.dev/v1alpha1
+            kind: ModelDeployment
+            metadata: {name: live, namespace: {{{ns}}}}
+            spec:
+              source: {trainingRun: {name: base}}
+              replicas: 1
+            """, "test").Single(), Ct);
+        var queue = Queue(ns);
+        (queue.Spec.Pool, queue.Spec.BatchSize, queue.Spec.Budget, queue.Spec.Retrain, queue.Spec.ExportUri) =
+            (new PoolSpec { DeploymentRef = new LocalObjectReference { Name = "live" } }, 5, 20, null, null);
+        await cluster.Resources<LabelingQueue>().CreateAsync(queue, Ct);
+        var servePod = await Eventually.GetAsync(
+            async () => (await cluster.Client.CoreV1.ListNamespacedPodAsync(ns, labelSelector: $"{ModelDeploymentNames.DeploymentLabel}=live,{ModelDeploymentNames.ArmLabel}={AnalysisArms.Stable}", cancellationToken: Ct)).Items
+                .FirstOrDefault(p => p.Status?.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") == true),
+            Long, () => "a ready serve pod of ModelDeployment live");
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        for (var i = 0; i < 8; i++)
+        {
+            using var infer = await http.PostAsync(new Uri($"http://{servePod.Status.PodIP}:{ModelDeploymentNames.ContainerPort}/v2/models/live/infer"),
+                new StringContent(ModelDeploymentEndToEndTests.Infer(digits.Rows[i].Pixels, $"live-{i}").ToJsonString(), System.Text.Encoding.UTF8, "application/json"), Ct);
+            Assert.Equal(HttpStatusCode.OK, infer.StatusCode);
+        }
+
+        // Batch 1 fills the queue to a whole batch (5 pending): no further round would start on its own.
+        await WaitForAsync(ns, q => q.Status?.Batches == 1 && q.Status.Pending == 5, "batch 1 of the serve pod's rows to be queued");
+
+        // A DriftPolicy whose detector always breaches (every pixel's PSI is at least 0) asks the queue for 3 samples.
+        var policy = (DriftPolicy)Manifests.LoadAll($$$"""
+            apiVersion: syllabus.dev/v1alpha1
+            kind: DriftPolicy
+            metadata: {name: live-drift, namespace: {{{ns}}}}
+            spec:
+              deploymentRef: {name: live}
+              interval: 1s
+              minWindowSize: 1
+              consecutiveBreaches: 1
+              cooldown: 1h
+              detectors:
+              - {name: pixels, type: FeatureDrift, stattest: psi, threshold: 0}
+              actions:
+              - {type: Label, labelingQueueRef: {name: digits}, samples: 3}
+            """, "test").Single();
+        await cluster.Resources<DriftPolicy>().CreateAsync(policy, Ct);
+        var asked = await Eventually.GetAsync(async () => (await cluster.Resources<DriftPolicy>().GetAsync(ns, "live-drift", Ct))?.Status?.LabelRequest, Long, () => "the policy's label request");
+        Assert.Equal(("digits", 3, 1), (asked.LabelingQueue, asked.Samples, asked.Revision));
+
+        // The queue scores the 3 uncertain rows not queued yet, once, and records the request as handled.
+        var q = await WaitForAsync(ns, q => q.Status?.Batches == 2 && q.Status.Pending == 8 && q.Status.DriftRequestHandledAt == asked.RequestedAt, "the drift round to be queued");
+        var job = await cluster.Client.BatchV1.ReadNamespacedJobAsync(LabelingQueueNames.ScoreJob("digits", 2, 1), ns, cancellationToken: Ct);
+        var args = job.Spec.Template.Spec.Containers.Single().Args;
+        Assert.Equal("3", args[args.IndexOf("--batch") + 1]);
+        Assert.Contains($"http://{servePod.Status.PodIP}:{ModelDeploymentNames.ContainerPort}/v2/models/live/uncertain", args);
+        var events = await cluster.Client.CoreV1.ListNamespacedEventAsync(ns, fieldSelector: "involvedObject.name=digits", cancellationToken: Ct);
+        Assert.Contains(events.Items, e => e.Reason == "Scoring" && e.Message.Contains("for DriftPolicy live-drift", StringComparison.Ordinal));
+
+        // Inside the policy's cooldown no new request comes, and the handled one starts no second round.
+        await Task.Delay(TimeSpan.FromSeconds(5), Ct);
+        q = (await cluster.Resources<LabelingQueue>().GetAsync(ns, "digits", Ct))!;
+        Assert.Equal(2, q.Status!.Batches);
+    }
+
+    [Fact]
     public async Task A_token_secret_deleted_by_hand_is_created_again_and_the_labelling_pod_restarts_onto_the_new_token()
     {
         cluster.Require();

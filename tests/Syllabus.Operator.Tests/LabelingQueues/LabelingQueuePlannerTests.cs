@@ -542,4 +542,38 @@ public sealed class LabelingQueuePlannerTests
             typeof(T) == typeof(LabelingQueue) ? (ICacheReader<T>)(object)CacheReader<LabelingQueue>.Over(queues)
             : throw new InvalidOperationException($"no cache of {typeof(T).Name}");
     }
+
+    [Fact]
+    public void A_drift_policys_label_request_scores_only_the_drifted_deployments_uncertain_rows_once_ahead_of_the_pending_items()
+    {
+        var asked = new DriftLabelRequest { LabelingQueue = "digits", Samples = 3, Revision = 2, RequestedAt = T0.UtcDateTime, Reason = "DriftPolicy drift: pixels drifted" };
+        var drift = new DriftLabelWork("drift", asked, "mnist", ["http://10.0.0.1:8080/v2/models/mnist/uncertain"]);
+        var queue = Queue(new LabelingQueueStatus { Batches = 1 });
+        var stats = Stats(total: 5, pending: 5, labelled: 0);
+
+        // Five pending items are a whole batch: without the request nothing would be scored.
+        var plan = LabelingQueuePlanner.Plan(Observe(queue, stats) with { DriftRequest = drift });
+        var round = plan.StartScoring!;
+        Assert.Equal((2, 1, 3, true), (round.Batch, round.Attempt, round.Count, round.LiveOnly));
+        Assert.Equal(drift.Uncertain, round.Uncertain);
+        Assert.Equal(T0.UtcDateTime, plan.Status.Scoring!.DriftRequestedAt);
+        Assert.Null(plan.Status.DriftRequestHandledAt); // handled when the round ends
+        Assert.Equal("DriftRequested", Condition(plan, LabelingQueueConditions.Scoring).Reason);
+        var job = LabelingWorkloadBuilder.BuildScoringJob(queue, round, new TrainerImageOptions());
+        var args = job.Spec.Template.Spec.Containers[0].Args;
+        Assert.DoesNotContain("--pool", args);
+        Assert.Contains("http://10.0.0.1:8080/v2/models/mnist/uncertain", args);
+
+        // The round's Job succeeds and its rows are imported: the request is handled, once.
+        queue.Status = plan.Status;
+        var done = LabelingQueuePlanner.Plan(Observe(queue, Stats(total: 8, pending: 8, labelled: 0), jobs: [Job(LabelingQueueNames.ScoreJob("digits", 2, 1), "Complete")]) with { DriftRequest = drift });
+        Assert.Null(done.Status.Scoring);
+        Assert.Equal(T0.UtcDateTime, done.Status.DriftRequestHandledAt);
+
+        // With the budget spent, a request is passed over (handled) with a Warning, nothing scored.
+        var spent = LabelingQueuePlanner.Plan(Observe(Queue(new LabelingQueueStatus { Batches = 3 }), Stats(total: 12, pending: 0, labelled: 12)) with { DriftRequest = drift });
+        Assert.Null(spent.StartScoring);
+        Assert.Equal(T0.UtcDateTime, spent.Status.DriftRequestHandledAt);
+        Assert.Contains(spent.Events, e => e.Reason == "DriftRequestPassedOver");
+    }
 }
