@@ -37,6 +37,8 @@ internal sealed record LabelingQueueCaches(
 [RbacRule(Groups = [""], Resources = ["secrets"], Verbs = ["create"])]
 // Finished scoring and export Jobs beyond the newest few, deleted (Background: the garbage collector takes their pods).
 [RbacRule(Groups = ["batch"], Resources = ["jobs"], Verbs = ["delete"])]
+// The DriftPolicies whose Label action names the queue: their status.labelRequest (read from the cache, never written).
+[RbacRule(Groups = ["syllabus.dev"], Resources = ["driftpolicies"], Verbs = ["list", "watch"])]
 // Retrained TrainingRuns, created once per round.
 [RbacRule(Groups = ["syllabus.dev"], Resources = ["trainingruns"], Verbs = ["create"])]
 internal sealed partial class LabelingQueueReconciler(
