@@ -55,6 +55,10 @@ internal sealed partial class LabelingQueueReconciler(
     // When each queue's Secret was last created or found existing (in memory: a restarted operator probes at once).
     private readonly System.Collections.Concurrent.ConcurrentDictionary<ObjectKey, DateTimeOffset> tokenProbes = new();
 
+    // The hash of a Secret created but not yet in a written status (a failed reconcile after the create): offered again
+    // until recorded, or the labelling pod would keep the old token.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<ObjectKey, string> unrecordedTokenHashes = new();
+
     public async Task<ReconcileResult> ReconcileAsync(LabelingQueue resource, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(resource);
@@ -137,6 +141,11 @@ internal sealed partial class LabelingQueueReconciler(
             queue = await queues.UpdateStatusAsync(queue, plan.Status, ct).ConfigureAwait(false);
         }
 
+        if (createdTokenHash is not null && plan.Status.TokenHash == createdTokenHash)
+        {
+            unrecordedTokenHashes.TryRemove(new KeyValuePair<ObjectKey, string>(ObjectKey.From(queue), createdTokenHash));
+        }
+
         foreach (var (type, reason, message) in plan.Events)
         {
             await events.RecordAsync(queue, type, reason, message, ct).ConfigureAwait(false);
@@ -148,20 +157,24 @@ internal sealed partial class LabelingQueueReconciler(
     /// <summary>
     /// Creates the token Secret when the queue has none yet, and again every <see cref="TokenProbeInterval"/>: an
     /// AlreadyExists answer means it is still there; a created one (deleted by hand) has a new token, whose hash is
-    /// returned so the labelling pod restarts onto it. The token itself is never logged, put in status or in an Event.
+    /// returned so the labelling pod restarts onto it (and again, until a status write records it). The token itself is
+    /// never logged, put in status or in an Event.
     /// </summary>
     private async Task<string?> EnsureTokenSecretAsync(LabelingQueue queue, DateTimeOffset now, CancellationToken ct)
     {
         var key = ObjectKey.From(queue);
-        if (queue.Status?.TokenSecret is not null && tokenProbes.TryGetValue(key, out var probed) && now - probed < TokenProbeInterval)
+        if (queue.Status?.TokenSecret is null || !tokenProbes.TryGetValue(key, out var probed) || now - probed >= TokenProbeInterval)
         {
-            return null;
+            var secret = LabelingWorkloadBuilder.BuildTokenSecret(queue);
+            if (await applier.CreateIfAbsentAsync(secret, ct).ConfigureAwait(false) is not null)
+            {
+                unrecordedTokenHashes[key] = LabelingWorkloadBuilder.TokenHash(secret);
+            }
+
+            tokenProbes[key] = now;
         }
 
-        var secret = LabelingWorkloadBuilder.BuildTokenSecret(queue);
-        var created = await applier.CreateIfAbsentAsync(secret, ct).ConfigureAwait(false);
-        tokenProbes[key] = now;
-        return created is null ? null : LabelingWorkloadBuilder.TokenHash(secret);
+        return unrecordedTokenHashes.TryGetValue(key, out var hash) ? hash : null;
     }
 
     /// <summary>The scoring model: spec.model.uri, or the named TrainingRun's model once it succeeded with its gates passed.</summary>
