@@ -77,10 +77,10 @@ internal sealed partial class LabelingQueueReconciler(
             return await WriteInvalidAsync(queue, SpecValidation.Describe(errors), ct).ConfigureAwait(false);
         }
 
-        var (committee, committeeProblem) = ResolveCommittee(queue);
+        var (committee, committeeProblem, committeeReason) = ResolveCommittee(queue);
         if (committeeProblem is not null)
         {
-            return await WriteInvalidAsync(queue, committeeProblem, ct, reason: "CommitteeNotReady").ConfigureAwait(false);
+            return await WriteInvalidAsync(queue, committeeProblem, ct, reason: committeeReason!).ConfigureAwait(false);
         }
 
         var createdTokenHash = await EnsureTokenSecretAsync(queue, now, ct).ConfigureAwait(false);
@@ -198,17 +198,20 @@ internal sealed partial class LabelingQueueReconciler(
 
     /// <summary>
     /// QueryByCommittee: the model of each strategy.committee TrainingRun, or a message naming every member that has not
-    /// Succeeded with a model (the queue is then Valid=False; a member's change wakes it).
+    /// Succeeded with a model (the queue is then Valid=False; a member's change wakes it), with the reason:
+    /// CommitteeTraining while every such member is only Pending or Running, else CommitteeNotReady (a member missing,
+    /// Failed, or succeeded without a model: it needs a person).
     /// </summary>
-    private (IReadOnlyList<string> Models, string? Problem) ResolveCommittee(LabelingQueue queue)
+    private (IReadOnlyList<string> Models, string? Problem, string? Reason) ResolveCommittee(LabelingQueue queue)
     {
         if (queue.Spec.Strategy.Type != SelectionStrategies.QueryByCommittee || queue.Spec.Strategy.Committee is not { } members)
         {
-            return ([], null);
+            return ([], null, null);
         }
 
         var models = new List<string>();
         var problems = new List<string>();
+        var training = true;
         foreach (var member in members)
         {
             var run = caches.Runs.Get(queue.Metadata.NamespaceProperty, member.Name);
@@ -218,14 +221,16 @@ internal sealed partial class LabelingQueueReconciler(
             }
             else
             {
+                training &= run is not null && run.Status?.Phase is null or TrainingRunPhases.Pending or TrainingRunPhases.Running;
                 problems.Add(run is null ? $"TrainingRun {member.Name} does not exist"
                     : run.Status?.Phase == TrainingRunPhases.Succeeded ? $"TrainingRun {member.Name} succeeded without a model"
                     : $"TrainingRun {member.Name} is {run.Status?.Phase ?? "pending"}, not Succeeded");
             }
         }
 
-        return problems.Count == 0 ? (models, null)
-            : ([], $"spec.strategy.committee: {string.Join("; ", problems)}; QueryByCommittee scores once every member has Succeeded");
+        return problems.Count == 0 ? (models, null, null)
+            : ([], $"spec.strategy.committee: {string.Join("; ", problems)}; QueryByCommittee scores once every member has Succeeded",
+                training ? "CommitteeTraining" : "CommitteeNotReady");
     }
 
     /// <summary>
