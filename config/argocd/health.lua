@@ -167,6 +167,10 @@ end
 
 -- The operator reports specs it cannot act on as Valid=False, on every kind.
 local invalid, validity = isFalse(status, "Valid")
+-- A LabelingQueue whose committee members are still training waits for them: not a broken spec.
+if invalid and validity.reason == "CommitteeTraining" then
+  return result("Progressing", describe(validity, "Waiting for the committee's TrainingRuns"))
+end
 if invalid then
   return result("Degraded", describe(validity, "The spec is invalid"))
 end

@@ -32,8 +32,8 @@ public sealed record LabelingQueueObservation
     public string? UncertainProblem { get; init; }
 
     /// <summary>
-    /// The token hash of the Secret the reconciler created in this reconcile (first, or again after it was deleted by
-    /// hand); null when it created none.
+    /// The token hash of the Secret the reconciler created (first, or again after it was deleted by hand) and no written
+    /// status has recorded yet; null when there is none.
     /// </summary>
     public string? CreatedTokenHash { get; init; }
 
@@ -129,7 +129,7 @@ public static class LabelingQueuePlanner
             : null;
 
         Set(ConditionTypes.Valid, Conditions.True, "Valid", "The spec is valid");
-        if (o.CreatedTokenHash is { } tokenHash)
+        if (o.CreatedTokenHash is { } tokenHash && tokenHash != status.TokenHash)
         {
             if (status.TokenSecret is not null)
             {

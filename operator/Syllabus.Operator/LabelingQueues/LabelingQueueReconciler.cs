@@ -58,6 +58,10 @@ internal sealed partial class LabelingQueueReconciler(
     // When each queue's Secret was last created or found existing (in memory: a restarted operator probes at once).
     private readonly System.Collections.Concurrent.ConcurrentDictionary<ObjectKey, DateTimeOffset> tokenProbes = new();
 
+    // The hash of a Secret created but not yet in a written status (a failed reconcile after the create): offered again
+    // until recorded, or the labelling pod would keep the old token.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<ObjectKey, string> unrecordedTokenHashes = new();
+
     public async Task<ReconcileResult> ReconcileAsync(LabelingQueue resource, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(resource);
@@ -76,10 +80,10 @@ internal sealed partial class LabelingQueueReconciler(
             return await WriteInvalidAsync(queue, SpecValidation.Describe(errors), ct).ConfigureAwait(false);
         }
 
-        var (committee, committeeProblem) = ResolveCommittee(queue);
+        var (committee, committeeProblem, committeeReason) = ResolveCommittee(queue);
         if (committeeProblem is not null)
         {
-            return await WriteInvalidAsync(queue, committeeProblem, ct, reason: "CommitteeNotReady").ConfigureAwait(false);
+            return await WriteInvalidAsync(queue, committeeProblem, ct, reason: committeeReason!).ConfigureAwait(false);
         }
 
         var createdTokenHash = await EnsureTokenSecretAsync(queue, now, ct).ConfigureAwait(false);
@@ -141,6 +145,11 @@ internal sealed partial class LabelingQueueReconciler(
             queue = await queues.UpdateStatusAsync(queue, plan.Status, ct).ConfigureAwait(false);
         }
 
+        if (createdTokenHash is not null && plan.Status.TokenHash == createdTokenHash)
+        {
+            unrecordedTokenHashes.TryRemove(new KeyValuePair<ObjectKey, string>(ObjectKey.From(queue), createdTokenHash));
+        }
+
         foreach (var (type, reason, message) in plan.Events)
         {
             await events.RecordAsync(queue, type, reason, message, ct).ConfigureAwait(false);
@@ -152,20 +161,24 @@ internal sealed partial class LabelingQueueReconciler(
     /// <summary>
     /// Creates the token Secret when the queue has none yet, and again every <see cref="TokenProbeInterval"/>: an
     /// AlreadyExists answer means it is still there; a created one (deleted by hand) has a new token, whose hash is
-    /// returned so the labelling pod restarts onto it. The token itself is never logged, put in status or in an Event.
+    /// returned so the labelling pod restarts onto it (and again, until a status write records it). The token itself is
+    /// never logged, put in status or in an Event.
     /// </summary>
     private async Task<string?> EnsureTokenSecretAsync(LabelingQueue queue, DateTimeOffset now, CancellationToken ct)
     {
         var key = ObjectKey.From(queue);
-        if (queue.Status?.TokenSecret is not null && tokenProbes.TryGetValue(key, out var probed) && now - probed < TokenProbeInterval)
+        if (queue.Status?.TokenSecret is null || !tokenProbes.TryGetValue(key, out var probed) || now - probed >= TokenProbeInterval)
         {
-            return null;
+            var secret = LabelingWorkloadBuilder.BuildTokenSecret(queue);
+            if (await applier.CreateIfAbsentAsync(secret, ct).ConfigureAwait(false) is not null)
+            {
+                unrecordedTokenHashes[key] = LabelingWorkloadBuilder.TokenHash(secret);
+            }
+
+            tokenProbes[key] = now;
         }
 
-        var secret = LabelingWorkloadBuilder.BuildTokenSecret(queue);
-        var created = await applier.CreateIfAbsentAsync(secret, ct).ConfigureAwait(false);
-        tokenProbes[key] = now;
-        return created is null ? null : LabelingWorkloadBuilder.TokenHash(secret);
+        return unrecordedTokenHashes.TryGetValue(key, out var hash) ? hash : null;
     }
 
     /// <summary>The scoring model: spec.model.uri, or the named TrainingRun's model once it succeeded with its gates passed.</summary>
@@ -189,17 +202,20 @@ internal sealed partial class LabelingQueueReconciler(
 
     /// <summary>
     /// QueryByCommittee: the model of each strategy.committee TrainingRun, or a message naming every member that has not
-    /// Succeeded with a model (the queue is then Valid=False; a member's change wakes it).
+    /// Succeeded with a model (the queue is then Valid=False; a member's change wakes it), with the reason:
+    /// CommitteeTraining while every such member is only Pending or Running, else CommitteeNotReady (a member missing,
+    /// Failed, or succeeded without a model: it needs a person).
     /// </summary>
-    private (IReadOnlyList<string> Models, string? Problem) ResolveCommittee(LabelingQueue queue)
+    private (IReadOnlyList<string> Models, string? Problem, string? Reason) ResolveCommittee(LabelingQueue queue)
     {
         if (queue.Spec.Strategy.Type != SelectionStrategies.QueryByCommittee || queue.Spec.Strategy.Committee is not { } members)
         {
-            return ([], null);
+            return ([], null, null);
         }
 
         var models = new List<string>();
         var problems = new List<string>();
+        var training = true;
         foreach (var member in members)
         {
             var run = caches.Runs.Get(queue.Metadata.NamespaceProperty, member.Name);
@@ -209,14 +225,16 @@ internal sealed partial class LabelingQueueReconciler(
             }
             else
             {
+                training &= run is not null && run.Status?.Phase is null or TrainingRunPhases.Pending or TrainingRunPhases.Running;
                 problems.Add(run is null ? $"TrainingRun {member.Name} does not exist"
                     : run.Status?.Phase == TrainingRunPhases.Succeeded ? $"TrainingRun {member.Name} succeeded without a model"
                     : $"TrainingRun {member.Name} is {run.Status?.Phase ?? "pending"}, not Succeeded");
             }
         }
 
-        return problems.Count == 0 ? (models, null)
-            : ([], $"spec.strategy.committee: {string.Join("; ", problems)}; QueryByCommittee scores once every member has Succeeded");
+        return problems.Count == 0 ? (models, null, null)
+            : ([], $"spec.strategy.committee: {string.Join("; ", problems)}; QueryByCommittee scores once every member has Succeeded",
+                training ? "CommitteeTraining" : "CommitteeNotReady");
     }
 
     /// <summary>

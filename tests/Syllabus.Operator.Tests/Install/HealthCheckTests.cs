@@ -90,6 +90,8 @@ public sealed class HealthCheckTests
             ["LabelingQueue Labelling"] = new(Lq_, Lq("Labelling"), "Healthy", "Waiting for labels"),
             ["LabelingQueue budget exhausted"] = new(Lq_, Lq("Exhausted", C(ConditionTypes.BudgetExhausted, "True", "BudgetSpent", "500 of 500 labels collected")), "Healthy", "500 of 500 labels collected"),
             ["LabelingQueue Exhausted without condition"] = new(Lq_, Lq("Exhausted"), "Healthy", "Labelling budget exhausted"),
+            ["LabelingQueue committee training"] = new(Lq_, Lq("Pending", C(ConditionTypes.Valid, "False", "CommitteeTraining", "spec.strategy.committee: TrainingRun m2 is Running, not Succeeded")), "Progressing", "spec.strategy.committee: TrainingRun m2 is Running, not Succeeded"),
+            ["LabelingQueue committee member missing"] = new(Lq_, Lq("Pending", C(ConditionTypes.Valid, "False", "CommitteeNotReady", "spec.strategy.committee: TrainingRun m3 does not exist")), "Degraded", "spec.strategy.committee: TrainingRun m3 does not exist"),
         };
 
         foreach (var (kind, _, _) in SyllabusKinds.All)

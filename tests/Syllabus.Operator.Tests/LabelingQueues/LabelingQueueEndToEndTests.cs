@@ -345,7 +345,7 @@ public sealed class LabelingQueueEndToEndTests(TrainingRunCluster cluster) : ICl
         queue.Spec.Strategy = new StrategySpec { Type = SelectionStrategies.QueryByCommittee, Disagreement = CommitteeDisagreements.ConsensusEntropy, Committee = [new() { Name = "member" }] };
         await cluster.Resources<LabelingQueue>().CreateAsync(queue, Ct);
 
-        // The member does not exist yet: Valid=False naming it, nothing scored.
+        // The member does not exist yet: Valid=False naming it (CommitteeNotReady: a person must act), nothing scored.
         var q = await WaitForAsync(ns, q => Conditions.Find(q.Status?.Conditions, ConditionTypes.Valid)?.Reason == "CommitteeNotReady", "the queue to wait for its committee");
         Assert.Contains("TrainingRun member does not exist", Conditions.Find(q.Status!.Conditions, ConditionTypes.Valid)!.Message, StringComparison.Ordinal);
         Assert.Equal(Conditions.False, Conditions.Find(q.Status.Conditions, ConditionTypes.Valid)!.Status);

@@ -96,6 +96,10 @@ public sealed class LabelingQueuePlannerTests
         Assert.Equal("fedcba9876543210", recreated.Status.TokenHash);
         var warning = Assert.Single(recreated.Events, e => e.Reason == "TokenSecretRecreated");
         Assert.Equal(EventTypes.Warning, warning.Type);
+        // Offered again (its status write was lost, or is being retried): recorded once, reported once.
+        var again = LabelingQueuePlanner.Plan(Observe(Queue(recreated.Status)) with { CreatedTokenHash = "fedcba9876543210" });
+        Assert.Equal("fedcba9876543210", again.Status.TokenHash);
+        Assert.DoesNotContain(again.Events, e => e.Reason == "TokenSecretRecreated");
 
         var image = new TrainerImageOptions { Image = "trainer:dev" };
         string? Annotation(string? hash) => LabelingWorkloadBuilder.BuildLabelDeployment(Queue(), image, hash).Spec.Template.Metadata.Annotations is { } a ? a[LabelingQueueNames.TokenHashAnnotation] : null;
