@@ -135,7 +135,7 @@ public sealed class LabelRetrainSpec
     public int AfterLabels { get; set; } = 100;
 
     [JsonPropertyName("template")]
-    [Description("The TrainingRun to create; the exported labels are added to its training data.")]
+    [Description("The TrainingRun to create, named QUEUE-retrain-N; the exported labels are its training data, and it writes under template.spec.artifacts.uri/QUEUE-retrain-N so no round overwrites a served model.")]
     [Required]
     public TrainingRunTemplate Template { get; set; } = new();
 }

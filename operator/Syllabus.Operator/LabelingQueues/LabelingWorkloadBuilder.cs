@@ -240,6 +240,8 @@ public static class LabelingWorkloadBuilder
         var template = queue.Spec.Retrain ?? throw new InvalidOperationException("the queue has no retrain template");
         var spec = System.Text.Json.JsonSerializer.Deserialize<TrainingRunSpec>(System.Text.Json.JsonSerializer.Serialize(template.Template.Spec))!;
         spec.Data.Train = new DatasetSource { Uri = round.ExportUri, Format = DataFormats.Csv };
+        // Each round's run writes its own folder: a later round must never overwrite a model a ModelDeployment serves.
+        spec.Artifacts.Uri = $"{spec.Artifacts.Uri.TrimEnd('/')}/{LabelingQueueNames.RetrainRun(queue.Metadata.Name, round.Round)}";
         var labels = new Dictionary<string, string>(template.Template.Metadata?.Labels ?? [])
         {
             [TrainingRunNames.ManagedByLabel] = TrainingRunNames.ManagedBy,

@@ -457,6 +457,7 @@ public sealed class LabelingQueuePlannerTests
 
         Assert.Equal("digits-retrain-2", run.Metadata.Name);
         Assert.Equal("pvc://data/labelled/round-0002/labels.csv", run.Spec.Data.Train.Uri);
+        Assert.Equal("pvc://models/retrained/digits-retrain-2", run.Spec.Artifacts.Uri); // its own folder: no round overwrites another's model
         Assert.Equal(("17", "2"), (run.Metadata.Annotations[LabelingQueueNames.LabelCountAnnotation], run.Metadata.Annotations[LabelingQueueNames.RoundAnnotation]));
         Assert.Equal(("digits", "digits", "syllabus"), (run.Metadata.Labels[LabelingQueueNames.QueueLabel], run.Metadata.Labels["syllabus.dev/model"], run.Metadata.Labels[TrainingRunNames.ManagedByLabel]));
         Assert.Equal(("LabelingQueue", "digits", true), (run.Metadata.OwnerReferences.Single().Kind, run.Metadata.OwnerReferences.Single().Name, run.Metadata.OwnerReferences.Single().Controller));
