@@ -36,6 +36,37 @@ public sealed record InformerOptions
     public TimeSpan MinWatchDuration { get; init; } = TimeSpan.FromSeconds(1);
 
     public int PageSize { get; init; } = 500;
+
+    /// <summary>
+    /// Applied to every listed or watched object before it is cached and handed to handlers (controller-runtime's
+    /// cache transform). The default, <see cref="CacheTransforms.StripManagedFields"/>, drops what no reconciler reads
+    /// but every object carries; null caches objects as received.
+    /// </summary>
+    public Action<IKubernetesObject<V1ObjectMeta>>? Transform { get; init; } = CacheTransforms.StripManagedFields;
+}
+
+/// <summary>Transforms for <see cref="InformerOptions.Transform"/>.</summary>
+public static class CacheTransforms
+{
+    /// <summary>The annotation kubectl's client-side apply keeps a whole copy of the object in.</summary>
+    public const string LastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration";
+
+    /// <summary>
+    /// Removes metadata.managedFields and kubectl's last-applied-configuration annotation (controller-runtime's
+    /// cache.TransformStripManagedFields): each is about as large as the object itself, the operator never reads them
+    /// from its cache, and its writes are patches that neither send nor depend on them.
+    /// </summary>
+    public static void StripManagedFields(IKubernetesObject<V1ObjectMeta> obj)
+    {
+        ArgumentNullException.ThrowIfNull(obj);
+        if (obj.Metadata is not { } metadata)
+        {
+            return;
+        }
+
+        metadata.ManagedFields = null;
+        metadata.Annotations?.Remove(LastAppliedAnnotation);
+    }
 }
 
 /// <summary>A kind-erased view of an informer, for readiness and start-up.</summary>
@@ -232,6 +263,7 @@ public sealed class Informer<T> : IInformer
             var page = await api.ListAsync(scope, options.LabelSelector, continueToken, options.PageSize, ct).ConfigureAwait(false);
             foreach (var item in page.Items)
             {
+                options.Transform?.Invoke(item);
                 fresh[ObjectKey.From(item)] = item;
             }
 
@@ -273,6 +305,11 @@ public sealed class Informer<T> : IInformer
     private string? Apply(WatchEventType type, T obj)
     {
         var rv = obj.Metadata?.ResourceVersion;
+        if (type is WatchEventType.Added or WatchEventType.Modified or WatchEventType.Deleted)
+        {
+            options.Transform?.Invoke(obj);
+        }
+
         lock (dispatchGate)
         {
             return ApplyLocked(type, obj, rv);

@@ -53,6 +53,11 @@ internal sealed partial class TrainingRunReconciler(
 {
     private readonly ConcurrentDictionary<ObjectKey, string> phases = Register(metrics, new ConcurrentDictionary<ObjectKey, string>());
 
+    // Each run's config as last built or read from its ConfigMap, so the ConfigMap's YAML is parsed again only when it
+    // changed: KubernetesYaml parses under a process-wide lock, and every Pending or Running run is reconciled again
+    // each ProgressInterval, so parsing on every reconcile serialised the workers (README, benchmark).
+    private readonly ConcurrentDictionary<ObjectKey, ResolvedTrainerConfig> configs = new();
+
     public async Task<ReconcileResult> ReconcileAsync(TrainingRun resource, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(resource);
@@ -60,6 +65,7 @@ internal sealed partial class TrainingRunReconciler(
         if (resource.Metadata.DeletionTimestamp is not null)
         {
             phases.TryRemove(key, out _);
+            configs.TryRemove(key, out _);
 
             // A child created just before the deletion may not be in the cache yet: judging "no children left" from
             // that cache would drop the finalizer while the child's trainer still starts.
@@ -108,11 +114,15 @@ internal sealed partial class TrainingRunReconciler(
         var dependencies = DependencyState.Ready;
         if (configMap is not null)
         {
-            config = ResolvedTrainerConfig.FromConfigMap(configMap);
+            config = ConfigOf(key, configMap);
         }
         else if (errors.Count == 0 && run.Status?.CompletionTime is null)
         {
             (config, dependencies) = Resolve(run);
+            if (config is not null)
+            {
+                configs[key] = config;
+            }
         }
 
         await ConvergeChildrenAsync(run, config, configMap, runJobs, ct).ConfigureAwait(false);
@@ -278,6 +288,21 @@ internal sealed partial class TrainingRunReconciler(
                 await applier.ApplyIfDriftedAsync(TrainerJobBuilder.BuildJobMetadata(run, config, attempt), job, ct).ConfigureAwait(false);
             }
         }
+    }
+
+    /// <summary>The config <paramref name="configMap"/> holds: the one remembered for the run if its YAML is the same, else parsed.</summary>
+    private ResolvedTrainerConfig ConfigOf(ObjectKey key, V1ConfigMap configMap)
+    {
+        if (configs.TryGetValue(key, out var known)
+            && configMap.Data?.TryGetValue(ResolvedTrainerConfig.FileName, out var yaml) == true
+            && string.Equals(known.Yaml, yaml, StringComparison.Ordinal))
+        {
+            return known;
+        }
+
+        var parsed = ResolvedTrainerConfig.FromConfigMap(configMap);
+        configs[key] = parsed;
+        return parsed;
     }
 
     /// <summary>The attempt a Job of the run is for: its label, or (label edited away) the attempt its name was made from.</summary>

@@ -116,10 +116,11 @@ public static class OperatorServiceCollectionExtensions
 
     /// <summary>
     /// The client the runtime uses: <paramref name="handlers"/> plus <see cref="CoreApiPathHandler"/>, which lets the
-    /// generic custom-object calls of <see cref="ServerSideApplier"/> reach core/v1 kinds.
+    /// generic custom-object calls of <see cref="ServerSideApplier"/> reach core/v1 kinds, and
+    /// <see cref="ResponseBufferingHandler"/>, so no response is deserialised by blocking reads from the network.
     /// </summary>
     public static IKubernetes CreateClient(KubernetesClientConfiguration config, params DelegatingHandler[] handlers) =>
-        new Kubernetes(config, [new CoreApiPathHandler(), .. handlers]);
+        new Kubernetes(config, [new CoreApiPathHandler(), .. handlers, new ResponseBufferingHandler()]);
 
     internal static KubernetesClientConfiguration BuildClientConfiguration(OperatorOptions options)
     {

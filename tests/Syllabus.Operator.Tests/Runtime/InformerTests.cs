@@ -65,6 +65,42 @@ public sealed class InformerTests
     }
 
     [Fact]
+    public async Task Listed_and_watched_objects_are_cached_and_handed_out_without_managedFields_or_last_applied()
+    {
+        api.EnqueueList("5", Bulky("a", "1"));
+        var live = api.EnqueueLiveWatch();
+        var handed = new ConcurrentQueue<V1ConfigMap>();
+        var informer = NewInformer(TimeProvider.System);
+        informer.AddHandler(new ResourceEventHandler<V1ConfigMap>(OnAdd: handed.Enqueue, OnUpdate: (_, n) => handed.Enqueue(n)));
+        using var run = Start(informer, out _);
+        await informer.WaitForSyncAsync(TestContext.Current.CancellationToken);
+        await live.WriteAsync((WatchEventType.Added, Bulky("b", "6")), TestContext.Current.CancellationToken);
+        await live.WriteAsync((WatchEventType.Modified, Bulky("a", "7")), TestContext.Current.CancellationToken);
+        await Eventually.TrueAsync(() => handed.Count == 3, "the listed object and both watch events");
+
+        foreach (var obj in handed.Concat(informer.Cache.List()))
+        {
+            Assert.Null(obj.Metadata.ManagedFields);
+            Assert.False(obj.Metadata.Annotations.ContainsKey(CacheTransforms.LastAppliedAnnotation));
+            Assert.Equal("kept", obj.Metadata.Annotations["other"]);
+            Assert.Equal("v", obj.Data["k"]);
+        }
+    }
+
+    [Fact]
+    public async Task Without_a_transform_objects_are_cached_as_received()
+    {
+        api.EnqueueList("5", Bulky("a", "1"));
+        var informer = new Informer<V1ConfigMap>(api, new InformerOptions { ResyncPeriod = TimeSpan.Zero, Transform = null }, TimeProvider.System, NullLogger.Instance);
+        using var run = Start(informer, out _);
+        await informer.WaitForSyncAsync(TestContext.Current.CancellationToken);
+
+        var cached = informer.Cache.Get(null, "a")!;
+        Assert.Single(cached.Metadata.ManagedFields);
+        Assert.True(cached.Metadata.Annotations.ContainsKey(CacheTransforms.LastAppliedAnnotation));
+    }
+
+    [Fact]
     public async Task A_failed_list_is_retried_and_sync_waits_for_it()
     {
         api.EnqueueList("5", Cm("a", "1"));
@@ -225,6 +261,18 @@ public sealed class InformerTests
     }
 
     private static KubernetesException Gone() => new(new V1Status { Code = 410, Reason = "Expired", Message = "too old resource version" });
+
+    private static V1ConfigMap Bulky(string name, string rv) => new()
+    {
+        Metadata = new V1ObjectMeta
+        {
+            Name = name,
+            ResourceVersion = rv,
+            Annotations = new Dictionary<string, string> { [CacheTransforms.LastAppliedAnnotation] = "{\"data\":{\"k\":\"v\"}}", ["other"] = "kept" },
+            ManagedFields = [new V1ManagedFieldsEntry { Manager = "kubectl", Operation = "Apply", FieldsV1 = new { } }],
+        },
+        Data = new Dictionary<string, string> { ["k"] = "v" },
+    };
 
     private static V1ConfigMap Cm(string? name, string rv) => new() { Metadata = new V1ObjectMeta { Name = name, ResourceVersion = rv } };
 
