@@ -120,7 +120,7 @@ public static class LabelingQueuePlanner
         void Soon(TimeSpan after) => requeue = after < requeue ? after : requeue;
         ScoringRound Round(int batch, int attempt, int count, string model) =>
             status.Scoring?.DriftRequestedAt is { } asked && o.DriftRequest is { } drift && drift.Request.RequestedAt == asked
-                ? new(batch, attempt, Math.Min(count, drift.Request.Samples), model) { Uncertain = drift.Uncertain, Committee = o.Committee, LiveOnly = true }
+                ? new(batch, attempt, Math.Min(count, drift.Request.Samples), model) { Uncertain = [.. o.Uncertain.Union(drift.Uncertain, StringComparer.Ordinal)], Committee = o.Committee }
                 : new(batch, attempt, count, model) { Uncertain = o.Uncertain, Committee = o.Committee };
 
         // Without a dataset, the pool is the serve pods' uncertain rows: no round starts while no serve pod is ready.
@@ -267,31 +267,26 @@ public static class LabelingQueuePlanner
                 events.Add((EventTypes.Normal, "Scoring", $"Scoring batch 1 ({start.Count} items) with {Models(start)}"));
             }
         }
-        else if (status.Scoring is null && stats is not null && o.DriftRequest is { } drift && !(drift.Request.RequestedAt <= status.DriftRequestHandledAt))
+        else if (status.Scoring is null && stats is not null && o.DriftRequest is { } drift && !(drift.Request.RequestedAt <= status.DriftRequestHandledAt)
+            && (stats.BudgetExhausted || (stats.BudgetLeft ?? long.MaxValue) <= stats.Pending || (o.ModelUri is not null && drift.Uncertain.Count > 0)))
         {
-            // A DriftPolicy asks for its drifted deployment's uncertain live rows: one round of that many, ahead of the
-            // usual rounds (the pending items and an exhausted pool do not hold it back; the budget does).
+            // A DriftPolicy asks for its drifted deployment's uncertain live rows: one round of that many, scored with the
+            // queue's own pool (so every batch has the store's columns), ahead of the usual rounds (the pending items and
+            // an exhausted pool do not hold it back; the budget does). Until its pods are ready or the model is, the usual
+            // rounds go on.
             var room = (stats.BudgetLeft ?? long.MaxValue) - stats.Pending;
             var asked = $"DriftPolicy {drift.Policy} asks for {drift.Request.Samples} uncertain live samples of ModelDeployment {drift.Deployment} (revision {drift.Request.Revision})";
-            if (stats.BudgetExhausted || room <= 0)
+            if (room <= 0 || stats.BudgetExhausted)
             {
                 status.DriftRequestHandledAt = drift.Request.RequestedAt;
                 events.Add((EventTypes.Warning, "DriftRequestPassedOver", $"{asked}: {(stats.BudgetExhausted ? "the budget is spent" : $"the {stats.Pending} pending items cover the {stats.BudgetLeft} labels left")}"));
-            }
-            else if (o.ModelUri is not { } driftModel)
-            {
-                Set(LabelingQueueConditions.Scoring, Conditions.False, "ModelNotReady", $"{asked}; waiting: {o.ModelProblem ?? "no model to score with"}");
-            }
-            else if (drift.Uncertain.Count == 0)
-            {
-                Set(LabelingQueueConditions.Scoring, Conditions.False, "NoServePods", $"{asked}; waiting: ModelDeployment {drift.Deployment} has no ready stable serve pod");
             }
             else
             {
                 var batch = (status.Batches ?? 0) + 1;
                 status.Scoring = new LabelingScoringStatus { Batch = batch, Attempt = 1, ItemsBefore = stats.Total, DriftRequestedAt = drift.Request.RequestedAt };
-                start = Round(batch, 1, (int)Math.Min(int.MaxValue, room), driftModel);
-                Set(LabelingQueueConditions.Scoring, Conditions.True, "DriftRequested", $"Scoring batch {batch} of {start.Count} items from the serve pods' uncertain live rows (Job {LabelingQueueNames.ScoreJob(name, batch, 1)}): {asked}");
+                start = Round(batch, 1, (int)Math.Min(int.MaxValue, room), o.ModelUri!);
+                Set(LabelingQueueConditions.Scoring, Conditions.True, "DriftRequested", $"Scoring batch {batch} of {start.Count} items with the serve pods' uncertain live rows (Job {LabelingQueueNames.ScoreJob(name, batch, 1)}): {asked}");
                 events.Add((EventTypes.Normal, "Scoring", $"Scoring batch {batch} ({start.Count} items) for DriftPolicy {drift.Policy}: {drift.Request.Reason}"));
             }
         }

@@ -15,9 +15,6 @@ public sealed record ScoringRound(int Batch, int Attempt, int Count, string Mode
 
     /// <summary>QueryByCommittee: the models of strategy.committee's TrainingRuns, beside <see cref="ModelUri"/>.</summary>
     public IReadOnlyList<string> Committee { get; init; } = [];
-
-    /// <summary>A DriftPolicy's request: only the serve pods' uncertain live rows are scored, not the pool dataset.</summary>
-    public bool LiveOnly { get; init; }
 }
 
 /// <summary>A retraining round whose export finished: the TrainingRun to create.</summary>
@@ -156,7 +153,7 @@ public static class LabelingWorkloadBuilder
         ArgumentNullException.ThrowIfNull(round);
         ArgumentNullException.ThrowIfNull(image);
         var spec = queue.Spec;
-        var pool = round.LiveOnly ? null : spec.Pool.Dataset;
+        var pool = spec.Pool.Dataset;
         if (pool is null && round.Uncertain.Count == 0)
         {
             throw new InvalidOperationException("a scoring round needs a pool dataset or a serve pod's uncertain rows (the planner starts none without)");

@@ -143,6 +143,8 @@ public sealed class LabelingQueueEndToEndTests(TrainingRunCluster cluster) : ICl
             await page.WaitForAsync($"document.body.dataset.busy === 'false' && document.getElementById('counts').dataset.labelled === '{labelled}'", Ct, UiMessage);
         }
 
+        // The status has seen all three before the undo, so the 2 below can only come from the undo reaching it.
+        await WaitForAsync(ns, q => q.Status?.Labelled == 3, "the status to count the browser's 3 labels");
         await page.PressKeyAsync("Backspace", "Backspace", 8, null, Ct);
         await page.WaitForAsync("document.body.dataset.busy === 'false' && document.getElementById('counts').dataset.labelled === '2'", Ct, UiMessage);
         Assert.StartsWith("undid the label '1'", await page.EvaluateAsync("document.getElementById('message').textContent", Ct), StringComparison.Ordinal);
@@ -279,10 +281,13 @@ public sealed class LabelingQueueEndToEndTests(TrainingRunCluster cluster) : ICl
         var events = await cluster.Client.CoreV1.ListNamespacedEventAsync(ns, fieldSelector: "involvedObject.name=digits", cancellationToken: Ct);
         Assert.Contains(events.Items, e => e.Reason == "Scoring" && e.Message.Contains("for DriftPolicy live-drift", StringComparison.Ordinal));
 
-        // Inside the policy's cooldown no new request comes, and the handled one starts no second round.
-        await Task.Delay(TimeSpan.FromSeconds(5), Ct);
+        // Inside the policy's cooldown no new request comes, and the handled one starts no second round: no Job for a
+        // third batch appears while the queue is reconciled again (every 5 s, the labelling service's counts).
+        await WaitForAsync(ns, q => Conditions.Find(q.Status?.Conditions, ConditionTypes.Ready)?.LastTransitionTime is not null && q.Status!.Scoring is null, "the queue to settle after the drift round");
+        await Task.Delay(TimeSpan.FromSeconds(12), Ct); // two of the queue's 5 s polls: a second round would have been created by now
         q = (await cluster.Resources<LabelingQueue>().GetAsync(ns, "digits", Ct))!;
-        Assert.Equal(2, q.Status!.Batches);
+        Assert.Equal((2, (LabelingScoringStatus?)null), (q.Status!.Batches, q.Status.Scoring));
+        Assert.DoesNotContain((await cluster.Client.BatchV1.ListNamespacedJobAsync(ns, cancellationToken: Ct)).Items, j => j.Metadata.Name == LabelingQueueNames.ScoreJob("digits", 3, 1));
     }
 
     [Fact]

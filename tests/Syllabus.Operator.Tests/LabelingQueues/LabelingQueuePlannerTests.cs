@@ -549,7 +549,7 @@ public sealed class LabelingQueuePlannerTests
     }
 
     [Fact]
-    public void A_drift_policys_label_request_scores_only_the_drifted_deployments_uncertain_rows_once_ahead_of_the_pending_items()
+    public void A_drift_policys_label_request_scores_the_drifted_deployments_uncertain_rows_once_ahead_of_the_pending_items()
     {
         var asked = new DriftLabelRequest { LabelingQueue = "digits", Samples = 3, Revision = 2, RequestedAt = T0.UtcDateTime, Reason = "DriftPolicy drift: pixels drifted" };
         var drift = new DriftLabelWork("drift", asked, "mnist", ["http://10.0.0.1:8080/v2/models/mnist/uncertain"]);
@@ -559,14 +559,14 @@ public sealed class LabelingQueuePlannerTests
         // Five pending items are a whole batch: without the request nothing would be scored.
         var plan = LabelingQueuePlanner.Plan(Observe(queue, stats) with { DriftRequest = drift });
         var round = plan.StartScoring!;
-        Assert.Equal((2, 1, 3, true), (round.Batch, round.Attempt, round.Count, round.LiveOnly));
+        Assert.Equal((2, 1, 3), (round.Batch, round.Attempt, round.Count));
         Assert.Equal(drift.Uncertain, round.Uncertain);
         Assert.Equal(T0.UtcDateTime, plan.Status.Scoring!.DriftRequestedAt);
         Assert.Null(plan.Status.DriftRequestHandledAt); // handled when the round ends
         Assert.Equal("DriftRequested", Condition(plan, LabelingQueueConditions.Scoring).Reason);
         var job = LabelingWorkloadBuilder.BuildScoringJob(queue, round, new TrainerImageOptions());
         var args = job.Spec.Template.Spec.Containers[0].Args;
-        Assert.DoesNotContain("--pool", args);
+        Assert.Contains("--pool", args); // with the queue's own pool: every batch has the store's columns
         Assert.Contains("http://10.0.0.1:8080/v2/models/mnist/uncertain", args);
 
         // The round's Job succeeds and its rows are imported: the request is handled, once.
@@ -580,5 +580,16 @@ public sealed class LabelingQueuePlannerTests
         Assert.Null(spent.StartScoring);
         Assert.Equal(T0.UtcDateTime, spent.Status.DriftRequestHandledAt);
         Assert.Contains(spent.Events, e => e.Reason == "DriftRequestPassedOver");
+    }
+
+    [Fact]
+    public void A_drift_request_that_cannot_be_served_yet_does_not_hold_back_the_usual_rounds()
+    {
+        var asked = new DriftLabelRequest { LabelingQueue = "digits", Samples = 3, Revision = 2, RequestedAt = T0.UtcDateTime, Reason = "r" };
+        var noPods = new DriftLabelWork("drift", asked, "gone", []);
+        var plan = LabelingQueuePlanner.Plan(Observe(Queue(new LabelingQueueStatus { Batches = 1 }), Stats(total: 5, pending: 1, labelled: 4)) with { DriftRequest = noPods });
+        Assert.Equal((2, 5), (plan.StartScoring!.Batch, plan.StartScoring.Count)); // the usual round, a whole batch
+        Assert.Null(plan.Status.Scoring!.DriftRequestedAt);
+        Assert.Null(plan.Status.DriftRequestHandledAt); // still waiting for the deployment's pods
     }
 }

@@ -3,7 +3,9 @@
 // and an idempotency key, so a retried submission is recorded once.
 "use strict";
 
-const state = { config: null, queue: [], current: null, busy: false, keys: new Map() };
+// mine: the items this page labelled or skipped, newest last: undo takes back this labeller's own last action, never
+// another labeller's.
+const state = { config: null, queue: [], current: null, busy: false, keys: new Map(), mine: [] };
 const $ = (id) => document.getElementById(id);
 
 function token() {
@@ -141,8 +143,10 @@ async function act(path, body, done) {
     showStats(result.stats);
     say(done(result));
     if (path === "/api/undo") {
+      state.mine.pop();
       await refill();
     } else {
+      state.mine.push(body.itemId);
       state.current = state.queue.shift() || null;
       if (!state.current) await refill(); else show();
     }
@@ -156,7 +160,9 @@ async function act(path, body, done) {
 
 const label = (value) => state.current && act("/api/submit", { itemId: state.current.id, label: value }, (r) => `labelled ${r.event.itemId} '${value}'`);
 const skip = () => state.current && act("/api/skip", { itemId: state.current.id }, (r) => `skipped ${r.event.itemId}`);
-const undo = () => act("/api/undo", {}, (r) => `undid the ${r.event.kind === "labelled" ? `label '${r.event.label}'` : "skip"} of ${r.event.itemId}`);
+const undo = () => state.mine.length === 0
+  ? say("nothing of yours to undo on this page", true)
+  : act("/api/undo", { itemId: state.mine[state.mine.length - 1] }, (r) => `undid the ${r.event.kind === "labelled" ? `label '${r.event.label}'` : "skip"} of ${r.event.itemId}`);
 
 function shortcuts(labels) {
   // A one-character label is its own key (MNIST's "3" is the key 3); a longer one gets its position (1..9) and its
