@@ -68,6 +68,7 @@ public sealed class DriftPolicyEndToEndTests(TrainingRunCluster cluster) : IClas
             interval: 2s
             count: 5
             inconclusiveLimit: 60
+            stable: false  # the second drift below is the policy's to see; the stable analysis would roll it back first
             metrics:
             - {name: live-accuracy, source: Server, metric: accuracy, atLeast: 0.5, minSamples: 20}
         """, "test").Single();
