@@ -25,6 +25,9 @@ public sealed record LabelingQueueObservation
     /// <summary>The uncertain-rows URLs of pool.deploymentRef's ready stable serve pods (none without a deploymentRef).</summary>
     public IReadOnlyList<string> Uncertain { get; init; } = [];
 
+    /// <summary>Why strategy.committee cannot score yet (reason, message): Valid=False, scoring held back, the rest goes on.</summary>
+    public (string Reason, string Message)? CommitteeProblem { get; init; }
+
     /// <summary>The oldest DriftPolicy label request for this queue not handled yet.</summary>
     public DriftLabelWork? DriftRequest { get; init; }
 
@@ -128,7 +131,15 @@ public static class LabelingQueuePlanner
             ? $"pool.deploymentRef {queue.Spec.Pool.DeploymentRef?.Name}: {o.UncertainProblem ?? "no ready stable serve pod"}; the pool has no dataset, so scoring waits for one"
             : null;
 
-        Set(ConditionTypes.Valid, Conditions.True, "Valid", "The spec is valid");
+        // A committee member not ready only holds scoring back: labelling, counts, the budget and retraining go on.
+        if (o.CommitteeProblem is { } committeeProblem)
+        {
+            Set(ConditionTypes.Valid, Conditions.False, committeeProblem.Reason, committeeProblem.Message);
+        }
+        else
+        {
+            Set(ConditionTypes.Valid, Conditions.True, "Valid", "The spec is valid");
+        }
         if (o.CreatedTokenHash is { } tokenHash && tokenHash != status.TokenHash)
         {
             if (status.TokenSecret is not null)

@@ -81,13 +81,8 @@ internal sealed partial class LabelingQueueReconciler(
         }
 
         var (committee, committeeProblem, committeeReason) = ResolveCommittee(queue);
-        if (committeeProblem is not null)
-        {
-            return await WriteInvalidAsync(queue, committeeProblem, ct, reason: committeeReason!).ConfigureAwait(false);
-        }
-
         var createdTokenHash = await EnsureTokenSecretAsync(queue, now, ct).ConfigureAwait(false);
-        var (modelUri, modelProblem) = ResolveModel(queue);
+        var (modelUri, modelProblem) = committeeProblem is null ? ResolveModel(queue) : (null, committeeProblem);
         var (uncertain, uncertainProblem) = UncertainSources(queue);
         var selector = $"{LabelingQueueNames.QueueLabel}={TrainingRunNames.LabelValue(name)}";
         var pods = caches.Pods.List(ns, selector);
@@ -98,6 +93,7 @@ internal sealed partial class LabelingQueueReconciler(
             Queue = queue,
             ModelUri = modelUri,
             ModelProblem = modelProblem,
+            CommitteeProblem = committeeProblem is null ? null : (committeeReason!, committeeProblem),
             Committee = committee,
             CreatedTokenHash = createdTokenHash,
             Uncertain = uncertain,
@@ -330,8 +326,9 @@ internal sealed partial class LabelingQueueReconciler(
         return messages;
     }
 
-    private async Task<ReconcileResult> WriteInvalidAsync(LabelingQueue queue, string message, CancellationToken ct, string reason = "InvalidSpec")
+    private async Task<ReconcileResult> WriteInvalidAsync(LabelingQueue queue, string message, CancellationToken ct)
     {
+        const string reason = "InvalidSpec";
         var status = System.Text.Json.JsonSerializer.Deserialize<LabelingQueueStatus>(System.Text.Json.JsonSerializer.Serialize(queue.Status ?? new LabelingQueueStatus()))!;
         status.Conditions ??= [];
         var changed = Conditions.SetCondition(status.Conditions, ConditionTypes.Valid, Conditions.False, reason, message, queue.Metadata.Generation, time.GetUtcNow());

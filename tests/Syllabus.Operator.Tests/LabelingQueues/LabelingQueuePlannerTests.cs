@@ -410,6 +410,25 @@ public sealed class LabelingQueuePlannerTests
     }
 
     [Fact]
+    public void A_committee_member_not_ready_holds_back_scoring_only_the_counts_and_retraining_go_on()
+    {
+        var queue = Queue(new LabelingQueueStatus { TokenSecret = "digits-token", Batches = 2 });
+        var problem = ("CommitteeNotReady", "strategy.committee: TrainingRun member-b is Running; scoring waits for its model");
+        var plan = LabelingQueuePlanner.Plan(Observe(queue, Stats(total: 10, pending: 0, labelled: 8), model: null) with
+        {
+            ModelProblem = problem.Item2,
+            CommitteeProblem = problem,
+        });
+
+        Assert.Equal(("False", "CommitteeNotReady"), (Condition(plan, ConditionTypes.Valid).Status, Condition(plan, ConditionTypes.Valid).Reason));
+        Assert.Contains("member-b", Condition(plan, ConditionTypes.Valid).Message, StringComparison.Ordinal);
+        Assert.Null(plan.StartScoring);
+        Assert.Equal((8, 4), (plan.Status.Labelled, plan.Status.BudgetRemaining));
+        Assert.Equal(1, plan.StartExport);
+        Assert.True(plan.ServeLabels);
+    }
+
+    [Fact]
     public void A_run_created_by_a_reconcile_whose_status_was_lost_is_recorded_not_created_again()
     {
         var queue = Queue(new LabelingQueueStatus { TokenSecret = "digits-token", Batches = 2 });
