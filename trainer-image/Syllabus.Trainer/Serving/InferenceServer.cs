@@ -434,7 +434,8 @@ public sealed class InferenceServer : IAsyncDisposable
     private JsonNode EvaluateDrift(IQueryCollection query)
     {
         var profile = _window.Profile ?? throw new InferenceException(StatusCodes.Status409Conflict, "this server has no training profile (profile.json beside the model, or --profile), so drift cannot be evaluated");
-        var window = _window.ToDriftWindow();
+        // The live probabilities come from this bundle: at its temperature, which the profile must share.
+        var window = _window.ToDriftWindow() with { Temperature = _bundle.Calibrated ? _bundle.Temperature : null };
         if (window.Rows == 0)
         {
             throw new InferenceException(StatusCodes.Status409Conflict, Api.DriftDetectorNames.EmptyWindowMessage);
