@@ -75,9 +75,30 @@ public sealed class TemperatureScalingTests
         Assert.True(fit.NllAfter <= fit.NllBefore);
         Assert.Equal(TemperatureScaling.NegativeLogLikelihood(underconfident, labels, Classes, 1), fit.NllBefore, 12);
         Assert.Equal(TemperatureScaling.NegativeLogLikelihood(underconfident, labels, Classes, fit.Temperature), fit.NllAfter, 12);
-        foreach (var factor in new[] { 0.97, 1.03 })
+        // Within 0.1 % of the minimum: finer than the bracketing grid's 10 % steps, so the search refined it.
+        foreach (var factor in new[] { 0.999, 1.001 })
         {
             Assert.True(TemperatureScaling.NegativeLogLikelihood(underconfident, labels, Classes, fit.Temperature * factor) > fit.NllAfter, $"T x {factor}");
+        }
+    }
+
+    [Theory]
+    [InlineData(0.6f)]
+    [InlineData(1.05f)]
+    [InlineData(1.13f)]
+    [InlineData(1.3f)]
+    [InlineData(2.2f)]
+    [InlineData(7.5f)]
+    public void The_fit_is_the_minimum_to_within_a_thousandth_wherever_it_falls_between_grid_points(float scale)
+    {
+        var (logits, labels) = CalibratedLogits(2_000, seed: 9);
+        var scaled = logits.Select(z => z * scale).ToArray();
+
+        var fit = TemperatureScaling.Fit(scaled, labels, Classes);
+
+        foreach (var factor in new[] { 0.999, 1.001 })
+        {
+            Assert.True(TemperatureScaling.NegativeLogLikelihood(scaled, labels, Classes, fit.Temperature * factor) >= fit.NllAfter, $"T = {fit.Temperature} x {factor}");
         }
     }
 

@@ -1,3 +1,4 @@
+using MathNet.Numerics;
 using MathNet.Numerics.Optimization;
 using MathNet.Numerics.Optimization.ObjectiveFunctions;
 
@@ -42,26 +43,27 @@ public static class TemperatureScaling
 
         double Objective(double logTemperature) => MeanNll(logits, labels, rows, classes, Math.Exp(logTemperature));
 
-        // NLL is convex in 1/T, so unimodal in log T. MathNet's golden-section search needs three points bracketing
-        // the minimum and would widen the interval beyond [-3, 3] otherwise: a grid finds the bracketing cell first.
+        // NLL is convex in 1/T, so unimodal in log T. MathNet's golden-section search needs a bracket (a middle point no
+        // higher than either end) and widens the interval otherwise: a grid over [-3, 3] finds the best point g first.
+        // The true minimum lies within one step of g; [g - step, g + step x golden ratio] has g as its golden-section
+        // middle and both ends no lower than g (the right end is past the minimum), so it always brackets.
         var steps = (int)Math.Round((MaxLogTemperature - MinLogTemperature) / GridStep);
         var grid = Enumerable.Range(0, steps + 1).Select(i => MinLogTemperature + (i * GridStep)).ToArray();
         var values = grid.Select(Objective).ToArray();
         var best = Array.IndexOf(values, values.Min());
         var (bestLog, bestValue) = (grid[best], values[best]);
-        var lower = grid[Math.Max(best - 1, 0)];
-        var upper = grid[Math.Min(best + 1, grid.Length - 1)];
         try
         {
-            var refined = GoldenSectionMinimizer.Minimum(ObjectiveFunction.ScalarValue(Objective), lower, upper, xTolerance: 1e-6, maxIterations: 200, maxExpansionSteps: 0);
-            if (refined.FunctionInfoAtMinimum.Value < bestValue)
+            var refined = GoldenSectionMinimizer.Minimum(
+                ObjectiveFunction.ScalarValue(Objective), grid[best] - GridStep, grid[best] + (GridStep * Constants.GoldenRatio), xTolerance: 1e-7, maxIterations: 200, maxExpansionSteps: 0);
+            if (refined.FunctionInfoAtMinimum.Value < bestValue && refined.MinimizingPoint is >= MinLogTemperature and <= MaxLogTemperature)
             {
                 (bestLog, bestValue) = (refined.MinimizingPoint, refined.FunctionInfoAtMinimum.Value);
             }
         }
         catch (OptimizationException)
         {
-            // The minimum lies at a bound of [-3, 3] (no interior point of the cell beats the bound): keep the grid's.
+            // Only when values tie to rounding at the bracket's ends: the grid point is as good as the search could do.
         }
 
         return new TemperatureFit(Math.Exp(bestLog), Objective(0), bestValue, rows.Length);
