@@ -2,10 +2,12 @@ using System.Text.Json.Nodes;
 using Syllabus.Api;
 using Syllabus.Trainer.Artifacts;
 using Syllabus.Trainer.Bundles;
+using Syllabus.Trainer.Cli;
 using Syllabus.Trainer.Data;
 using Syllabus.Trainer.Evaluation;
 using Syllabus.Trainer.Models;
 using Syllabus.Trainer.Profiling;
+using Syllabus.Trainer.Serving;
 using Syllabus.Trainer.Tests.Training;
 using Syllabus.Trainer.Training;
 using static TorchSharp.torch;
@@ -129,6 +131,22 @@ public sealed class CalibrationTests : IDisposable
         using var bundle = ModelBundle.Of(built.Network, built.Config, prepared.Data.Schema, evaluation.Calibration);
         Assert.False(bundle.Calibrated);
         Assert.Equal(1, bundle.Temperature);
+    }
+
+    [Fact]
+    public async Task Serve_refuses_a_profile_at_another_temperature_than_its_model()
+    {
+        var outcome = Train("serve-profile", epochs: 2);
+        var profilePath = Path.Combine(_fixture.Artifacts("serve-profile"), "profile.json");
+        var json = JsonNode.Parse(File.ReadAllText(profilePath))!;
+        Assert.True(json["predictions"]!.AsObject().Remove("temperature"));
+        var rawProfile = Path.Combine(_fixture.Folder, "raw-profile.json");
+        File.WriteAllText(rawProfile, json.ToJsonString());
+
+        var error = await Assert.ThrowsAsync<InputException>(() => InferenceServer.StartAsync(
+            new ServeOptions { Model = outcome.ModelFolder, Profile = rawProfile, Urls = ["http://127.0.0.1:0"] }, _ => { }, TestContext.Current.CancellationToken));
+
+        Assert.Contains("--profile: the data profile's held-out confidences were computed at temperature 1 (raw softmax), the model's at ", error.Message, StringComparison.Ordinal);
     }
 
     private static double? ModelArtifactTemperature(string folder) => ModelArtifact.LoadDocument(folder).Calibration?.Temperature;
