@@ -93,21 +93,10 @@ public static class TemperatureScaling
         for (var start = 0; start < logits.Length; start += classes)
         {
             var row = logits.AsSpan(start, classes);
-            var max = double.NegativeInfinity;
-            foreach (var z in row)
-            {
-                max = Math.Max(max, z / temperature);
-            }
-
-            double sum = 0;
+            var logNormaliser = LogSumExp(row, temperature);
             for (var c = 0; c < classes; c++)
             {
-                sum += Math.Exp((row[c] / temperature) - max);
-            }
-
-            for (var c = 0; c < classes; c++)
-            {
-                probabilities[start + c] = (float)(Math.Exp((row[c] / temperature) - max) / sum);
+                probabilities[start + c] = (float)Math.Exp((row[c] / temperature) - logNormaliser);
             }
         }
 
@@ -120,23 +109,29 @@ public static class TemperatureScaling
         foreach (var r in rows)
         {
             var row = logits.AsSpan(r * classes, classes);
-            var max = double.NegativeInfinity;
-            foreach (var z in row)
-            {
-                max = Math.Max(max, z / temperature);
-            }
-
-            double sum = 0;
-            foreach (var z in row)
-            {
-                sum += Math.Exp((z / temperature) - max);
-            }
-
-            // −log softmax_y = log Σ exp(z/T) − z_y/T, with the maximum taken out for stability.
-            total += max + Math.Log(sum) - (row[(int)labels[r]] / temperature);
+            // −log softmax_y = log Σ exp(z/T) − z_y/T.
+            total += LogSumExp(row, temperature) - (row[(int)labels[r]] / temperature);
         }
 
         return total / rows.Length;
+    }
+
+    /// <summary>log Σ exp(z/T) over a row, with the maximum taken out so that no exponential overflows.</summary>
+    private static double LogSumExp(ReadOnlySpan<float> row, double temperature)
+    {
+        var max = double.NegativeInfinity;
+        foreach (var z in row)
+        {
+            max = Math.Max(max, z / temperature);
+        }
+
+        double sum = 0;
+        foreach (var z in row)
+        {
+            sum += Math.Exp((z / temperature) - max);
+        }
+
+        return max + Math.Log(sum);
     }
 
     private static void Check(float[] logits, IReadOnlyList<long> labels, int classes)
