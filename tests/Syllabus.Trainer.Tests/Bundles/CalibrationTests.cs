@@ -134,6 +134,24 @@ public sealed class CalibrationTests : IDisposable
     }
 
     [Fact]
+    public void A_diverged_network_is_left_at_temperature_one_saying_why()
+    {
+        var job = new TrainingJob(_fixture.Resolve(_fixture.Manifest("diverged", epochs: 1)), TimeProvider.System);
+        using var prepared = job.LoadAndFit();
+        using var built = job.BuildOrTransfer(prepared);
+        using (no_grad())
+        {
+            built.Network.named_parameters().First(p => p.name == "head.bias").parameter.fill_(float.NaN);
+        }
+
+        var calibration = job.Calibrate(prepared, built);
+
+        Assert.False(calibration.Calibrated);
+        Assert.Equal(1, calibration.Temperature);
+        Assert.Contains("validation logits include NaN or infinity", calibration.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Serve_refuses_a_profile_at_another_temperature_than_its_model()
     {
         var outcome = Train("serve-profile", epochs: 2);

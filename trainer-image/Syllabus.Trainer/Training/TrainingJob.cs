@@ -392,7 +392,8 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
     /// <summary>
     /// Stage 4b: temperature scaling (Guo et al. 2017). Fits T on the validation split's logits (minimum NLL of
     /// softmax(logits / T)) and measures the expected calibration error of the evaluation split (test, else
-    /// validation) before and after. Without a labelled validation row: temperature 1, recorded as not calibrated.
+    /// validation) before and after. Without a labelled validation row, or with non-finite logits (a diverged network):
+    /// temperature 1, recorded as not calibrated with the reason.
     /// </summary>
     public ModelCalibration Calibrate(PreparedRun prepared, BuiltModel built)
     {
@@ -408,6 +409,13 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
         using var bundle = ModelBundle.Of(built.Network, built.Config, data.Schema);
         var classes = data.Schema.Classes;
         var validationLogits = bundle.PredictLogits(data.Validation);
+        if (!validationLogits.All(float.IsFinite))
+        {
+            // A diverged network: no temperature can be fitted, and its metrics and gates will show it.
+            Log?.Invoke("temperature scaling skipped: the model's validation logits include NaN or infinity (did training diverge?)");
+            return ModelCalibration.None("the model's validation logits include NaN or infinity (did training diverge?)");
+        }
+
         var fit = TemperatureScaling.Fit(validationLogits, data.Validation.Labels, classes.Count);
         var (split, evaluationData) = data.Test is { } test ? ("test", test) : ("validation", data.Validation);
         var logits = data.Test is null ? validationLogits : bundle.PredictLogits(evaluationData);
