@@ -206,7 +206,7 @@ public sealed class PerformanceEstimate
     [JsonPropertyName("labelledRows")]
     public long LabelledRows { get; init; }
 
-    /// <summary>Whether the probabilities were calibrated after training (they are the raw softmax today).</summary>
+    /// <summary>Whether the probabilities were calibrated after training (temperature scaling on the validation split); false for the raw softmax.</summary>
     [JsonPropertyName("calibrated")]
     public bool Calibrated { get; init; }
 }

@@ -93,6 +93,9 @@ public sealed class DriftCommandTests : IAsyncLifetime
         Assert.Equal(["jensenshannon", "wasserstein"], ok.Features.Select(f => f.Detector).Distinct().Order());
         Assert.Equal(300, ok.Performance!.LabelledRows);
         Assert.InRange(ok.Performance.Accuracy!.Value, 0.6, 1.0);
+        // The model was temperature-scaled on its validation split: CBPE runs on calibrated confidences, both sides.
+        Assert.True(ok.Performance.Calibrated);
+        Assert.Contains("expected accuracy (CBPE, temperature-scaled softmax)", sameOutput, StringComparison.Ordinal);
 
         Assert.True(drifted.DatasetDrift);
         Assert.True(drifted.DriftedShare > 0.9);

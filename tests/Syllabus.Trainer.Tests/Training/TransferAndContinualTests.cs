@@ -68,7 +68,8 @@ public sealed class TransferAndContinualTests : IDisposable
         // The stages up to the loop: load and fit, build or transfer; nothing is trained.
         using var prepared = job.LoadAndFit();
         using var built = job.BuildOrTransfer(prepared);
-        using var fineTuned = ModelBundle.Of(built.Network, built.Config, prepared.Data.Schema);
+        // At the base model's temperature: a fine-tuned model fits its own after training; the network is what transfers.
+        using var fineTuned = ModelBundle.Of(built.Network, built.Config, prepared.Data.Schema, baseModel.Document.Calibration);
         var rows = ModelBundleTests.RawRows(Path.Combine(_fixture.Folder, "test.csv"));
         using var expected = baseModel.PredictProbabilities(rows);
         using var actual = fineTuned.PredictProbabilities(rows);

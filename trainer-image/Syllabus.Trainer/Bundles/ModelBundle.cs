@@ -27,6 +27,7 @@ public sealed class ModelBundle : IDisposable
         Schema = schema;
         Folder = folder;
         SchemaFingerprint = schema.Fingerprint();
+        Temperature = ModelCalibration.TemperatureOf(document.Calibration);
         _ownsNetwork = ownsNetwork;
     }
 
@@ -46,6 +47,15 @@ public sealed class ModelBundle : IDisposable
 
     /// <summary>Class names in output order.</summary>
     public IReadOnlyList<string> Classes => Schema.Classes;
+
+    /// <summary>
+    /// The temperature every probability of this bundle is computed at, softmax(logits / T): the fitted one from
+    /// model.json's calibration, 1 for a model without one (trained before calibration, or without a validation split).
+    /// </summary>
+    public double Temperature { get; }
+
+    /// <summary>Whether <see cref="Temperature"/> was fitted (temperature scaling) rather than left at 1.</summary>
+    public bool Calibrated => Document.Calibration?.Calibrated == true;
 
     /// <summary>Where the network's parameters live.</summary>
     public Device Device => TrainingDevice.Of(Network);
@@ -90,6 +100,7 @@ public sealed class ModelBundle : IDisposable
         }
 
         Check(document.Config, schema, folder);
+        document.Calibration?.Validate($"{folder}: model.json");
         var network = ModelFactory.Create(document.Config);
         try
         {
@@ -106,14 +117,26 @@ public sealed class ModelBundle : IDisposable
         return new ModelBundle(network, document, schema, folder, ownsNetwork: true);
     }
 
-    /// <summary>A bundle around a network in memory (not disposed with the bundle), e.g. the model being trained.</summary>
-    public static ModelBundle Of(nn.Module<Tensor, Tensor> network, ModelConfig config, FeatureSchema schema)
+    /// <summary>
+    /// A bundle around a network in memory (not disposed with the bundle), e.g. the model being trained; its
+    /// probabilities use <paramref name="calibration"/>'s temperature (1 without one).
+    /// </summary>
+    public static ModelBundle Of(nn.Module<Tensor, Tensor> network, ModelConfig config, FeatureSchema schema, ModelCalibration? calibration = null)
     {
         ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(schema);
         Check(config, schema, "model");
-        var document = new ModelDocument { Config = config, FeatureSchema = JsonSerializer.SerializeToNode(schema), SchemaFingerprint = schema.Fingerprint() };
+        try
+        {
+            calibration?.Validate("model");
+        }
+        catch (InvalidDataException e)
+        {
+            throw new ArgumentException(e.Message, nameof(calibration), e);
+        }
+
+        var document = new ModelDocument { Config = config, FeatureSchema = JsonSerializer.SerializeToNode(schema), SchemaFingerprint = schema.Fingerprint(), Calibration = calibration };
         return new ModelBundle(network, document, schema, null, ownsNetwork: false);
     }
 
@@ -125,7 +148,7 @@ public sealed class ModelBundle : IDisposable
         return tensor(Schema.Encode(rows), [rows.Count, Schema.FeatureCount], device: Device);
     }
 
-    /// <summary>Class probabilities (rows x classes, on the model's device) for encoded features.</summary>
+    /// <summary>Class probabilities softmax(logits / <see cref="Temperature"/>) (rows x classes, on the model's device) for encoded features.</summary>
     public Tensor PredictProbabilities(Tensor features)
     {
         ArgumentNullException.ThrowIfNull(features);
@@ -140,7 +163,7 @@ public sealed class ModelBundle : IDisposable
         {
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
-            return nn.functional.softmax(Network.forward(features.to(Device)), 1).MoveToOuterDisposeScope();
+            return nn.functional.softmax(Network.forward(features.to(Device)).div(Temperature), 1).MoveToOuterDisposeScope();
         }
         finally
         {
@@ -155,20 +178,28 @@ public sealed class ModelBundle : IDisposable
         return PredictProbabilities(features);
     }
 
-    /// <summary>Class probabilities (Count x classes, row-major) for a split encoded with this schema, and the mean cross-entropy over its labelled rows.</summary>
+    /// <summary>Class probabilities at <see cref="Temperature"/> (Count x classes, row-major) for a split encoded with this schema, and their mean cross-entropy over its labelled rows.</summary>
     public float[] PredictProbabilities(TabularData data, out double loss, int batchSize = 1024)
     {
         ArgumentNullException.ThrowIfNull(data);
         RequireWidth(data);
-        return Predictor.Predict(Network, data, out loss, batchSize);
+        return Predictor.Predict(Network, data, out loss, batchSize, Temperature);
     }
 
-    /// <summary>Predicts and scores a labelled split encoded with this schema.</summary>
+    /// <summary>The network's outputs before softmax and temperature (Count x classes, row-major) for a split encoded with this schema.</summary>
+    public float[] PredictLogits(TabularData data, int batchSize = 1024)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        RequireWidth(data);
+        return Predictor.Logits(Network, data, batchSize);
+    }
+
+    /// <summary>Predicts (at <see cref="Temperature"/>) and scores a labelled split encoded with this schema.</summary>
     public EvaluationResult Evaluate(TabularData data, int batchSize = 1024)
     {
         ArgumentNullException.ThrowIfNull(data);
         RequireWidth(data);
-        return Predictor.Evaluate(Network, data, Classes, batchSize);
+        return Predictor.Evaluate(Network, data, Classes, batchSize, Temperature);
     }
 
     /// <summary>

@@ -139,7 +139,7 @@ public static class DriftCommand
             var load = new DataLoadReport();
             var data = DataLoader.LoadWindow(path, format, bundle.Schema, load);
             var probabilities = bundle.PredictProbabilities(data.Encoded, out _);
-            var window = DriftWindow.Of(data) with { Probabilities = probabilities };
+            var window = DriftWindow.Of(data) with { Probabilities = probabilities, Temperature = bundle.Calibrated ? bundle.Temperature : null };
             var options = new DriftOptions
             {
                 Detector = arguments.Detector,
@@ -242,7 +242,7 @@ public static class DriftCommand
                 ? string.Create(c, $"; actual on the window's {performance.LabelledRows} labelled rows {accuracy:F4}")
                 : "";
             output.WriteLine(string.Create(c,
-                $"expected accuracy (CBPE, uncalibrated softmax): {performance.ExpectedAccuracy:F4} (held out: expected {performance.BaselineExpectedAccuracy:F4}, actual {performance.BaselineAccuracy:F4}){actual}"));
+                $"expected accuracy (CBPE, {(performance.Calibrated ? "temperature-scaled softmax" : "uncalibrated softmax")}): {performance.ExpectedAccuracy:F4} (held out: expected {performance.BaselineExpectedAccuracy:F4}, actual {performance.BaselineAccuracy:F4}){actual}"));
         }
     }
 

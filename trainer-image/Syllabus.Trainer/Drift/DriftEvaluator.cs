@@ -33,6 +33,12 @@ public sealed record DriftWindow(
     /// <summary>Class probabilities, rows x classes row-major, in the profile's class order; null when the model did not run.</summary>
     public float[]? Probabilities { get; init; }
 
+    /// <summary>
+    /// The fitted temperature <see cref="Probabilities"/> were computed at (the model bundle's), null for the raw
+    /// softmax; it must be the one the profile's held-out confidences were computed at.
+    /// </summary>
+    public double? Temperature { get; init; }
+
     /// <summary>Class index per row, −1 unlabelled; null without labels.</summary>
     public IReadOnlyList<long>? Labels { get; init; }
 
@@ -128,6 +134,12 @@ public static class DriftEvaluator
         {
             var predictions = profile.Predictions is { Rows: > 0 } p ? p
                 : throw new DriftInputException("the profile has no predictions on held-out data (written by a trainer from before drift detection, or trained without a validation split); retrain the model");
+            if (predictions.Temperature != window.Temperature)
+            {
+                throw new DriftInputException(
+                    $"the profile's held-out confidences were computed at {Describe(predictions.Temperature)}, the window's at {Describe(window.Temperature)}: they cannot be compared (give this model's profile)");
+            }
+
             (predictionDrift, confidence, performance) = ModelTests(predictions, probabilities, window, options);
         }
 
@@ -408,6 +420,9 @@ public static class DriftEvaluator
         return result;
     }
 
+    private static string Describe(double? temperature) =>
+        temperature is { } t ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"temperature {t:R}") : "the raw softmax (not calibrated)";
+
     private static (DriftTest, ConfidenceDrop, PerformanceEstimate) ModelTests(PredictionProfile baseline, float[] probabilities, DriftWindow window, DriftOptions options)
     {
         var classes = baseline.PredictedClasses.Count;
@@ -471,7 +486,8 @@ public static class DriftEvaluator
             BaselineAccuracy = baseline.Accuracy,
             Accuracy = labelled > 0 ? (double)correct / labelled : null,
             LabelledRows = labelled,
-            Calibrated = false,
+            // Both sides at the same fitted temperature (checked by the caller): CBPE on calibrated confidences.
+            Calibrated = baseline.Temperature is not null,
         };
         return (predictionTest, confidence, performance);
     }

@@ -72,6 +72,10 @@ public sealed class ModelDocument
     [JsonPropertyName("schemaFingerprint")]
     public string? SchemaFingerprint { get; init; }
 
+    /// <summary>Temperature scaling of the logits; null (temperature 1) in a model.json from before calibration.</summary>
+    [JsonPropertyName("calibration")]
+    public ModelCalibration? Calibration { get; init; }
+
     [JsonPropertyName("trainingRun")]
     public string? TrainingRun { get; init; }
 

@@ -489,11 +489,21 @@ public sealed class PredictionProfile
     [JsonPropertyName("accuracy")]
     public double Accuracy { get; init; }
 
+    /// <summary>
+    /// The fitted temperature the probabilities were computed at (temperature scaling); null for the raw softmax (a
+    /// model without a validation split, or a profile from before calibration).
+    /// </summary>
+    [JsonPropertyName("temperature")]
+    public double? Temperature { get; init; }
+
     /// <summary>The confidence histogram bin of a maximum probability.</summary>
     public static int ConfidenceBin(double confidence) => Math.Clamp((int)(confidence * ConfidenceBins), 0, ConfidenceBins - 1);
 
-    /// <summary>From class probabilities (rows x classes, row-major) and the rows' labels (−1 unlabelled).</summary>
-    public static PredictionProfile Build(string split, ReadOnlySpan<float> probabilities, IReadOnlyList<string> classes, IReadOnlyList<long> labels)
+    /// <summary>
+    /// From class probabilities (rows x classes, row-major) and the rows' labels (−1 unlabelled); <paramref name="temperature"/>
+    /// is the fitted temperature they were computed at, null for the raw softmax.
+    /// </summary>
+    public static PredictionProfile Build(string split, ReadOnlySpan<float> probabilities, IReadOnlyList<string> classes, IReadOnlyList<long> labels, double? temperature = null)
     {
         ArgumentNullException.ThrowIfNull(classes);
         ArgumentNullException.ThrowIfNull(labels);
@@ -537,6 +547,7 @@ public sealed class PredictionProfile
             ConfidenceHistogram = histogram,
             MeanConfidence = labels.Count > 0 ? confidenceSum / labels.Count : 0,
             Accuracy = labelled > 0 ? (double)correct / labelled : 0,
+            Temperature = temperature,
         };
     }
 }

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using Syllabus.Api;
+using Syllabus.Trainer.Models;
 using Syllabus.Trainer.Training;
 
 namespace Syllabus.Trainer.Reporting;
@@ -73,6 +74,10 @@ public sealed class TrainingReport
     /// <summary>Continual learning: the tasks learnt so far, forgetting and backward transfer (a run with a base model whose report has a test accuracy).</summary>
     [JsonPropertyName("continual")]
     public ContinualReport? Continual { get; set; }
+
+    /// <summary>Temperature scaling: the temperature, validation NLL and the evaluation split's ECE before and after.</summary>
+    [JsonPropertyName("calibration")]
+    public ModelCalibration? Calibration { get; set; }
 
     [JsonPropertyName("gates")]
     public IReadOnlyList<GateResult> Gates { get; set; } = [];

@@ -54,6 +54,13 @@ public sealed class InferenceServer : IAsyncDisposable
         Metrics = new ServingMetrics(name);
         _protocol = new InferenceProtocol(bundle.Schema);
         _window = new LiveWindow(_protocol, bundle.Classes, profile, options.WindowSize, bundle.SchemaFingerprint);
+        var temperature = bundle.Calibrated ? bundle.Temperature : (double?)null;
+        if (profile?.Predictions is { Rows: > 0 } predictions && predictions.Temperature != temperature)
+        {
+            // The confidence drop and CBPE compare live confidences with the profile's: both must be at one temperature.
+            throw new InvalidDataException(
+                $"the data profile's held-out confidences were computed at temperature {predictions.Temperature?.ToString("R", System.Globalization.CultureInfo.InvariantCulture) ?? "1 (raw softmax)"}, the model's at {temperature?.ToString("R", System.Globalization.CultureInfo.InvariantCulture) ?? "1 (raw softmax)"} (give the profile of this model's TrainingRun)");
+        }
         _feedback = new FeedbackLog(bundle.Schema, options.FeedbackCapacity, options.AccuracyWindow);
         _uncertain = new UncertainRows(_protocol, bundle.Classes, options.UncertainCapacity, options.UncertainHorizon);
         _confidence = Metrics.Confidence.WithLabels(name);
@@ -434,7 +441,8 @@ public sealed class InferenceServer : IAsyncDisposable
     private JsonNode EvaluateDrift(IQueryCollection query)
     {
         var profile = _window.Profile ?? throw new InferenceException(StatusCodes.Status409Conflict, "this server has no training profile (profile.json beside the model, or --profile), so drift cannot be evaluated");
-        var window = _window.ToDriftWindow();
+        // The live probabilities come from this bundle: at its temperature, which the profile must share.
+        var window = _window.ToDriftWindow() with { Temperature = _bundle.Calibrated ? _bundle.Temperature : null };
         if (window.Rows == 0)
         {
             throw new InferenceException(StatusCodes.Status409Conflict, Api.DriftDetectorNames.EmptyWindowMessage);

@@ -61,8 +61,11 @@ public sealed class BuiltModel(nn.Module<Tensor, Tensor> network, ModelConfig co
     public void Dispose() => Network.Dispose();
 }
 
-/// <summary>Stage 5's result: the evaluated split, its metrics, the continual-learning section and the gates.</summary>
-public sealed record EvaluationOutcome(string Split, EvaluationResult Result, IReadOnlyList<GateResult> Gates, ContinualReport? Continual = null)
+/// <summary>
+/// Stage 5's result: the evaluated split, its metrics (at the calibrated temperature), the continual-learning section,
+/// the gates and the calibration they were computed with (null: temperature 1).
+/// </summary>
+public sealed record EvaluationOutcome(string Split, EvaluationResult Result, IReadOnlyList<GateResult> Gates, ContinualReport? Continual = null, ModelCalibration? Calibration = null)
 {
     /// <summary>The split's metrics and, when measured, forgetting and backward transfer.</summary>
     public IReadOnlyDictionary<string, double> Metrics()
@@ -85,7 +88,8 @@ public sealed record EvaluationOutcome(string Split, EvaluationResult Result, IR
 /// <summary>
 /// One `train` run end to end, in stages that other modes can compose: <see cref="LoadAndFit"/> (data, preprocessing,
 /// base model, teacher), <see cref="BuildOrTransfer"/>, <see cref="Regularisers"/> (EWC), <see cref="Loop"/> (resume
-/// from the last checkpoint, train with callbacks), <see cref="Evaluate"/> (metrics and gates) and <see cref="Write"/>
+/// from the last checkpoint, train with callbacks), <see cref="Calibrate"/> (temperature scaling on the validation
+/// split), <see cref="Evaluate"/> (metrics and gates) and <see cref="Write"/>
 /// (model bundle, profile, curves, report).
 /// </summary>
 public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
@@ -112,7 +116,8 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
         using var built = BuildOrTransfer(prepared);
         using var ewc = Regularisers(prepared, built);
         var state = Loop(prepared, built, ewc, cancellationToken);
-        var evaluation = Evaluate(prepared, built);
+        var calibration = Calibrate(prepared, built);
+        var evaluation = Evaluate(prepared, built, calibration);
         return Write(prepared, built, ewc, state, evaluation, started, total);
     }
 
@@ -384,8 +389,61 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
         return state;
     }
 
-    /// <summary>Stage 5: metrics on the test split (the validation split when no test data is named) and the gates.</summary>
-    public EvaluationOutcome Evaluate(PreparedRun prepared, BuiltModel built)
+    /// <summary>
+    /// Stage 4b: temperature scaling (Guo et al. 2017). Fits T on the validation split's logits (minimum NLL of
+    /// softmax(logits / T)) and measures the expected calibration error of the evaluation split (test, else
+    /// validation) before and after. Without a labelled validation row, or with non-finite logits (a diverged network):
+    /// temperature 1, recorded as not calibrated with the reason.
+    /// </summary>
+    public ModelCalibration Calibrate(PreparedRun prepared, BuiltModel built)
+    {
+        ArgumentNullException.ThrowIfNull(prepared);
+        ArgumentNullException.ThrowIfNull(built);
+        var data = prepared.Data;
+        if (!data.Validation.Labels.Any(l => l >= 0))
+        {
+            return ModelCalibration.None("no labelled validation rows to fit a temperature on");
+        }
+
+        var watch = Stopwatch.StartNew();
+        using var bundle = ModelBundle.Of(built.Network, built.Config, data.Schema);
+        var classes = data.Schema.Classes;
+        var validationLogits = bundle.PredictLogits(data.Validation);
+        if (!validationLogits.All(float.IsFinite))
+        {
+            // A diverged network: no temperature can be fitted, and its metrics and gates will show it.
+            Log?.Invoke("temperature scaling skipped: the model's validation logits include NaN or infinity (did training diverge?)");
+            return ModelCalibration.None("the model's validation logits include NaN or infinity (did training diverge?)");
+        }
+
+        var fit = TemperatureScaling.Fit(validationLogits, data.Validation.Labels, classes.Count);
+        var (split, evaluationData) = data.Test is { } test ? ("test", test) : ("validation", data.Validation);
+        var logits = data.Test is null ? validationLogits : bundle.PredictLogits(evaluationData);
+        double Ece(double temperature) =>
+            Metrics.Evaluate(evaluationData.Labels, TemperatureScaling.Probabilities(logits, classes.Count, temperature), classes, null).ExpectedCalibrationError;
+        var calibration = new ModelCalibration
+        {
+            Calibrated = true,
+            Temperature = fit.Temperature,
+            FitSplit = "validation",
+            FitRows = fit.Rows,
+            NllBefore = fit.NllBefore,
+            NllAfter = fit.NllAfter,
+            EceSplit = split,
+            EceBefore = Ece(1),
+            EceAfter = Ece(fit.Temperature),
+        };
+        _timings["calibrateSeconds"] = watch.Elapsed.TotalSeconds;
+        Log?.Invoke(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"temperature scaling: T = {fit.Temperature:G4} (validation NLL {fit.NllBefore:G4} -> {fit.NllAfter:G4}; {split} ECE {calibration.EceBefore:G4} -> {calibration.EceAfter:G4})"));
+        return calibration;
+    }
+
+    /// <summary>
+    /// Stage 5: metrics on the test split (the validation split when no test data is named) and the gates, from the
+    /// probabilities at <paramref name="calibration"/>'s temperature (1 without one).
+    /// </summary>
+    public EvaluationOutcome Evaluate(PreparedRun prepared, BuiltModel built, ModelCalibration? calibration = null)
     {
         ArgumentNullException.ThrowIfNull(prepared);
         ArgumentNullException.ThrowIfNull(built);
@@ -393,7 +451,7 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
         var watch = Stopwatch.StartNew();
         // The loader fails on a named test set with no rows, so a test set here always has rows.
         var (split, evaluationData) = data.Test is { } test ? ("test", test) : ("validation", data.Validation);
-        using var bundle = ModelBundle.Of(built.Network, built.Config, data.Schema);
+        using var bundle = ModelBundle.Of(built.Network, built.Config, data.Schema, calibration);
         var result = bundle.Evaluate(evaluationData);
         ContinualReport? continual;
         try
@@ -407,7 +465,7 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
 
         IReadOnlyList<GateResult> gates = [.. GateEvaluator.Evaluate(run.Spec.Gates ?? [], result, EvaluationOutcome.ContinualMetrics(continual))];
         _timings["evaluateSeconds"] = watch.Elapsed.TotalSeconds;
-        return new EvaluationOutcome(split, result, gates, continual);
+        return new EvaluationOutcome(split, result, gates, continual, calibration);
     }
 
     /// <summary>The base model's report.json, beside its model folder (a run's &lt;artifacts&gt;/model); null without a base model.</summary>
@@ -462,6 +520,7 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
             Config = built.Config,
             FeatureSchema = JsonSerializer.SerializeToNode(data.Schema),
             SchemaFingerprint = data.Schema.Fingerprint(),
+            Calibration = evaluation.Calibration,
             TrainingRun = run.Name,
             CreatedAt = time.GetUtcNow(),
         });
@@ -476,12 +535,13 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
             File.Delete(staleEwc);
         }
 
-        // The drift profile: the training data's statistics, plus this model's fingerprint and its held-out predictions.
+        // The drift profile: the training data's statistics, plus this model's fingerprint and its held-out predictions
+        // at the calibrated temperature (what CBPE's expected accuracy needs).
         var heldOut = evaluation.Split == "test" && data.Test is { } testSplit ? testSplit : data.Validation;
-        using (var predictor = ModelBundle.Of(model, built.Config, data.Schema))
+        using (var predictor = ModelBundle.Of(model, built.Config, data.Schema, evaluation.Calibration))
         {
             var probabilities = predictor.PredictProbabilities(heldOut, out _);
-            data.Profile.WithModel(data.Schema.Fingerprint(), PredictionProfile.Build(evaluation.Split, probabilities, data.Schema.Classes, heldOut.Labels))
+            data.Profile.WithModel(data.Schema.Fingerprint(), PredictionProfile.Build(evaluation.Split, probabilities, data.Schema.Classes, heldOut.Labels, predictor.Calibrated ? predictor.Temperature : null))
                 .Save(Path.Combine(artifacts, "profile.json"));
         }
 
@@ -517,6 +577,7 @@ public sealed class TrainingJob(ResolvedRun run, TimeProvider time)
             Evaluation = TrainingReport.ToNode(result),
             Metrics = evaluation.Metrics(),
             Continual = evaluation.Continual,
+            Calibration = evaluation.Calibration,
             Gates = evaluation.Gates,
             GatesPassed = evaluation.Gates.All(g => g.Passed),
             Timings = new Dictionary<string, double>(_timings),
