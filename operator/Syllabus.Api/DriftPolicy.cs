@@ -281,8 +281,12 @@ public sealed class DriftPolicyStatus : ResourceStatus
     public int? StableRevision { get; set; }
 
     [JsonPropertyName("windowSize")]
-    [Description("Live samples in the stable replicas' windows at the last look.")]
+    [Description("Live samples not evaluated yet in the stable replicas' windows at the last look.")]
     public long? WindowSize { get; set; }
+
+    [JsonPropertyName("windowMarks")]
+    [Description("Per stable replica, the last row of its window an evaluation tested: the next evaluation tests only rows served after it, so no row is tested twice.")]
+    public List<DriftWindowMark>? WindowMarks { get; set; }
 
     [JsonPropertyName("lastEvaluationTime")]
     [Description("When the detectors last ran.")]
@@ -323,6 +327,24 @@ public sealed class DriftPolicyStatus : ResourceStatus
     [JsonPropertyName("history")]
     [Description("Recent evaluations, newest first (bounded by historyLimit).")]
     public List<DriftEvaluation>? History { get; set; }
+}
+
+/// <summary>How far into one serving pod's window the evaluations have read.</summary>
+public sealed class DriftWindowMark
+{
+    [JsonPropertyName("pod")]
+    [Description("The serving pod.")]
+    [Required]
+    public string Pod { get; set; } = "";
+
+    [JsonPropertyName("instance")]
+    [Description("Its server instance (a restarted server numbers its rows from 1 again under a new instance).")]
+    [Required]
+    public string Instance { get; set; } = "";
+
+    [JsonPropertyName("rowsSeen")]
+    [Description("The number of the newest row the last evaluation tested.")]
+    public long RowsSeen { get; set; }
 }
 
 public sealed class DriftLabelRequest

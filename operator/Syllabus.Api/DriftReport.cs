@@ -58,6 +58,11 @@ public sealed class DriftReport
     [JsonPropertyName("currentRows")]
     public long CurrentRows { get; init; }
 
+    /// <summary>Where the evaluated rows sit in a serving window's numbering (absent for a file).</summary>
+    [JsonPropertyName("window")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public DriftWindowSequence? Window { get; init; }
+
     /// <summary>The detector asked for (<see cref="DriftDetectorNames"/>); each feature says which ran.</summary>
     [JsonPropertyName("detector")]
     public string Detector { get; init; } = DriftDetectorNames.Auto;
@@ -96,6 +101,25 @@ public sealed class DriftReport
 
     [JsonPropertyName("performance")]
     public PerformanceEstimate? Performance { get; init; }
+}
+
+/// <summary>
+/// A serving window's row numbering: rows are numbered from 1 in the order a server instance served them; ask
+/// <c>GET .../drift?since=RowsSeen&amp;instance=Instance</c> for the rows served after these.
+/// </summary>
+public sealed class DriftWindowSequence
+{
+    /// <summary>The server instance (a restarted server numbers its rows from 1 again under a new one).</summary>
+    [JsonPropertyName("instance")]
+    public string Instance { get; init; } = "";
+
+    /// <summary>The number of the newest evaluated row: rows this instance had served up to it.</summary>
+    [JsonPropertyName("rowsSeen")]
+    public long RowsSeen { get; init; }
+
+    /// <summary>The most rows the window holds: a window never reaches a larger minimum.</summary>
+    [JsonPropertyName("capacity")]
+    public int Capacity { get; init; }
 }
 
 /// <summary>One detector on one column.</summary>

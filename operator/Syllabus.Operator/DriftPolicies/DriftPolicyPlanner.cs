@@ -17,7 +17,10 @@ public sealed record DriftLook
     /// <summary>Rows in the evaluated replicas' windows (all stable replicas' when none was evaluated).</summary>
     public long WindowSize { get; init; }
 
-    /// <summary>Why nothing was evaluated: (reason, message), e.g. WaitingForWindow or NoReadyReplica.</summary>
+    /// <summary>Per stable replica, the newest row this look tested (or the old mark of one it did not): status.windowMarks once the evaluation counts.</summary>
+    public IReadOnlyList<DriftWindowMark>? Marks { get; init; }
+
+    /// <summary>Why nothing was evaluated: (reason, message), e.g. WaitingForWindow, WindowTooSmall or NoReadyReplica.</summary>
     public (string Reason, string Message)? NotEvaluated { get; init; }
 }
 
@@ -140,6 +143,7 @@ public static class DriftPolicyPlanner
             status.StableRevision = stable.Revision;
             status.ConsecutiveBreaches = 0;
             status.Rollback = null;
+            status.WindowMarks = null;
             revisionChanged = true;
         }
 
@@ -184,6 +188,12 @@ public static class DriftPolicyPlanner
         }
         status.ConsecutiveBreaches = streak;
         status.LastEvaluationTime = now.UtcDateTime;
+        if (outcome != DriftOutcomes.Error && look.Marks is { } marks)
+        {
+            // Counted: the next evaluation tests rows served after these. A failed one leaves them to be tested again.
+            status.WindowMarks = marks.Count > 0 ? [.. marks] : null;
+        }
+
         var evaluation = new DriftEvaluation
         {
             Time = now.UtcDateTime,

@@ -122,19 +122,40 @@ internal sealed partial class DriftPolicyReconciler(
         }
 
         var readings = new Dictionary<string, IReadOnlyList<DriftReading>>(StringComparer.Ordinal);
-        long allRows = 0;
+        // Each replica is read from the row after the one the last counted evaluation tested (its window mark), and every
+        // stattest up to the row its first answer ended at: one evaluation, the same rows, none tested twice.
+        var previous = (policy.Status?.WindowMarks ?? []).GroupBy(m => m.Pod, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
+        var sequences = new Dictionary<string, DriftWindowSequence>(StringComparer.Ordinal);
         var small = new List<string>();
+        var unreachable = new List<string>();
+        var skipped = new HashSet<string>(StringComparer.Ordinal);
         var evaluated = new HashSet<string>(StringComparer.Ordinal);
         foreach (var stattest in spec.Detectors.Where(DriftDetectors.ReadsReports).Select(DriftDetectors.StattestOf).Distinct(StringComparer.Ordinal))
         {
             var kept = new List<DriftReading>();
-            foreach (var pod in pods)
+            foreach (var pod in pods.Where(p => !skipped.Contains(p.Name)))
             {
-                var reading = await reports.ReadAsync(pod, model, stattest, ct).ConfigureAwait(false);
-                if (reading.Report is { } report && report.CurrentRows < spec.MinWindowSize)
+                long? until = sequences.TryGetValue(pod.Name, out var sequence) ? sequence.RowsSeen : null;
+                var reading = await reports.ReadAsync(pod, model, stattest, previous.GetValueOrDefault(pod.Name), until, ct).ConfigureAwait(false);
+                if (reading.Report is { } report)
                 {
-                    small.Add($"{pod.Name} {report.CurrentRows}");
-                    continue;
+                    if (report.Window is { } window)
+                    {
+                        sequences.TryAdd(pod.Name, window);
+                        if (window.Capacity < spec.MinWindowSize)
+                        {
+                            unreachable.Add($"{pod.Name} holds at most {window.Capacity}");
+                            skipped.Add(pod.Name);
+                            continue;
+                        }
+                    }
+
+                    if (report.CurrentRows < spec.MinWindowSize)
+                    {
+                        small.Add($"{pod.Name} {report.CurrentRows}");
+                        skipped.Add(pod.Name);
+                        continue;
+                    }
                 }
 
                 kept.Add(reading);
@@ -145,16 +166,28 @@ internal sealed partial class DriftPolicyReconciler(
         }
 
         var windows = readings.Values.SelectMany(r => r).Where(r => r.Report is not null).GroupBy(r => r.Pod.Name).ToDictionary(g => g.Key, g => g.First().Report!.CurrentRows);
-        allRows = windows.Values.Sum();
+        var allRows = windows.Values.Sum();
         var readsReports = readings.Count > 0;
         if (readsReports && evaluated.Count == 0)
         {
             return new DriftLook
             {
                 WindowSize = 0,
-                NotEvaluated = ("WaitingForWindow", $"the stable replicas' windows hold fewer than minWindowSize {spec.MinWindowSize} rows ({string.Join(", ", small.Distinct())})"),
+                NotEvaluated = unreachable.Count > 0 && small.Count == 0
+                    ? ("WindowTooSmall", $"minWindowSize {spec.MinWindowSize} can never be reached: the serving window of {string.Join(", ", unreachable)} rows; lower minWindowSize")
+                    : ("WaitingForWindow", $"fewer than minWindowSize {spec.MinWindowSize} rows served since the last evaluation ({string.Join(", ", small.Concat(unreachable))})"),
             };
         }
+
+        // The marks the next evaluation starts from: where this one ended on the replicas it tested, the old mark on
+        // the others still serving (a replica gone takes its mark with it).
+        List<DriftWindowMark> marks =
+        [
+            .. pods.Select(p => evaluated.Contains(p.Name) && sequences.TryGetValue(p.Name, out var read)
+                    ? new DriftWindowMark { Pod = p.Name, Instance = read.Instance, RowsSeen = read.RowsSeen }
+                    : previous.GetValueOrDefault(p.Name))
+                .OfType<DriftWindowMark>(),
+        ];
 
         // Each PerformanceDrop's own minSamples (the CBPE estimate is reported beside whatever was measured).
         var accuracy = new Dictionary<int, MeasuredValue>();
@@ -183,6 +216,7 @@ internal sealed partial class DriftPolicyReconciler(
             Inputs = new DriftInputs { Readings = readings, OnlineAccuracy = accuracy, PromQL = promql },
             Replicas = readsReports ? evaluated.Count : pods.Count,
             WindowSize = allRows,
+            Marks = marks,
         };
     }
 

@@ -16,8 +16,12 @@ public sealed record DriftReading(ServingPod Pod, DriftReport? Report, string? P
 /// <summary>Reads a serving pod's live window evaluated against its training profile.</summary>
 public interface IDriftReportReader
 {
-    /// <summary><c>GET /v2/models/MODEL/drift?detector=STATTEST&amp;correction=None</c> on <paramref name="pod"/>.</summary>
-    Task<DriftReading> ReadAsync(ServingPod pod, string model, string stattest, CancellationToken ct);
+    /// <summary>
+    /// <c>GET /v2/models/MODEL/drift?detector=STATTEST&amp;correction=None</c> on <paramref name="pod"/>, of the rows served
+    /// after <paramref name="since"/> (all when null; the pod ignores a mark of another server instance) and up to row
+    /// <paramref name="until"/> (the newest when null).
+    /// </summary>
+    Task<DriftReading> ReadAsync(ServingPod pod, string model, string stattest, DriftWindowMark? since, long? until, CancellationToken ct);
 }
 
 /// <summary>
@@ -28,11 +32,21 @@ public sealed class HttpDriftReportReader(HttpClient http) : IDriftReportReader
 {
     private const int MaxBytes = 16 << 20;
 
-    public async Task<DriftReading> ReadAsync(ServingPod pod, string model, string stattest, CancellationToken ct)
+    public async Task<DriftReading> ReadAsync(ServingPod pod, string model, string stattest, DriftWindowMark? since, long? until, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(pod);
         // Corrections are applied by the policy over the features it tests, so the pod reports raw p-values.
         var path = $"/v2/models/{Uri.EscapeDataString(model)}/drift?detector={Uri.EscapeDataString(stattest)}&correction={MultipleTestCorrections.None}";
+        if (since is not null)
+        {
+            path += $"&since={since.RowsSeen.ToString(CultureInfo.InvariantCulture)}&instance={Uri.EscapeDataString(since.Instance)}";
+        }
+
+        if (until is not null)
+        {
+            path += $"&until={until.Value.ToString(CultureInfo.InvariantCulture)}";
+        }
+
         try
         {
             using var response = await http.GetAsync(new Uri($"http://{pod.Address}{path}"), HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);

@@ -174,19 +174,44 @@ public sealed class DriftPolicyEndToEndTests(TrainingRunCluster cluster) : IClas
                     Actions = [retrain],
                 },
             }, Ct);
+            await policies.CreateAsync(new DriftPolicy
+            {
+                Metadata = new V1ObjectMeta { Name = "window-too-small", NamespaceProperty = ns },
+                Spec = new DriftPolicySpec
+                {
+                    DeploymentRef = new LocalObjectReference { Name = "digits" },
+                    Interval = "2s",
+                    MinWindowSize = 5000, // serve's window holds 1,000 rows
+                    ConsecutiveBreaches = 1,
+                    Detectors = [new DriftDetector { Name = "pixels", Type = DetectorTypes.FeatureDrift }],
+                    Actions = [retrain],
+                },
+            }, Ct);
             var unknown = await WaitForAsync(policies, ns, "unknown-feature", p => Conditions.Find(p.Status?.Conditions, ConditionTypes.Ready) is { Status: Conditions.False, Reason: "EvaluationFailed" }, "the unknown feature to be reported");
             Assert.Contains("no-such-pixel", Conditions.Find(unknown.Status!.Conditions, ConditionTypes.Ready)!.Message, StringComparison.Ordinal);
             Assert.Equal(DriftOutcomes.Error, unknown.Status.History![0].Outcome);
             var down = await WaitForAsync(policies, ns, "prometheus-down", p => Conditions.Find(p.Status?.Conditions, ConditionTypes.Ready) is { Status: Conditions.False, Reason: "EvaluationFailed" }, "the Prometheus outage to be reported");
             Assert.Contains("unreachable", Conditions.Find(down.Status!.Conditions, ConditionTypes.Ready)!.Message, StringComparison.Ordinal);
 
+            var tooSmall = await WaitForAsync(policies, ns, "window-too-small", p => Conditions.Find(p.Status?.Conditions, ConditionTypes.Ready) is { Status: Conditions.False, Reason: "WindowTooSmall" }, "a minWindowSize the window cannot reach to be reported");
+            Assert.Contains("can never be reached", Conditions.Find(tooSmall.Status!.Conditions, ConditionTypes.Ready)!.Message, StringComparison.Ordinal);
+            Assert.Null(tooSmall.Status.History);
+
             // In-distribution traffic: evaluations run and come out clean; nothing is created.
             await policies.CreateAsync(Policy(ns), Ct);
             var clean = await WaitForAsync(policies, ns, "digits-drift", p => p.Status?.History?.Count(h => h.Outcome == DriftOutcomes.Clean) >= 3, "three clean evaluations of in-distribution traffic");
             Assert.Equal((Conditions.False, "NoDrift"), Status(clean, ConditionTypes.Drifted));
-            Assert.All(clean.Status!.History!, h => Assert.Equal(2, h.Replicas));
+            // A replica is tested once it has served minWindowSize rows since its last test: one or both per evaluation.
+            Assert.All(clean.Status!.History!, h => Assert.True(h.Replicas is 1 or 2 && h.WindowSize >= 200 * h.Replicas, $"{h.Replicas} replicas, {h.WindowSize} rows"));
             Assert.Equal(0, clean.Status.ConsecutiveBreaches);
             Assert.Null(clean.Status.RetrainCount);
+            // Each evaluation tests the rows served after the last one's: every replica's mark moves on, no row twice.
+            var marks = clean.Status.WindowMarks!;
+            Assert.Equal(2, marks.Count);
+            var later = await WaitForAsync(policies, ns, "digits-drift", p => p.Status?.LastEvaluationTime > clean.Status.LastEvaluationTime, "the next evaluation");
+            long Moved(DriftWindowMark m) => m.RowsSeen - marks.Single(old => old.Pod == m.Pod).RowsSeen;
+            Assert.All(later.Status!.WindowMarks!, m => Assert.True(Moved(m) == 0 || Moved(m) >= 200, $"{m.Pod} moved {Moved(m)} rows"));
+            Assert.Equal(later.Status.History![0].WindowSize, later.Status.WindowMarks!.Sum(Moved));
 
             // Rotated digits: Drifted after two breaching evaluations, exactly one retraining run.
             traffic.Switch(rotated);
@@ -240,8 +265,8 @@ public sealed class DriftPolicyEndToEndTests(TrainingRunCluster cluster) : IClas
             Assert.Single(await runs.ListAsync(ns, $"{DriftPolicyNames.PolicyLabel}=digits-drift", Ct));
 
             // The bad-input policies never retrained, and nobody's spec was written.
-            Assert.DoesNotContain(await runs.ListAsync(ns, ct: Ct), r => r.Metadata.Labels is { } l && l.TryGetValue(DriftPolicyNames.PolicyLabel, out var p) && p is "unknown-feature" or "prometheus-down");
-            foreach (var name in new[] { "digits-drift", "unknown-feature", "prometheus-down" })
+            Assert.DoesNotContain(await runs.ListAsync(ns, ct: Ct), r => r.Metadata.Labels is { } l && l.TryGetValue(DriftPolicyNames.PolicyLabel, out var p) && p is "unknown-feature" or "prometheus-down" or "window-too-small");
+            foreach (var name in new[] { "digits-drift", "unknown-feature", "prometheus-down", "window-too-small" })
             {
                 Assert.Equal(1, (await policies.GetAsync(ns, name, Ct))!.Metadata.Generation);
             }

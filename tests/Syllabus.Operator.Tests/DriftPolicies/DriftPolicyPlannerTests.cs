@@ -201,6 +201,30 @@ public sealed class DriftPolicyPlannerTests
     }
 
     [Fact]
+    public void A_counted_evaluation_moves_the_window_marks_a_failed_one_leaves_them_and_a_new_stable_model_drops_them()
+    {
+        static DriftWindowMark Mark(long rows) => new() { Pod = Pod.Name, Instance = "i1", RowsSeen = rows };
+        var policy = Policy();
+        var first = Plan(policy, T0, Look(0.01) with { Marks = [Mark(500)] });
+        Assert.Equal(500, Assert.Single(first.Status.WindowMarks!).RowsSeen);
+
+        // Failed: the rows it read are tested again next time.
+        var failed = Plan(policy, T0.AddMinutes(1), Failing() with { Marks = [Mark(900)] });
+        Assert.Equal(500, Assert.Single(failed.Status.WindowMarks!).RowsSeen);
+        var waiting = Plan(policy, T0.AddMinutes(2), new DriftLook { WindowSize = 40, Marks = [Mark(940)], NotEvaluated = ("WaitingForWindow", "fewer than minWindowSize 100 rows served since the last evaluation (mnist-stable-a 40)") });
+        Assert.Equal(500, Assert.Single(waiting.Status.WindowMarks!).RowsSeen);
+
+        var next = Plan(policy, T0.AddMinutes(3), Look(0.5) with { Marks = [Mark(1000)] });
+        Assert.Equal(1000, Assert.Single(next.Status.WindowMarks!).RowsSeen);
+        var promoted = Plan(policy, T0.AddMinutes(4), look: null, deployment: Deployment(stable: 2));
+        Assert.Null(promoted.Status.WindowMarks);
+
+        // A minimum the serving window can never hold is a condition, not a wait.
+        var unreachable = Plan(Policy(), T0, new DriftLook { WindowSize = 0, NotEvaluated = ("WindowTooSmall", "minWindowSize 5000 can never be reached: the serving window of mnist-stable-a holds at most 1000 rows; lower minWindowSize") });
+        Assert.Equal((Conditions.False, "WindowTooSmall"), Condition(unreachable.Status, ConditionTypes.Ready));
+    }
+
+    [Fact]
     public void Nothing_is_evaluated_before_the_interval_nor_before_the_window_is_large_enough_nor_without_a_deployment()
     {
         var policy = Policy();

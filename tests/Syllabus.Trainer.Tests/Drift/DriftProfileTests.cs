@@ -118,4 +118,37 @@ public sealed class DriftProfileTests
         Assert.Equal(1, counts[NumericFeatureProfile.QuantileBin(profile.Numeric[0].QuantileBinEdges!, 50)]);
         Assert.Equal(3, counts.Sum());
     }
+
+    [Fact]
+    public void A_live_window_gives_the_rows_served_after_a_mark_so_consecutive_evaluations_test_disjoint_rows()
+    {
+        var schema = Schema();
+        var window = new LiveWindow(new InferenceProtocol(schema), schema.Classes, null, 5, schema.Fingerprint());
+        float[] Values(Syllabus.Trainer.Drift.DriftWindow w) => w.Numeric[0];
+        void Serve(params float[] values) => window.Add(new InputRows(values.Length, new float[values.Length], [.. values.Select(v => (double)v)], []), new int[values.Length]);
+
+        Serve(1, 2, 3);
+        var first = window.ToDriftWindow();
+        Assert.Equal([1f, 2f, 3f], Values(first));
+        Assert.Equal((window.Instance, 3L, 5), (first.Sequence!.Instance, first.Sequence.RowsSeen, first.Sequence.Capacity));
+
+        // Rows 4..7 arrive; the window holds 3..7 (capacity 5): after the mark, only 4..7, and `until` stops at 6.
+        Serve(4, 5, 6, 7);
+        Assert.Equal([4f, 5f, 6f, 7f], Values(window.ToDriftWindow(since: 3, sinceInstance: window.Instance)));
+        var upTo6 = window.ToDriftWindow(since: 3, until: 6, sinceInstance: window.Instance);
+        Assert.Equal([4f, 5f, 6f], Values(upTo6));
+        Assert.Equal(6L, upTo6.Sequence!.RowsSeen);
+
+        // Nothing served since: empty, and the mark stays where it was.
+        var none = window.ToDriftWindow(since: 7, sinceInstance: window.Instance);
+        Assert.Equal((0, 7L), (none.Rows, none.Sequence!.RowsSeen));
+
+        // More served since the mark than the window holds: what it still holds (the evicted rows are gone for everyone).
+        Serve(8, 9, 10, 11, 12, 13);
+        Assert.Equal([9f, 10f, 11f, 12f, 13f], Values(window.ToDriftWindow(since: 7, sinceInstance: window.Instance)));
+
+        // A mark of another server instance (before a restart) says nothing about these rows: all of them.
+        Assert.Equal([9f, 10f, 11f, 12f, 13f], Values(window.ToDriftWindow(since: 12, sinceInstance: "another")));
+        Assert.NotEqual(window.Instance, new LiveWindow(new InferenceProtocol(schema), schema.Classes, null, 5).Instance);
+    }
 }

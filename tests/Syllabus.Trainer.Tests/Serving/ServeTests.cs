@@ -281,6 +281,21 @@ public sealed class ServeTests(ServeFixture fixture) : IClassFixture<ServeFixtur
         Assert.Contains(features, f => (bool)f!["drifted"]!);
         Assert.NotNull(report["predictionDrift"]);
 
+        // The rows after the window's newest row so far: none yet, then exactly the ones served since.
+        var window = report["window"]!;
+        var (instance, rowsSeen, capacity) = ((string)window["instance"]!, (long)window["rowsSeen"]!, (int)window["capacity"]!);
+        Assert.True(rowsSeen >= 40 && capacity >= (int)report["currentRows"]!);
+        var (empty, _) = await Get(Client, Model + $"/drift?detector=ks&since={rowsSeen}&instance={instance}");
+        Assert.Equal(409, empty);
+        await Post(Client, Model + "/infer", FeaturesRequest(shifted.Take(7).ToList()));
+        var (_, since) = await Get(Client, Model + $"/drift?detector=ks&since={rowsSeen}&instance={instance}");
+        Assert.Equal((7, rowsSeen + 7), ((int)since!["currentRows"]!, (long)since["window"]!["rowsSeen"]!));
+        var (_, upTo) = await Get(Client, Model + $"/drift?detector=ks&since={rowsSeen}&until={rowsSeen + 3}&instance={instance}");
+        Assert.Equal(3, (int)upTo!["currentRows"]!);
+        var (badSince, badSinceBody) = await Get(Client, Model + "/drift?since=-1");
+        Assert.Equal(400, badSince);
+        Assert.Contains("since '-1'", (string)badSinceBody!["error"]!, StringComparison.Ordinal);
+
         var (badDetector, bad) = await Get(Client, Model + "/drift?detector=nope");
         Assert.Equal(400, badDetector);
         Assert.Contains("detector 'nope'", (string)bad!["error"]!, StringComparison.Ordinal);

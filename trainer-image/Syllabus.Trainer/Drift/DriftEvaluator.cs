@@ -42,6 +42,9 @@ public sealed record DriftWindow(
     /// <summary>Class index per row, −1 unlabelled; null without labels.</summary>
     public IReadOnlyList<long>? Labels { get; init; }
 
+    /// <summary>Where the rows sit in a serving window's numbering (null for a file).</summary>
+    public DriftWindowSequence? Sequence { get; init; }
+
     public static DriftWindow Of(WindowData data) =>
         new(data.NumericNames, data.Numeric, data.CategoricalNames, data.Categorical, data.Encoded.Count) { Labels = data.Encoded.Labels };
 }
@@ -150,6 +153,7 @@ public static class DriftEvaluator
             EvaluatedAt = now,
             ReferenceRows = profile.RowCount,
             CurrentRows = window.Rows,
+            Window = window.Sequence,
             Detector = options.Detector,
             Correction = options.Correction,
             DriftShare = options.DriftShare,

@@ -442,7 +442,11 @@ public sealed class InferenceServer : IAsyncDisposable
     {
         var profile = _window.Profile ?? throw new InferenceException(StatusCodes.Status409Conflict, "this server has no training profile (profile.json beside the model, or --profile), so drift cannot be evaluated");
         // The live probabilities come from this bundle: at its temperature, which the profile must share.
-        var window = _window.ToDriftWindow() with { Temperature = _bundle.Calibrated ? _bundle.Temperature : null };
+        // since/until/instance select the rows served after an earlier evaluation's, so consecutive evaluations test disjoint rows.
+        var since = query.TryGetValue("since", out var sinceText) ? Count(sinceText.ToString(), "since") : 0;
+        long? until = query.TryGetValue("until", out var untilText) ? Count(untilText.ToString(), "until") : null;
+        var instance = query.TryGetValue("instance", out var instanceText) ? instanceText.ToString() : null;
+        var window = _window.ToDriftWindow(since, until, instance) with { Temperature = _bundle.Calibrated ? _bundle.Temperature : null };
         if (window.Rows == 0)
         {
             throw new InferenceException(StatusCodes.Status409Conflict, Api.DriftDetectorNames.EmptyWindowMessage);
@@ -474,6 +478,11 @@ public sealed class InferenceServer : IAsyncDisposable
         {
             throw new InferenceException(StatusCodes.Status409Conflict, e.Message);
         }
+
+        static long Count(string text, string name) =>
+            long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n)
+                ? n
+                : throw new InferenceException(StatusCodes.Status400BadRequest, $"{name} '{text}' is not a non-negative integer (a row number of this server's window)");
 
         static double Number(string text, string name, double min, double max) =>
             double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var v) && v >= min && v <= max

@@ -83,19 +83,40 @@ public sealed class LiveWindow
     }
 
     /// <summary>
-    /// The window's rows, oldest first, as the drift evaluator takes them (numeric columns as floats, categoricals as
-    /// strings, and the model's class probabilities for prediction drift, the confidence drop and CBPE).
+    /// Identifies this window's row numbering: a restarted server counts from 1 again under a new instance, so a mark
+    /// taken from another instance says nothing about which of these rows were evaluated.
     /// </summary>
-    public Drift.DriftWindow ToDriftWindow()
+    public string Instance { get; } = Guid.NewGuid().ToString("N");
+
+    /// <summary>
+    /// The window's rows, oldest first, as the drift evaluator takes them (numeric columns as floats, categoricals as
+    /// strings, and the model's class probabilities for prediction drift, the confidence drop and CBPE). Rows are
+    /// numbered from 1 in the order served; only rows numbered after <paramref name="since"/> and up to
+    /// <paramref name="until"/> (the newest when null) are taken, so consecutive evaluations can test disjoint rows.
+    /// A <paramref name="since"/> from another <see cref="Instance"/> (<paramref name="sinceInstance"/>) is ignored:
+    /// every row of this one is new to it. The result carries the number of its newest row, the capacity and the
+    /// instance, to ask for the next rows with.
+    /// </summary>
+    public Drift.DriftWindow ToDriftWindow(long since = 0, long? until = null, string? sinceInstance = null)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(since);
         int numericWidth = _protocol.NumericColumns.Count, categoricalWidth = _protocol.CategoricalColumns.Count, k = _classes.Count;
         lock (_lock)
         {
-            var first = (_next - _count + Capacity) % Capacity;
-            var numeric = Enumerable.Range(0, numericWidth).Select(_ => new float[_count]).ToList();
-            var categorical = Enumerable.Range(0, categoricalWidth).Select(_ => new string?[_count]).ToList();
-            var probabilities = new float[(long)_count * k];
-            for (var i = 0; i < _count; i++)
+            if (sinceInstance is not null && sinceInstance != Instance)
+            {
+                since = 0;
+            }
+
+            var oldestNumber = _total - _count + 1;
+            var last = Math.Min(until ?? _total, _total);
+            var firstNumber = Math.Max(since + 1, oldestNumber);
+            var rows = (int)Math.Max(0, last - firstNumber + 1);
+            var first = (int)((_next - _count + Capacity + (firstNumber - oldestNumber)) % Capacity);
+            var numeric = Enumerable.Range(0, numericWidth).Select(_ => new float[rows]).ToList();
+            var categorical = Enumerable.Range(0, categoricalWidth).Select(_ => new string?[rows]).ToList();
+            var probabilities = new float[(long)rows * k];
+            for (var i = 0; i < rows; i++)
             {
                 var slot = (first + i) % Capacity;
                 for (var c = 0; c < numericWidth; c++)
@@ -111,7 +132,11 @@ public sealed class LiveWindow
                 _probabilities.AsSpan(slot * k, k).CopyTo(probabilities.AsSpan(i * k, k));
             }
 
-            return new Drift.DriftWindow(_protocol.NumericColumns, numeric, _protocol.CategoricalColumns, categorical, _count) { Probabilities = probabilities };
+            return new Drift.DriftWindow(_protocol.NumericColumns, numeric, _protocol.CategoricalColumns, categorical, rows)
+            {
+                Probabilities = probabilities,
+                Sequence = new Api.DriftWindowSequence { Instance = Instance, RowsSeen = last, Capacity = Capacity },
+            };
         }
     }
 
