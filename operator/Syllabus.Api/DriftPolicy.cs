@@ -281,7 +281,7 @@ public sealed class DriftPolicyStatus : ResourceStatus
     public int? StableRevision { get; set; }
 
     [JsonPropertyName("windowSize")]
-    [Description("Live samples not evaluated yet in the stable replicas' windows at the last look.")]
+    [Description("Live rows at the last look: those the last evaluation tested, or, while waiting for minWindowSize, those served since the marks.")]
     public long? WindowSize { get; set; }
 
     [JsonPropertyName("windowMarks")]
@@ -404,8 +404,12 @@ public sealed class DriftEvaluation
     public int? Revision { get; set; }
 
     [JsonPropertyName("windowSize")]
-    [Description("Live samples in the evaluated replicas' windows.")]
+    [Description("Live rows tested: those the evaluated replicas served since their marks.")]
     public long WindowSize { get; set; }
+
+    [JsonPropertyName("untestedRows")]
+    [Description("Rows served since the last evaluation that left the replicas' windows before this one could test them (a shorter interval tests them).")]
+    public long? UntestedRows { get; set; }
 
     [JsonPropertyName("replicas")]
     [Description("Stable replicas whose window was evaluated (each is a sample of the Service's traffic).")]

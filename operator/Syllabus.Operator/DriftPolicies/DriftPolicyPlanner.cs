@@ -14,8 +14,11 @@ public sealed record DriftLook
     /// <summary>Replicas evaluated (their windows hold at least minWindowSize rows, or they answered with an error).</summary>
     public int Replicas { get; init; }
 
-    /// <summary>Rows in the evaluated replicas' windows (all stable replicas' when none was evaluated).</summary>
+    /// <summary>Rows tested (over the evaluated replicas), or, when none was evaluated, rows waiting below the minimum.</summary>
     public long WindowSize { get; init; }
+
+    /// <summary>Rows served after a replica's mark that left its window before this look could test them.</summary>
+    public long UntestedRows { get; init; }
 
     /// <summary>Per stable replica, the newest row this look tested (or the old mark of one it did not): status.windowMarks once the evaluation counts.</summary>
     public IReadOnlyList<DriftWindowMark>? Marks { get; init; }
@@ -188,9 +191,10 @@ public static class DriftPolicyPlanner
         }
         status.ConsecutiveBreaches = streak;
         status.LastEvaluationTime = now.UtcDateTime;
-        if (outcome != DriftOutcomes.Error && look.Marks is { } marks)
+        if (outcome is DriftOutcomes.Breached or DriftOutcomes.Clean && look.Marks is { } marks)
         {
-            // Counted: the next evaluation tests rows served after these. A failed one leaves them to be tested again.
+            // Counted: the next evaluation tests rows served after these. One that failed or measured nothing leaves them
+            // to be tested again.
             status.WindowMarks = marks.Count > 0 ? [.. marks] : null;
         }
 
@@ -199,6 +203,7 @@ public static class DriftPolicyPlanner
             Time = now.UtcDateTime,
             Revision = stable.Revision,
             WindowSize = look.WindowSize,
+            UntestedRows = look.UntestedRows > 0 ? look.UntestedRows : null,
             Replicas = look.Replicas,
             Outcome = outcome,
             Breached = breached.Count > 0,
@@ -211,7 +216,8 @@ public static class DriftPolicyPlanner
         }
         else
         {
-            Set(ConditionTypes.Ready, Conditions.True, "Evaluated", $"{outcomes.Count} detectors evaluated on {look.Replicas} replica(s), {look.WindowSize} live rows");
+            var untested = look.UntestedRows > 0 ? $"; {look.UntestedRows} rows served since the last evaluation left the windows untested (a shorter interval tests them)" : "";
+            Set(ConditionTypes.Ready, Conditions.True, "Evaluated", $"{outcomes.Count} detectors evaluated on {look.Replicas} replica(s), {look.WindowSize} live rows{untested}");
         }
 
         var what = Describe(breached.Select(b => b.Outcome.Result));

@@ -62,7 +62,7 @@ internal sealed partial class DriftPolicyReconciler(
         DriftLook? look = null;
         if (deployment is not null && stable is not null && DriftPolicyPlanner.NextEvaluationAt(policy) <= now)
         {
-            look = await LookAsync(policy, deployment, ct).ConfigureAwait(false);
+            look = await LookAsync(policy, deployment, stable.Revision, ct).ConfigureAwait(false);
         }
 
         var next = caches.Runs.Get(ns, DriftPolicyNames.RetrainRun(policy.Metadata.Name, (policy.Status?.RetrainCount ?? 0) + 1));
@@ -111,83 +111,27 @@ internal sealed partial class DriftPolicyReconciler(
     }
 
     /// <summary>Every ready stable replica's drift report (one per stattest the detectors use), the online accuracy and the PromQL values.</summary>
-    private async Task<DriftLook> LookAsync(DriftPolicy policy, ModelDeployment deployment, CancellationToken ct)
+    private async Task<DriftLook> LookAsync(DriftPolicy policy, ModelDeployment deployment, int revision, CancellationToken ct)
     {
         var spec = policy.Spec;
         var model = deployment.Metadata.Name;
-        var pods = ReadyStablePods(deployment);
+        var stablePods = StablePods(deployment, revision);
+        var pods = stablePods
+            .Where(p => !string.IsNullOrEmpty(p.Status?.PodIP) && p.Status.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") == true)
+            .Select(p => new ServingPod(p.Metadata.Name, $"{p.Status.PodIP}:{ModelDeploymentNames.ContainerPort}"))
+            .ToList();
         if (pods.Count == 0)
         {
-            return new DriftLook { NotEvaluated = ("NoReadyReplica", $"ModelDeployment {model} has no ready stable replica to read a window from{WhyNotReady(deployment)}") };
+            return new DriftLook { NotEvaluated = ("NoReadyReplica", $"ModelDeployment {model} has no ready stable replica of revision {revision} to read a window from{WhyNotReady(deployment)}") };
         }
 
-        var readings = new Dictionary<string, IReadOnlyList<DriftReading>>(StringComparer.Ordinal);
-        // Each replica is read from the row after the one the last counted evaluation tested (its window mark), and every
-        // stattest up to the row its first answer ended at: one evaluation, the same rows, none tested twice.
-        var previous = (policy.Status?.WindowMarks ?? []).GroupBy(m => m.Pod, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
-        var sequences = new Dictionary<string, DriftWindowSequence>(StringComparer.Ordinal);
-        var small = new List<string>();
-        var unreachable = new List<string>();
-        var skipped = new HashSet<string>(StringComparer.Ordinal);
-        var evaluated = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var stattest in spec.Detectors.Where(DriftDetectors.ReadsReports).Select(DriftDetectors.StattestOf).Distinct(StringComparer.Ordinal))
+        var stattests = spec.Detectors.Where(DriftDetectors.ReadsReports).Select(DriftDetectors.StattestOf).Distinct(StringComparer.Ordinal).ToList();
+        var window = await DriftWindowReader.ReadAsync(
+            reports, pods, [.. stablePods.Select(p => p.Metadata.Name)], model, stattests, policy.Status?.WindowMarks, spec.MinWindowSize, ct).ConfigureAwait(false);
+        if (window.NotEvaluated is { } notEvaluated)
         {
-            var kept = new List<DriftReading>();
-            foreach (var pod in pods.Where(p => !skipped.Contains(p.Name)))
-            {
-                long? until = sequences.TryGetValue(pod.Name, out var sequence) ? sequence.RowsSeen : null;
-                var reading = await reports.ReadAsync(pod, model, stattest, previous.GetValueOrDefault(pod.Name), until, ct).ConfigureAwait(false);
-                if (reading.Report is { } report)
-                {
-                    if (report.Window is { } window)
-                    {
-                        sequences.TryAdd(pod.Name, window);
-                        if (window.Capacity < spec.MinWindowSize)
-                        {
-                            unreachable.Add($"{pod.Name} holds at most {window.Capacity}");
-                            skipped.Add(pod.Name);
-                            continue;
-                        }
-                    }
-
-                    if (report.CurrentRows < spec.MinWindowSize)
-                    {
-                        small.Add($"{pod.Name} {report.CurrentRows}");
-                        skipped.Add(pod.Name);
-                        continue;
-                    }
-                }
-
-                kept.Add(reading);
-                evaluated.Add(pod.Name);
-            }
-
-            readings[stattest] = kept;
+            return new DriftLook { WindowSize = window.Rows, NotEvaluated = notEvaluated };
         }
-
-        var windows = readings.Values.SelectMany(r => r).Where(r => r.Report is not null).GroupBy(r => r.Pod.Name).ToDictionary(g => g.Key, g => g.First().Report!.CurrentRows);
-        var allRows = windows.Values.Sum();
-        var readsReports = readings.Count > 0;
-        if (readsReports && evaluated.Count == 0)
-        {
-            return new DriftLook
-            {
-                WindowSize = 0,
-                NotEvaluated = unreachable.Count > 0 && small.Count == 0
-                    ? ("WindowTooSmall", $"minWindowSize {spec.MinWindowSize} can never be reached: the serving window of {string.Join(", ", unreachable)} rows; lower minWindowSize")
-                    : ("WaitingForWindow", $"fewer than minWindowSize {spec.MinWindowSize} rows served since the last evaluation ({string.Join(", ", small.Concat(unreachable))})"),
-            };
-        }
-
-        // The marks the next evaluation starts from: where this one ended on the replicas it tested, the old mark on
-        // the others still serving (a replica gone takes its mark with it).
-        List<DriftWindowMark> marks =
-        [
-            .. pods.Select(p => evaluated.Contains(p.Name) && sequences.TryGetValue(p.Name, out var read)
-                    ? new DriftWindowMark { Pod = p.Name, Instance = read.Instance, RowsSeen = read.RowsSeen }
-                    : previous.GetValueOrDefault(p.Name))
-                .OfType<DriftWindowMark>(),
-        ];
 
         // Each PerformanceDrop's own minSamples (the CBPE estimate is reported beside whatever was measured).
         var accuracy = new Dictionary<int, MeasuredValue>();
@@ -213,20 +157,19 @@ internal sealed partial class DriftPolicyReconciler(
 
         return new DriftLook
         {
-            Inputs = new DriftInputs { Readings = readings, OnlineAccuracy = accuracy, PromQL = promql },
-            Replicas = readsReports ? evaluated.Count : pods.Count,
-            WindowSize = allRows,
-            Marks = marks,
+            Inputs = new DriftInputs { Readings = window.Readings, OnlineAccuracy = accuracy, PromQL = promql },
+            Replicas = stattests.Count > 0 ? window.Evaluated.Count : pods.Count,
+            WindowSize = window.Rows,
+            UntestedRows = window.UntestedRows,
+            Marks = window.Marks,
         };
     }
 
-    /// <summary>The stable arm's pods that are Ready and not terminating (the policy watches the model in production).</summary>
-    private List<ServingPod> ReadyStablePods(ModelDeployment deployment) =>
-        [.. caches.Pods.List(deployment.Metadata.NamespaceProperty, $"{ModelDeploymentNames.DeploymentLabel}={TrainingRunNames.LabelValue(deployment.Metadata.Name)},{ModelDeploymentNames.ArmLabel}={AnalysisArms.Stable}")
-            .Where(p => p.Metadata.DeletionTimestamp is null && !string.IsNullOrEmpty(p.Status?.PodIP)
-                && p.Status.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") == true)
-            .OrderBy(p => p.Metadata.Name, StringComparer.Ordinal)
-            .Select(p => new ServingPod(p.Metadata.Name, $"{p.Status.PodIP}:{ModelDeploymentNames.ContainerPort}"))];
+    /// <summary>The stable arm's pods of the stable revision, not terminating (the policy watches the model in production; an old revision's pods still rolling out are not it).</summary>
+    private List<V1Pod> StablePods(ModelDeployment deployment, int revision) =>
+        [.. caches.Pods.List(deployment.Metadata.NamespaceProperty, $"{ModelDeploymentNames.DeploymentLabel}={TrainingRunNames.LabelValue(deployment.Metadata.Name)},{ModelDeploymentNames.ArmLabel}={AnalysisArms.Stable},{ModelDeploymentNames.RevisionLabel}={revision.ToString(System.Globalization.CultureInfo.InvariantCulture)}")
+            .Where(p => p.Metadata.DeletionTimestamp is null)
+            .OrderBy(p => p.Metadata.Name, StringComparer.Ordinal)];
 
     /// <summary>What the stable pods that are not ready say (a serve that refused to start writes why as its termination message).</summary>
     private string WhyNotReady(ModelDeployment deployment)

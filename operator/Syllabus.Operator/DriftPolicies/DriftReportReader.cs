@@ -60,7 +60,7 @@ public sealed class HttpDriftReportReader(HttpClient http) : IDriftReportReader
             {
                 var message = ErrorMessage(body);
                 return response.StatusCode == System.Net.HttpStatusCode.Conflict && message.StartsWith(DriftDetectorNames.EmptyWindowMessage, StringComparison.Ordinal)
-                    ? DriftReading.Of(pod, new DriftReport { CurrentRows = 0 }) // nothing served yet: a window too small, not an error
+                    ? DriftReading.Of(pod, new DriftReport { CurrentRows = 0, Window = EmptyWindow(body) }) // nothing served (since the mark): a window too small, not an error
                     : DriftReading.Failed(pod, $"pod {pod.Name} answered {(int)response.StatusCode}: {message}");
             }
 
@@ -96,6 +96,22 @@ public sealed class HttpDriftReportReader(HttpClient http) : IDriftReportReader
         }
 
         return System.Text.Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+    }
+
+    /// <summary>Where an empty window stands (its capacity and newest row), when the server said.</summary>
+    private static DriftWindowSequence? EmptyWindow(string body)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(body);
+            return doc.RootElement.TryGetProperty("window", out var window) && window.ValueKind == JsonValueKind.Object
+                ? window.Deserialize<DriftWindowSequence>()
+                : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
     }
 
     /// <summary>The server's {"error": "..."} message, or the start of the body.</summary>

@@ -285,8 +285,10 @@ public sealed class ServeTests(ServeFixture fixture) : IClassFixture<ServeFixtur
         var window = report["window"]!;
         var (instance, rowsSeen, capacity) = ((string)window["instance"]!, (long)window["rowsSeen"]!, (int)window["capacity"]!);
         Assert.True(rowsSeen >= 40 && capacity >= (int)report["currentRows"]!);
-        var (empty, _) = await Get(Client, Model + $"/drift?detector=ks&since={rowsSeen}&instance={instance}");
+        var (empty, emptyBody) = await Get(Client, Model + $"/drift?detector=ks&since={rowsSeen}&instance={instance}");
         Assert.Equal(409, empty);
+        Assert.EndsWith($"after row {rowsSeen}", (string)emptyBody!["error"]!, StringComparison.Ordinal);
+        Assert.Equal((rowsSeen, capacity), ((long)emptyBody["window"]!["rowsSeen"]!, (int)emptyBody["window"]!["capacity"]!));
         await Post(Client, Model + "/infer", FeaturesRequest(shifted.Take(7).ToList()));
         var (_, since) = await Get(Client, Model + $"/drift?detector=ks&since={rowsSeen}&instance={instance}");
         Assert.Equal((7, rowsSeen + 7), ((int)since!["currentRows"]!, (long)since["window"]!["rowsSeen"]!));

@@ -269,7 +269,8 @@ public sealed class InferenceServer : IAsyncDisposable
             app.MapGet(prefix + "/drift", Handle("drift", c =>
             {
                 Resolve(c);
-                return Json(c, 200, EvaluateDrift(c.Request.Query));
+                var (status, body) = EvaluateDrift(c.Request.Query);
+                return Json(c, status, body);
             }));
             app.MapGet(prefix + "/uncertain", Handle("uncertain", c =>
             {
@@ -438,7 +439,7 @@ public sealed class InferenceServer : IAsyncDisposable
     /// The documented `GET /v2/models/NAME/drift` body: the live window against the training profile, as `syllabus-trainer
     /// drift` evaluates a file (query: detector, correction None|Bonferroni|BenjaminiHochberg, driftShare, threshold).
     /// </summary>
-    private JsonNode EvaluateDrift(IQueryCollection query)
+    private (int Status, JsonNode Body) EvaluateDrift(IQueryCollection query)
     {
         var profile = _window.Profile ?? throw new InferenceException(StatusCodes.Status409Conflict, "this server has no training profile (profile.json beside the model, or --profile), so drift cannot be evaluated");
         // The live probabilities come from this bundle: at its temperature, which the profile must share.
@@ -449,7 +450,9 @@ public sealed class InferenceServer : IAsyncDisposable
         var window = _window.ToDriftWindow(since, until, instance) with { Temperature = _bundle.Calibrated ? _bundle.Temperature : null };
         if (window.Rows == 0)
         {
-            throw new InferenceException(StatusCodes.Status409Conflict, Api.DriftDetectorNames.EmptyWindowMessage);
+            // Nothing to test (yet, or since the mark): said with where the window stands, so a caller can still see its capacity.
+            var message = since > 0 && instance == _window.Instance ? $"{Api.DriftDetectorNames.EmptyWindowMessage} after row {since}" : Api.DriftDetectorNames.EmptyWindowMessage;
+            return (StatusCodes.Status409Conflict, new JsonObject { ["error"] = message, ["window"] = JsonSerializer.SerializeToNode(window.Sequence) });
         }
 
         var options = new Drift.DriftOptions
@@ -472,7 +475,7 @@ public sealed class InferenceServer : IAsyncDisposable
         try
         {
             var outcome = Drift.DriftEvaluator.Evaluate(profile, window, options, Name, TimeProvider.System.GetUtcNow());
-            return JsonSerializer.SerializeToNode(outcome.Report)!;
+            return (200, JsonSerializer.SerializeToNode(outcome.Report)!);
         }
         catch (Drift.DriftInputException e)
         {

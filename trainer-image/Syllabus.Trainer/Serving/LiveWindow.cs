@@ -110,7 +110,8 @@ public sealed class LiveWindow
 
             var oldestNumber = _total - _count + 1;
             var last = Math.Min(until ?? _total, _total);
-            var firstNumber = Math.Max(since + 1, oldestNumber);
+            // Compared before any arithmetic: a mark at or past the newest row asks for nothing (and since + 1 cannot overflow).
+            var firstNumber = since >= last ? last + 1 : Math.Max(since + 1, oldestNumber);
             var rows = (int)Math.Max(0, last - firstNumber + 1);
             var first = (int)((_next - _count + Capacity + (firstNumber - oldestNumber)) % Capacity);
             var numeric = Enumerable.Range(0, numericWidth).Select(_ => new float[rows]).ToList();
