@@ -226,9 +226,9 @@ public static class LabelingWorkloadBuilder
     }
 
     /// <summary>
-    /// The TrainingRun of a retraining round: the template, owned by the queue, labelled with it, trained on the round's
-    /// export (every label collected so far) in place of the template's training data, annotated with that export and
-    /// its label count.
+    /// The TrainingRun of a retraining round: the template, owned by the queue, labelled with it, trained on the
+    /// template's training data with the round's export (every label collected so far) added as
+    /// <c>data.additionalTrain</c>, annotated with that export and its label count.
     /// </summary>
     public static TrainingRun BuildRetrainRun(LabelingQueue queue, RetrainRound round)
     {
@@ -236,7 +236,7 @@ public static class LabelingWorkloadBuilder
         ArgumentNullException.ThrowIfNull(round);
         var template = queue.Spec.Retrain ?? throw new InvalidOperationException("the queue has no retrain template");
         var spec = System.Text.Json.JsonSerializer.Deserialize<TrainingRunSpec>(System.Text.Json.JsonSerializer.Serialize(template.Template.Spec))!;
-        spec.Data.Train = new DatasetSource { Uri = round.ExportUri, Format = DataFormats.Csv };
+        spec.Data.AdditionalTrain = [.. spec.Data.AdditionalTrain ?? [], new DatasetSource { Uri = round.ExportUri, Format = DataFormats.Csv }];
         // Each round's run writes its own folder: a later round must never overwrite a model a ModelDeployment serves.
         spec.Artifacts.Uri = $"{spec.Artifacts.Uri.TrimEnd('/')}/{LabelingQueueNames.RetrainRun(queue.Metadata.Name, round.Round)}";
         var labels = new Dictionary<string, string>(template.Template.Metadata?.Labels ?? [])

@@ -470,17 +470,31 @@ public sealed class LabelingQueuePlannerTests
     }
 
     [Fact]
-    public void The_retrained_run_is_the_template_on_the_export_owned_labelled_and_annotated()
+    public void The_retrained_run_is_the_template_with_the_export_added_owned_labelled_and_annotated()
     {
         var run = LabelingWorkloadBuilder.BuildRetrainRun(Queue(), new RetrainRound(2, "pvc://data/labelled/round-0002/labels.csv", 17));
 
         Assert.Equal("digits-retrain-2", run.Metadata.Name);
-        Assert.Equal("pvc://data/labelled/round-0002/labels.csv", run.Spec.Data.Train.Uri);
+        // The template's training data stays; the export is trained on with it.
+        Assert.Equal("pvc://data/base.csv", run.Spec.Data.Train.Uri);
+        var added = Assert.Single(run.Spec.Data.AdditionalTrain!);
+        Assert.Equal(("pvc://data/labelled/round-0002/labels.csv", DataFormats.Csv), (added.Uri, added.Format));
+        // Both claims are mounted into the run's Job.
+        Assert.Equal(["data", "models"], ResolvedConfigBuilder.ClaimsOf(run.Spec));
         Assert.Equal("pvc://models/retrained/digits-retrain-2", run.Spec.Artifacts.Uri); // its own folder: no round overwrites another's model
         Assert.Equal(("17", "2"), (run.Metadata.Annotations[LabelingQueueNames.LabelCountAnnotation], run.Metadata.Annotations[LabelingQueueNames.RoundAnnotation]));
         Assert.Equal(("digits", "digits", "syllabus"), (run.Metadata.Labels[LabelingQueueNames.QueueLabel], run.Metadata.Labels["syllabus.dev/model"], run.Metadata.Labels[TrainingRunNames.ManagedByLabel]));
         Assert.Equal(("LabelingQueue", "digits", true), (run.Metadata.OwnerReferences.Single().Kind, run.Metadata.OwnerReferences.Single().Name, run.Metadata.OwnerReferences.Single().Controller));
         Assert.Equal("pvc://data/base.csv", Queue().Spec.Retrain!.Template.Spec.Data.Train.Uri); // the template is untouched
+        Assert.Null(Queue().Spec.Retrain!.Template.Spec.Data.AdditionalTrain);
+
+        // A template's own additional sources stay, the export after them.
+        var queue = Queue();
+        queue.Spec.Retrain!.Template.Spec.Data.AdditionalTrain = [new DatasetSource { Uri = "pvc://older/labels.parquet", Format = DataFormats.Parquet }];
+        var withOwn = LabelingWorkloadBuilder.BuildRetrainRun(queue, new RetrainRound(3, "pvc://data/labelled/round-0003/labels.csv", 20));
+        Assert.Equal(["pvc://older/labels.parquet", "pvc://data/labelled/round-0003/labels.csv"], withOwn.Spec.Data.AdditionalTrain!.Select(s => s.Uri));
+        Assert.Equal(["data", "models", "older"], ResolvedConfigBuilder.ClaimsOf(withOwn.Spec));
+        Assert.Single(queue.Spec.Retrain!.Template.Spec.Data.AdditionalTrain!);
     }
 
     [Fact]
