@@ -179,7 +179,7 @@ public sealed class LabelingQueueEndToEndTests(TrainingRunCluster cluster) : ICl
     }
 
     [Fact]
-    public async Task A_deploymentRef_pool_queues_the_uncertain_rows_its_serve_pod_kept_under_their_request_ids()
+    public async Task A_deploymentRef_pool_queues_the_uncertain_rows_its_serve_pod_kept_identified_by_content()
     {
         cluster.Require();
         var ns = await cluster.NewNamespaceAsync("lqmd", trainRows: 1000, testRows: 200);
@@ -214,7 +214,7 @@ public sealed class LabelingQueueEndToEndTests(TrainingRunCluster cluster) : ICl
             Assert.Equal(HttpStatusCode.OK, infer.StatusCode);
         }
 
-        // Batch 1: the 5 most uncertain of them (margin), queued under REQUEST#ROW, counted in status.
+        // Batch 1: the 5 most uncertain of them (margin), queued under their content ids, counted in status.
         var q = await WaitForAsync(ns, q => q.Status?.Batches == 1 && q.Status.Pending == 5 && q.Status.UncertainImported == 5, "batch 1 of the serve pod's rows to be queued");
         Assert.Equal(0, q.Status!.UncertainRejected);
         var job = await cluster.Client.BatchV1.ReadNamespacedJobAsync(LabelingQueueNames.ScoreJob("digits", 1, 1), ns, cancellationToken: Ct);
@@ -225,7 +225,9 @@ public sealed class LabelingQueueEndToEndTests(TrainingRunCluster cluster) : ICl
         var labelPod = await ReadyLabelPodAsync(ns);
         var items = System.Text.Json.Nodes.JsonNode.Parse(await http.GetStringAsync(new Uri($"http://{labelPod.Status.PodIP}:{LabelingQueueNames.ContainerPort}/api/items?state=pending"), Ct))!["items"]!.AsArray();
         Assert.Equal(5, items.Count);
-        Assert.All(items, i => Assert.Matches(@"^live-[0-7]#0$", (string)i!["id"]!));
+        // Identified by their content, the requests that sent them kept as their source.
+        Assert.All(items, i => Assert.Matches("^live:[0-9a-f]{32}$", (string)i!["id"]!));
+        Assert.All(items, i => Assert.Matches(@" \(request live-[0-7]#0\)$", (string)i!["source"]!["file"]!));
         Assert.Equal(5, items.Select(i => (string)i!["id"]!).Distinct().Count());
     }
 

@@ -26,7 +26,7 @@ public static class ScoreCommand
     {
         var models = new Option<string[]>("--model", "-m") { Description = "Model artifact folder or URI; several make a committee (same feature schema required)", Required = true };
         var pool = new Option<string[]>("--pool") { Description = "Unlabelled rows: CSV, Parquet (.parquet) or a ModelDeployment's uncertain rows (.json); repeatable" };
-        var uncertain = new Option<string[]>("--uncertain") { Description = "A serve pod's GET /v2/models/M/uncertain URL: its kept rows join the pool (REQUEST#ROW ids); repeatable" };
+        var uncertain = new Option<string[]>("--uncertain") { Description = "A serve pod's GET /v2/models/M/uncertain URL: its kept rows join the pool (identified by their content, live:HASH; their REQUEST#ROW in the source); repeatable" };
         var terminationPath = new Option<string?>("--termination-message-path") { Description = "Also write the batch's counts as compact JSON here (a Job's /dev/termination-log, read by the LabelingQueue operator)" };
         var strategy = new Option<string>("--strategy") { Description = $"One of {string.Join(", ", AcquisitionStrategies.All)}", Required = true };
         strategy.AcceptOnlyFromAmong([.. AcquisitionStrategies.All]);

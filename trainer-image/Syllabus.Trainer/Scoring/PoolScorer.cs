@@ -46,7 +46,8 @@ public static class PoolScorer
             catch (DataException e)
             {
                 // The encoder numbers rows within its call; the pool row's own file and line say where it is.
-                rejected.Add(new RejectedRow(row.Id, row.File, row.Line, e.Message.StartsWith("row 0: ", StringComparison.Ordinal) ? e.Message["row 0: ".Length..] : e.Message));
+                var reason = e.Message.StartsWith("row 0: ", StringComparison.Ordinal) ? e.Message["row 0: ".Length..] : e.Message;
+                rejected.Add(new RejectedRow(row.Id, row.File, row.Line, row.Requests is { Count: > 0 } requests ? $"request {string.Join("; ", requests)}: {reason}" : reason));
             }
         }
 
