@@ -535,6 +535,33 @@ public sealed class LabelingQueuePlannerTests
         Assert.NotEqual(secret.StringData[LabelingQueueNames.TokenKey], LabelingWorkloadBuilder.BuildTokenSecret(queue).StringData[LabelingQueueNames.TokenKey]);
     }
 
+    [Fact]
+    public void Jobs_mounting_the_store_once_the_labelling_pod_runs_are_scheduled_on_its_node()
+    {
+        var image = new TrainerImageOptions { Image = "trainer:dev" };
+        var queue = Queue();
+        var labelPod = LabelingWorkloadBuilder.BuildLabelDeployment(queue, image).Spec.Template.Metadata.Labels;
+
+        // Batch 1 creates the store, before the labelling Deployment exists: no affinity (it would never schedule).
+        Assert.Null(LabelingWorkloadBuilder.BuildScoringJob(queue, new ScoringRound(1, 2, 5, Model), image).Spec.Template.Spec.Affinity);
+
+        // Later rounds and every export mount the store (a ReadWriteOnce claim attaches to one node): the labelling pod's node.
+        foreach (var job in new[] { LabelingWorkloadBuilder.BuildScoringJob(queue, new ScoringRound(2, 1, 5, Model), image), LabelingWorkloadBuilder.BuildExportJob(queue, 1, image) })
+        {
+            var affinity = job.Spec.Template.Spec.Affinity;
+            Assert.Null(affinity.PodAntiAffinity);
+            Assert.Null(affinity.NodeAffinity);
+            Assert.Null(affinity.PodAffinity.PreferredDuringSchedulingIgnoredDuringExecution);
+            var term = Assert.Single(affinity.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution);
+            Assert.Equal("kubernetes.io/hostname", term.TopologyKey);
+            Assert.Null(term.Namespaces); // the queue's own namespace
+            Assert.Equal(labelPod, term.LabelSelector.MatchLabels);
+            Assert.Equal(LabelingQueueNames.LabelRole, term.LabelSelector.MatchLabels[LabelingQueueNames.RoleLabel]);
+            // The Job's own pods do not match it (another role), so only the labelling pod places them.
+            Assert.NotEqual(job.Spec.Template.Metadata.Labels[LabelingQueueNames.RoleLabel], term.LabelSelector.MatchLabels[LabelingQueueNames.RoleLabel]);
+        }
+    }
+
     [Theory]
     [InlineData("QueryByCommittee", "", null, "pvc://data/labelled", "spec.strategy.committee: QueryByCommittee needs a committee: at least one TrainingRun besides spec.model")]
     [InlineData("Margin", "other", null, "pvc://data/labelled", "spec.strategy.committee: committee is only for QueryByCommittee")]
