@@ -7,7 +7,7 @@ using Syllabus.Trainer.Training;
 
 namespace Syllabus.Trainer.Tests.Scoring;
 
-/// <summary>Three tiny models on the blob data: two with the same feature schema (a committee) and one min-max normalised.</summary>
+/// <summary>Four tiny models on the blob data: two with the same feature schema, one min-max normalised, one without feature f7.</summary>
 public sealed class ScoreFixture : IDisposable
 {
     internal TrainerFixture Data { get; } = new(trainRows: 300, testRows: 60);
@@ -20,7 +20,10 @@ public sealed class ScoreFixture : IDisposable
         ModelA = Train("a", "[16]");
         ModelB = Train("b", "[8, 8]");
         Standardised = Train("standardised", "[16]", "    normalization: MinMax");
+        WithoutF7 = Train("without-f7", "[16]", "    featureColumns: [f0, f1, f2, f3, f4, f5, f6]");
     }
+
+    public string WithoutF7 { get; }
 
     public string ModelA { get; }
 
@@ -133,9 +136,46 @@ public sealed class ScoreCommandTests(ScoreFixture fixture) : IClassFixture<Scor
         Assert.Equal(2, alone.Exit);
         Assert.Contains("two --model or more", alone.Error);
 
-        var mixed = Score("--model", fixture.ModelA, "--model", fixture.Standardised, "--pool", pool, "--strategy", "consensus-entropy", "--batch", "5", "--out", outFile);
+        // Other feature columns: not one committee.
+        var mixed = Score("--model", fixture.ModelA, "--model", fixture.WithoutF7, "--pool", pool, "--strategy", "consensus-entropy", "--batch", "5", "--out", outFile);
         Assert.Equal(2, mixed.Exit);
-        Assert.Contains($"--model {fixture.Standardised}: its feature schema", mixed.Error);
+        Assert.Contains("does not take", mixed.Error);
+        Assert.Contains("feature column 'f7'; a committee's members must take the same feature columns", mixed.Error);
+    }
+
+    [Fact]
+    public void Committee_members_encode_the_rows_with_their_own_fitted_normalisation()
+    {
+        var pool = Pool("pool-own-encoders.csv");
+        Dictionary<string, double[]> Probabilities(params string[] models)
+        {
+            var outFile = Path.Combine(fixture.Folder, $"own-encoders-{Guid.NewGuid():N}.csv");
+            var (exit, _, error) = Score([.. models.SelectMany(m => new[] { "--model", m }), "--pool", pool, "--strategy", models.Length > 1 ? "consensus-entropy" : "entropy", "--batch", "100", "--out", outFile]);
+            Assert.True(exit == 0, error);
+            return File.ReadAllLines(outFile).Skip(1).Select(l => l.Split(','))
+                .ToDictionary(c => c[0], c => c[5..8].Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray());
+        }
+
+        // A (standardised inputs) and the MinMax model, each alone, then as a committee.
+        var a = Probabilities(fixture.ModelA);
+        var minMax = Probabilities(fixture.Standardised);
+        var committee = Probabilities(fixture.ModelA, fixture.Standardised);
+
+        Assert.Equal(60, committee.Count);
+        // The committee's probabilities are the mean of what each member gives on its own, row by row.
+        foreach (var (id, p) in committee)
+        {
+            Assert.Equal([.. a[id].Zip(minMax[id], (x, y) => (x + y) / 2)], p, (x, y) => Math.Abs(x - y) < 1e-5);
+        }
+
+        // The members' fitted preprocessing differs: A's standardised encoding is not what the MinMax model takes.
+        Assert.NotEqual(ModelBundleSchema(fixture.ModelA), ModelBundleSchema(fixture.Standardised));
+    }
+
+    private static string ModelBundleSchema(string model)
+    {
+        using var bundle = Syllabus.Trainer.Bundles.ModelBundle.Load(model, TorchSharp.torch.CPU);
+        return bundle.Schema.Normalization;
     }
 
     [Fact]
