@@ -256,6 +256,10 @@ public sealed class LabelingQueueStatus : ResourceStatus
     [Description("Uncertain live samples of pool.deploymentRef the latest scoring round rejected (another schema, an unreadable row); see the Scoring condition.")]
     public int? UncertainRejected { get; set; }
 
+    [JsonPropertyName("emptyRounds")]
+    [Description("Scoring rounds in a row that added nothing (PoolExhausted) under this generation; with pool.deploymentRef the next round waits 1 minute, doubling with each such round up to 30 minutes. A round that adds items resets it.")]
+    public int? EmptyRounds { get; set; }
+
     [JsonPropertyName("serviceUrl")]
     [Description("In-cluster URL of the labelling UI and API.")]
     public string? ServiceUrl { get; set; }

@@ -98,6 +98,16 @@ public static class LabelingQueuePlanner
     /// <summary>How long after an empty round a queue with pool.deploymentRef scores again (live traffic refills the serve pods' rows).</summary>
     public static readonly TimeSpan UncertainRescore = TimeSpan.FromSeconds(60);
 
+    /// <summary>The longest wait between empty rounds of an idle deploymentRef queue.</summary>
+    public static readonly TimeSpan UncertainRescoreCap = TimeSpan.FromMinutes(30);
+
+    /// <summary>
+    /// The wait after the <paramref name="emptyRounds"/>-th empty round in a row: 1 minute doubling, at most 30, so an
+    /// idle deployment's queue does not run a scoring Job every minute forever.
+    /// </summary>
+    public static TimeSpan UncertainRescoreAfter(int emptyRounds) =>
+        TimeSpan.FromTicks(Math.Min(UncertainRescoreCap.Ticks, UncertainRescore.Ticks * (1L << Math.Clamp(emptyRounds - 1, 0, 20))));
+
     /// <summary>Finished Jobs kept of each kind (scoring, export), newest first, for their logs and termination messages.</summary>
     public const int KeepFinishedJobs = 3;
 
@@ -108,6 +118,8 @@ public static class LabelingQueuePlanner
     public static TimeSpan Backoff(int failedAttempt) =>
         TimeSpan.FromTicks(Math.Min(BackoffCap.Ticks, BackoffBase.Ticks * (1L << Math.Clamp(failedAttempt - 1, 0, 20))));
 
+    private static string Ordinal(int n) => n.ToString(CultureInfo.InvariantCulture) + ((n % 100) is 11 or 12 or 13 ? "th" : (n % 10) switch { 1 => "st", 2 => "nd", 3 => "rd", _ => "th" });
+
     public static LabelingQueuePlan Plan(LabelingQueueObservation o)
     {
         ArgumentNullException.ThrowIfNull(o);
@@ -116,6 +128,12 @@ public static class LabelingQueuePlanner
         var status = Clone(queue.Status);
         status.Conditions ??= [];
         var generation = queue.Metadata.Generation;
+        if (status.ObservedGeneration != generation)
+        {
+            // A spec edit scores again at once (the PoolExhausted condition is of the old generation): the backoff restarts.
+            status.EmptyRounds = null;
+        }
+
         var events = new List<(string, string, string)>();
         var requeue = StatsPoll;
         void Set(string type, string value, string reason, string message) =>
@@ -220,6 +238,7 @@ public static class LabelingQueuePlanner
                     status.Batches = round.Batch;
                     status.Scoring = null;
                     status.DriftRequestHandledAt = round.DriftRequestedAt ?? status.DriftRequestHandledAt;
+                    status.EmptyRounds = null;
                     events.Add((EventTypes.Normal, "BatchImported", $"Batch {round.Batch}: {stats.Total - round.ItemsBefore} items queued for labelling{UncertainPart(summary)}"));
                     Set(LabelingQueueConditions.Scoring, Conditions.False, "BatchImported", $"Batch {round.Batch} added {stats.Total - round.ItemsBefore} items{UncertainPart(summary)}{RejectedPart(summary)}");
                     RecordUncertain(queue, status, summary, round.Batch, events, imported: true);
@@ -229,7 +248,9 @@ public static class LabelingQueuePlanner
                     status.Batches = round.Batch;
                     status.Scoring = null;
                     status.DriftRequestHandledAt = round.DriftRequestedAt ?? status.DriftRequestHandledAt;
-                    var again = queue.Spec.Pool.DeploymentRef is null ? "edit the spec to score again" : $"the serve pods' rows are scored again in {UncertainRescore.TotalSeconds:0}s";
+                    status.EmptyRounds = (status.EmptyRounds ?? 0) + 1;
+                    var again = queue.Spec.Pool.DeploymentRef is null ? "edit the spec to score again"
+                        : $"the serve pods' rows are scored again in {UncertainRescoreAfter(status.EmptyRounds.Value).TotalSeconds:0}s ({Ordinal(status.EmptyRounds.Value)} empty round in a row; the wait doubles up to {UncertainRescoreCap.TotalMinutes:0} minutes and resets when a round adds items)";
                     Set(LabelingQueueConditions.Scoring, Conditions.False, "PoolExhausted", $"Batch {round.Batch} selected nothing new within {ImportGrace.TotalSeconds:0}s of its Job's success: every pool row is queued, labelled or skipped, or could not be scored (see batches/{LabelingQueueNames.BatchFileName(round.Batch)[..^4]}.rejects.csv on the store's claim){RejectedPart(summary)}; {again}");
                     RecordUncertain(queue, status, summary, round.Batch, events, imported: false);
                     events.Add((EventTypes.Normal, "PoolExhausted", $"Batch {round.Batch} added no item to the queue"));
@@ -251,7 +272,7 @@ public static class LabelingQueuePlanner
         if (exhaustedCondition is { LastTransitionTime: { } exhaustedAt } && queue.Spec.Pool.DeploymentRef is not null)
         {
             // Live traffic refills the serve pods' uncertain rows: score again after a while.
-            var rescoreAt = new DateTimeOffset(DateTime.SpecifyKind(exhaustedAt, DateTimeKind.Utc)) + UncertainRescore;
+            var rescoreAt = new DateTimeOffset(DateTime.SpecifyKind(exhaustedAt, DateTimeKind.Utc)) + UncertainRescoreAfter(status.EmptyRounds ?? 1);
             poolExhausted = o.Now < rescoreAt;
             if (poolExhausted)
             {

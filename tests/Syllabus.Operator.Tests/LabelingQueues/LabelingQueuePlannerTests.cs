@@ -379,6 +379,50 @@ public sealed class LabelingQueuePlannerTests
     }
 
     [Fact]
+    public void An_idle_deploymentRef_queue_waits_longer_after_each_empty_round_and_a_round_with_items_resets_the_wait()
+    {
+        var stats = Stats(total: 20, pending: 0, labelled: 10, skipped: 10, budget: 100);
+        var now = T0;
+        var status = new LabelingQueueStatus { TokenSecret = "digits-token", Batches = 4, Scoring = new LabelingScoringStatus { Batch = 5, Attempt = 1, ItemsBefore = 20 }, ObservedGeneration = 1 };
+        var waits = new List<TimeSpan>();
+        for (var batch = 5; batch <= 12; batch++)
+        {
+            // Round `batch` succeeds and adds nothing within the import grace.
+            var done = Job($"digits-score-{batch}-1", "Complete", now);
+            now += LabelingQueuePlanner.ImportGrace;
+            var exhausted = LabelingQueuePlanner.Plan(Observe(LiveQueue(status), stats, [done], now: now, uncertain: [PodA]));
+            Assert.Equal("PoolExhausted", Condition(exhausted, LabelingQueueConditions.Scoring).Reason);
+            Assert.Equal(batch - 4, exhausted.Status.EmptyRounds);
+
+            // No round until the wait is over; then the next one.
+            var wait = LabelingQueuePlanner.UncertainRescoreAfter(batch - 4);
+            Assert.Contains($"scored again in {wait.TotalSeconds:0}s", Condition(exhausted, LabelingQueueConditions.Scoring).Message, StringComparison.Ordinal);
+            var early = LabelingQueuePlanner.Plan(Observe(LiveQueue(exhausted.Status), stats, [done], now: now + wait - TimeSpan.FromSeconds(1), uncertain: [PodA]));
+            Assert.Null(early.StartScoring);
+            Assert.Equal(TimeSpan.FromSeconds(1), early.RequeueAfter);
+            now += wait;
+            var next = LabelingQueuePlanner.Plan(Observe(LiveQueue(exhausted.Status), stats, [done], now: now, uncertain: [PodA]));
+            Assert.Equal(batch + 1, next.StartScoring?.Batch);
+            waits.Add(wait);
+            status = next.Status;
+        }
+
+        // 1, 2, 4, 8, 16 minutes, then 30 at most.
+        Assert.Equal([1, 2, 4, 8, 16, 30, 30, 30], waits.Select(w => w.TotalMinutes));
+
+        // Round 13 adds items: the count resets, so the next empty round waits a minute again.
+        var imported = LabelingQueuePlanner.Plan(Observe(LiveQueue(status), Stats(total: 23, pending: 3, labelled: 10, skipped: 10, budget: 100), [Job("digits-score-13-1", "Complete", now)], now: now + TimeSpan.FromSeconds(5), uncertain: [PodA]));
+        Assert.Contains(imported.Events, e => e.Reason == "BatchImported");
+        Assert.Equal(13, imported.Status.Batches);
+        Assert.Null(imported.Status.EmptyRounds);
+
+        // A spec edit scores at once and restarts the backoff.
+        var edited = LiveQueue(status);
+        edited.Metadata.Generation = 2;
+        Assert.Null(LabelingQueuePlanner.Plan(Observe(edited, stats, [Job("digits-score-13-1")], now: now, uncertain: [PodA])).Status.EmptyRounds);
+    }
+
+    [Fact]
     public void After_afterLabels_new_labels_one_export_then_one_training_run_with_the_count_it_used()
     {
         var queue = Queue(new LabelingQueueStatus { TokenSecret = "digits-token", Batches = 2 });
