@@ -156,6 +156,9 @@ public static class LabelingQueueConditions
 
     /// <summary>True while a retraining round exports labels and creates its TrainingRun; False when idle or failed.</summary>
     public const string Retraining = "Retraining";
+
+    /// <summary>True when the labelling service imported every scored batch; False naming the files it could not import and why.</summary>
+    public const string BatchesImported = "BatchesImported";
 }
 
 /// <summary>The scoring round in progress: its batch number and attempt, the store's size when it started, and how it ended.</summary>

@@ -179,6 +179,17 @@ public static class LabelingQueuePlanner
             status.Skipped = Int(stats.Skipped);
             status.BudgetRemaining = stats.BudgetLeft is { } left ? Int(left) : null;
             Set(ConditionTypes.Ready, Conditions.True, "Serving", $"The labelling service answers at {status.ServiceUrl}");
+            if (stats.BatchesNotImportedCount > 0)
+            {
+                // The files stay in the store's batch folder; the service imports each again once it changes.
+                Set(LabelingQueueConditions.BatchesImported, Conditions.False, "BatchNotImported",
+                    $"The labelling service could not import {stats.BatchesNotImportedCount} scored batch(es) of {LabelingQueueNames.BatchFolder}/ on the store's claim (kept there; imported again once changed): "
+                    + string.Join("; ", stats.BatchesNotImported.Take(3).Select(b => $"{b.File}: {b.Reason}")) + (stats.BatchesNotImportedCount > 3 ? "; ..." : ""));
+            }
+            else
+            {
+                Set(LabelingQueueConditions.BatchesImported, Conditions.True, "AllImported", "The labelling service imported every scored batch");
+            }
             Set(ConditionTypes.BudgetExhausted, stats.BudgetExhausted ? Conditions.True : Conditions.False,
                 stats.BudgetExhausted ? "BudgetSpent" : "BudgetLeft",
                 stats.BudgetExhausted ? $"All {queue.Spec.Budget} labels of the budget are collected; no more scoring" : $"{stats.BudgetLeft} of {queue.Spec.Budget} labels left");
@@ -201,6 +212,8 @@ public static class LabelingQueuePlanner
                 {
                     round.Attempt++;
                     round.FailedAt = null;
+                    // A round whose Job succeeded but whose batch was not imported starts over: the new Job's success counts.
+                    round.SucceededAt = null;
                     start = Round(round.Batch, round.Attempt, BatchCount(queue, stats), model);
                     Set(LabelingQueueConditions.Scoring, Conditions.True, "Retrying", $"Scoring batch {round.Batch}, attempt {round.Attempt} (Job {LabelingQueueNames.ScoreJob(name, round.Batch, round.Attempt)})");
                 }
@@ -242,6 +255,18 @@ public static class LabelingQueuePlanner
                     events.Add((EventTypes.Normal, "BatchImported", $"Batch {round.Batch}: {stats.Total - round.ItemsBefore} items queued for labelling{UncertainPart(summary)}"));
                     Set(LabelingQueueConditions.Scoring, Conditions.False, "BatchImported", $"Batch {round.Batch} added {stats.Total - round.ItemsBefore} items{UncertainPart(summary)}{RejectedPart(summary)}");
                     RecordUncertain(queue, status, summary, round.Batch, events, imported: true);
+                }
+                else if (stats is not null && since >= ImportGrace
+                    && stats.BatchesNotImported.FirstOrDefault(b => b.File == LabelingQueueNames.BatchFileName(round.Batch)) is { } notImported)
+                {
+                    // The service tried this round's batch (it polls well within the grace) and could not import it: a
+                    // failed round, retried with backoff; the next attempt writes the file again and the service rereads it.
+                    round.FailedAt = o.Now.UtcDateTime;
+                    var wait = Backoff(round.Attempt);
+                    Set(LabelingQueueConditions.Scoring, Conditions.False, "BatchNotImported",
+                        $"The labelling service could not import batch {round.Batch} ({notImported.File}, from Job {jobName}): {notImported.Reason}; scoring it again in {wait.TotalSeconds:0}s");
+                    events.Add((EventTypes.Warning, "BatchNotImported", $"Batch {round.Batch} ({notImported.File}) was not imported: {notImported.Reason}"));
+                    Soon(wait);
                 }
                 else if (stats is not null && since >= ImportGrace)
                 {

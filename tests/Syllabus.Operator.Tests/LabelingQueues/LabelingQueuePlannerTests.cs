@@ -379,6 +379,36 @@ public sealed class LabelingQueuePlannerTests
     }
 
     [Fact]
+    public void A_batch_the_labelling_service_could_not_import_is_named_in_status_and_its_round_is_scored_again()
+    {
+        var stats = Stats(total: 10, pending: 0, labelled: 10) with { BatchesNotImported = [new("batch-0003.csv", "line 4: has 8 fields, the header 7")], BatchesNotImportedCount = 1 };
+        var done = Job("digits-score-3-1", "Complete", T0);
+        var queue = Queue(new LabelingQueueStatus { TokenSecret = "digits-token", Batches = 2, Scoring = new LabelingScoringStatus { Batch = 3, Attempt = 1, ItemsBefore = 10 } });
+
+        // Which file and why, in a condition, whatever round is running.
+        var importing = LabelingQueuePlanner.Plan(Observe(queue, stats, [done], now: T0 + TimeSpan.FromSeconds(5)));
+        Assert.Equal((Conditions.False, "BatchNotImported"), (Condition(importing, LabelingQueueConditions.BatchesImported).Status, Condition(importing, LabelingQueueConditions.BatchesImported).Reason));
+        Assert.Contains("batch-0003.csv: line 4: has 8 fields, the header 7", Condition(importing, LabelingQueueConditions.BatchesImported).Message, StringComparison.Ordinal);
+        Assert.Equal("Importing", Condition(importing, LabelingQueueConditions.Scoring).Reason);
+
+        // After the import grace the round is not "exhausted": it failed, and is scored again after the backoff.
+        var failed = LabelingQueuePlanner.Plan(Observe(Queue(importing.Status), stats, [done], now: T0 + LabelingQueuePlanner.ImportGrace));
+        Assert.Equal("BatchNotImported", Condition(failed, LabelingQueueConditions.Scoring).Reason);
+        Assert.Contains("line 4: has 8 fields", Condition(failed, LabelingQueueConditions.Scoring).Message, StringComparison.Ordinal);
+        Assert.Contains(failed.Events, e => e.Reason == "BatchNotImported");
+        Assert.Null(failed.StartScoring);
+        Assert.Equal(2, failed.Status.Batches);
+        var retry = LabelingQueuePlanner.Plan(Observe(Queue(failed.Status), stats, [done], now: T0 + LabelingQueuePlanner.ImportGrace + LabelingQueuePlanner.Backoff(1)));
+        Assert.Equal((3, 2), (retry.StartScoring?.Batch, retry.StartScoring?.Attempt));
+        Assert.Null(retry.Status.Scoring!.SucceededAt); // the new attempt's success is the one that counts
+
+        // Imported at last: the condition turns True.
+        var fine = LabelingQueuePlanner.Plan(Observe(Queue(retry.Status), Stats(total: 12, pending: 2, labelled: 10), [done, Job("digits-score-3-2", "Complete", T0 + TimeSpan.FromMinutes(1))], now: T0 + TimeSpan.FromMinutes(1)));
+        Assert.Equal((Conditions.True, "AllImported"), (Condition(fine, LabelingQueueConditions.BatchesImported).Status, Condition(fine, LabelingQueueConditions.BatchesImported).Reason));
+        Assert.Equal(3, fine.Status.Batches);
+    }
+
+    [Fact]
     public void An_idle_deploymentRef_queue_waits_longer_after_each_empty_round_and_a_round_with_items_resets_the_wait()
     {
         var stats = Stats(total: 20, pending: 0, labelled: 10, skipped: 10, budget: 100);
@@ -640,6 +670,10 @@ public sealed class LabelingQueuePlannerTests
     {
         var stats = HttpLabelStatsReader.Parse("""{"total":10,"pending":2,"labelled":7,"skipped":1,"budget":12,"budgetLeft":5,"budgetExhausted":false,"perLabel":{},"lastEventSeq":9}"""u8, "pod");
         Assert.Equal(new LabelStats(10, 2, 7, 1, 12, 5, false, 9), stats);
+        var withBad = HttpLabelStatsReader.Parse("""{"total":10,"pending":2,"labelled":7,"skipped":1,"lastEventSeq":9,"batchesNotImported":[{"file":"batch-0003.csv","reason":"line 4: has 8 fields, the header 7","at":"2026-01-01T00:00:00Z"}],"batchesNotImportedCount":2}"""u8, "pod");
+        Assert.Equal([new BatchNotImported("batch-0003.csv", "line 4: has 8 fields, the header 7")], withBad.BatchesNotImported);
+        Assert.Equal(2, withBad.BatchesNotImportedCount);
+        Assert.Throws<LabelStatsException>(() => HttpLabelStatsReader.Parse("""{"total":10,"pending":2,"labelled":7,"skipped":1,"batchesNotImported":[{"reason":"x"}]}"""u8, "pod"));
         Assert.Throws<LabelStatsException>(() => HttpLabelStatsReader.Parse("""{"total":10}"""u8, "pod"));
         Assert.Throws<LabelStatsException>(() => HttpLabelStatsReader.Parse("<html>"u8, "pod"));
     }
