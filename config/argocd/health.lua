@@ -126,6 +126,11 @@ local function labelingQueue(status)
   if exhausted then
     return result("Healthy", describe(budget, "Labelling budget exhausted"))
   end
+  -- A scored batch the labelling service could not import: its items are missing from the queue until it is fixed.
+  local notImported, batches = isFalse(status, "BatchesImported")
+  if notImported then
+    return result("Degraded", describe(batches, "A scored batch could not be imported"))
+  end
   local phase = status.phase
   if phase == "Exhausted" then
     return result("Healthy", "Labelling budget exhausted")

@@ -156,6 +156,9 @@ public static class LabelingQueueConditions
 
     /// <summary>True while a retraining round exports labels and creates its TrainingRun; False when idle or failed.</summary>
     public const string Retraining = "Retraining";
+
+    /// <summary>True when the labelling service imported every scored batch; False naming the files it could not import and why.</summary>
+    public const string BatchesImported = "BatchesImported";
 }
 
 /// <summary>The scoring round in progress: its batch number and attempt, the store's size when it started, and how it ended.</summary>
@@ -255,6 +258,10 @@ public sealed class LabelingQueueStatus : ResourceStatus
     [JsonPropertyName("uncertainRejected")]
     [Description("Uncertain live samples of pool.deploymentRef the latest scoring round rejected (another schema, an unreadable row); see the Scoring condition.")]
     public int? UncertainRejected { get; set; }
+
+    [JsonPropertyName("emptyRounds")]
+    [Description("Scoring rounds in a row that added nothing (PoolExhausted) under this generation; with pool.deploymentRef the next round waits 1 minute, doubling with each such round up to 30 minutes. A round that adds items resets it.")]
+    public int? EmptyRounds { get; set; }
 
     [JsonPropertyName("serviceUrl")]
     [Description("In-cluster URL of the labelling UI and API.")]

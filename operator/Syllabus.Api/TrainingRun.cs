@@ -238,6 +238,11 @@ public sealed class DataSpec
     [Required]
     public DatasetSource Train { get; set; } = new();
 
+    [JsonPropertyName("additionalTrain")]
+    [Description("Further training data, read after train and trained on as part of it (the validation hold-out, data.limit, class inference and the fitted normalisation take all of it; bad rows are reported with their own file and line). Each source must have every column train's rows are read by (the feature columns, the label and any difficulty, slice, weight or timestamp column) and no column train's first file lacks. A LabelingQueue's retraining run adds its label export here.")]
+    [MaxLength(64)]
+    public List<DatasetSource>? AdditionalTrain { get; set; }
+
     [JsonPropertyName("validation")]
     [Description("Validation data in its own file(s).")]
     public DatasetSource? Validation { get; set; }

@@ -3,7 +3,17 @@ using System.Text.Json;
 namespace Syllabus.Operator.LabelingQueues;
 
 /// <summary>The labelling service's <c>GET /api/stats</c>.</summary>
-public sealed record LabelStats(long Total, long Pending, long Labelled, long Skipped, long? Budget, long? BudgetLeft, bool BudgetExhausted, long LastEventSeq);
+public sealed record LabelStats(long Total, long Pending, long Labelled, long Skipped, long? Budget, long? BudgetLeft, bool BudgetExhausted, long LastEventSeq)
+{
+    /// <summary>The scored batches the service could not import (its <c>batchesNotImported</c>, the first 20), by file name.</summary>
+    public IReadOnlyList<BatchNotImported> BatchesNotImported { get; init; } = [];
+
+    /// <summary>How many batches the service could not import, listed or not.</summary>
+    public long BatchesNotImportedCount { get; init; }
+}
+
+/// <summary>A batch file of the store's batch folder the labelling service could not import, and why.</summary>
+public sealed record BatchNotImported(string File, string Reason);
 
 /// <summary>Reads a labelling pod's counts.</summary>
 public interface ILabelStatsReader
@@ -66,9 +76,17 @@ public sealed class HttpLabelStatsReader(HttpClient http) : ILabelStatsReader
                 : throw new LabelStatsException($"GET {address}/api/stats: no count '{name}'");
             long? Optional(string name) => root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt64() : null;
             var exhausted = root.TryGetProperty("budgetExhausted", out var e) && e.ValueKind == JsonValueKind.True;
-            return new LabelStats(Required("total"), Required("pending"), Required("labelled"), Required("skipped"), Optional("budget"), Optional("budgetLeft"), exhausted, Optional("lastEventSeq") ?? 0);
+            // A service of an older image has no such list: nothing known to be wrong.
+            IReadOnlyList<BatchNotImported> notImported = root.TryGetProperty("batchesNotImported", out var b) && b.ValueKind == JsonValueKind.Array && b.GetArrayLength() > 0
+                ? [.. b.EnumerateArray().Select(f => new BatchNotImported(f.GetProperty("file").GetString() ?? "", f.GetProperty("reason").GetString() ?? ""))]
+                : Array.Empty<BatchNotImported>();
+            return new LabelStats(Required("total"), Required("pending"), Required("labelled"), Required("skipped"), Optional("budget"), Optional("budgetLeft"), exhausted, Optional("lastEventSeq") ?? 0)
+            {
+                BatchesNotImported = notImported,
+                BatchesNotImportedCount = Optional("batchesNotImportedCount") ?? notImported.Count,
+            };
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or KeyNotFoundException)
         {
             throw new LabelStatsException($"GET {address}/api/stats: malformed answer: {e.Message}", e);
         }

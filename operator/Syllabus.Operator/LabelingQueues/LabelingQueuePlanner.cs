@@ -98,6 +98,16 @@ public static class LabelingQueuePlanner
     /// <summary>How long after an empty round a queue with pool.deploymentRef scores again (live traffic refills the serve pods' rows).</summary>
     public static readonly TimeSpan UncertainRescore = TimeSpan.FromSeconds(60);
 
+    /// <summary>The longest wait between empty rounds of an idle deploymentRef queue.</summary>
+    public static readonly TimeSpan UncertainRescoreCap = TimeSpan.FromMinutes(30);
+
+    /// <summary>
+    /// The wait after the <paramref name="emptyRounds"/>-th empty round in a row: 1 minute doubling, at most 30, so an
+    /// idle deployment's queue does not run a scoring Job every minute forever.
+    /// </summary>
+    public static TimeSpan UncertainRescoreAfter(int emptyRounds) =>
+        TimeSpan.FromTicks(Math.Min(UncertainRescoreCap.Ticks, UncertainRescore.Ticks * (1L << Math.Clamp(emptyRounds - 1, 0, 20))));
+
     /// <summary>Finished Jobs kept of each kind (scoring, export), newest first, for their logs and termination messages.</summary>
     public const int KeepFinishedJobs = 3;
 
@@ -108,6 +118,8 @@ public static class LabelingQueuePlanner
     public static TimeSpan Backoff(int failedAttempt) =>
         TimeSpan.FromTicks(Math.Min(BackoffCap.Ticks, BackoffBase.Ticks * (1L << Math.Clamp(failedAttempt - 1, 0, 20))));
 
+    private static string Ordinal(int n) => n.ToString(CultureInfo.InvariantCulture) + ((n % 100) is 11 or 12 or 13 ? "th" : (n % 10) switch { 1 => "st", 2 => "nd", 3 => "rd", _ => "th" });
+
     public static LabelingQueuePlan Plan(LabelingQueueObservation o)
     {
         ArgumentNullException.ThrowIfNull(o);
@@ -116,6 +128,12 @@ public static class LabelingQueuePlanner
         var status = Clone(queue.Status);
         status.Conditions ??= [];
         var generation = queue.Metadata.Generation;
+        if (status.ObservedGeneration != generation)
+        {
+            // A spec edit scores again at once (the PoolExhausted condition is of the old generation): the backoff restarts.
+            status.EmptyRounds = null;
+        }
+
         var events = new List<(string, string, string)>();
         var requeue = StatsPoll;
         void Set(string type, string value, string reason, string message) =>
@@ -161,6 +179,17 @@ public static class LabelingQueuePlanner
             status.Skipped = Int(stats.Skipped);
             status.BudgetRemaining = stats.BudgetLeft is { } left ? Int(left) : null;
             Set(ConditionTypes.Ready, Conditions.True, "Serving", $"The labelling service answers at {status.ServiceUrl}");
+            if (stats.BatchesNotImportedCount > 0)
+            {
+                // The files stay in the store's batch folder; the service imports each again once it changes.
+                Set(LabelingQueueConditions.BatchesImported, Conditions.False, "BatchNotImported",
+                    $"The labelling service could not import {stats.BatchesNotImportedCount} scored batch(es) of {LabelingQueueNames.BatchFolder}/ on the store's claim (kept there; imported again once changed): "
+                    + string.Join("; ", stats.BatchesNotImported.Take(3).Select(b => $"{b.File}: {b.Reason}")) + (stats.BatchesNotImportedCount > 3 ? "; ..." : ""));
+            }
+            else
+            {
+                Set(LabelingQueueConditions.BatchesImported, Conditions.True, "AllImported", "The labelling service imported every scored batch");
+            }
             Set(ConditionTypes.BudgetExhausted, stats.BudgetExhausted ? Conditions.True : Conditions.False,
                 stats.BudgetExhausted ? "BudgetSpent" : "BudgetLeft",
                 stats.BudgetExhausted ? $"All {queue.Spec.Budget} labels of the budget are collected; no more scoring" : $"{stats.BudgetLeft} of {queue.Spec.Budget} labels left");
@@ -183,6 +212,8 @@ public static class LabelingQueuePlanner
                 {
                     round.Attempt++;
                     round.FailedAt = null;
+                    // A round whose Job succeeded but whose batch was not imported starts over: the new Job's success counts.
+                    round.SucceededAt = null;
                     start = Round(round.Batch, round.Attempt, BatchCount(queue, stats), model);
                     Set(LabelingQueueConditions.Scoring, Conditions.True, "Retrying", $"Scoring batch {round.Batch}, attempt {round.Attempt} (Job {LabelingQueueNames.ScoreJob(name, round.Batch, round.Attempt)})");
                 }
@@ -220,16 +251,31 @@ public static class LabelingQueuePlanner
                     status.Batches = round.Batch;
                     status.Scoring = null;
                     status.DriftRequestHandledAt = round.DriftRequestedAt ?? status.DriftRequestHandledAt;
+                    status.EmptyRounds = null;
                     events.Add((EventTypes.Normal, "BatchImported", $"Batch {round.Batch}: {stats.Total - round.ItemsBefore} items queued for labelling{UncertainPart(summary)}"));
                     Set(LabelingQueueConditions.Scoring, Conditions.False, "BatchImported", $"Batch {round.Batch} added {stats.Total - round.ItemsBefore} items{UncertainPart(summary)}{RejectedPart(summary)}");
                     RecordUncertain(queue, status, summary, round.Batch, events, imported: true);
+                }
+                else if (stats is not null && since >= ImportGrace
+                    && stats.BatchesNotImported.FirstOrDefault(b => b.File == LabelingQueueNames.BatchFileName(round.Batch)) is { } notImported)
+                {
+                    // The service tried this round's batch (it polls well within the grace) and could not import it: a
+                    // failed round, retried with backoff; the next attempt writes the file again and the service rereads it.
+                    round.FailedAt = o.Now.UtcDateTime;
+                    var wait = Backoff(round.Attempt);
+                    Set(LabelingQueueConditions.Scoring, Conditions.False, "BatchNotImported",
+                        $"The labelling service could not import batch {round.Batch} ({notImported.File}, from Job {jobName}): {notImported.Reason}; scoring it again in {wait.TotalSeconds:0}s");
+                    events.Add((EventTypes.Warning, "BatchNotImported", $"Batch {round.Batch} ({notImported.File}) was not imported: {notImported.Reason}"));
+                    Soon(wait);
                 }
                 else if (stats is not null && since >= ImportGrace)
                 {
                     status.Batches = round.Batch;
                     status.Scoring = null;
                     status.DriftRequestHandledAt = round.DriftRequestedAt ?? status.DriftRequestHandledAt;
-                    var again = queue.Spec.Pool.DeploymentRef is null ? "edit the spec to score again" : $"the serve pods' rows are scored again in {UncertainRescore.TotalSeconds:0}s";
+                    status.EmptyRounds = (status.EmptyRounds ?? 0) + 1;
+                    var again = queue.Spec.Pool.DeploymentRef is null ? "edit the spec to score again"
+                        : $"the serve pods' rows are scored again in {UncertainRescoreAfter(status.EmptyRounds.Value).TotalSeconds:0}s ({Ordinal(status.EmptyRounds.Value)} empty round in a row; the wait doubles up to {UncertainRescoreCap.TotalMinutes:0} minutes and resets when a round adds items)";
                     Set(LabelingQueueConditions.Scoring, Conditions.False, "PoolExhausted", $"Batch {round.Batch} selected nothing new within {ImportGrace.TotalSeconds:0}s of its Job's success: every pool row is queued, labelled or skipped, or could not be scored (see batches/{LabelingQueueNames.BatchFileName(round.Batch)[..^4]}.rejects.csv on the store's claim){RejectedPart(summary)}; {again}");
                     RecordUncertain(queue, status, summary, round.Batch, events, imported: false);
                     events.Add((EventTypes.Normal, "PoolExhausted", $"Batch {round.Batch} added no item to the queue"));
@@ -251,7 +297,7 @@ public static class LabelingQueuePlanner
         if (exhaustedCondition is { LastTransitionTime: { } exhaustedAt } && queue.Spec.Pool.DeploymentRef is not null)
         {
             // Live traffic refills the serve pods' uncertain rows: score again after a while.
-            var rescoreAt = new DateTimeOffset(DateTime.SpecifyKind(exhaustedAt, DateTimeKind.Utc)) + UncertainRescore;
+            var rescoreAt = new DateTimeOffset(DateTime.SpecifyKind(exhaustedAt, DateTimeKind.Utc)) + UncertainRescoreAfter(status.EmptyRounds ?? 1);
             poolExhausted = o.Now < rescoreAt;
             if (poolExhausted)
             {

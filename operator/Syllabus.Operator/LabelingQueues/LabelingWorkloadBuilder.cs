@@ -203,7 +203,9 @@ public static class LabelingWorkloadBuilder
         }
 
         var container = Container(image, "score", arguments, mounts);
-        return Job(queue, LabelingQueueNames.ScoreJob(queue.Metadata.Name, round.Batch, round.Attempt), LabelingQueueNames.ScoreRole, image, container, volumes);
+        // The labelling Deployment runs from the first batch on (the store is created from it): later rounds go to its node.
+        return Job(queue, LabelingQueueNames.ScoreJob(queue.Metadata.Name, round.Batch, round.Attempt), LabelingQueueNames.ScoreRole, image, container, volumes,
+            round.Batch > 1 ? OnLabelPodNode(queue) : null);
     }
 
     /// <summary>The Job exporting every label so far for retraining round <paramref name="round"/>; its summary is its termination message.</summary>
@@ -222,13 +224,14 @@ public static class LabelingWorkloadBuilder
             "--export-format", "csv",
             "--termination-message-path", TrainerJobBuilder.TerminationMessagePath,
         ], mounts);
-        return Job(queue, LabelingQueueNames.ExportJob(queue.Metadata.Name, round), LabelingQueueNames.ExportRole, image, container, volumes);
+        // Labels exist, so the labelling Deployment does: the export runs on its node.
+        return Job(queue, LabelingQueueNames.ExportJob(queue.Metadata.Name, round), LabelingQueueNames.ExportRole, image, container, volumes, OnLabelPodNode(queue));
     }
 
     /// <summary>
-    /// The TrainingRun of a retraining round: the template, owned by the queue, labelled with it, trained on the round's
-    /// export (every label collected so far) in place of the template's training data, annotated with that export and
-    /// its label count.
+    /// The TrainingRun of a retraining round: the template, owned by the queue, labelled with it, trained on the
+    /// template's training data with the round's export (every label collected so far) added as
+    /// <c>data.additionalTrain</c>, annotated with that export and its label count.
     /// </summary>
     public static TrainingRun BuildRetrainRun(LabelingQueue queue, RetrainRound round)
     {
@@ -236,7 +239,7 @@ public static class LabelingWorkloadBuilder
         ArgumentNullException.ThrowIfNull(round);
         var template = queue.Spec.Retrain ?? throw new InvalidOperationException("the queue has no retrain template");
         var spec = System.Text.Json.JsonSerializer.Deserialize<TrainingRunSpec>(System.Text.Json.JsonSerializer.Serialize(template.Template.Spec))!;
-        spec.Data.Train = new DatasetSource { Uri = round.ExportUri, Format = DataFormats.Csv };
+        spec.Data.AdditionalTrain = [.. spec.Data.AdditionalTrain ?? [], new DatasetSource { Uri = round.ExportUri, Format = DataFormats.Csv }];
         // Each round's run writes its own folder: a later round must never overwrite a model a ModelDeployment serves.
         spec.Artifacts.Uri = $"{spec.Artifacts.Uri.TrimEnd('/')}/{LabelingQueueNames.RetrainRun(queue.Metadata.Name, round.Round)}";
         var labels = new Dictionary<string, string>(template.Template.Metadata?.Labels ?? [])
@@ -288,7 +291,34 @@ public static class LabelingWorkloadBuilder
         };
     }
 
-    private static V1Job Job(LabelingQueue queue, string name, string role, TrainerImageOptions image, V1Container container, List<V1Volume> volumes)
+    /// <summary>
+    /// Required pod affinity to the labelling pod's node: a Job mounting the store's claim, which may be ReadWriteOnce (one
+    /// node at a time) and holds SQLite's WAL (which needs one host), must run beside the pod that has it mounted, or it
+    /// would wait forever for an attach on another node. While the labelling pod is being replaced the Job waits for it.
+    /// </summary>
+    public static V1Affinity OnLabelPodNode(LabelingQueue queue)
+    {
+        ArgumentNullException.ThrowIfNull(queue);
+        return new V1Affinity
+        {
+            PodAffinity = new V1PodAffinity
+            {
+                RequiredDuringSchedulingIgnoredDuringExecution =
+                [
+                    new V1PodAffinityTerm
+                    {
+                        LabelSelector = new V1LabelSelector { MatchLabels = LabelingQueueNames.CommonLabels(queue, LabelingQueueNames.LabelRole) },
+                        TopologyKey = HostnameTopologyKey,
+                    },
+                ],
+            },
+        };
+    }
+
+    /// <summary>The well-known node label naming its host.</summary>
+    public const string HostnameTopologyKey = "kubernetes.io/hostname";
+
+    private static V1Job Job(LabelingQueue queue, string name, string role, TrainerImageOptions image, V1Container container, List<V1Volume> volumes, V1Affinity? affinity)
     {
         var labels = LabelingQueueNames.CommonLabels(queue, role);
         container.TerminationMessagePath = TrainerJobBuilder.TerminationMessagePath;
@@ -311,6 +341,7 @@ public static class LabelingWorkloadBuilder
                 },
             },
         };
+        job.Spec.Template.Spec.Affinity = affinity;
         OwnerReferences.SetControllerReference(queue, job);
         return job;
     }

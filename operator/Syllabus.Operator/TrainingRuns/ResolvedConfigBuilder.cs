@@ -104,6 +104,8 @@ public static class ResolvedConfigBuilder
             spec.Artifacts?.Uri, spec.Data?.Train?.Uri, spec.Data?.Validation?.Uri, spec.Data?.Test?.Uri, spec.Data?.Replay?.Data?.Uri,
             spec.Continual?.Ewc?.FisherData?.Uri, spec.BaseModel?.Uri, spec.Curriculum?.Difficulty?.Teacher?.Uri,
         };
+        uris.AddRange(spec.Data?.AdditionalTrain?.Select(s => s.Uri) ?? []);
+        uris.AddRange(spec.Continual?.PreviousTasks?.Select(t => t.Test?.Uri) ?? []);
         return [.. uris.Select(ClaimOf).OfType<string>().Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
     }
 

@@ -88,6 +88,8 @@ public sealed class HealthCheckTests
             ["LabelingQueue Pending"] = new(Lq_, Lq("Pending"), "Progressing", "Waiting for the first scoring round"),
             ["LabelingQueue Scoring"] = new(Lq_, Lq("Scoring", C(ConditionTypes.Ready, "True", "Scoring", "scoring 10000 pool examples")), "Healthy", "scoring 10000 pool examples"),
             ["LabelingQueue Labelling"] = new(Lq_, Lq("Labelling"), "Healthy", "Waiting for labels"),
+            ["LabelingQueue batch not imported"] = new(Lq_, Lq("Labelling", C(LabelingQueueConditions.BatchesImported, "False", "BatchNotImported", "batch-0003.csv: line 4: has 8 fields, the header 7")), "Degraded", "batch-0003.csv: line 4: has 8 fields, the header 7"),
+            ["LabelingQueue every batch imported"] = new(Lq_, Lq("Labelling", C(LabelingQueueConditions.BatchesImported, "True", "AllImported", "The labelling service imported every scored batch")), "Healthy", "Waiting for labels"),
             ["LabelingQueue budget exhausted"] = new(Lq_, Lq("Exhausted", C(ConditionTypes.BudgetExhausted, "True", "BudgetSpent", "500 of 500 labels collected")), "Healthy", "500 of 500 labels collected"),
             ["LabelingQueue Exhausted without condition"] = new(Lq_, Lq("Exhausted"), "Healthy", "Labelling budget exhausted"),
             ["LabelingQueue committee training"] = new(Lq_, Lq("Pending", C(ConditionTypes.Valid, "False", "CommitteeTraining", "spec.strategy.committee: TrainingRun m2 is Running, not Succeeded")), "Progressing", "spec.strategy.committee: TrainingRun m2 is Running, not Succeeded"),

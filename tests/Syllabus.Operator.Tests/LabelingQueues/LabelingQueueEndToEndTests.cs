@@ -73,7 +73,9 @@ public sealed class LabelingQueueEndToEndTests(TrainingRunCluster cluster) : ICl
             Assert.Equal("1", retrained.Metadata.Annotations[LabelingQueueNames.RoundAnnotation]);
             Assert.Equal("digits", retrained.Metadata.Labels[LabelingQueueNames.QueueLabel]);
             Assert.Equal("mnist-digits", retrained.Metadata.Labels["syllabus.dev/model"]);
-            Assert.Equal("pvc://datasets/labelled/round-0001/labels.csv", retrained.Spec.Data.Train.Uri);
+            // The template's training data stays; the export is added to it.
+            Assert.Equal("pvc://datasets/mnist/train.csv", retrained.Spec.Data.Train.Uri);
+            Assert.Equal(["pvc://datasets/labelled/round-0001/labels.csv"], retrained.Spec.Data.AdditionalTrain!.Select(s => s.Uri));
             Assert.Contains(retrained.Metadata.OwnerReferences, o => o.Kind == LabelingQueue.KindName && o.Name == "digits" && o.Controller == true);
             var export = Path.Combine(cluster.Kubelet.ClaimDirectory(ns, "datasets"), "labelled", "round-0001", "labels.csv");
             Assert.Equal(1 + 8, File.ReadLines(export).Count());
@@ -104,6 +106,16 @@ public sealed class LabelingQueueEndToEndTests(TrainingRunCluster cluster) : ICl
             Assert.Equal([LabelingQueueNames.RetrainRun("digits", 1)], created);
             q = (await queues.GetAsync(ns, "digits", Ct))!;
             Assert.Equal((1, 4, 3), (q.Status!.RetrainRounds, q.Status.LabelsSinceRetrain, q.Status.Batches));
+
+            // The retrained run trained on the template's rows and the 8 exported labels, each file read as training data.
+            await Eventually.GetAsync(
+                async () => (await runs.GetAsync(ns, LabelingQueueNames.RetrainRun("digits", 1), Ct))?.Status?.Phase == TrainingRunPhases.Succeeded ? "done" : null,
+                Long, () => "the retrained run to succeed");
+            var report = System.Text.Json.Nodes.JsonNode.Parse(await File.ReadAllTextAsync(
+                Path.Combine(cluster.Kubelet.ClaimDirectory(ns, "artifacts"), "runs", "retrained", LabelingQueueNames.RetrainRun("digits", 1), "report.json"), Ct))!;
+            var files = report["data"]!["files"]!.AsArray().Select(f => (Path: (string)f!["path"]!, Split: (string)f["split"]!, Used: (long)f["rowsUsed"]!)).ToList();
+            Assert.Contains(files, f => f.Path.EndsWith("/mnist/train.csv", StringComparison.Ordinal) && f.Split == "train" && f.Used == 1000);
+            Assert.Contains(files, f => f.Path.EndsWith("/labelled/round-0001/labels.csv", StringComparison.Ordinal) && f.Split == "train" && f.Used == 8);
         }
         finally
         {
@@ -167,7 +179,7 @@ public sealed class LabelingQueueEndToEndTests(TrainingRunCluster cluster) : ICl
     }
 
     [Fact]
-    public async Task A_deploymentRef_pool_queues_the_uncertain_rows_its_serve_pod_kept_under_their_request_ids()
+    public async Task A_deploymentRef_pool_queues_the_uncertain_rows_its_serve_pod_kept_identified_by_content()
     {
         cluster.Require();
         var ns = await cluster.NewNamespaceAsync("lqmd", trainRows: 1000, testRows: 200);
@@ -202,7 +214,7 @@ public sealed class LabelingQueueEndToEndTests(TrainingRunCluster cluster) : ICl
             Assert.Equal(HttpStatusCode.OK, infer.StatusCode);
         }
 
-        // Batch 1: the 5 most uncertain of them (margin), queued under REQUEST#ROW, counted in status.
+        // Batch 1: the 5 most uncertain of them (margin), queued under their content ids, counted in status.
         var q = await WaitForAsync(ns, q => q.Status?.Batches == 1 && q.Status.Pending == 5 && q.Status.UncertainImported == 5, "batch 1 of the serve pod's rows to be queued");
         Assert.Equal(0, q.Status!.UncertainRejected);
         var job = await cluster.Client.BatchV1.ReadNamespacedJobAsync(LabelingQueueNames.ScoreJob("digits", 1, 1), ns, cancellationToken: Ct);
@@ -213,7 +225,9 @@ public sealed class LabelingQueueEndToEndTests(TrainingRunCluster cluster) : ICl
         var labelPod = await ReadyLabelPodAsync(ns);
         var items = System.Text.Json.Nodes.JsonNode.Parse(await http.GetStringAsync(new Uri($"http://{labelPod.Status.PodIP}:{LabelingQueueNames.ContainerPort}/api/items?state=pending"), Ct))!["items"]!.AsArray();
         Assert.Equal(5, items.Count);
-        Assert.All(items, i => Assert.Matches(@"^live-[0-7]#0$", (string)i!["id"]!));
+        // Identified by their content, the requests that sent them kept as their source.
+        Assert.All(items, i => Assert.Matches("^live:[0-9a-f]{32}$", (string)i!["id"]!));
+        Assert.All(items, i => Assert.Matches(@" \(request live-[0-7]#0\)$", (string)i!["source"]!["file"]!));
         Assert.Equal(5, items.Select(i => (string)i!["id"]!).Distinct().Count());
     }
 
@@ -447,7 +461,8 @@ public sealed class LabelingQueueEndToEndTests(TrainingRunCluster cluster) : ICl
               spec:
                 model: {architecture: MLP, hiddenLayers: [16]}
                 data:
-                  train: {uri: pvc://datasets/replaced-by-the-export.csv}
+                  train: {uri: pvc://datasets/mnist/train.csv}
+                  difficultyColumn: difficulty
                   test: {uri: pvc://datasets/mnist/test.csv}
                   classes: ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]
                   normalization: Scale

@@ -379,6 +379,80 @@ public sealed class LabelingQueuePlannerTests
     }
 
     [Fact]
+    public void A_batch_the_labelling_service_could_not_import_is_named_in_status_and_its_round_is_scored_again()
+    {
+        var stats = Stats(total: 10, pending: 0, labelled: 10) with { BatchesNotImported = [new("batch-0003.csv", "line 4: has 8 fields, the header 7")], BatchesNotImportedCount = 1 };
+        var done = Job("digits-score-3-1", "Complete", T0);
+        var queue = Queue(new LabelingQueueStatus { TokenSecret = "digits-token", Batches = 2, Scoring = new LabelingScoringStatus { Batch = 3, Attempt = 1, ItemsBefore = 10 } });
+
+        // Which file and why, in a condition, whatever round is running.
+        var importing = LabelingQueuePlanner.Plan(Observe(queue, stats, [done], now: T0 + TimeSpan.FromSeconds(5)));
+        Assert.Equal((Conditions.False, "BatchNotImported"), (Condition(importing, LabelingQueueConditions.BatchesImported).Status, Condition(importing, LabelingQueueConditions.BatchesImported).Reason));
+        Assert.Contains("batch-0003.csv: line 4: has 8 fields, the header 7", Condition(importing, LabelingQueueConditions.BatchesImported).Message, StringComparison.Ordinal);
+        Assert.Equal("Importing", Condition(importing, LabelingQueueConditions.Scoring).Reason);
+
+        // After the import grace the round is not "exhausted": it failed, and is scored again after the backoff.
+        var failed = LabelingQueuePlanner.Plan(Observe(Queue(importing.Status), stats, [done], now: T0 + LabelingQueuePlanner.ImportGrace));
+        Assert.Equal("BatchNotImported", Condition(failed, LabelingQueueConditions.Scoring).Reason);
+        Assert.Contains("line 4: has 8 fields", Condition(failed, LabelingQueueConditions.Scoring).Message, StringComparison.Ordinal);
+        Assert.Contains(failed.Events, e => e.Reason == "BatchNotImported");
+        Assert.Null(failed.StartScoring);
+        Assert.Equal(2, failed.Status.Batches);
+        var retry = LabelingQueuePlanner.Plan(Observe(Queue(failed.Status), stats, [done], now: T0 + LabelingQueuePlanner.ImportGrace + LabelingQueuePlanner.Backoff(1)));
+        Assert.Equal((3, 2), (retry.StartScoring?.Batch, retry.StartScoring?.Attempt));
+        Assert.Null(retry.Status.Scoring!.SucceededAt); // the new attempt's success is the one that counts
+
+        // Imported at last: the condition turns True.
+        var fine = LabelingQueuePlanner.Plan(Observe(Queue(retry.Status), Stats(total: 12, pending: 2, labelled: 10), [done, Job("digits-score-3-2", "Complete", T0 + TimeSpan.FromMinutes(1))], now: T0 + TimeSpan.FromMinutes(1)));
+        Assert.Equal((Conditions.True, "AllImported"), (Condition(fine, LabelingQueueConditions.BatchesImported).Status, Condition(fine, LabelingQueueConditions.BatchesImported).Reason));
+        Assert.Equal(3, fine.Status.Batches);
+    }
+
+    [Fact]
+    public void An_idle_deploymentRef_queue_waits_longer_after_each_empty_round_and_a_round_with_items_resets_the_wait()
+    {
+        var stats = Stats(total: 20, pending: 0, labelled: 10, skipped: 10, budget: 100);
+        var now = T0;
+        var status = new LabelingQueueStatus { TokenSecret = "digits-token", Batches = 4, Scoring = new LabelingScoringStatus { Batch = 5, Attempt = 1, ItemsBefore = 20 }, ObservedGeneration = 1 };
+        var waits = new List<TimeSpan>();
+        for (var batch = 5; batch <= 12; batch++)
+        {
+            // Round `batch` succeeds and adds nothing within the import grace.
+            var done = Job($"digits-score-{batch}-1", "Complete", now);
+            now += LabelingQueuePlanner.ImportGrace;
+            var exhausted = LabelingQueuePlanner.Plan(Observe(LiveQueue(status), stats, [done], now: now, uncertain: [PodA]));
+            Assert.Equal("PoolExhausted", Condition(exhausted, LabelingQueueConditions.Scoring).Reason);
+            Assert.Equal(batch - 4, exhausted.Status.EmptyRounds);
+
+            // No round until the wait is over; then the next one.
+            var wait = LabelingQueuePlanner.UncertainRescoreAfter(batch - 4);
+            Assert.Contains($"scored again in {wait.TotalSeconds:0}s", Condition(exhausted, LabelingQueueConditions.Scoring).Message, StringComparison.Ordinal);
+            var early = LabelingQueuePlanner.Plan(Observe(LiveQueue(exhausted.Status), stats, [done], now: now + wait - TimeSpan.FromSeconds(1), uncertain: [PodA]));
+            Assert.Null(early.StartScoring);
+            Assert.Equal(TimeSpan.FromSeconds(1), early.RequeueAfter);
+            now += wait;
+            var next = LabelingQueuePlanner.Plan(Observe(LiveQueue(exhausted.Status), stats, [done], now: now, uncertain: [PodA]));
+            Assert.Equal(batch + 1, next.StartScoring?.Batch);
+            waits.Add(wait);
+            status = next.Status;
+        }
+
+        // 1, 2, 4, 8, 16 minutes, then 30 at most.
+        Assert.Equal([1, 2, 4, 8, 16, 30, 30, 30], waits.Select(w => w.TotalMinutes));
+
+        // Round 13 adds items: the count resets, so the next empty round waits a minute again.
+        var imported = LabelingQueuePlanner.Plan(Observe(LiveQueue(status), Stats(total: 23, pending: 3, labelled: 10, skipped: 10, budget: 100), [Job("digits-score-13-1", "Complete", now)], now: now + TimeSpan.FromSeconds(5), uncertain: [PodA]));
+        Assert.Contains(imported.Events, e => e.Reason == "BatchImported");
+        Assert.Equal(13, imported.Status.Batches);
+        Assert.Null(imported.Status.EmptyRounds);
+
+        // A spec edit scores at once and restarts the backoff.
+        var edited = LiveQueue(status);
+        edited.Metadata.Generation = 2;
+        Assert.Null(LabelingQueuePlanner.Plan(Observe(edited, stats, [Job("digits-score-13-1")], now: now, uncertain: [PodA])).Status.EmptyRounds);
+    }
+
+    [Fact]
     public void After_afterLabels_new_labels_one_export_then_one_training_run_with_the_count_it_used()
     {
         var queue = Queue(new LabelingQueueStatus { TokenSecret = "digits-token", Batches = 2 });
@@ -470,17 +544,31 @@ public sealed class LabelingQueuePlannerTests
     }
 
     [Fact]
-    public void The_retrained_run_is_the_template_on_the_export_owned_labelled_and_annotated()
+    public void The_retrained_run_is_the_template_with_the_export_added_owned_labelled_and_annotated()
     {
         var run = LabelingWorkloadBuilder.BuildRetrainRun(Queue(), new RetrainRound(2, "pvc://data/labelled/round-0002/labels.csv", 17));
 
         Assert.Equal("digits-retrain-2", run.Metadata.Name);
-        Assert.Equal("pvc://data/labelled/round-0002/labels.csv", run.Spec.Data.Train.Uri);
+        // The template's training data stays; the export is trained on with it.
+        Assert.Equal("pvc://data/base.csv", run.Spec.Data.Train.Uri);
+        var added = Assert.Single(run.Spec.Data.AdditionalTrain!);
+        Assert.Equal(("pvc://data/labelled/round-0002/labels.csv", DataFormats.Csv), (added.Uri, added.Format));
+        // Both claims are mounted into the run's Job.
+        Assert.Equal(["data", "models"], ResolvedConfigBuilder.ClaimsOf(run.Spec));
         Assert.Equal("pvc://models/retrained/digits-retrain-2", run.Spec.Artifacts.Uri); // its own folder: no round overwrites another's model
         Assert.Equal(("17", "2"), (run.Metadata.Annotations[LabelingQueueNames.LabelCountAnnotation], run.Metadata.Annotations[LabelingQueueNames.RoundAnnotation]));
         Assert.Equal(("digits", "digits", "syllabus"), (run.Metadata.Labels[LabelingQueueNames.QueueLabel], run.Metadata.Labels["syllabus.dev/model"], run.Metadata.Labels[TrainingRunNames.ManagedByLabel]));
         Assert.Equal(("LabelingQueue", "digits", true), (run.Metadata.OwnerReferences.Single().Kind, run.Metadata.OwnerReferences.Single().Name, run.Metadata.OwnerReferences.Single().Controller));
         Assert.Equal("pvc://data/base.csv", Queue().Spec.Retrain!.Template.Spec.Data.Train.Uri); // the template is untouched
+        Assert.Null(Queue().Spec.Retrain!.Template.Spec.Data.AdditionalTrain);
+
+        // A template's own additional sources stay, the export after them.
+        var queue = Queue();
+        queue.Spec.Retrain!.Template.Spec.Data.AdditionalTrain = [new DatasetSource { Uri = "pvc://older/labels.parquet", Format = DataFormats.Parquet }];
+        var withOwn = LabelingWorkloadBuilder.BuildRetrainRun(queue, new RetrainRound(3, "pvc://data/labelled/round-0003/labels.csv", 20));
+        Assert.Equal(["pvc://older/labels.parquet", "pvc://data/labelled/round-0003/labels.csv"], withOwn.Spec.Data.AdditionalTrain!.Select(s => s.Uri));
+        Assert.Equal(["data", "models", "older"], ResolvedConfigBuilder.ClaimsOf(withOwn.Spec));
+        Assert.Single(queue.Spec.Retrain!.Template.Spec.Data.AdditionalTrain!);
     }
 
     [Fact]
@@ -521,6 +609,33 @@ public sealed class LabelingQueuePlannerTests
         Assert.NotEqual(secret.StringData[LabelingQueueNames.TokenKey], LabelingWorkloadBuilder.BuildTokenSecret(queue).StringData[LabelingQueueNames.TokenKey]);
     }
 
+    [Fact]
+    public void Jobs_mounting_the_store_once_the_labelling_pod_runs_are_scheduled_on_its_node()
+    {
+        var image = new TrainerImageOptions { Image = "trainer:dev" };
+        var queue = Queue();
+        var labelPod = LabelingWorkloadBuilder.BuildLabelDeployment(queue, image).Spec.Template.Metadata.Labels;
+
+        // Batch 1 creates the store, before the labelling Deployment exists: no affinity (it would never schedule).
+        Assert.Null(LabelingWorkloadBuilder.BuildScoringJob(queue, new ScoringRound(1, 2, 5, Model), image).Spec.Template.Spec.Affinity);
+
+        // Later rounds and every export mount the store (a ReadWriteOnce claim attaches to one node): the labelling pod's node.
+        foreach (var job in new[] { LabelingWorkloadBuilder.BuildScoringJob(queue, new ScoringRound(2, 1, 5, Model), image), LabelingWorkloadBuilder.BuildExportJob(queue, 1, image) })
+        {
+            var affinity = job.Spec.Template.Spec.Affinity;
+            Assert.Null(affinity.PodAntiAffinity);
+            Assert.Null(affinity.NodeAffinity);
+            Assert.Null(affinity.PodAffinity.PreferredDuringSchedulingIgnoredDuringExecution);
+            var term = Assert.Single(affinity.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution);
+            Assert.Equal("kubernetes.io/hostname", term.TopologyKey);
+            Assert.Null(term.Namespaces); // the queue's own namespace
+            Assert.Equal(labelPod, term.LabelSelector.MatchLabels);
+            Assert.Equal(LabelingQueueNames.LabelRole, term.LabelSelector.MatchLabels[LabelingQueueNames.RoleLabel]);
+            // The Job's own pods do not match it (another role), so only the labelling pod places them.
+            Assert.NotEqual(job.Spec.Template.Metadata.Labels[LabelingQueueNames.RoleLabel], term.LabelSelector.MatchLabels[LabelingQueueNames.RoleLabel]);
+        }
+    }
+
     [Theory]
     [InlineData("QueryByCommittee", "", null, "pvc://data/labelled", "spec.strategy.committee: QueryByCommittee needs a committee: at least one TrainingRun besides spec.model")]
     [InlineData("Margin", "other", null, "pvc://data/labelled", "spec.strategy.committee: committee is only for QueryByCommittee")]
@@ -555,6 +670,10 @@ public sealed class LabelingQueuePlannerTests
     {
         var stats = HttpLabelStatsReader.Parse("""{"total":10,"pending":2,"labelled":7,"skipped":1,"budget":12,"budgetLeft":5,"budgetExhausted":false,"perLabel":{},"lastEventSeq":9}"""u8, "pod");
         Assert.Equal(new LabelStats(10, 2, 7, 1, 12, 5, false, 9), stats);
+        var withBad = HttpLabelStatsReader.Parse("""{"total":10,"pending":2,"labelled":7,"skipped":1,"lastEventSeq":9,"batchesNotImported":[{"file":"batch-0003.csv","reason":"line 4: has 8 fields, the header 7","at":"2026-01-01T00:00:00Z"}],"batchesNotImportedCount":2}"""u8, "pod");
+        Assert.Equal([new BatchNotImported("batch-0003.csv", "line 4: has 8 fields, the header 7")], withBad.BatchesNotImported);
+        Assert.Equal(2, withBad.BatchesNotImportedCount);
+        Assert.Throws<LabelStatsException>(() => HttpLabelStatsReader.Parse("""{"total":10,"pending":2,"labelled":7,"skipped":1,"batchesNotImported":[{"reason":"x"}]}"""u8, "pod"));
         Assert.Throws<LabelStatsException>(() => HttpLabelStatsReader.Parse("""{"total":10}"""u8, "pod"));
         Assert.Throws<LabelStatsException>(() => HttpLabelStatsReader.Parse("<html>"u8, "pod"));
     }

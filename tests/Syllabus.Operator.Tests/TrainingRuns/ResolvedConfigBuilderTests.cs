@@ -108,4 +108,20 @@ public sealed class ResolvedConfigBuilderTests
     [InlineData("data/x.csv", null)]
     [InlineData("pvc:///x", null)]
     public void Claims_come_from_pvc_URIs_only(string uri, string? claim) => Assert.Equal(claim, ResolvedConfigBuilder.ClaimOf(uri));
+
+    [Fact]
+    public void Every_data_source_the_trainer_reads_has_its_claim_mounted()
+    {
+        var spec = new TrainingRunSpec
+        {
+            Data = new DataSpec
+            {
+                Train = new DatasetSource { Uri = "pvc://datasets/train.csv" },
+                AdditionalTrain = [new DatasetSource { Uri = "pvc://labels/round-0001/labels.csv" }, new DatasetSource { Uri = "file:///local.csv" }],
+            },
+            Continual = new ContinualSpec { PreviousTasks = [new PreviousTask { Name = "task-1", Test = new DatasetSource { Uri = "pvc://old-tasks/test.csv" } }] },
+            Artifacts = new ArtifactsSpec { Uri = "pvc://artifacts/run" },
+        };
+        Assert.Equal(["artifacts", "datasets", "labels", "old-tasks"], ResolvedConfigBuilder.ClaimsOf(spec));
+    }
 }

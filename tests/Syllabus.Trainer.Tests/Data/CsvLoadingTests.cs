@@ -31,6 +31,53 @@ public sealed class CsvLoadingTests : IDisposable
     }
 
     [Fact]
+    public void Additional_training_sources_are_trained_on_with_train_and_fitted_with_it()
+    {
+        var train = dir.Csv("train.csv", "x,label", "1,a", "3,b");
+        // Its columns in another order (matched by name), a class train lacks, and a bad row reported where it is.
+        var more = dir.Csv("more/labels.csv", "label,x", "c,5", "a,oops");
+        var val = dir.Csv("val.csv", "x,label", "2,a");
+        var spec = Specs.Csv(train, val, Normalizations.MinMax);
+        spec.AdditionalTrain = [new DatasetSource { Uri = more }];
+        spec.MaxBadRows = 1;
+
+        var data = DataLoader.Load(spec, dir.Path, seed: 1);
+
+        Assert.Equal(["a", "b", "c"], data.Schema.Classes);
+        Assert.Equal([0L, 1, 2], data.Train.Labels);
+        // MinMax fitted on every training row (1..5), the additional one included.
+        Assert.Equal([0f, 0.5f, 1f], data.Train.Features);
+        Assert.Equal([0.25f], data.Validation.Features);
+        Assert.Equal([(dir.Full(train), "train", 2L), (dir.Full(more), "train", 1L)], data.Report.Files.Where(f => f.Split == "train").Select(f => (f.Path, f.Split, f.RowsUsed)));
+        var bad = Assert.Single(data.Report.BadRows);
+        Assert.Equal((dir.Full(more), 3L, "x"), (bad.File, bad.Line, bad.Column));
+
+        // Without a validation file the hold-out is drawn from train's and the additional rows together.
+        spec.Validation = null;
+        spec.ValidationFraction = 0.5;
+        spec.MaxBadRows = 1;
+        var split = DataLoader.Load(spec, dir.Path, seed: 1);
+        Assert.Equal(3, split.Train.Count + split.Validation.Count);
+    }
+
+    [Theory]
+    [InlineData("x,label,y", "1,a,2", "has column 'y', which data.train")]
+    [InlineData("x", "1", "has no column 'label'")]
+    public void An_additional_training_source_with_other_columns_is_an_error_naming_file_and_column(string header, string row, string expected)
+    {
+        var train = dir.Csv("train.csv", "x,label", "1,a", "3,b");
+        var more = dir.Csv("more.csv", header, row);
+        var spec = Specs.Csv(train, dir.Csv("val.csv", "x,label", "2,a"));
+        spec.AdditionalTrain = [new DatasetSource { Uri = train }, new DatasetSource { Uri = more }];
+
+        var error = Assert.Throws<DataException>(() => DataLoader.Load(spec, dir.Path, seed: 1));
+
+        Assert.Contains("data.additionalTrain[1]", error.Message, StringComparison.Ordinal);
+        Assert.Contains(dir.Full(more), error.Message, StringComparison.Ordinal);
+        Assert.Contains(expected, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Text_labels_become_sorted_class_names()
     {
         var train = dir.Csv("train.csv", "x,label", "1,dog", "2,cat", "3,emu", "4,cat");

@@ -121,4 +121,61 @@ public sealed class LabelCommandTests : IDisposable
         Assert.Contains("batch-2.csv: 2 new items", service.Output);
         Assert.Equal(["cat", "dog"], (await client.GetFromJsonAsync<JsonObject>("/api/config", cancellationToken))!["labels"]!.AsArray().Select(l => (string)l!));
     }
+
+    [Fact]
+    public async Task A_bad_batch_at_start_up_is_reported_kept_and_skipped_and_the_service_serves_the_rest()
+    {
+        var cancellationToken = TestContext.Current.CancellationToken;
+        var batches = Directory.CreateDirectory(_folder.Full("batches")).FullName;
+        // batch-0: its manifest is not JSON, so it cannot create the store either; batch-2: a record with a cell too many.
+        var unreadable = LabelProcess.WriteBatch(batches, 2, first: 10, name: "batch-0.csv");
+        File.WriteAllText(Syllabus.Trainer.Scoring.ScoredBatchFile.ManifestPath(unreadable), "{ not json");
+        LabelProcess.WriteManifest(LabelProcess.WriteBatch(batches, 3, name: "batch-1.csv"));
+        var malformed = LabelProcess.WriteBatch(batches, 2, first: 4, name: "batch-2.csv");
+        File.AppendAllText(malformed, "item-6,6,0.1,cat,0.6,6.25,6,extra\n");
+        LabelProcess.WriteManifest(malformed);
+        LabelProcess.WriteManifest(LabelProcess.WriteBatch(batches, 2, first: 7, name: "batch-3.csv"));
+
+        using var service = await LabelProcess.StartAsync("--store", _folder.Full("labels.db"), "--pool-dir", batches, "--pool-poll-seconds", "1");
+        using var client = new HttpClient { BaseAddress = service.Address };
+        async Task<JsonObject> Stats() => (await client.GetFromJsonAsync<JsonObject>("/api/stats", cancellationToken))!;
+
+        // The good batches are served; the bad ones are named with the reason, in the log and in the stats, and kept.
+        var stats = await Stats();
+        Assert.Equal(3 + 2, (int)stats["total"]!);
+        var failures = stats["batchesNotImported"]!.AsArray().Select(f => ((string)f!["file"]!, (string)f["reason"]!)).ToList();
+        Assert.Equal(2, (int)stats["batchesNotImportedCount"]!);
+        Assert.Equal(["batch-0.csv", "batch-2.csv"], failures.Select(f => f.Item1));
+        Assert.Contains("not a scored batch manifest", failures[0].Item2, StringComparison.Ordinal);
+        Assert.Equal("line 4: has 8 fields, the header 7", failures[1].Item2);
+        Assert.Contains($"error: {malformed}: ", service.Output, StringComparison.Ordinal);
+        Assert.Contains("(not imported; the file is kept and imported again once it changes)", service.Output, StringComparison.Ordinal);
+        Assert.True(File.Exists(malformed));
+        using (var absent = await client.GetAsync(new Uri("/api/items/item-4", UriKind.Relative), cancellationToken))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.NotFound, absent.StatusCode);
+        }
+
+        // Rewritten, the batch is imported and no longer reported.
+        LabelProcess.WriteManifest(LabelProcess.WriteBatch(batches, 2, first: 4, name: "batch-2.csv"));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while ((int)(stats = await Stats())["total"]! != 7)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), service.Output);
+            await Task.Delay(200, cancellationToken);
+        }
+
+        Assert.Equal(["batch-0.csv"], stats["batchesNotImported"]!.AsArray().Select(f => (string)f!["file"]!));
+    }
+
+    [Fact]
+    public async Task A_pool_folder_with_no_batch_that_can_create_the_store_is_an_error_naming_each()
+    {
+        var batches = Directory.CreateDirectory(_folder.Full("batches")).FullName;
+        var unreadable = LabelProcess.WriteBatch(batches, 2, name: "batch-1.csv");
+        File.WriteAllText(Syllabus.Trainer.Scoring.ScoredBatchFile.ManifestPath(unreadable), "[]");
+        var (exit, _, error) = await RunAsync(new LabelArguments(_folder.Full("labels.db"), [], PoolDirectory: batches, Urls: ["http://127.0.0.1:0"]));
+        Assert.Equal(2, exit);
+        Assert.Contains("no batch could create the store (batch-1.csv: ", error, StringComparison.Ordinal);
+    }
 }

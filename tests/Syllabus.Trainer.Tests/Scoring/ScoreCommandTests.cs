@@ -7,7 +7,7 @@ using Syllabus.Trainer.Training;
 
 namespace Syllabus.Trainer.Tests.Scoring;
 
-/// <summary>Three tiny models on the blob data: two with the same feature schema (a committee) and one min-max normalised.</summary>
+/// <summary>Four tiny models on the blob data: two with the same feature schema, one min-max normalised, one without feature f7.</summary>
 public sealed class ScoreFixture : IDisposable
 {
     internal TrainerFixture Data { get; } = new(trainRows: 300, testRows: 60);
@@ -20,7 +20,10 @@ public sealed class ScoreFixture : IDisposable
         ModelA = Train("a", "[16]");
         ModelB = Train("b", "[8, 8]");
         Standardised = Train("standardised", "[16]", "    normalization: MinMax");
+        WithoutF7 = Train("without-f7", "[16]", "    featureColumns: [f0, f1, f2, f3, f4, f5, f6]");
     }
+
+    public string WithoutF7 { get; }
 
     public string ModelA { get; }
 
@@ -133,9 +136,46 @@ public sealed class ScoreCommandTests(ScoreFixture fixture) : IClassFixture<Scor
         Assert.Equal(2, alone.Exit);
         Assert.Contains("two --model or more", alone.Error);
 
-        var mixed = Score("--model", fixture.ModelA, "--model", fixture.Standardised, "--pool", pool, "--strategy", "consensus-entropy", "--batch", "5", "--out", outFile);
+        // Other feature columns: not one committee.
+        var mixed = Score("--model", fixture.ModelA, "--model", fixture.WithoutF7, "--pool", pool, "--strategy", "consensus-entropy", "--batch", "5", "--out", outFile);
         Assert.Equal(2, mixed.Exit);
-        Assert.Contains($"--model {fixture.Standardised}: its feature schema", mixed.Error);
+        Assert.Contains("does not take", mixed.Error);
+        Assert.Contains("feature column 'f7'; a committee's members must take the same feature columns", mixed.Error);
+    }
+
+    [Fact]
+    public void Committee_members_encode_the_rows_with_their_own_fitted_normalisation()
+    {
+        var pool = Pool("pool-own-encoders.csv");
+        Dictionary<string, double[]> Probabilities(params string[] models)
+        {
+            var outFile = Path.Combine(fixture.Folder, $"own-encoders-{Guid.NewGuid():N}.csv");
+            var (exit, _, error) = Score([.. models.SelectMany(m => new[] { "--model", m }), "--pool", pool, "--strategy", models.Length > 1 ? "consensus-entropy" : "entropy", "--batch", "100", "--out", outFile]);
+            Assert.True(exit == 0, error);
+            return File.ReadAllLines(outFile).Skip(1).Select(l => l.Split(','))
+                .ToDictionary(c => c[0], c => c[5..8].Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray());
+        }
+
+        // A (standardised inputs) and the MinMax model, each alone, then as a committee.
+        var a = Probabilities(fixture.ModelA);
+        var minMax = Probabilities(fixture.Standardised);
+        var committee = Probabilities(fixture.ModelA, fixture.Standardised);
+
+        Assert.Equal(60, committee.Count);
+        // The committee's probabilities are the mean of what each member gives on its own, row by row.
+        foreach (var (id, p) in committee)
+        {
+            Assert.Equal([.. a[id].Zip(minMax[id], (x, y) => (x + y) / 2)], p, (x, y) => Math.Abs(x - y) < 1e-5);
+        }
+
+        // The members' fitted preprocessing differs: A's standardised encoding is not what the MinMax model takes.
+        Assert.NotEqual(ModelBundleSchema(fixture.ModelA), ModelBundleSchema(fixture.Standardised));
+    }
+
+    private static string ModelBundleSchema(string model)
+    {
+        using var bundle = Syllabus.Trainer.Bundles.ModelBundle.Load(model, TorchSharp.torch.CPU);
+        return bundle.Schema.Normalization;
     }
 
     [Fact]
@@ -158,7 +198,7 @@ public sealed class ScoreCommandTests(ScoreFixture fixture) : IClassFixture<Scor
     }
 
     [Fact]
-    public void Scores_a_serving_models_uncertain_rows_named_by_request_and_row()
+    public void A_serving_models_uncertain_rows_are_identified_by_content_not_by_the_clients_request_id()
     {
         static JsonObject Row(string id, int row, JsonNode? first)
         {
@@ -171,18 +211,29 @@ public sealed class ScoreCommandTests(ScoreFixture fixture) : IClassFixture<Scor
             return new JsonObject { ["id"] = id, ["row"] = row, ["uncertainty"] = 0.3, ["inputs"] = inputs };
         }
 
+        // A client reused req-1 for two different rows; req-2 sent the first row again; req-7's row is not a number.
         var json = Path.Combine(fixture.Folder, "uncertain.json");
         File.WriteAllText(json, new JsonObject
         {
             ["model"] = "a",
-            ["rows"] = new JsonArray(Row("req-1", 0, 1.5), Row("req-1", 2, 2.5), Row("req-7", 1, "oops")),
+            ["rows"] = new JsonArray(Row("req-1", 0, 1.5), Row("req-1", 0, 2.5), Row("req-2", 0, 1.5), Row("req-7", 1, "oops")),
         }.ToJsonString());
         var outFile = Path.Combine(fixture.Folder, "uncertain-batch.csv");
         var (exit, _, error) = Score("--model", fixture.ModelA, "--pool", json, "--strategy", "margin", "--batch", "5", "--out", outFile);
         Assert.True(exit == 0, error);
-        Assert.Equal(["req-1#0", "req-1#2"], File.ReadAllLines(outFile).Skip(1).Select(l => l.Split(',')[0]).Order());
-        Assert.Contains("req-7#1", File.ReadAllText(Path.Combine(fixture.Folder, "uncertain-batch.rejects.csv")));
-        Assert.Equal("request_id", ScoredBatchManifest.Load(outFile + ".json").IdColumn);
+
+        // Both rows of req-1 are kept, under ids of their content; the repeated row is one row naming both requests.
+        var batch = File.ReadAllLines(outFile).Skip(1).Select(l => l.Split(',')).ToDictionary(r => r[8], r => r[0]);
+        Assert.Equal([$"{json} (request req-1#0)", $"{json} (request req-1#0; req-2#0)"], batch.Keys.Order(StringComparer.Ordinal));
+        Assert.All(batch.Values, id => Assert.Matches("^live:[0-9a-f]{32}$", id));
+        Assert.NotEqual(batch[$"{json} (request req-1#0)"], batch[$"{json} (request req-1#0; req-2#0)"]);
+        Assert.Equal(PoolReader.ContentId([.. Enumerable.Range(0, 8).Select(f => KeyValuePair.Create($"f{f}", (string?)(f == 0 ? "1.5" : "0.5")))]), batch[$"{json} (request req-1#0; req-2#0)"]);
+        Assert.Contains("request req-7#1: ", File.ReadAllText(Path.Combine(fixture.Folder, "uncertain-batch.rejects.csv")));
+        Assert.Equal(PoolReader.UncertainIdColumn, ScoredBatchManifest.Load(outFile + ".json").IdColumn);
+
+        // The identity does not hang on the order of the inputs, and a missing value is not the text "null".
+        Assert.Equal(PoolReader.ContentId([new("a", "1"), new("b", null)]), PoolReader.ContentId([new("b", null), new("a", "1")]));
+        Assert.NotEqual(PoolReader.ContentId([new("a", "1"), new("b", null)]), PoolReader.ContentId([new("a", "1"), new("b", "null")]));
     }
 
     [Fact]
@@ -211,11 +262,11 @@ public sealed class ScoreCommandTests(ScoreFixture fixture) : IClassFixture<Scor
         Assert.True(exit == 0, error);
         Assert.Contains("7 uncertain rows from 2 serve pods: 4 selected, 0 already in the store, 3 rejected", output);
 
-        // The matching pod's rows are in the batch under their request ids, sourced from its URL, with the dataset's rows.
+        // The matching pod's rows are in the batch under their content ids, sourced from its URL and request, with the dataset's rows.
         var batch = File.ReadAllLines(outFile).Skip(1).Select(l => l.Split(',')).ToList();
-        Assert.Equal(["req-0#0", "req-1#0", "req-2#0", "req-3#0"], batch.Select(r => r[0]).Where(id => id.StartsWith("req-", StringComparison.Ordinal)).Order());
+        var live = batch.Where(r => r[0].StartsWith("live:", StringComparison.Ordinal)).ToList();
+        Assert.Equal([.. Enumerable.Range(0, 4).Select(r => $"{pods.Url("/same/")} (request req-{r}#0)")], live.Select(r => r[8]).Order(StringComparer.Ordinal));
         Assert.Equal(60 + 4, batch.Count);
-        Assert.All(batch.Where(r => r[0].StartsWith("req-", StringComparison.Ordinal)), r => Assert.Contains(pods.Url("/same/"), r));
 
         // The other schema's rows: rejected with the reason, never imputed.
         var rejects = File.ReadAllLines(Path.Combine(fixture.Folder, "uncertain-merge", "batch.rejects.csv"));
@@ -226,7 +277,7 @@ public sealed class ScoreCommandTests(ScoreFixture fixture) : IClassFixture<Scor
         var summary = JsonNode.Parse(File.ReadAllText(termination))!;
         Assert.Equal((7, 4, 3, 0), ((int)summary["uncertainRows"]!, (int)summary["uncertainSelected"]!, (int)summary["uncertainRejected"]!, (int)summary["uncertainExcluded"]!));
         Assert.Equal((64, 2 + 3), ((int)summary["selectedRows"]!, (int)summary["rejectedRows"]!));
-        Assert.StartsWith($"{pods.Url("/other/")} req-0#1: the serving model's inputs are not the scoring model's", (string)summary["firstUncertainReject"]!, StringComparison.Ordinal);
+        Assert.Matches($"^{System.Text.RegularExpressions.Regex.Escape(pods.Url("/other/"))} live:[0-9a-f]{{32}}: request req-0#1: the serving model's inputs are not the scoring model's", (string)summary["firstUncertainReject"]!);
         Assert.True(File.ReadAllText(termination).Length < 4096, "a termination message is at most 4096 bytes");
 
         // Without a dataset the pool is the serve pods' rows alone; an unreachable pod fails the run naming its URL.
@@ -237,6 +288,31 @@ public sealed class ScoreCommandTests(ScoreFixture fixture) : IClassFixture<Scor
         Assert.Equal((2, true), (gone.Exit, gone.Error.Contains($"--uncertain {pods.Url("/missing/")}: answered 404", StringComparison.Ordinal)));
         var none = Score("--model", fixture.ModelA, "--strategy", "margin", "--batch", "2", "--out", Path.Combine(fixture.Folder, "uncertain-none", "batch.csv"));
         Assert.Equal((2, true), (none.Exit, none.Error.Contains("give a pool file, an --uncertain URL, or both", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public void Two_serve_pods_reusing_a_request_id_give_both_rows_and_a_row_both_kept_is_one()
+    {
+        static JsonObject Body(params (string Id, double First)[] rows) => new()
+        {
+            ["model"] = "served",
+            ["rows"] = new JsonArray([.. rows.Select(r => (JsonNode)new JsonObject
+            {
+                ["id"] = r.Id,
+                ["row"] = 0,
+                ["uncertainty"] = 0.4,
+                ["inputs"] = new JsonObject([.. Enumerable.Range(0, 8).Select(f => KeyValuePair.Create($"f{f}", (JsonNode?)(f == 0 ? r.First : 0.25)))]),
+            })]),
+        };
+
+        // Each pod numbers its own requests: both have a req-1, with different rows; pod b also kept pod a's row (req-5).
+        using var pods = new UncertainPods(new Dictionary<string, JsonObject> { ["/a/"] = Body(("req-1", 1.0)), ["/b/"] = Body(("req-1", 2.0), ("req-5", 1.0)) });
+        var outFile = Path.Combine(fixture.Folder, "uncertain-pods", "batch.csv");
+        var (exit, output, error) = Score("--model", fixture.ModelA, "--uncertain", pods.Url("/a/"), "--uncertain", pods.Url("/b/"), "--strategy", "margin", "--batch", "10", "--out", outFile);
+        Assert.True(exit == 0, error);
+        Assert.Contains("2 selected, 0 already in the store, 0 rejected", output);
+        var sources = File.ReadAllLines(outFile).Skip(1).Select(l => l.Split(',')[8]).Order(StringComparer.Ordinal).ToList();
+        Assert.Equal([$"{pods.Url("/a/")} (request req-1#0; req-5#0)", $"{pods.Url("/b/")} (request req-1#0)"], sources);
     }
 
     /// <summary>Serve pods' `GET .../uncertain` bodies on a loopback HttpListener, by path; any other path is a 404.</summary>

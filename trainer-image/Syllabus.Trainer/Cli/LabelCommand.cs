@@ -64,12 +64,8 @@ public static class LabelCommand
         {
             Validate(arguments);
             var watcher = arguments.PoolDirectory is { } folder ? new BatchFolder(folder) : null;
-            if (watcher is not null)
-            {
-                arguments = arguments with { Pool = [.. arguments.Pool, .. watcher.NewBatches()] };
-            }
-
-            store = await OpenAsync(arguments, output, cancellationToken);
+            var failures = new BatchImportFailures();
+            store = await OpenAsync(arguments, watcher?.NewBatches() ?? [], failures, output, error, cancellationToken);
             if (arguments.Export is { } exportPath)
             {
                 await ExportAsync(store, exportPath, arguments.ExportFormat, arguments.TerminationMessagePath, output, cancellationToken);
@@ -77,7 +73,7 @@ public static class LabelCommand
             }
 
             var token = ReadOrCreateToken(arguments, output);
-            var server = await LabelServer.StartAsync(store, token, arguments.Urls ?? [$"http://0.0.0.0:{arguments.Port}"], cancellationToken);
+            var server = await LabelServer.StartAsync(store, token, arguments.Urls ?? [$"http://0.0.0.0:{arguments.Port}"], cancellationToken, failures);
             store = null;
             await using (server)
             {
@@ -85,7 +81,7 @@ public static class LabelCommand
                 output.WriteLine($"labelling {stats.Total} items ({stats.Pending} pending, {stats.Labelled} labelled, {stats.Skipped} skipped; budget {arguments.Budget?.ToString(CultureInfo.InvariantCulture) ?? "none"}) at {string.Join(", ", server.Addresses)}");
                 output.WriteLine($"writes need 'Authorization: Bearer TOKEN' with the token in {TokenPath(arguments)}; the UI asks for it once");
                 using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                var polling = watcher is null ? Task.CompletedTask : PollAsync(watcher, server, TimeSpan.FromSeconds(arguments.PoolPollSeconds), output, error, stopping.Token);
+                var polling = watcher is null ? Task.CompletedTask : PollAsync(watcher, server, failures, TimeSpan.FromSeconds(arguments.PoolPollSeconds), output, error, stopping.Token);
                 await server.WaitForShutdownAsync(cancellationToken);
                 await stopping.CancelAsync();
                 await polling;
@@ -171,12 +167,17 @@ public static class LabelCommand
         }
     }
 
-    /// <summary>Opens the store, creating it from the first batch (or Label Studio file) and --labels, and imports the inputs.</summary>
-    private static async Task<LabelStore> OpenAsync(LabelArguments arguments, TextWriter output, CancellationToken cancellationToken)
+    /// <summary>
+    /// Opens the store, creating it from the first batch (or Label Studio file) and --labels, and imports the inputs:
+    /// a --pool file strictly (a bad one is bad input), a batch found in --pool-dir leniently (a bad one is reported,
+    /// recorded in <paramref name="failures"/> and skipped, its file left where it is, so the service still starts).
+    /// </summary>
+    private static async Task<LabelStore> OpenAsync(LabelArguments arguments, IReadOnlyList<string> folderBatches, BatchImportFailures failures, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
         var existing = LabelStore.ReadSchema(Path.GetFullPath(arguments.Store));
         StoreSchema? schema = existing;
         JsonNode? labelStudio = arguments.ImportLabelStudio is { } ls ? JsonNode.Parse(File.ReadAllText(ls)) : null;
+        var unusable = new HashSet<string>(StringComparer.Ordinal);
         if (schema is null)
         {
             if (arguments.Pool.Count > 0)
@@ -185,6 +186,31 @@ public static class LabelCommand
                 var labels = arguments.Labels ?? manifest?.Classes
                     ?? throw new InputException($"--labels: {arguments.Pool[0]} has no manifest ({Path.GetFileName(arguments.Pool[0])}.json) naming the classes; give the label set");
                 schema = LabelExchange.SchemaFor(arguments.Pool[0], labels, manifest);
+            }
+            else if (folderBatches.Count > 0 && labelStudio is null)
+            {
+                // The store takes its columns from the first batch whose manifest reads; the others wait their turn.
+                foreach (var batch in folderBatches)
+                {
+                    try
+                    {
+                        var manifest = LabelExchange.ManifestOf(batch);
+                        var labels = arguments.Labels ?? manifest?.Classes
+                            ?? throw new InvalidDataException($"{batch}: no manifest naming the classes, and no --labels");
+                        schema = LabelExchange.SchemaFor(batch, labels, manifest);
+                        break;
+                    }
+                    catch (Exception e) when (IsBadBatch(e))
+                    {
+                        Skip(batch, e, failures, error);
+                        unusable.Add(batch);
+                    }
+                }
+
+                if (schema is null)
+                {
+                    throw new InputException($"--pool-dir {arguments.PoolDirectory}: no batch could create the store ({string.Join("; ", failures.Snapshot().Select(f => $"{f.File}: {f.Reason}"))})");
+                }
             }
             else if (labelStudio is not null)
             {
@@ -205,6 +231,11 @@ public static class LabelCommand
                 output.WriteLine($"{batch}: {await LabelExchange.ImportBatchAsync(store, batch, cancellationToken)} new items");
             }
 
+            foreach (var batch in folderBatches.Where(b => !unusable.Contains(b)))
+            {
+                await ImportFolderBatchAsync(batch, b => LabelExchange.ImportBatchAsync(store, b, cancellationToken), failures, output, error);
+            }
+
             if (labelStudio is not null)
             {
                 var (tasks, added, applied) = await LabelExchange.ImportLabelStudioAsync(store, labelStudio, Path.GetFileName(arguments.ImportLabelStudio!), cancellationToken);
@@ -221,7 +252,7 @@ public static class LabelCommand
     }
 
     /// <summary>Imports the batches that appear in --pool-dir while serving; a bad batch is reported and skipped, the service goes on.</summary>
-    private static async Task PollAsync(BatchFolder folder, LabelServer server, TimeSpan interval, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    private static async Task PollAsync(BatchFolder folder, LabelServer server, BatchImportFailures failures, TimeSpan interval, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
         using var timer = new PeriodicTimer(interval);
         try
@@ -230,15 +261,7 @@ public static class LabelCommand
             {
                 foreach (var batch in folder.NewBatches())
                 {
-                    try
-                    {
-                        var added = await server.ImportBatchAsync(batch, cancellationToken);
-                        output.WriteLine($"{batch}: {added} new items");
-                    }
-                    catch (Exception e) when (e is DataException or LabelingException or InvalidDataException or IOException)
-                    {
-                        error.WriteLine($"error: {(e.Message.StartsWith(batch, StringComparison.Ordinal) ? "" : batch + ": ")}{e.Message} (skipped until the file changes)");
-                    }
+                    await ImportFolderBatchAsync(batch, b => server.ImportBatchAsync(b, cancellationToken), failures, output, error);
                 }
             }
         }
@@ -246,6 +269,30 @@ public static class LabelCommand
         {
             // Stopping.
         }
+    }
+
+    /// <summary>Imports one batch of --pool-dir: a success clears its earlier failure, a bad batch is reported, recorded and skipped.</summary>
+    private static async Task ImportFolderBatchAsync(string batch, Func<string, Task<int>> import, BatchImportFailures failures, TextWriter output, TextWriter error)
+    {
+        try
+        {
+            var added = await import(batch);
+            failures.Clear(batch);
+            output.WriteLine($"{batch}: {added} new items");
+        }
+        catch (Exception e) when (IsBadBatch(e))
+        {
+            Skip(batch, e, failures, error);
+        }
+    }
+
+    private static bool IsBadBatch(Exception e) => e is DataException or LabelingException or InvalidDataException or IOException or JsonException;
+
+    private static void Skip(string batch, Exception e, BatchImportFailures failures, TextWriter error)
+    {
+        var reason = BatchImportFailures.ReasonOf(batch, e);
+        failures.Record(batch, reason, DateTimeOffset.UtcNow);
+        error.WriteLine($"error: {batch}: {reason} (not imported; the file is kept and imported again once it changes)");
     }
 
     /// <summary>The finished batches of a folder (BATCH.csv with its BATCH.csv.json, which `score` writes last) not seen before, or changed since.</summary>

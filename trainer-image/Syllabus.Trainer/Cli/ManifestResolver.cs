@@ -113,6 +113,11 @@ public static partial class ManifestResolver
         }
 
         data.Train.Uri = Expand(data.Train.Uri, "spec.data.train.uri", environment);
+        foreach (var (source, i) in (data.AdditionalTrain ?? []).Select((s, i) => (s, i)))
+        {
+            source.Uri = Expand(source.Uri, $"spec.data.additionalTrain[{i}].uri", environment);
+        }
+
         if (data.Validation is { } validation)
         {
             validation.Uri = Expand(validation.Uri, "spec.data.validation.uri", environment);

@@ -26,7 +26,7 @@ public static class ScoreCommand
     {
         var models = new Option<string[]>("--model", "-m") { Description = "Model artifact folder or URI; several make a committee (same feature schema required)", Required = true };
         var pool = new Option<string[]>("--pool") { Description = "Unlabelled rows: CSV, Parquet (.parquet) or a ModelDeployment's uncertain rows (.json); repeatable" };
-        var uncertain = new Option<string[]>("--uncertain") { Description = "A serve pod's GET /v2/models/M/uncertain URL: its kept rows join the pool (REQUEST#ROW ids); repeatable" };
+        var uncertain = new Option<string[]>("--uncertain") { Description = "A serve pod's GET /v2/models/M/uncertain URL: its kept rows join the pool (identified by their content, live:HASH; their REQUEST#ROW in the source); repeatable" };
         var terminationPath = new Option<string?>("--termination-message-path") { Description = "Also write the batch's counts as compact JSON here (a Job's /dev/termination-log, read by the LabelingQueue operator)" };
         var strategy = new Option<string>("--strategy") { Description = $"One of {string.Join(", ", AcquisitionStrategies.All)}", Required = true };
         strategy.AcceptOnlyFromAmong([.. AcquisitionStrategies.All]);
@@ -79,10 +79,10 @@ public static class ScoreCommand
                     throw new InputException($"--model {model}: {e.Message}", e);
                 }
 
-                if (bundles[^1].SchemaFingerprint != bundles[0].SchemaFingerprint)
+                // Members may differ in their fitted preprocessing (each encodes the rows itself), not in columns or classes.
+                if (PoolScorer.CommitteeProblem([bundles[0], bundles[^1]]) is { } problem)
                 {
-                    throw new InputException(
-                        $"--model {model}: its feature schema (fingerprint {bundles[^1].SchemaFingerprint[..12]}) differs from {arguments.Models[0]}'s ({bundles[0].SchemaFingerprint[..12]}); a committee's members must take the same input and predict the same classes");
+                    throw new InputException(problem);
                 }
             }
 
@@ -117,10 +117,13 @@ public static class ScoreCommand
             var idColumn = pool.IdColumn;
             var featureColumns = pool.Columns.Where(c => c != idColumn).ToList();
             ScoredBatchFile.Header(first.Classes, featureColumns);
-            var unknown = featureColumns.FirstOrDefault(c => !first.Schema.Columns.Any(f => f.Name == c) && !first.Schema.NonFeatureColumns.Contains(c));
-            if (unknown is not null)
+            foreach (var bundle in bundles)
             {
-                throw new InputException($"--pool: column '{unknown}' is not an input of the model (nor its label or a special column); name it with --id-column if it identifies rows, or remove it");
+                var unknown = featureColumns.FirstOrDefault(c => !bundle.Schema.Columns.Any(f => f.Name == c) && !bundle.Schema.NonFeatureColumns.Contains(c));
+                if (unknown is not null)
+                {
+                    throw new InputException($"--pool: column '{unknown}' is not an input of the model{(bundles.Count > 1 ? $" {bundle.Folder}" : "")} (nor its label or a special column); name it with --id-column if it identifies rows, or remove it");
+                }
             }
 
             var selection = new SelectionOptions(arguments.Batch, arguments.Seed, AcquisitionStrategies.SmallestFirst(arguments.Strategy), arguments.BalanceClasses,

@@ -68,6 +68,14 @@ public static class DataLoader
         IReadOnlyList<string>? knownClasses = preprocessing is { Classes.Count: > 0 } ? preprocessing.Classes
             : spec.Classes is { Count: > 0 } ? spec.Classes : null;
         var rows = ParseFiles(trainFiles, spec.Train.Format, "train", plan, spec, knownClasses, labelRequired: true, report, budget);
+        foreach (var (source, i) in (spec.AdditionalTrain ?? []).Select((s, i) => (s, i)))
+        {
+            // Rows keep their own file and line; from here on they are training rows like train's.
+            var files = ResolveFiles(source, baseDirectory);
+            CheckSameColumns(files, source.Format, $"data.additionalTrain[{i}]", plan, trainFiles[0], spec.Train.Format);
+            rows.AddRange(ParseFiles(files, source.Format, "train", plan, spec, knownClasses, labelRequired: true, report, budget));
+        }
+
         if (rows.Count == 0)
         {
             throw new DataException($"No usable training rows in {spec.Train.Uri} ({report.BadRowCount} bad, {report.SkippedMissingCount} skipped for missing values).", trainFiles[0]);
@@ -217,6 +225,37 @@ public static class DataLoader
         var numeric = plan.Numeric.Select((_, c) => rows.Select(r => r.Numeric[c]).ToArray()).ToList();
         var categorical = plan.Categorical.Select((_, c) => rows.Select(r => r.Categorical[c]).ToArray()).ToList();
         return new WindowData(Encode(rows, plan, schema, report), plan.Numeric, numeric, plan.Categorical, categorical);
+    }
+
+    /// <summary>
+    /// An additional training source's files have every column train's rows are read by and no column train's first file
+    /// lacks; otherwise a <see cref="DataException"/> naming the field, the file and the column.
+    /// </summary>
+    private static void CheckSameColumns(string[] files, string format, string field, ColumnPlan plan, string firstTrainFile, string trainFormat)
+    {
+        HashSet<string> trainColumns;
+        using (var train = RecordReaders.Open(firstTrainFile, trainFormat))
+        {
+            trainColumns = train.Columns.ToHashSet(StringComparer.Ordinal);
+        }
+
+        var required = plan.Features.Append(plan.Label).Concat(new[] { plan.Difficulty, plan.Slice, plan.Weight, plan.Timestamp }.OfType<string>()).ToList();
+        foreach (var file in files)
+        {
+            using var reader = RecordReaders.Open(file, format);
+            var columns = reader.Columns.ToHashSet(StringComparer.Ordinal);
+            if (required.FirstOrDefault(c => !columns.Contains(c)) is { } missing)
+            {
+                throw new DataException(
+                    $"{field}: {file} has no column '{missing}', which the training data is read by (its columns must match data.train's; it has: {Describe(reader.Columns)}).", file, 1, missing);
+            }
+
+            if (reader.Columns.FirstOrDefault(c => !trainColumns.Contains(c)) is { } extra)
+            {
+                throw new DataException(
+                    $"{field}: {file} has column '{extra}', which data.train ({firstTrainFile}) does not have (its columns must match data.train's).", file, 1, extra);
+            }
+        }
     }
 
     /// <summary>A named split that came out empty (every row bad or skipped) fails, naming the split and why.</summary>

@@ -24,12 +24,14 @@ public sealed class LabelServer : IAsyncDisposable
     private const long MaxImportBytes = 256L * 1024 * 1024;
     private static readonly JsonSerializerOptions JsonOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
     private readonly LabelStore _store;
+    private readonly BatchImportFailures _failures;
     private readonly byte[] _tokenHash;
     private readonly WebApplication _app;
 
-    private LabelServer(LabelStore store, string token, IReadOnlyList<string> urls)
+    private LabelServer(LabelStore store, string token, IReadOnlyList<string> urls, BatchImportFailures failures)
     {
         _store = store;
+        _failures = failures;
         _tokenHash = SHA256.HashData(Encoding.UTF8.GetBytes(token));
         _app = Build(urls);
     }
@@ -38,12 +40,15 @@ public sealed class LabelServer : IAsyncDisposable
     public IReadOnlyList<string> Addresses =>
         [.. _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? []];
 
-    /// <summary>Starts serving <paramref name="store"/> (which the server then owns).</summary>
-    public static async Task<LabelServer> StartAsync(LabelStore store, string token, IReadOnlyList<string> urls, CancellationToken cancellationToken)
+    /// <summary>
+    /// Starts serving <paramref name="store"/> (which the server then owns); <paramref name="failures"/> are the batches
+    /// that could not be imported, reported by <c>GET /api/stats</c>.
+    /// </summary>
+    public static async Task<LabelServer> StartAsync(LabelStore store, string token, IReadOnlyList<string> urls, CancellationToken cancellationToken, BatchImportFailures? failures = null)
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentException.ThrowIfNullOrWhiteSpace(token);
-        var server = new LabelServer(store, token, urls);
+        var server = new LabelServer(store, token, urls, failures ?? new BatchImportFailures());
         await server._app.StartAsync(cancellationToken);
         return server;
     }
@@ -84,7 +89,13 @@ public sealed class LabelServer : IAsyncDisposable
         app.MapGet("/app.js", Static("app.js", "text/javascript; charset=utf-8"));
         app.MapGet("/healthz", Handle(c => Json(c, 200, new JsonObject { ["ok"] = true })));
         app.MapGet("/api/config", Handle(Config));
-        app.MapGet("/api/stats", Handle(async c => await Json(c, 200, StatsJson(await _store.StatsAsync(c.RequestAborted)))));
+        app.MapGet("/api/stats", Handle(async c =>
+        {
+            var body = StatsJson(await _store.StatsAsync(c.RequestAborted));
+            body["batchesNotImported"] = _failures.ToJson();
+            body["batchesNotImportedCount"] = _failures.Count;
+            await Json(c, 200, body);
+        }));
         app.MapGet("/api/next", Handle(Next));
         app.MapGet("/api/items", Handle(Items));
         app.MapGet("/api/items/{id}", Handle(Item));

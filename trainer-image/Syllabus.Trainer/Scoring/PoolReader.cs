@@ -8,7 +8,17 @@ namespace Syllabus.Trainer.Scoring;
 /// <param name="Id">The id column's value, or FILE:LINE when the pool has no id column.</param>
 /// <param name="Line">1-based: the CSV line the record starts on, the Parquet row, or the JSON entry.</param>
 /// <param name="Values">Cells in <see cref="Pool.Columns"/> order; null = an empty or missing cell.</param>
-public sealed record PoolRow(string Id, string File, long Line, IReadOnlyList<string?> Values);
+public sealed record PoolRow(string Id, string File, long Line, IReadOnlyList<string?> Values)
+{
+    /// <summary>
+    /// A serve pod's uncertain row: the requests that sent it, as REQUEST#ROW (several when clients sent the same row
+    /// again); information only, never its identity (clients may reuse request ids). Null for dataset rows.
+    /// </summary>
+    public IReadOnlyList<string>? Requests { get; init; }
+
+    /// <summary>Where the row came from, for a person: the file, and the requests of an uncertain row.</summary>
+    public string Source => Requests is { Count: > 0 } requests ? $"{File} (request {string.Join("; ", requests)})" : File;
+}
 
 /// <summary>A row that cannot be scored, and why.</summary>
 public sealed record RejectedRow(string Id, string File, long Line, string Reason);
@@ -20,12 +30,31 @@ public sealed record Pool(IReadOnlyList<string> Columns, IReadOnlyList<PoolRow> 
 /// Reads an unlabelled pool through the trainer's record readers: CSV, Parquet (by the .parquet extension), or the
 /// JSON body of a ModelDeployment's `GET /v2/models/NAME/uncertain` (by .json). Every file must have the same
 /// columns; a record with too few or too many cells, malformed quoting, an empty id or an id seen before is rejected
-/// with its file and line, never dropped.
+/// with its file and line, never dropped. An uncertain row is identified by its content (<see cref="ContentId"/>):
+/// the same inputs sent again are the same row, its requests listed together.
 /// </summary>
 public static class PoolReader
 {
-    /// <summary>The id column of a pool read from uncertain rows: REQUEST#ROW.</summary>
-    public const string UncertainIdColumn = "request_id";
+    /// <summary>The id column of a pool read from uncertain rows: the row's <see cref="ContentId"/>.</summary>
+    public const string UncertainIdColumn = "live_id";
+
+    /// <summary>
+    /// The identity of an uncertain live row: <c>live:</c> and the first 128 bits (hex) of the SHA-256 of its inputs
+    /// as the serve pod wrote them, column by column in ordinal name order, so two different rows never share an id
+    /// whatever request ids clients sent, and the same row sent twice (or kept by two pods) is one row.
+    /// </summary>
+    public static string ContentId(IEnumerable<KeyValuePair<string, string?>> inputs)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        var text = new System.Text.StringBuilder();
+        foreach (var (name, value) in inputs.OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            // Unit and record separators keep names and values apart; a null cell is not the text "null".
+            text.Append(name).Append('\u001f').Append(value is null ? "\u0000" : "=" + value).Append('\u001e');
+        }
+
+        return "live:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text.ToString())))[..32];
+    }
 
     public static Pool Read(IReadOnlyList<string> files, string? idColumn)
     {
@@ -44,7 +73,7 @@ public static class PoolReader
         List<string>? columns = null;
         var rows = new List<PoolRow>();
         var rejected = new List<RejectedRow>();
-        var seen = new Dictionary<string, string>(StringComparer.Ordinal);
+        var seen = new Dictionary<string, (string At, int Row)>(StringComparer.Ordinal);
         foreach (var file in files)
         {
             if (!File.Exists(file))
@@ -69,7 +98,7 @@ public static class PoolReader
 
             var position = columns.Select(c => fileColumns.IndexOf(c)).ToArray();
             var idIndex = idColumn is null ? -1 : columns.IndexOf(idColumn);
-            foreach (var (line, cells, problem) in records)
+            foreach (var (line, cells, problem, request) in records)
             {
                 var values = position.Select(p => p < cells.Count ? cells[p] : null).ToArray();
                 var id = idIndex >= 0 ? values[idIndex] ?? "" : $"{file}:{line.ToString(CultureInfo.InvariantCulture)}";
@@ -83,12 +112,20 @@ public static class PoolReader
                 }
                 else if (seen.TryGetValue(id, out var first))
                 {
-                    rejected.Add(new RejectedRow(id, file, line, $"id '{id}' was already used at {first}"));
+                    if (request is not null && rows[first.Row].Requests is { } requests)
+                    {
+                        // The same live row sent again: one row, both requests recorded.
+                        rows[first.Row] = rows[first.Row] with { Requests = [.. requests, request] };
+                    }
+                    else
+                    {
+                        rejected.Add(new RejectedRow(id, file, line, $"id '{id}' was already used at {first.At}"));
+                    }
                 }
                 else
                 {
-                    seen[id] = $"{file}:{line.ToString(CultureInfo.InvariantCulture)}";
-                    rows.Add(new PoolRow(id, file, line, values));
+                    seen[id] = ($"{file}:{line.ToString(CultureInfo.InvariantCulture)}", rows.Count);
+                    rows.Add(new PoolRow(id, file, line, values) { Requests = request is null ? null : [request] });
                 }
             }
         }
@@ -96,14 +133,14 @@ public static class PoolReader
         return new Pool(columns!, rows, rejected, idColumn);
     }
 
-    private static (List<string> Columns, IEnumerable<(long Line, IReadOnlyList<string?> Cells, string? Problem)> Records) ReadRecords(string file)
+    private static (List<string> Columns, IEnumerable<(long Line, IReadOnlyList<string?> Cells, string? Problem, string? Request)> Records) ReadRecords(string file)
     {
         var format = file.EndsWith(".parquet", StringComparison.OrdinalIgnoreCase) ? Syllabus.Api.DataFormats.Parquet : Syllabus.Api.DataFormats.Csv;
         var reader = RecordReaders.Open(file, format);
         return ([.. reader.Columns], Records(reader));
     }
 
-    private static IEnumerable<(long, IReadOnlyList<string?>, string?)> Records(IRecordReader reader)
+    private static IEnumerable<(long, IReadOnlyList<string?>, string?, string?)> Records(IRecordReader reader)
     {
         using (reader)
         {
@@ -118,13 +155,13 @@ public static class PoolReader
 
                 var problem = reader.Malformation
                     ?? (reader.FieldCount != reader.Columns.Count ? $"has {reader.FieldCount} fields, the header {reader.Columns.Count}" : null);
-                yield return (reader.Line, cells, problem);
+                yield return (reader.Line, cells, problem, null);
             }
         }
     }
 
-    /// <summary>The rows a serving model kept as uncertain (its documented /uncertain body): "REQUEST#ROW" ids, inputs as columns.</summary>
-    private static (List<string> Columns, IEnumerable<(long Line, IReadOnlyList<string?> Cells, string? Problem)> Records) ReadUncertain(string file)
+    /// <summary>The rows a serving model kept as uncertain (its documented /uncertain body): content ids, inputs as columns, REQUEST#ROW beside.</summary>
+    private static (List<string> Columns, IEnumerable<(long Line, IReadOnlyList<string?> Cells, string? Problem, string? Request)> Records) ReadUncertain(string file)
     {
         JsonElement rows;
         try
@@ -148,13 +185,14 @@ public static class PoolReader
             }
         }
 
-        var records = new List<(long, IReadOnlyList<string?>, string?)>();
+        var records = new List<(long, IReadOnlyList<string?>, string?, string?)>();
         var line = 0L;
         foreach (var row in rows.EnumerateArray())
         {
             line++;
             var cells = new string?[columns.Count];
             string? problem = null;
+            string? request = null;
             if (row.ValueKind != JsonValueKind.Object || !row.TryGetProperty("inputs", out var inputs) || inputs.ValueKind != JsonValueKind.Object)
             {
                 problem = "entry has no 'inputs' object";
@@ -163,19 +201,22 @@ public static class PoolReader
             {
                 var id = row.TryGetProperty("id", out var i) ? i.ToString() : "";
                 var index = row.TryGetProperty("row", out var r) ? r.ToString() : "";
-                cells[0] = $"{id}#{index}";
-                foreach (var property in inputs.EnumerateObject())
+                request = $"{id}#{index}";
+                var values = inputs.EnumerateObject().Select(property => KeyValuePair.Create(property.Name, property.Value.ValueKind switch
                 {
-                    cells[columns.IndexOf(property.Name)] = property.Value.ValueKind switch
-                    {
-                        JsonValueKind.Null => null,
-                        JsonValueKind.String => property.Value.GetString(),
-                        _ => property.Value.GetRawText(),
-                    };
+                    JsonValueKind.Null => null,
+                    JsonValueKind.String => property.Value.GetString(),
+                    _ => property.Value.GetRawText(),
+                })).ToList();
+                foreach (var (name, value) in values)
+                {
+                    cells[columns.IndexOf(name)] = value;
                 }
+
+                cells[0] = ContentId(values);
             }
 
-            records.Add((line, cells, problem));
+            records.Add((line, cells, problem, request));
         }
 
         return (columns, records);

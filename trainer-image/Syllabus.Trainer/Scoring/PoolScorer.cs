@@ -13,8 +13,9 @@ public sealed record ScoredRow(PoolRow Row, double Score, int Predicted, float C
 public sealed record ScoreResult(IReadOnlyList<ScoredRow> Scored, IReadOnlyList<int> Batch, IReadOnlyList<RejectedRow> Rejected);
 
 /// <summary>
-/// Encodes pool rows with the models' fitted schema (strictly, one row at a time so a bad row is rejected alone),
-/// runs every model, scores each row with the strategy and selects the batch.
+/// Encodes pool rows with each model's own fitted schema (strictly, one row at a time so a bad row is rejected alone):
+/// a committee's members may have fitted different normalisation, imputation or categories, and each takes the raw
+/// row as it was trained to. Runs every model, scores each row with the strategy and selects the batch.
 /// </summary>
 public static class PoolScorer
 {
@@ -25,10 +26,14 @@ public static class PoolScorer
         ArgumentNullException.ThrowIfNull(pool);
         ArgumentNullException.ThrowIfNull(models);
         ArgumentNullException.ThrowIfNull(selection);
-        var schema = models[0].Schema;
+        if (CommitteeProblem(models) is { } problem)
+        {
+            throw new ArgumentException(problem, nameof(models));
+        }
+
         var rejected = new List<RejectedRow>(pool.Rejected);
         var encodable = new List<PoolRow>();
-        var features = new List<float>();
+        var features = models.Select(_ => new List<float>()).ToList();
         var inputColumns = pool.Columns.Select((c, i) => (c, i)).Where(p => p.c != pool.IdColumn).ToArray();
         foreach (var row in pool.Rows)
         {
@@ -38,22 +43,38 @@ public static class PoolScorer
                 values[column] = row.Values[index];
             }
 
-            try
+            var encoded = new float[models.Count][];
+            string? reason = null;
+            for (var m = 0; m < models.Count && reason is null; m++)
             {
-                features.AddRange(schema.Encode(values));
-                encodable.Add(row);
+                try
+                {
+                    encoded[m] = models[m].Schema.Encode(values);
+                }
+                catch (DataException e)
+                {
+                    // The encoder numbers rows within its call; the pool row's own file and line say where it is.
+                    var message = e.Message.StartsWith("row 0: ", StringComparison.Ordinal) ? e.Message["row 0: ".Length..] : e.Message;
+                    reason = models.Count > 1 ? $"model {models[m].Folder}: {message}" : message;
+                }
             }
-            catch (DataException e)
+
+            if (reason is not null)
             {
-                // The encoder numbers rows within its call; the pool row's own file and line say where it is.
-                rejected.Add(new RejectedRow(row.Id, row.File, row.Line, e.Message.StartsWith("row 0: ", StringComparison.Ordinal) ? e.Message["row 0: ".Length..] : e.Message));
+                rejected.Add(new RejectedRow(row.Id, row.File, row.Line, row.Requests is { Count: > 0 } requests ? $"request {string.Join("; ", requests)}: {reason}" : reason));
+                continue;
+            }
+
+            encodable.Add(row);
+            for (var m = 0; m < models.Count; m++)
+            {
+                features[m].AddRange(encoded[m]);
             }
         }
 
-        var width = schema.FeatureCount;
-        var classes = schema.Classes.Count;
-        var memberProbabilities = models.Select(m => Forward(m, features, encodable.Count, width)).ToList();
-        float[]?[] embeddings = selection.KCenter ? Penultimate(models[0], features, encodable.Count, width) : [];
+        var classes = models[0].Schema.Classes.Count;
+        var memberProbabilities = models.Select((m, i) => Forward(m, features[i], encodable.Count, m.Schema.FeatureCount)).ToList();
+        float[]?[] embeddings = selection.KCenter ? Penultimate(models[0], features[0], encodable.Count, models[0].Schema.FeatureCount) : [];
         var random = new Random(selection.Seed);
         var scored = new List<ScoredRow>(encodable.Count);
         var keptEmbeddings = new List<float[]>();
@@ -90,6 +111,43 @@ public static class PoolScorer
             ? []
             : BatchSelector.Select([.. scored.Select(s => s.Score)], [.. scored.Select(s => s.Predicted)], classes, selection, selection.KCenter ? keptEmbeddings : null);
         return new ScoreResult(scored, batch, rejected);
+    }
+
+    /// <summary>
+    /// Why <paramref name="models"/> cannot score as one committee, or null: every member must take the same feature
+    /// columns (by name; each encodes them with its own fitted preprocessing) and predict the same classes in the same
+    /// order (their probabilities are averaged class by class).
+    /// </summary>
+    public static string? CommitteeProblem(IReadOnlyList<ModelBundle> models)
+    {
+        ArgumentNullException.ThrowIfNull(models);
+        if (models.Count == 0)
+        {
+            return "no model";
+        }
+
+        var first = models[0];
+        var columns = first.Schema.Columns.Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
+        foreach (var member in models.Skip(1))
+        {
+            var own = member.Schema.Columns.Select(c => c.Name).ToList();
+            if (own.FirstOrDefault(c => !columns.Contains(c)) is { } extra)
+            {
+                return $"--model {member.Folder}: its feature column '{extra}' is not an input of {first.Folder}; a committee's members must take the same feature columns";
+            }
+
+            if (first.Schema.Columns.FirstOrDefault(c => !own.Contains(c.Name, StringComparer.Ordinal)) is { } missing)
+            {
+                return $"--model {member.Folder}: it does not take {first.Folder}'s feature column '{missing.Name}'; a committee's members must take the same feature columns";
+            }
+
+            if (!member.Schema.Classes.SequenceEqual(first.Schema.Classes, StringComparer.Ordinal))
+            {
+                return $"--model {member.Folder}: its classes ({string.Join(", ", member.Schema.Classes)}) are not {first.Folder}'s ({string.Join(", ", first.Schema.Classes)}, in that order); a committee's members must predict the same classes";
+            }
+        }
+
+        return null;
     }
 
     /// <summary>Probabilities (rows x classes, row-major) of one model.</summary>

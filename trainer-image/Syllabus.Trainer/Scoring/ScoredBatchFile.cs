@@ -183,7 +183,7 @@ public static class ScoredBatchFile
                 s.Confidence.ToString("R", CultureInfo.InvariantCulture),
             };
             record.AddRange(s.Probabilities.Select(p => p.ToString("R", CultureInfo.InvariantCulture)));
-            record.Add(s.Row.File);
+            record.Add(s.Row.Source);
             record.Add(s.Row.Line.ToString(CultureInfo.InvariantCulture));
             record.AddRange(featureIndex.Select(p => s.Row.Values[p.i] ?? ""));
             writer.WriteRecord([.. record]);

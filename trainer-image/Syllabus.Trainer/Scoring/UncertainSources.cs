@@ -7,9 +7,10 @@ public sealed record UncertainCounts(int Rows, int Rejected, IReadOnlySet<string
 
 /// <summary>
 /// The uncertain rows a ModelDeployment's serve pods kept (`GET /v2/models/M/uncertain`) joining a scoring pool: each
-/// body is fetched once, read as a pool of its own ("REQUEST#ROW" ids) and merged into the dataset's columns. A pod
-/// whose inputs are not the scoring model's (a column missing or extra) has every row rejected with the reason, never
-/// imputed; an id seen before (in the dataset or another pod) is rejected too.
+/// body is fetched once, read as a pool of its own (rows identified by their content, <see cref="PoolReader.ContentId"/>,
+/// their REQUEST#ROW kept beside) and merged into the dataset's columns. A pod whose inputs are not the scoring model's
+/// (a column missing or extra) has every row rejected with the reason, never imputed; a row another pod kept too is
+/// one row (its requests joined); an id the dataset already uses is rejected.
 /// </summary>
 public static class UncertainSources
 {
@@ -64,7 +65,7 @@ public static class UncertainSources
         var rows = new List<PoolRow>(dataset?.Rows ?? []);
         var rejected = new List<RejectedRow>(dataset?.Rejected ?? []);
         var seen = rows.Select(r => r.Id).ToHashSet(StringComparer.Ordinal);
-        var kept = new HashSet<string>(StringComparer.Ordinal);
+        var kept = new Dictionary<string, int>(StringComparer.Ordinal);
         var fetched = 0;
         var refused = 0;
         var features = modelFeatures.ToHashSet(StringComparer.Ordinal);
@@ -86,21 +87,29 @@ public static class UncertainSources
             var position = columns.Select(c => inputs.Contains(c, StringComparer.Ordinal) ? pool.Columns.ToList().IndexOf(c) : -1).ToArray();
             foreach (var row in pool.Rows)
             {
-                string? problem = mismatch ?? (seen.Contains(row.Id) ? $"id {row.Id} was seen before (in the dataset or another serve pod)" : null);
+                var requests = string.Join("; ", row.Requests ?? []);
+                if (mismatch is null && kept.TryGetValue(row.Id, out var earlier))
+                {
+                    // Another serve pod kept the same row: one row, its requests joined.
+                    rows[earlier] = rows[earlier] with { Requests = [.. rows[earlier].Requests ?? [], .. row.Requests ?? []] };
+                    continue;
+                }
+
+                string? problem = mismatch ?? (seen.Contains(row.Id) ? $"id {row.Id} is also a row of the dataset" : null);
                 if (problem is not null)
                 {
-                    rejected.Add(new RejectedRow(row.Id, source, row.Line, problem));
+                    rejected.Add(new RejectedRow(row.Id, source, row.Line, requests.Length > 0 ? $"request {requests}: {problem}" : problem));
                     refused++;
                     continue;
                 }
 
                 seen.Add(row.Id);
-                kept.Add(row.Id);
-                rows.Add(new PoolRow(row.Id, source, row.Line, [.. position.Select(p => p >= 0 ? row.Values[p] : null)]));
+                kept[row.Id] = rows.Count;
+                rows.Add(new PoolRow(row.Id, source, row.Line, [.. position.Select(p => p >= 0 ? row.Values[p] : null)]) { Requests = row.Requests });
             }
         }
 
-        return (new Pool(columns, rows, rejected, dataset?.IdColumn), new UncertainCounts(fetched, refused, kept));
+        return (new Pool(columns, rows, rejected, dataset?.IdColumn), new UncertainCounts(fetched, refused, kept.Keys.ToHashSet(StringComparer.Ordinal)));
     }
 
     private static string? Named(string what, List<string> columns) => columns.Count == 0 ? null
