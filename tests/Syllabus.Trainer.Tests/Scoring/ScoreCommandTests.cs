@@ -237,6 +237,28 @@ public sealed class ScoreCommandTests(ScoreFixture fixture) : IClassFixture<Scor
     }
 
     [Fact]
+    public void An_uncertain_rows_entry_that_is_not_an_object_is_rejected_with_its_position_and_the_rest_are_scored()
+    {
+        var inputs = new JsonObject([.. Enumerable.Range(0, 8).Select(f => KeyValuePair.Create($"f{f}", (JsonNode?)(0.1 * f)))]);
+        var json = Path.Combine(fixture.Folder, "uncertain-not-object.json");
+        File.WriteAllText(json, new JsonObject
+        {
+            ["model"] = "a",
+            ["rows"] = new JsonArray(5, new JsonObject { ["id"] = "req-1", ["row"] = 0, ["inputs"] = inputs }, "text"),
+        }.ToJsonString());
+        var outFile = Path.Combine(fixture.Folder, "uncertain-not-object", "batch.csv");
+        var (exit, _, error) = Score("--model", fixture.ModelA, "--pool", json, "--strategy", "margin", "--batch", "5", "--out", outFile);
+
+        Assert.True(exit == 0, error);
+        Assert.Single(File.ReadAllLines(outFile).Skip(1));
+        var rejects = File.ReadAllLines(Path.Combine(Path.GetDirectoryName(outFile)!, "batch.rejects.csv")).Skip(1).ToList();
+        Assert.Equal(2, rejects.Count);
+        Assert.All(rejects, r => Assert.Contains("entry has no 'inputs' object", r, StringComparison.Ordinal));
+        Assert.Contains($"{json},1,", rejects[0], StringComparison.Ordinal);
+        Assert.Contains($"{json},3,", rejects[1], StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Serve_pods_uncertain_rows_join_the_dataset_pool_and_another_schema_is_rejected_and_counted()
     {
         static JsonObject Body(string prefix, int rows, int offset) => new()

@@ -179,7 +179,8 @@ public static class PoolReader
         var columns = new List<string> { UncertainIdColumn };
         foreach (var row in rows.EnumerateArray())
         {
-            if (row.TryGetProperty("inputs", out var inputs) && inputs.ValueKind == JsonValueKind.Object)
+            // An entry that is not an object is rejected below with its position, not a crash here.
+            if (row.ValueKind == JsonValueKind.Object && row.TryGetProperty("inputs", out var inputs) && inputs.ValueKind == JsonValueKind.Object)
             {
                 columns.AddRange(inputs.EnumerateObject().Select(p => p.Name).Where(n => !columns.Contains(n, StringComparer.Ordinal)));
             }
