@@ -239,7 +239,7 @@ public sealed class DataSpec
     public DatasetSource Train { get; set; } = new();
 
     [JsonPropertyName("additionalTrain")]
-    [Description("Further training data, read after train and trained on as part of it (the validation hold-out, data.limit, class inference and the fitted normalisation take all of it; bad rows are reported with their own file and line). Each source must have every column train's rows are read by (the feature columns, the label and any difficulty, slice, weight or timestamp column) and no column train's first file lacks. A LabelingQueue's retraining run adds its label export here.")]
+    [Description("Further training data, read after train and trained on as part of it, every row (data.limit samples train only; the validation hold-out, class inference and the fitted normalisation take all of it; bad rows are reported with their own file and line). Each source must have every column train's rows are read by (the feature columns, the label and any difficulty, slice, weight or timestamp column) and no column train's first file lacks. A LabelingQueue's retraining run adds its label export here.")]
     [MaxLength(64)]
     public List<DatasetSource>? AdditionalTrain { get; set; }
 
@@ -315,7 +315,7 @@ public sealed class DataSpec
     public ReplaySpec? Replay { get; set; }
 
     [JsonPropertyName("limit")]
-    [Description("Use at most this many labelled examples of the training data (a label budget), a stratified sample taken with the seed; a validationFraction hold-out comes out of it (a separate validation file does not).")]
+    [Description("Use at most this many labelled examples of data.train (a label budget), a stratified sample taken with the seed; data.additionalTrain is added whole; a validationFraction hold-out comes out of them (a separate validation file does not).")]
     [Range(1, int.MaxValue)]
     public int? Limit { get; set; }
 }

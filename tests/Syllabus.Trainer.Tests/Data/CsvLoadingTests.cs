@@ -380,6 +380,25 @@ public sealed class CsvLoadingTests : IDisposable
     }
 
     [Fact]
+    public void Limit_samples_data_train_only_and_every_additional_training_row_is_used()
+    {
+        // A template's label budget of 10 over 100 rows, and 6 labels a LabelingQueue added: all 6 are trained on.
+        var lines = new List<string> { "x,label" };
+        lines.AddRange(Enumerable.Range(0, 100).Select(i => $"{i},{(i % 2 == 0 ? "a" : "b")}"));
+        var train = dir.Csv("train.csv", [.. lines]);
+        var more = dir.Csv("labels.csv", "x,label", "1000,a", "1001,b", "1002,a", "1003,b", "1004,a", "1005,b");
+        var spec = Specs.Csv(train, dir.Csv("val.csv", "x,label", "0,a"));
+        spec.AdditionalTrain = [new DatasetSource { Uri = more }];
+        spec.Limit = 10;
+
+        var data = DataLoader.Load(spec, dir.Path, 5);
+
+        Assert.Equal(16, data.Train.Count);
+        Assert.Equal(6, data.Train.Features.Count(x => x >= 1000));
+        Assert.Contains(data.Report.Notes, n => n.Contains("10 of 100", StringComparison.Ordinal) && n.Contains("all 6 rows of data.additionalTrain", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void A_folder_means_every_csv_file_in_it_sorted()
     {
         dir.Csv("parts/b.csv", "x,label", "3,1");

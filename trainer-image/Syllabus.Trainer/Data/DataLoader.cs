@@ -68,6 +68,7 @@ public static class DataLoader
         IReadOnlyList<string>? knownClasses = preprocessing is { Classes.Count: > 0 } ? preprocessing.Classes
             : spec.Classes is { Count: > 0 } ? spec.Classes : null;
         var rows = ParseFiles(trainFiles, spec.Train.Format, "train", plan, spec, knownClasses, labelRequired: true, report, budget);
+        var trainRowCount = rows.Count;
         foreach (var (source, i) in (spec.AdditionalTrain ?? []).Select((s, i) => (s, i)))
         {
             // Rows keep their own file and line; from here on they are training rows like train's.
@@ -87,15 +88,20 @@ public static class DataLoader
             MapLabels(rows, classes);
         }
 
-        // The label budget bounds every label the run uses from the training files: it is drawn before the validation
-        // hold-out, so held-out rows come out of it (a separate data.validation file is not part of it).
-        if (spec.Limit is { } limit && limit < rows.Count)
+        // The label budget bounds the labels the run uses from data.train: it is drawn before the validation hold-out, so
+        // held-out rows come out of it (a separate data.validation file is not part of it). data.additionalTrain's rows
+        // are added whole: they are labels added to the template's data (a LabelingQueue's export), which a sample
+        // would otherwise discard in proportion.
+        if (spec.Limit is { } limit && limit < trainRowCount)
         {
-            var chosen = Sampling.StratifiedSample(rows.Select(r => r.Label).ToArray(), limit, seed);
+            var trainRows = rows[..trainRowCount];
+            var added = rows[trainRowCount..];
+            var chosen = Sampling.StratifiedSample(trainRows.Select(r => r.Label).ToArray(), limit, seed);
+            var addedNote = added.Count > 0 ? $" and all {added.Count} rows of data.additionalTrain" : "";
             report.AddNote(spec.Validation is null
-                ? $"data.limit: using {limit} of {rows.Count} labelled training rows (stratified, seeded); the validation hold-out comes out of these {limit}."
-                : $"data.limit: using {limit} of {rows.Count} training rows (stratified, seeded).");
-            rows = [.. chosen.Select(i => rows[i])];
+                ? $"data.limit: using {limit} of {trainRowCount} labelled rows of data.train (stratified, seeded){addedNote}; the validation hold-out comes out of these {limit + added.Count}."
+                : $"data.limit: using {limit} of {trainRowCount} rows of data.train (stratified, seeded){addedNote}.");
+            rows = [.. chosen.Select(i => trainRows[i]), .. added];
         }
 
         List<ParsedRow> validationRows;
