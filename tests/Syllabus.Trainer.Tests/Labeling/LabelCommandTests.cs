@@ -123,6 +123,30 @@ public sealed class LabelCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Polling_survives_the_pool_folder_going_away_for_a_while()
+    {
+        var cancellationToken = TestContext.Current.CancellationToken;
+        var batches = Directory.CreateDirectory(_folder.Full("batches")).FullName;
+        LabelProcess.WriteManifest(LabelProcess.WriteBatch(batches, 3, name: "batch-1.csv"));
+        using var service = await LabelProcess.StartAsync("--store", _folder.Full("labels.db"), "--pool-dir", batches, "--pool-poll-seconds", "1");
+        using var client = new HttpClient { BaseAddress = service.Address };
+        async Task<int> Total() => (int)(await client.GetFromJsonAsync<JsonObject>("/api/stats", cancellationToken))!["total"]!;
+
+        // The folder is gone for a few polls (said once in the log), then back with a new batch: it is imported.
+        Directory.Delete(batches, recursive: true);
+        await Task.Delay(TimeSpan.FromSeconds(3), cancellationToken);
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(service.Output, "error: --pool-dir "));
+        Directory.CreateDirectory(batches);
+        LabelProcess.WriteManifest(LabelProcess.WriteBatch(batches, 2, first: 4, name: "batch-2.csv"));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (await Total() != 5)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), service.Output);
+            await Task.Delay(200, cancellationToken);
+        }
+    }
+
+    [Fact]
     public async Task A_bad_batch_at_start_up_is_reported_kept_and_skipped_and_the_service_serves_the_rest()
     {
         var cancellationToken = TestContext.Current.CancellationToken;

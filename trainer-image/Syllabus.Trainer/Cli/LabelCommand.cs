@@ -255,11 +255,31 @@ public static class LabelCommand
     private static async Task PollAsync(BatchFolder folder, LabelServer server, BatchImportFailures failures, TimeSpan interval, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
         using var timer = new PeriodicTimer(interval);
+        string? folderProblem = null;
         try
         {
             while (await timer.WaitForNextTickAsync(cancellationToken))
             {
-                foreach (var batch in folder.NewBatches())
+                List<string> found;
+                try
+                {
+                    found = folder.NewBatches();
+                    folderProblem = null;
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    // A folder gone or unreadable for a while must not end polling for the life of the pod (the service
+                    // would go on serving and every later batch would look empty to the LabelingQueue): said once, retried.
+                    if (e.Message != folderProblem)
+                    {
+                        error.WriteLine($"error: --pool-dir {folder.Folder}: {e.Message} (looked at again every poll)");
+                        folderProblem = e.Message;
+                    }
+
+                    continue;
+                }
+
+                foreach (var batch in found)
                 {
                     await ImportFolderBatchAsync(batch, b => server.ImportBatchAsync(b, cancellationToken), failures, output, error);
                 }
@@ -286,7 +306,8 @@ public static class LabelCommand
         }
     }
 
-    private static bool IsBadBatch(Exception e) => e is DataException or LabelingException or InvalidDataException or IOException or JsonException;
+    /// <summary>Why a batch is not imported: it is unreadable, or the store could not take it (SQLite: disk full, I/O error).</summary>
+    private static bool IsBadBatch(Exception e) => e is DataException or LabelingException or InvalidDataException or IOException or JsonException or UnauthorizedAccessException or System.Data.Common.DbException;
 
     private static void Skip(string batch, Exception e, BatchImportFailures failures, TextWriter error)
     {
@@ -298,6 +319,8 @@ public static class LabelCommand
     /// <summary>The finished batches of a folder (BATCH.csv with its BATCH.csv.json, which `score` writes last) not seen before, or changed since.</summary>
     private sealed class BatchFolder(string path)
     {
+        public string Folder => path;
+
         private readonly Dictionary<string, DateTime> _seen = new(StringComparer.Ordinal);
 
         public List<string> NewBatches()
