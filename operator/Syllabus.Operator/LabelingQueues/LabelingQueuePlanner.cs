@@ -51,6 +51,12 @@ public sealed record LabelingQueueObservation
     /// <summary>The termination message of each finished Job's pod, by Job name (the export summary; a failure's log tail).</summary>
     public required IReadOnlyDictionary<string, string> JobMessages { get; init; }
 
+    /// <summary>
+    /// The scheduler's message for each unfinished Job whose pod is not scheduled (PodScheduled=False), by Job name: a
+    /// Job waiting for the labelling pod's node (its required pod affinity) or for room says so in the status.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> JobsUnscheduled { get; init; } = new Dictionary<string, string>();
+
     /// <summary>The TrainingRun of the next retraining round, if it exists (a status write lost after its creation).</summary>
     public TrainingRun? NextRetrainRun { get; init; }
 
@@ -286,6 +292,10 @@ public static class LabelingQueuePlanner
                     Soon(TimeSpan.FromSeconds(LabelingWorkloadBuilder.PoolPollSeconds));
                 }
             }
+            else if (o.JobsUnscheduled.GetValueOrDefault(jobName) is { } unscheduled)
+            {
+                Set(LabelingQueueConditions.Scoring, Conditions.True, "PodUnschedulable", $"Scoring batch {round.Batch} (Job {jobName}): its pod is not scheduled yet: {unscheduled}");
+            }
             else
             {
                 Set(LabelingQueueConditions.Scoring, Conditions.True, "Running", $"Scoring batch {round.Batch} (Job {jobName})");
@@ -459,7 +469,9 @@ public static class LabelingQueuePlanner
                 return (null, null);
             }
 
-            set(LabelingQueueConditions.Retraining, Conditions.True, "Exporting", $"Round {next}: exporting the labels (Job {exportJobName})");
+            set(LabelingQueueConditions.Retraining, Conditions.True, o.JobsUnscheduled.ContainsKey(exportJobName) ? "PodUnschedulable" : "Exporting",
+                $"Round {next}: exporting the labels (Job {exportJobName})"
+                + (o.JobsUnscheduled.GetValueOrDefault(exportJobName) is { } unscheduled ? $"; its pod is not scheduled yet: {unscheduled}" : ""));
             return (null, null);
         }
 

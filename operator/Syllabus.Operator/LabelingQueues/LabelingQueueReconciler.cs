@@ -103,6 +103,7 @@ internal sealed partial class LabelingQueueReconciler(
             StatsProblem = statsProblem,
             Jobs = jobs,
             JobMessages = JobMessages(pods),
+            JobsUnscheduled = JobsUnscheduled(pods),
             NextRetrainRun = caches.Runs.Get(ns, LabelingQueueNames.RetrainRun(name, (queue.Status?.RetrainRounds ?? 0) + 1)),
             Now = now,
         });
@@ -324,6 +325,22 @@ internal sealed partial class LabelingQueueReconciler(
         }
 
         return messages;
+    }
+
+    /// <summary>The scheduler's PodScheduled=False message of each Job's pod not scheduled yet, by Job name.</summary>
+    private static Dictionary<string, string> JobsUnscheduled(IReadOnlyList<V1Pod> pods)
+    {
+        var waits = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var pod in pods.Where(p => p.Metadata.DeletionTimestamp is null && string.IsNullOrEmpty(p.Spec?.NodeName)))
+        {
+            var job = LabelingQueueNames.ValueOf(pod.Metadata.Labels, "batch.kubernetes.io/job-name") ?? LabelingQueueNames.ValueOf(pod.Metadata.Labels, "job-name");
+            if (job is not null && pod.Status?.Conditions?.FirstOrDefault(c => c.Type == "PodScheduled" && c.Status == "False") is { } waiting)
+            {
+                waits[job] = $"{waiting.Reason}: {waiting.Message}".Trim(' ', ':');
+            }
+        }
+
+        return waits;
     }
 
     private async Task<ReconcileResult> WriteInvalidAsync(LabelingQueue queue, string message, CancellationToken ct)

@@ -453,6 +453,32 @@ public sealed class LabelingQueuePlannerTests
     }
 
     [Fact]
+    public void A_job_whose_pod_waits_for_the_labelling_pods_node_says_so_in_the_status()
+    {
+        // Scoring and export Jobs need the labelling pod's node (required pod affinity): while the scheduler cannot place
+        // their pods, the conditions carry its message instead of a plain Running or Exporting.
+        const string unschedulable = "Unschedulable: 0/3 nodes are available: 3 node(s) didn't match pod affinity rules.";
+        var scoreJob = LabelingQueueNames.ScoreJob("digits", 2, 1);
+        var queue = Queue(new LabelingQueueStatus { TokenSecret = "digits-token", Batches = 1, Scoring = new LabelingScoringStatus { Batch = 2, Attempt = 1, ItemsBefore = 5 } });
+        var waiting = LabelingQueuePlanner.Plan(Observe(queue, Stats(total: 5, pending: 0, labelled: 5), [Job(scoreJob), Job("digits-export-1")]) with
+        {
+            JobsUnscheduled = new Dictionary<string, string> { [scoreJob] = unschedulable, ["digits-export-1"] = unschedulable },
+        });
+
+        var scoring = Condition(waiting, LabelingQueueConditions.Scoring);
+        Assert.Equal(("True", "PodUnschedulable"), (scoring.Status, scoring.Reason));
+        Assert.Contains($"Job {scoreJob}): its pod is not scheduled yet: {unschedulable}", scoring.Message, StringComparison.Ordinal);
+        var retraining = Condition(waiting, LabelingQueueConditions.Retraining);
+        Assert.Equal(("True", "PodUnschedulable"), (retraining.Status, retraining.Reason));
+        Assert.Contains(unschedulable, retraining.Message, StringComparison.Ordinal);
+
+        // Scheduled, they are plainly running again.
+        var running = LabelingQueuePlanner.Plan(Observe(Queue(waiting.Status), Stats(total: 5, pending: 0, labelled: 5), [Job(scoreJob), Job("digits-export-1")]));
+        Assert.Equal("Running", Condition(running, LabelingQueueConditions.Scoring).Reason);
+        Assert.Equal("Exporting", Condition(running, LabelingQueueConditions.Retraining).Reason);
+    }
+
+    [Fact]
     public void After_afterLabels_new_labels_one_export_then_one_training_run_with_the_count_it_used()
     {
         var queue = Queue(new LabelingQueueStatus { TokenSecret = "digits-token", Batches = 2 });
