@@ -413,6 +413,51 @@ public static class LabelingQueuePlanner
         return plan;
     }
 
+    /// <summary>
+    /// Why the labelling service has no ready pod, from its pods: not scheduled (the scheduler's message), its container
+    /// waiting (CrashLoopBackOff, an image pull, a claim being attached) or exited (its code and termination message: the
+    /// service's error, e.g. a store it cannot open or no batch that can create it), so Ready=False says what is wrong
+    /// rather than only "no ready pod".
+    /// </summary>
+    public static string LabelPodNotReady(IEnumerable<V1Pod> labelPods)
+    {
+        ArgumentNullException.ThrowIfNull(labelPods);
+        const string none = "the labelling service has no ready pod yet";
+        var pod = labelPods.Where(p => p.Metadata.DeletionTimestamp is null)
+            .OrderByDescending(p => p.Metadata.CreationTimestamp ?? DateTime.MinValue)
+            .ThenBy(p => p.Metadata.Name, StringComparer.Ordinal)
+            .FirstOrDefault();
+        if (pod is null)
+        {
+            return none;
+        }
+
+        if (pod.Status?.Conditions?.FirstOrDefault(c => c.Type == "PodScheduled" && c.Status == "False") is { } unscheduled)
+        {
+            return $"{none}: pod {pod.Metadata.Name} is not scheduled: {$"{unscheduled.Reason}: {unscheduled.Message}".Trim(' ', ':')}";
+        }
+
+        var container = pod.Status?.ContainerStatuses?.FirstOrDefault();
+        static string Exited(V1ContainerStateTerminated t) =>
+            $"exited with code {t.ExitCode.ToString(CultureInfo.InvariantCulture)}{(string.IsNullOrWhiteSpace(t.Message) ? t.Reason is { Length: > 0 } r ? $" ({r})" : "" : $": {t.Message.Trim()}")}";
+        var parts = new List<string>();
+        if (container?.State?.Waiting is { } waiting && !string.IsNullOrEmpty(waiting.Reason) && waiting.Reason != "ContainerCreating")
+        {
+            parts.Add($"{waiting.Reason}{(string.IsNullOrWhiteSpace(waiting.Message) ? "" : $": {waiting.Message.Trim()}")}");
+        }
+
+        if (container?.State?.Terminated is { } terminated)
+        {
+            parts.Add(Exited(terminated));
+        }
+        else if (container?.LastState?.Terminated is { } last)
+        {
+            parts.Add($"last {Exited(last)}");
+        }
+
+        return parts.Count == 0 ? $"{none} (pod {pod.Metadata.Name} is {pod.Status?.Phase ?? "Pending"})" : $"{none}: pod {pod.Metadata.Name}: {string.Join("; ", parts)}";
+    }
+
     /// <summary>Retraining: round N+1 starts when afterLabels labels arrived since round N's export; its export Job, then its TrainingRun.</summary>
     private static (int? StartExport, RetrainRound? Retrain) Retrain(
         LabelingQueueObservation o, LabelingQueueStatus status, LabelStats? stats, Action<string, string, string, string> set, List<(string, string, string)> events)

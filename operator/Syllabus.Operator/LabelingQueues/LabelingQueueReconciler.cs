@@ -298,7 +298,7 @@ internal sealed partial class LabelingQueueReconciler(
             .FirstOrDefault();
         if (pod is null)
         {
-            return (null, "the labelling service has no ready pod yet");
+            return (null, LabelingQueuePlanner.LabelPodNotReady(pods.Where(p => LabelingQueueNames.ValueOf(p.Metadata.Labels, LabelingQueueNames.RoleLabel) == LabelingQueueNames.LabelRole)));
         }
 
         try

@@ -74,6 +74,8 @@ public static class LabelingWorkloadBuilder
             "--pool-poll-seconds", PoolPollSeconds.ToString(CultureInfo.InvariantCulture),
         ], mounts);
         container.Ports = [new V1ContainerPort { Name = LabelingQueueNames.PortName, ContainerPort = LabelingQueueNames.ContainerPort, Protocol = "TCP" }];
+        // The service's error (a store it cannot open, no batch that can create it) becomes the queue's Ready message.
+        container.TerminationMessagePolicy = "FallbackToLogsOnError";
         container.ReadinessProbe = new V1Probe
         {
             HttpGet = new V1HTTPGetAction { Path = LabelingQueueNames.ReadinessPath, Port = LabelingQueueNames.PortName },

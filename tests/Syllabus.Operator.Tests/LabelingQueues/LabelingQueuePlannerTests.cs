@@ -453,6 +453,35 @@ public sealed class LabelingQueuePlannerTests
     }
 
     [Fact]
+    public void A_labelling_pod_that_is_not_ready_is_described_by_what_its_container_or_the_scheduler_says()
+    {
+        static V1Pod Pod(string name, int minute, V1ContainerStatus? container = null, V1PodCondition? scheduled = null) => new()
+        {
+            Metadata = new V1ObjectMeta { Name = name, CreationTimestamp = T0.UtcDateTime.AddMinutes(minute) },
+            Status = new V1PodStatus { Phase = "Pending", ContainerStatuses = container is null ? null : [container], Conditions = scheduled is null ? null : [scheduled] },
+        };
+
+        // The store could not be created from the only batch: the service exits 2, its error is the termination message.
+        var crashing = Pod("digits-label-b", 2, new V1ContainerStatus
+        {
+            Name = "label",
+            State = new V1ContainerState { Waiting = new V1ContainerStateWaiting { Reason = "CrashLoopBackOff", Message = "back-off 40s restarting failed container" } },
+            LastState = new V1ContainerState { Terminated = new V1ContainerStateTerminated { ExitCode = 2, Reason = "Error", Message = "error: --pool-dir /pvc/s/batches: no batch could create the store (batch-0001.csv: line 3: has 8 fields, the header 7)\n" } },
+        });
+        var message = LabelingQueuePlanner.LabelPodNotReady([Pod("digits-label-a", 1), crashing]);
+        Assert.Equal("the labelling service has no ready pod yet: pod digits-label-b: CrashLoopBackOff: back-off 40s restarting failed container; last exited with code 2: error: --pool-dir /pvc/s/batches: no batch could create the store (batch-0001.csv: line 3: has 8 fields, the header 7)", message);
+
+        var unscheduled = Pod("digits-label-c", 3, scheduled: new V1PodCondition { Type = "PodScheduled", Status = "False", Reason = "Unschedulable", Message = "0/2 nodes are available: 2 Insufficient memory." });
+        Assert.Equal("the labelling service has no ready pod yet: pod digits-label-c is not scheduled: Unschedulable: 0/2 nodes are available: 2 Insufficient memory.", LabelingQueuePlanner.LabelPodNotReady([unscheduled]));
+        Assert.Equal("the labelling service has no ready pod yet (pod digits-label-a is Pending)", LabelingQueuePlanner.LabelPodNotReady([Pod("digits-label-a", 1)]));
+        Assert.Equal("the labelling service has no ready pod yet", LabelingQueuePlanner.LabelPodNotReady([]));
+
+        // Its error reaches the termination message even when it only wrote it to the log.
+        var container = Assert.Single(LabelingWorkloadBuilder.BuildLabelDeployment(Queue(), new TrainerImageOptions { Image = "syllabus-trainer:test" }).Spec.Template.Spec.Containers);
+        Assert.Equal("FallbackToLogsOnError", container.TerminationMessagePolicy);
+    }
+
+    [Fact]
     public void A_job_whose_pod_waits_for_the_labelling_pods_node_says_so_in_the_status()
     {
         // Scoring and export Jobs need the labelling pod's node (required pod affinity): while the scheduler cannot place
