@@ -190,6 +190,17 @@ public sealed class LabelCommandTests : IDisposable
         }
 
         Assert.Equal(["batch-0.csv"], stats["batchesNotImported"]!.AsArray().Select(f => (string)f!["file"]!));
+
+        // Removed by hand, a bad batch is no longer reported: nothing is left to import.
+        File.Delete(unreadable);
+        clock.Restart();
+        while ((int)(stats = await Stats())["batchesNotImportedCount"]! != 0)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), service.Output);
+            await Task.Delay(200, cancellationToken);
+        }
+
+        Assert.Empty(stats["batchesNotImported"]!.AsArray());
     }
 
     [Fact]

@@ -264,6 +264,7 @@ public static class LabelCommand
                 try
                 {
                     found = folder.NewBatches();
+                    failures.KeepOnly(folder.Present);
                     folderProblem = null;
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -323,10 +324,20 @@ public static class LabelCommand
 
         private readonly Dictionary<string, DateTime> _seen = new(StringComparer.Ordinal);
 
+        /// <summary>The folder's CSV files at the last look (finished or not).</summary>
+        public IReadOnlyList<string> Present { get; private set; } = [];
+
         public List<string> NewBatches()
         {
             var batches = new List<string>();
-            foreach (var csv in Directory.EnumerateFiles(path, "*.csv").Order(StringComparer.Ordinal))
+            Present = [.. Directory.EnumerateFiles(path, "*.csv").Order(StringComparer.Ordinal)];
+            // A file removed and put back is a new batch, whatever its manifest's time.
+            foreach (var gone in _seen.Keys.Except(Present, StringComparer.Ordinal).ToList())
+            {
+                _seen.Remove(gone);
+            }
+
+            foreach (var csv in Present)
             {
                 var manifest = Syllabus.Trainer.Scoring.ScoredBatchFile.ManifestPath(csv);
                 if (!File.Exists(manifest))

@@ -35,6 +35,20 @@ public sealed class BatchImportFailures
         }
     }
 
+    /// <summary>Forgets the failures of batch files no longer in the folder (removed by hand): nothing is left to import.</summary>
+    public void KeepOnly(IEnumerable<string> presentBatchFiles)
+    {
+        ArgumentNullException.ThrowIfNull(presentBatchFiles);
+        var present = presentBatchFiles.Select(Path.GetFileName).ToHashSet(StringComparer.Ordinal);
+        lock (_lock)
+        {
+            foreach (var gone in _failures.Keys.Where(name => !present.Contains(name)).ToList())
+            {
+                _failures.Remove(gone);
+            }
+        }
+    }
+
     public IReadOnlyList<BatchImportFailure> Snapshot()
     {
         lock (_lock)
