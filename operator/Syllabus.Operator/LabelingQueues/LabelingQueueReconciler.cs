@@ -118,7 +118,7 @@ internal sealed partial class LabelingQueueReconciler(
 
         if (plan.StartScoring is { } scoring)
         {
-            await applier.CreateIfAbsentAsync(LabelingWorkloadBuilder.BuildScoringJob(queue, scoring, image.Value), ct).ConfigureAwait(false);
+            await applier.CreateIfAbsentAsync(LabelingWorkloadBuilder.BuildScoringJob(queue, scoring, image.Value, labelPodRuns: plan.ServeLabels), ct).ConfigureAwait(false);
         }
 
         if (plan.StartExport is { } round)

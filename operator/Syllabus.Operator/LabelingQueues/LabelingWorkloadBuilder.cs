@@ -149,7 +149,8 @@ public static class LabelingWorkloadBuilder
     public const int PoolPollSeconds = 5;
 
     /// <summary>The scoring Job of <paramref name="round"/>: selects the next batch from the pool, leaving out what the store holds.</summary>
-    public static V1Job BuildScoringJob(LabelingQueue queue, ScoringRound round, TrainerImageOptions image)
+    /// <param name="labelPodRuns">Whether the labelling Deployment runs (it holds the store's claim): the Job then goes to its node.</param>
+    public static V1Job BuildScoringJob(LabelingQueue queue, ScoringRound round, TrainerImageOptions image, bool labelPodRuns = false)
     {
         ArgumentNullException.ThrowIfNull(queue);
         ArgumentNullException.ThrowIfNull(round);
@@ -205,9 +206,10 @@ public static class LabelingWorkloadBuilder
         }
 
         var container = Container(image, "score", arguments, mounts);
-        // The labelling Deployment runs from the first batch on (the store is created from it): later rounds go to its node.
+        // Once the labelling Deployment runs (from the first batch on, or a store that existed before the queue), every
+        // round goes to its node; before it, an affinity to it would never schedule.
         return Job(queue, LabelingQueueNames.ScoreJob(queue.Metadata.Name, round.Batch, round.Attempt), LabelingQueueNames.ScoreRole, image, container, volumes,
-            round.Batch > 1 ? OnLabelPodNode(queue) : null);
+            labelPodRuns ? OnLabelPodNode(queue) : null);
     }
 
     /// <summary>The Job exporting every label so far for retraining round <paramref name="round"/>; its summary is its termination message.</summary>

@@ -672,10 +672,20 @@ public sealed class LabelingQueuePlannerTests
         var labelPod = LabelingWorkloadBuilder.BuildLabelDeployment(queue, image).Spec.Template.Metadata.Labels;
 
         // Batch 1 creates the store, before the labelling Deployment exists: no affinity (it would never schedule).
-        Assert.Null(LabelingWorkloadBuilder.BuildScoringJob(queue, new ScoringRound(1, 2, 5, Model), image).Spec.Template.Spec.Affinity);
+        Assert.Null(LabelingWorkloadBuilder.BuildScoringJob(queue, new ScoringRound(1, 2, 5, Model), image, labelPodRuns: false).Spec.Template.Spec.Affinity);
+        // The planner serves labels once the first batch is in, so a later round is always built with the labelling pod running.
+        var second = LabelingQueuePlanner.Plan(Observe(Queue(new LabelingQueueStatus { TokenSecret = "digits-token", Batches = 1 }), Stats(total: 5, pending: 0, labelled: 5)));
+        Assert.True(second.ServeLabels);
+        Assert.Equal(2, second.StartScoring!.Batch);
 
-        // Later rounds and every export mount the store (a ReadWriteOnce claim attaches to one node): the labelling pod's node.
-        foreach (var job in new[] { LabelingWorkloadBuilder.BuildScoringJob(queue, new ScoringRound(2, 1, 5, Model), image), LabelingWorkloadBuilder.BuildExportJob(queue, 1, image) })
+        // Once it runs, every round (a retried first batch over a store that existed before the queue too) and every export
+        // mounts the store (a ReadWriteOnce claim attaches to one node): the labelling pod's node.
+        foreach (var job in new[]
+        {
+            LabelingWorkloadBuilder.BuildScoringJob(queue, new ScoringRound(2, 1, 5, Model), image, labelPodRuns: true),
+            LabelingWorkloadBuilder.BuildScoringJob(queue, new ScoringRound(1, 3, 5, Model), image, labelPodRuns: true),
+            LabelingWorkloadBuilder.BuildExportJob(queue, 1, image),
+        })
         {
             var affinity = job.Spec.Template.Spec.Affinity;
             Assert.Null(affinity.PodAntiAffinity);
