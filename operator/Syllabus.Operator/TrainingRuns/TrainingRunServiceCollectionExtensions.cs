@@ -21,8 +21,8 @@ public static class TrainingRunServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(configuration);
         services.AddOptions<TrainerImageOptions>()
             .Bind(configuration.GetSection(TrainerImageOptions.SectionName))
-            .ValidateDataAnnotations()
             .ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TrainerImageOptions>, TrainerImageOptionsAnnotationsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TrainerImageOptions>, TrainerImageOptionsValidator>());
         services.AddHttpClient<ITrainerMetricsScraper, HttpTrainerMetricsScraper>();
         services.TryAddSingleton<TrainingRunCaches>();
