@@ -50,7 +50,7 @@ public sealed class HttpDriftReportReader(HttpClient http) : IDriftReportReader
                     : DriftReading.Failed(pod, $"pod {pod.Name} answered {(int)response.StatusCode}: {message}");
             }
 
-            var report = JsonSerializer.Deserialize<DriftReport>(body);
+            var report = JsonSerializer.Deserialize(body, SyllabusJsonContext.Default.DriftReport);
             return report is null
                 ? DriftReading.Failed(pod, $"pod {pod.Name}: GET {path} answered null")
                 : DriftReading.Of(pod, report);

@@ -18,6 +18,7 @@ public static class TrainingRunServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddTrainingRunControllers(this IServiceCollection services, IConfiguration configuration)
     {
+        OperatorJson.Register();
         ArgumentNullException.ThrowIfNull(configuration);
         services.AddOptions<TrainerImageOptions>()
             .Bind(configuration.GetSection(TrainerImageOptions.SectionName))
