@@ -132,9 +132,7 @@ public static class OperatorServiceCollectionExtensions
             return KubernetesClientConfiguration.InClusterConfig();
         }
 
-        return options.Kubeconfig is { } path
-            ? KubernetesClientConfiguration.BuildConfigFromConfigFile(path, options.KubeconfigContext)
-            : KubernetesClientConfiguration.BuildDefaultConfig();
+        return Kubeconfig.BuildConfiguration(options.Kubeconfig, options.KubeconfigContext);
     }
 }
 
