@@ -40,5 +40,6 @@ namespace Syllabus.Runtime.Json;
 [JsonSerializable(typeof(JsonNode))]
 [JsonSerializable(typeof(JsonObject))]
 [JsonSerializable(typeof(object))]
+[JsonSerializable(typeof(System.Text.Json.JsonElement))]
 [JsonSerializable(typeof(string))]
 internal sealed partial class RuntimeJsonContext : JsonSerializerContext;
