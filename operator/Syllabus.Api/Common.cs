@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
 using System.Text.Json.Serialization;
@@ -26,6 +27,7 @@ public static class ConditionTypes
 }
 
 /// <summary>A reference to another object of a known kind in the same namespace.</summary>
+[UnconditionalSuppressMessage("Trimming", "IL2026", Justification = ApiTrimming.LengthAttributes)]
 public sealed class LocalObjectReference
 {
     [JsonPropertyName("name")]
@@ -43,6 +45,7 @@ public static class DataFormats
 }
 
 /// <summary>One dataset: where it is and how it is stored.</summary>
+[UnconditionalSuppressMessage("Trimming", "IL2026", Justification = ApiTrimming.LengthAttributes)]
 public sealed class DatasetSource
 {
     [JsonPropertyName("uri")]
@@ -60,6 +63,7 @@ public sealed class DatasetSource
 /// <summary>An evaluation gate: a metric that must be at least or at most a bound.</summary>
 [CelRule("has(self.atLeast) != has(self.atMost)", "a gate needs exactly one of atLeast or atMost")]
 [CelRule(MetricDirection.GateCelRule, MetricDirection.GateCelMessage)]
+[UnconditionalSuppressMessage("Trimming", "IL2026", Justification = ApiTrimming.LengthAttributes)]
 public sealed class Gate
 {
     [JsonPropertyName("metric")]

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
 using System.Text.Json.Serialization;
@@ -43,6 +44,7 @@ public static class PacingFunctions
 }
 
 [CelRule("has(self.pacing) != has(self.stages)", "exactly one of pacing or stages must be set")]
+[UnconditionalSuppressMessage("Trimming", "IL2026", Justification = ApiTrimming.LengthAttributes)]
 public sealed class CurriculumSpec
 {
     [JsonPropertyName("difficulty")]
@@ -68,6 +70,7 @@ public sealed class CurriculumSpec
 
 [CelRule("self.source != 'Column' || has(self.column)", "difficulty.column is required when source is Column")]
 [CelRule("self.source == 'Column' || has(self.teacher)", "difficulty.teacher is required when source is TeacherLoss or TeacherConfidence")]
+[UnconditionalSuppressMessage("Trimming", "IL2026", Justification = ApiTrimming.LengthAttributes)]
 public sealed class DifficultySpec
 {
     [JsonPropertyName("source")]
@@ -111,6 +114,7 @@ public sealed class PacingSpec
 }
 
 [CelRule("!has(self.maxEpochs) || self.maxEpochs >= self.minEpochs", "maxEpochs must be at least minEpochs")]
+[UnconditionalSuppressMessage("Trimming", "IL2026", Justification = ApiTrimming.LengthAttributes)]
 public sealed class CurriculumStage
 {
     [JsonPropertyName("name")]
@@ -138,6 +142,7 @@ public sealed class CurriculumStage
     public Gate? AdvanceWhen { get; set; }
 }
 
+[UnconditionalSuppressMessage("Trimming", "IL2026", Justification = ApiTrimming.LengthAttributes)]
 public sealed class CurriculumStatus : ResourceStatus
 {
     /// <summary>At most this many names in <see cref="UsedBy"/>, so the status stays small however many runs share a curriculum.</summary>

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
 using System.Text.Json.Serialization;
@@ -101,6 +102,7 @@ public static class DriftActionTypes
     public const string Alert = "Alert";
 }
 
+[UnconditionalSuppressMessage("Trimming", "IL2026", Justification = ApiTrimming.LengthAttributes)]
 public sealed class DriftPolicySpec
 {
     [JsonPropertyName("deploymentRef")]
@@ -161,6 +163,7 @@ public sealed class DriftPolicySpec
 [CelRule("!has(self.features) || self.type == 'FeatureDrift'", "features applies to FeatureDrift only")]
 [CelRule("!has(self.stattest) || self.type in ['FeatureDrift', 'PredictionDrift']", "stattest applies to FeatureDrift and PredictionDrift only")]
 [CelRule("!has(self.stattest) || self.type != 'PredictionDrift' || self.stattest in ['auto', 'psi', 'jensenshannon', 'chisquare']", "a PredictionDrift stattest is auto, psi, jensenshannon or chisquare")]
+[UnconditionalSuppressMessage("Trimming", "IL2026", Justification = ApiTrimming.LengthAttributes)]
 public sealed class DriftDetector
 {
     [JsonPropertyName("name")]

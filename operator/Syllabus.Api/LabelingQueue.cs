@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
 using System.Text.Json.Serialization;
@@ -34,6 +35,7 @@ public static class SelectionStrategies
 }
 
 [CelRule("self.labels.size() >= 2", "a labelling task needs at least two labels")]
+[UnconditionalSuppressMessage("Trimming", "IL2026", Justification = ApiTrimming.LengthAttributes)]
 public sealed class LabelingQueueSpec
 {
     [JsonPropertyName("model")]
@@ -94,6 +96,7 @@ public sealed class PoolSpec
 
 [CelRule("self.type != 'QueryByCommittee' || (has(self.committee) && size(self.committee) >= 1)", "QueryByCommittee needs a committee: at least one TrainingRun besides spec.model")]
 [CelRule("self.type == 'QueryByCommittee' || !has(self.committee)", "committee is only for QueryByCommittee")]
+[UnconditionalSuppressMessage("Trimming", "IL2026", Justification = ApiTrimming.LengthAttributes)]
 public sealed class StrategySpec
 {
     [JsonPropertyName("type")]

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
 using System.Text.Json.Serialization;
@@ -100,6 +101,7 @@ public sealed class PromotionSpec
     public CanarySpec? Canary { get; set; }
 }
 
+[UnconditionalSuppressMessage("Trimming", "IL2026", Justification = ApiTrimming.LengthAttributes)]
 public sealed class MustBeatSpec
 {
     [JsonPropertyName("metric")]
@@ -156,6 +158,7 @@ public static class AnalysisArms
 /// inconclusive when its inconclusive measurements exceed <c>inconclusiveLimit</c>, and succeeds after <c>count</c>
 /// measurements (or at the end of the canary's <c>analysisDuration</c> without a count).
 /// </summary>
+[UnconditionalSuppressMessage("Trimming", "IL2026", Justification = ApiTrimming.LengthAttributes)]
 public sealed class AnalysisSpec
 {
     [JsonPropertyName("metrics")]
@@ -203,6 +206,7 @@ public sealed class AnalysisSpec
 [CelRule("has(self.atLeast) != has(self.atMost)", "an analysis metric needs exactly one of atLeast or atMost")]
 [CelRule("self.source != 'Prometheus' || has(self.query)", "query is required for a Prometheus metric")]
 [CelRule("self.source != 'Server' || has(self.metric)", "metric is required for a Server metric")]
+[UnconditionalSuppressMessage("Trimming", "IL2026", Justification = ApiTrimming.LengthAttributes)]
 public sealed class AnalysisMetric
 {
     [JsonPropertyName("name")]

@@ -53,12 +53,6 @@ public sealed class TrainerSummary
     [JsonPropertyName("gateValues")]
     public Dictionary<string, double>? GateValues { get; set; }
 
-    private static readonly JsonSerializerOptions Options = new()
-    {
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-    };
-
     /// <summary>The key a failed gate is listed under.</summary>
     public static string GateKey(string metric, string? slice) => slice is null ? metric : $"{metric}@{slice}";
 
@@ -72,7 +66,7 @@ public sealed class TrainerSummary
 
         try
         {
-            return JsonSerializer.Deserialize<TrainerSummary>(message, Options);
+            return JsonSerializer.Deserialize(message, TrainerSummaryJsonContext.Default.TrainerSummary);
         }
         catch (JsonException)
         {
@@ -86,7 +80,7 @@ public sealed class TrainerSummary
     /// </summary>
     public string ToJson()
     {
-        var json = JsonSerializer.Serialize(this, Options);
+        var json = JsonSerializer.Serialize(this, TrainerSummaryJsonContext.Default.TrainerSummary);
         while (Encoding.UTF8.GetByteCount(json) > MaxBytes)
         {
             // Each step strictly shrinks the summary, so the loop ends: the message, then the gate values (the operator
@@ -115,7 +109,7 @@ public sealed class TrainerSummary
                 break;
             }
 
-            json = JsonSerializer.Serialize(this, Options);
+            json = JsonSerializer.Serialize(this, TrainerSummaryJsonContext.Default.TrainerSummary);
         }
 
         return json;

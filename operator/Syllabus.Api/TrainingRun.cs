@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
 using System.Text.Json.Serialization;
@@ -36,6 +37,7 @@ public static class TrainingRunPhases
 }
 
 [CelRule("!(has(self.curriculumRef) && has(self.curriculum))", "set at most one of curriculumRef or curriculum")]
+[UnconditionalSuppressMessage("Trimming", "IL2026", Justification = ApiTrimming.LengthAttributes)]
 public sealed class TrainingRunSpec
 {
     [JsonPropertyName("model")]
@@ -143,6 +145,7 @@ public static class ModelArchitectures
 
 [CelRule("self.architecture != 'CNN' || has(self.inputShape)", "model.inputShape is required for a CNN")]
 [CelRule("self.architecture != 'Custom' || has(self.image)", "model.image is required for a Custom model")]
+[UnconditionalSuppressMessage("Trimming", "IL2026", Justification = ApiTrimming.LengthAttributes)]
 public sealed class ModelSpec
 {
     [JsonPropertyName("architecture")]
@@ -231,6 +234,7 @@ public static class Normalizations
 
 [CelRule("!(has(self.validation) && has(self.validationFraction))", "set at most one of validation or validationFraction")]
 [CelRule("self.normalization != 'Scale' || has(self.scale)", "data.scale is required when normalization is Scale")]
+[UnconditionalSuppressMessage("Trimming", "IL2026", Justification = ApiTrimming.LengthAttributes)]
 public sealed class DataSpec
 {
     [JsonPropertyName("train")]
@@ -459,6 +463,7 @@ public static class ScheduleIntervals
 [CelRule("!has(self.patience) || self.type == 'ReduceOnPlateau'", "lrSchedule.patience applies to ReduceOnPlateau only")]
 [CelRule("self.type != 'OneCycle' || !has(self.warmup)", "OneCycle has its own warm-up phase; do not add warmup")]
 [CelRule("(!has(self.baseMomentum) && !has(self.maxMomentum)) || self.type in ['Cyclic', 'OneCycle']", "lrSchedule.baseMomentum and maxMomentum apply to Cyclic and OneCycle only")]
+[UnconditionalSuppressMessage("Trimming", "IL2026", Justification = ApiTrimming.LengthAttributes)]
 public sealed class LrScheduleSpec
 {
     [JsonPropertyName("type")]
@@ -650,6 +655,7 @@ public sealed class ContinualSpec
     public List<PreviousTask>? PreviousTasks { get; set; }
 }
 
+[UnconditionalSuppressMessage("Trimming", "IL2026", Justification = ApiTrimming.LengthAttributes)]
 public sealed class PreviousTask
 {
     [JsonPropertyName("name")]
@@ -680,6 +686,7 @@ public sealed class EwcSpec
     public DatasetSource? FisherData { get; set; }
 }
 
+[UnconditionalSuppressMessage("Trimming", "IL2026", Justification = ApiTrimming.LengthAttributes)]
 public sealed class ArtifactsSpec
 {
     [JsonPropertyName("uri")]

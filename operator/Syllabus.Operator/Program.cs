@@ -1,9 +1,12 @@
+using Syllabus.Operator;
 using Syllabus.Runtime.Hosting;
 using Syllabus.Operator.DriftPolicies;
 using Syllabus.Operator.LabelingQueues;
 using Syllabus.Operator.ModelDeployments;
 using Syllabus.Operator.TrainingRuns;
 
+// Before anything serialises: under Native AOT, KubernetesClient's serialiser has only the source-generated metadata.
+OperatorJson.Register();
 var builder = OperatorHost.CreateBuilder(args);
 builder.Services.AddTrainingRunControllers(builder.Configuration);
 builder.Services.AddModelDeploymentController();

@@ -50,7 +50,8 @@ public sealed class EventRecorder(IKubernetes client, EventRecorderOptions optio
             if (previous is not null)
             {
                 var count = previous.Count + 1;
-                var patch = new V1Patch(new { count, lastTimestamp = now }, V1Patch.PatchType.MergePatch);
+                // A partial Event: its unset fields are null and left out, so this is {"count": N, "lastTimestamp": ...}.
+                var patch = new V1Patch(new Corev1Event { Count = count, LastTimestamp = now }, V1Patch.PatchType.MergePatch);
                 try
                 {
                     await client.CoreV1.PatchNamespacedEventAsync(patch, previous.Name, previous.Namespace, cancellationToken: ct).ConfigureAwait(false);

@@ -46,7 +46,7 @@ internal static class TrainingRunBenchmark
 
     public static async Task<int> RunAsync(string[] args)
     {
-        BenchArgs.RequireKnown(args, "--runs", "--workers", "--unrelated", "--qps", "--burst", "--steady-seconds", "--gc");
+        BenchArgs.RequireKnown(args, "--runs", "--workers", "--unrelated", "--qps", "--burst", "--steady-seconds", "--gc", "--operator");
         var runs = BenchArgs.Int(args, "--runs", 1000);
         var workers = BenchArgs.Int(args, "--workers", 8);
         var unrelated = BenchArgs.Int(args, "--unrelated", 10_000, minimum: 0);
@@ -63,13 +63,19 @@ internal static class TrainingRunBenchmark
             return 2;
         }
 
-        var operatorDll = Path.Combine(AppContext.BaseDirectory, "Syllabus.Operator.dll");
-        if (!File.Exists(operatorDll))
+        // "aot": the Native AOT executable, as the image ships it (this project's build publishes it to operator-aot/);
+        // "jit": Syllabus.Operator.dll on the dotnet host, as before the operator shipped native.
+        var build = BenchArgs.Choice(args, "--operator", "aot", "jit");
+        var launch = build == "aot"
+            ? new OperatorLaunch(await PublishNativeOperatorAsync(), "Syllabus.Operat")
+            : new OperatorLaunch(Path.Combine(AppContext.BaseDirectory, "Syllabus.Operator.dll"), "dotnet");
+        if (!File.Exists(launch.Path))
         {
-            Console.Error.WriteLine($"Cannot run: {operatorDll} is missing (the project reference copies the built operator there).");
+            Console.Error.WriteLine($"Cannot run: {launch.Path} is missing (the project reference copies the built operator there).");
             return 2;
         }
 
+        Console.WriteLine($"Operator: {(build == "aot" ? "Native AOT executable" : "JIT (dotnet Syllabus.Operator.dll)")} {launch.Path}.");
         var clientLimits = qps == 0 ? "the shipped Operator:ClientQps / ClientBurst (appsettings.json)" : $"Operator:ClientQps={qps}, ClientBurst={burst}";
         Console.WriteLine($"The operator runs with the environment its image sets (Dockerfile ENV): {(ShippedEnvironment.Value.Count == 0 ? "none" : string.Join(", ", ShippedEnvironment.Value.Select(e => $"{e.Key}={e.Value}")))}.");
         Console.WriteLine($"Starting etcd + kube-apiserver (watch cache on): {runs} TrainingRuns, {workers} workers / concurrent writers, {clientLimits}, {unrelated} unrelated ConfigMaps and Jobs in the second pass.");
@@ -77,7 +83,7 @@ internal static class TrainingRunBenchmark
         // 1.20 rejects x-kubernetes-validations: the variant without CEL rules (the operator enforces them as Valid=False).
         await InstallCrdsAsync(plane, Path.Combine(RepositoryPaths.Root, "crds", "legacy"));
         using var admin = plane.CreateClient();
-        var bench = new Bench(plane, admin, runs, workers, steadySeconds, operatorDll, qps, burst, gc);
+        var bench = new Bench(plane, admin, runs, workers, steadySeconds, launch, qps, burst, gc);
         await bench.CreateNamespaceAsync(LeaseNamespace);
 
         var floorBefore = await bench.FloorAsync("bench-floor-1");
@@ -244,7 +250,30 @@ internal static class TrainingRunBenchmark
         double BurstCpuSeconds,
         IReadOnlyList<string> Missing);
 
-    private sealed class Bench(ControlPlane plane, IKubernetes admin, int runs, int workers, int steadySeconds, string operatorDll, int qps, int burst, string gc)
+    /// <summary>
+    /// Publishes the operator as the Dockerfile does (Release, Native AOT, linux-x64) into operator-aot/ beside this
+    /// benchmark, so the executable measured is the one the image ships; ILC skips the work when nothing changed.
+    /// </summary>
+    private static async Task<string> PublishNativeOperatorAsync()
+    {
+        var output = Path.Combine(AppContext.BaseDirectory, "operator-aot");
+        var project = Path.Combine(RepositoryPaths.Root, "operator", "Syllabus.Operator", "Syllabus.Operator.csproj");
+        Console.WriteLine($"Publishing the Native AOT operator to {output} (minutes the first time) ...");
+        var publish = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true }
+            .With(["publish", project, "-c", "Release", "-r", "linux-x64", "-o", output, "--nologo", "-v", "quiet"]);
+        using var process = Process.Start(publish) ?? throw new InvalidOperationException("dotnet publish did not start.");
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"dotnet publish of the operator failed ({process.ExitCode}):\n{await stdout}{await stderr}");
+        }
+
+        return Path.Combine(output, "Syllabus.Operator");
+    }
+
+    private sealed class Bench(ControlPlane plane, IKubernetes admin, int runs, int workers, int steadySeconds, OperatorLaunch launch, int qps, int burst, string gc)
     {
         private readonly TrainerImageOptions image = new();
 
@@ -357,7 +386,6 @@ internal static class TrainingRunBenchmark
             var probePort = FreePort();
             List<string> arguments =
             [
-                operatorDll,
                 $"--Operator:Kubeconfig={plane.KubeconfigPath}",
                 $"--Operator:ProbePort={probePort}",
                 $"--Operator:Namespaces:0={ns}",
@@ -373,9 +401,11 @@ internal static class TrainingRunBenchmark
                 arguments.Add($"--Operator:ClientBurst={burst}");
             }
 
-            // The working directory is the build output, so the shipped appsettings.json applies (content root).
+            // The working directory is the operator's own folder, so the shipped appsettings.json applies (content root).
             var logPath = Path.Combine(plane.WorkDirectory, $"operator-{ns}.log");
-            var start = new ProcessStartInfo(Dotnet()) { WorkingDirectory = AppContext.BaseDirectory }.With(arguments);
+            var start = launch.ProcessName == "dotnet"
+                ? new ProcessStartInfo(Dotnet()) { WorkingDirectory = Path.GetDirectoryName(launch.Path)! }.With([launch.Path, .. arguments])
+                : new ProcessStartInfo(launch.Path) { WorkingDirectory = Path.GetDirectoryName(launch.Path)! }.With(arguments);
             foreach (var (name, value) in ShippedEnvironment.Value)
             {
                 start.Environment[name] = value;
@@ -389,7 +419,7 @@ internal static class TrainingRunBenchmark
 
             var startingUp = Stopwatch.StartNew();
             await using var process = ManagedProcess.Start($"operator-{ns}", start, logPath);
-            var pid = await ChildPidAsync(process);
+            var pid = await ChildPidAsync(process, launch.ProcessName);
             using var probe = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{probePort}"), Timeout = TimeSpan.FromSeconds(5) };
             await WaitUntilAsync(async () => await OkAsync(probe, "/healthz"), "the operator's /healthz", TimeSpan.FromSeconds(120), process);
             var startUp = startingUp.Elapsed;
@@ -631,8 +661,8 @@ internal static class TrainingRunBenchmark
             return (Field("VmHWM"), Field("VmRSS"));
         }
 
-        /// <summary>The dotnet process under the ManagedProcess guard (bash is the guard's own PID).</summary>
-        private static async Task<int> ChildPidAsync(ManagedProcess guard)
+        /// <summary>The operator process (its /proc comm: "dotnet", or the executable's first 15 characters) under the ManagedProcess guard (bash is the guard's own PID).</summary>
+        private static async Task<int> ChildPidAsync(ManagedProcess guard, string processName)
         {
             for (var tries = 0; tries < 100; tries++)
             {
@@ -648,7 +678,7 @@ internal static class TrainingRunBenchmark
                         // /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces, so parse after the last ')'.
                         var stat = await File.ReadAllTextAsync(Path.Combine(directory, "stat"));
                         var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-                        if (int.Parse(fields[1], CultureInfo.InvariantCulture) == guard.ProcessId && stat.Contains("(dotnet)", StringComparison.Ordinal))
+                        if (int.Parse(fields[1], CultureInfo.InvariantCulture) == guard.ProcessId && stat.Contains($"({processName})", StringComparison.Ordinal))
                         {
                             return pid;
                         }
@@ -726,3 +756,6 @@ internal static class TrainingRunBenchmark
         return start;
     }
 }
+
+/// <summary>How the benchmark starts the operator: the file it runs, and the process name /proc shows for it.</summary>
+internal sealed record OperatorLaunch(string Path, string ProcessName);

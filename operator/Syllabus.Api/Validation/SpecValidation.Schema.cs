@@ -1,7 +1,7 @@
 using System.Collections;
 using System.ComponentModel.DataAnnotations;
 using System.Reflection;
-using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 
 namespace Syllabus.Api.Validation;
 
@@ -16,24 +16,32 @@ public static partial class SpecValidation
     {
         ArgumentNullException.ThrowIfNull(spec);
         var problems = new List<ValidationError>();
-        Walk(spec, path, problems);
+        Walk(spec, TypeInfo(spec.GetType()), path, problems);
         return problems;
     }
 
-    private static void Walk(object value, string path, List<ValidationError> problems)
+    // The properties come from the source-generated JSON metadata (names as on the wire, getters, and each property's
+    // attributes through a PropertyInfo the generator names statically), not from reflection over the runtime type,
+    // so the walk sees the same fields under Native AOT.
+    private static JsonTypeInfo TypeInfo(Type type) =>
+        SyllabusJsonContext.Default.GetTypeInfo(type)
+        ?? throw new InvalidOperationException($"{type.Name} is not in SyllabusJsonContext; add the kind that holds it there.");
+
+    private static void Walk(object value, JsonTypeInfo typeInfo, string path, List<ValidationError> problems)
     {
-        foreach (var property in value.GetType().GetProperties(BindingFlags.Public | BindingFlags.Instance))
+        foreach (var property in typeInfo.Properties)
         {
-            if (property.GetIndexParameters().Length > 0)
+            if (property.Get is not { } get)
             {
                 continue;
             }
 
-            var name = property.GetCustomAttribute<JsonPropertyNameAttribute>()?.Name ?? property.Name;
-            var fieldPath = $"{path}.{name}";
-            var propertyValue = property.GetValue(value);
-            var context = new ValidationContext(value) { MemberName = property.Name, DisplayName = fieldPath };
-            foreach (var attribute in property.GetCustomAttributes<ValidationAttribute>())
+            var fieldPath = $"{path}.{property.Name}";
+            var propertyValue = get(value);
+            var memberName = (property.AttributeProvider as MemberInfo)?.Name ?? property.Name;
+            var context = new ValidationContext(value, fieldPath, serviceProvider: null, items: null) { MemberName = memberName };
+            var attributes = property.AttributeProvider?.GetCustomAttributes(typeof(ValidationAttribute), inherit: true) ?? [];
+            foreach (ValidationAttribute attribute in attributes)
             {
                 // Absent optional fields are fine; Required catches missing ones (AllowedValues would reject null).
                 if (propertyValue is null && attribute is not RequiredAttribute)
@@ -48,31 +56,31 @@ public static partial class SpecValidation
                 }
             }
 
-            if (propertyValue is null || !IsApiType(property.PropertyType, propertyValue))
+            if (propertyValue is null)
             {
                 continue;
             }
 
-            if (propertyValue is IList list)
+            var propertyInfo = TypeInfo(property.PropertyType);
+            if (propertyInfo.Kind == JsonTypeInfoKind.Enumerable && propertyValue is IList list
+                && propertyInfo.ElementType is { } elementType && IsApiType(elementType))
             {
+                var elementInfo = TypeInfo(elementType);
                 for (var i = 0; i < list.Count; i++)
                 {
-                    if (list[i] is { } item && IsApiType(item.GetType(), item))
+                    if (list[i] is { } item)
                     {
-                        Walk(item, $"{fieldPath}[{i}]", problems);
+                        Walk(item, elementInfo, $"{fieldPath}[{i}]", problems);
                     }
                 }
             }
-            else
+            else if (propertyInfo.Kind == JsonTypeInfoKind.Object && IsApiType(property.PropertyType))
             {
-                Walk(propertyValue, fieldPath, problems);
+                Walk(propertyValue, propertyInfo, fieldPath, problems);
             }
         }
     }
 
-    private static bool IsApiType(Type declared, object value)
-    {
-        var type = value is IList && declared.IsGenericType ? declared.GetGenericArguments()[0] : value.GetType();
-        return type.Assembly == typeof(TrainingRunSpec).Assembly && type.IsClass && type != typeof(string);
-    }
+    private static bool IsApiType(Type type) =>
+        type.Assembly == typeof(TrainingRunSpec).Assembly && type.IsClass && type != typeof(string);
 }

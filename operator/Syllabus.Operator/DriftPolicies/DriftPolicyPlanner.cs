@@ -93,7 +93,7 @@ public static class DriftPolicyPlanner
         ArgumentNullException.ThrowIfNull(o);
         var policy = o.Policy;
         var spec = policy.Spec;
-        var status = JsonSerializer.Deserialize<DriftPolicyStatus>(JsonSerializer.Serialize(policy.Status ?? new DriftPolicyStatus()))!;
+        var status = SyllabusJson.Copy<DriftPolicyStatus>(policy.Status ?? new DriftPolicyStatus());
         status.Conditions ??= [];
         status.ObservedGeneration = policy.Metadata.Generation;
         var now = o.Now;

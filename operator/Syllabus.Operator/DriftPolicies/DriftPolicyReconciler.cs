@@ -190,7 +190,7 @@ internal sealed partial class DriftPolicyReconciler(
 
     private async Task<ReconcileResult> WriteInvalidAsync(DriftPolicy policy, string message, CancellationToken ct)
     {
-        var status = System.Text.Json.JsonSerializer.Deserialize<DriftPolicyStatus>(System.Text.Json.JsonSerializer.Serialize(policy.Status ?? new DriftPolicyStatus()))!;
+        var status = SyllabusJson.Copy<DriftPolicyStatus>(policy.Status ?? new DriftPolicyStatus());
         status.Conditions ??= [];
         var changed = Conditions.SetCondition(status.Conditions, ConditionTypes.Valid, Conditions.False, "InvalidSpec", message, policy.Metadata.Generation, time.GetUtcNow());
         changed |= Conditions.SetCondition(status.Conditions, ConditionTypes.Ready, Conditions.False, "InvalidSpec", "The spec is invalid (see the Valid condition)", policy.Metadata.Generation, time.GetUtcNow());

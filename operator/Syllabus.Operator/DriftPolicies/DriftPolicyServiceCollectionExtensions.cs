@@ -19,6 +19,7 @@ public static class DriftPolicyServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddDriftPolicyController(this IServiceCollection services)
     {
+        OperatorJson.Register();
         services.AddHttpClient<IDriftReportReader, HttpDriftReportReader>(c => c.Timeout = TimeSpan.FromSeconds(30));
         services.AddHttpClient(nameof(HttpServingMetricsReader), c => c.Timeout = TimeSpan.FromSeconds(5));
         services.TryAddSingleton<IServingMetricsReader>(sp => new HttpServingMetricsReader(sp.GetRequiredService<IHttpClientFactory>().CreateClient(nameof(HttpServingMetricsReader))));

@@ -64,7 +64,7 @@ public sealed class HttpDriftReportReader(HttpClient http) : IDriftReportReader
                     : DriftReading.Failed(pod, $"pod {pod.Name} answered {(int)response.StatusCode}: {message}");
             }
 
-            var report = JsonSerializer.Deserialize<DriftReport>(body);
+            var report = JsonSerializer.Deserialize(body, SyllabusJsonContext.Default.DriftReport);
             return report is null
                 ? DriftReading.Failed(pod, $"pod {pod.Name}: GET {path} answered null")
                 : DriftReading.Of(pod, report);
@@ -105,7 +105,7 @@ public sealed class HttpDriftReportReader(HttpClient http) : IDriftReportReader
         {
             using var doc = JsonDocument.Parse(body);
             return doc.RootElement.TryGetProperty("window", out var window) && window.ValueKind == JsonValueKind.Object
-                ? window.Deserialize<DriftWindowSequence>()
+                ? window.Deserialize(SyllabusJsonContext.Default.DriftWindowSequence)
                 : null;
         }
         catch (JsonException)

@@ -43,7 +43,7 @@ public static class DriftRetrainBuilder
         ArgumentNullException.ThrowIfNull(source);
         var policy = source.Policy;
         var template = source.Retrain.Template;
-        var spec = JsonSerializer.Deserialize<TrainingRunSpec>(JsonSerializer.Serialize(template.Spec))!;
+        var spec = SyllabusJson.Copy<TrainingRunSpec>(template.Spec);
         if (source.Retrain.WarmStart && spec.BaseModel is null)
         {
             if (string.IsNullOrEmpty(source.Served.ModelUri))
@@ -62,7 +62,7 @@ public static class DriftRetrainBuilder
                 return (null, $"replayFraction {source.Retrain.ReplayFraction.ToString(CultureInfo.InvariantCulture)} replays the served model's training data, but its TrainingRun {source.Served.TrainingRun ?? "(none recorded)"} is gone; set retrain.template.spec.data.replay, or replayFraction 0");
             }
 
-            spec.Data.Replay = new ReplaySpec { Data = JsonSerializer.Deserialize<DatasetSource>(JsonSerializer.Serialize(served))!, Fraction = source.Retrain.ReplayFraction };
+            spec.Data.Replay = new ReplaySpec { Data = SyllabusJson.Copy<DatasetSource>(served), Fraction = source.Retrain.ReplayFraction };
         }
 
         // Each run writes its own folder: a later retrain must never overwrite a model a ModelDeployment still serves.

@@ -644,7 +644,7 @@ public static class LabelingQueuePlanner
     private static int Int(long value) => (int)Math.Min(int.MaxValue, value);
 
     private static LabelingQueueStatus Clone(LabelingQueueStatus? status) =>
-        status is null ? new LabelingQueueStatus() : JsonSerializer.Deserialize<LabelingQueueStatus>(JsonSerializer.Serialize(status))!;
+        status is null ? new LabelingQueueStatus() : SyllabusJson.Copy<LabelingQueueStatus>(status);
 }
 
 /// <summary>The counts a scoring Job writes as its termination message (<c>score --termination-message-path</c>).</summary>

@@ -346,7 +346,7 @@ internal sealed partial class LabelingQueueReconciler(
     private async Task<ReconcileResult> WriteInvalidAsync(LabelingQueue queue, string message, CancellationToken ct)
     {
         const string reason = "InvalidSpec";
-        var status = System.Text.Json.JsonSerializer.Deserialize<LabelingQueueStatus>(System.Text.Json.JsonSerializer.Serialize(queue.Status ?? new LabelingQueueStatus()))!;
+        var status = SyllabusJson.Copy<LabelingQueueStatus>(queue.Status ?? new LabelingQueueStatus());
         status.Conditions ??= [];
         var changed = Conditions.SetCondition(status.Conditions, ConditionTypes.Valid, Conditions.False, reason, message, queue.Metadata.Generation, time.GetUtcNow());
         changed |= Conditions.SetCondition(status.Conditions, ConditionTypes.Ready, Conditions.False, reason, "The spec is invalid (see the Valid condition)", queue.Metadata.Generation, time.GetUtcNow());

@@ -16,6 +16,7 @@ public static class LabelingQueueServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddLabelingQueueController(this IServiceCollection services)
     {
+        OperatorJson.Register();
         services.AddHttpClient<ILabelStatsReader, HttpLabelStatsReader>(c => c.Timeout = TimeSpan.FromSeconds(5));
         services.TryAddSingleton<LabelingQueueCaches>();
         services.AddController<LabelingQueue, LabelingQueueReconciler>(c => c

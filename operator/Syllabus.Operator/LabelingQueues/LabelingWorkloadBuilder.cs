@@ -242,7 +242,7 @@ public static class LabelingWorkloadBuilder
         ArgumentNullException.ThrowIfNull(queue);
         ArgumentNullException.ThrowIfNull(round);
         var template = queue.Spec.Retrain ?? throw new InvalidOperationException("the queue has no retrain template");
-        var spec = System.Text.Json.JsonSerializer.Deserialize<TrainingRunSpec>(System.Text.Json.JsonSerializer.Serialize(template.Template.Spec))!;
+        var spec = SyllabusJson.Copy<TrainingRunSpec>(template.Template.Spec);
         spec.Data.AdditionalTrain = [.. spec.Data.AdditionalTrain ?? [], new DatasetSource { Uri = round.ExportUri, Format = DataFormats.Csv }];
         // Each round's run writes its own folder: a later round must never overwrite a model a ModelDeployment serves.
         spec.Artifacts.Uri = $"{spec.Artifacts.Uri.TrimEnd('/')}/{LabelingQueueNames.RetrainRun(queue.Metadata.Name, round.Round)}";

@@ -306,7 +306,7 @@ public static class ModelDeploymentPlanner
         && (deployment.Status?.UpdatedReplicas ?? 0) >= (deployment.Spec.Replicas ?? 0);
 
     private static ModelDeploymentStatus? Clone(ModelDeploymentStatus? status) =>
-        status is null ? null : System.Text.Json.JsonSerializer.Deserialize<ModelDeploymentStatus>(System.Text.Json.JsonSerializer.Serialize(status));
+        status is null ? null : SyllabusJson.Copy<ModelDeploymentStatus>(status);
 
     private sealed class Context(ModelDeployment deployment, ModelDeploymentStatus status, ModelDeploymentObservation observation)
     {

@@ -208,7 +208,7 @@ internal sealed partial class ModelDeploymentReconciler(
 
     private async Task<ReconcileResult> WriteInvalidAsync(ModelDeployment md, string message, CancellationToken ct)
     {
-        var status = System.Text.Json.JsonSerializer.Deserialize<ModelDeploymentStatus>(System.Text.Json.JsonSerializer.Serialize(md.Status ?? new ModelDeploymentStatus()))!;
+        var status = SyllabusJson.Copy<ModelDeploymentStatus>(md.Status ?? new ModelDeploymentStatus());
         status.Conditions ??= [];
         var changed = Conditions.SetCondition(status.Conditions, ConditionTypes.Degraded, Conditions.True, "InvalidSpec", message, md.Metadata.Generation, time.GetUtcNow());
         status.Phase = ModelDeploymentPhases.Degraded;

@@ -18,6 +18,7 @@ public static class ModelDeploymentServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddModelDeploymentController(this IServiceCollection services)
     {
+        OperatorJson.Register();
         // A singleton: it remembers each pod's last counters between measurements.
         services.AddHttpClient(nameof(HttpServingMetricsReader), c => c.Timeout = TimeSpan.FromSeconds(5));
         services.TryAddSingleton<IServingMetricsReader>(sp => new HttpServingMetricsReader(sp.GetRequiredService<IHttpClientFactory>().CreateClient(nameof(HttpServingMetricsReader))));

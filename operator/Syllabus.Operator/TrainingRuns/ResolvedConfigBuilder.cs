@@ -28,7 +28,7 @@ public sealed record ResolvedTrainerConfig(string Yaml, string Hash, string? Cur
             throw new InvalidDataException($"ConfigMap {configMap.Metadata?.Name} has no key {FileName}.");
         }
 
-        var run = Manifests.LoadAll(yaml, $"ConfigMap {configMap.Metadata?.Name}").OfType<TrainingRun>().Single();
+        var run = ManifestYaml.Deserialize<TrainingRun>(yaml, $"ConfigMap {configMap.Metadata?.Name}");
         return ResolvedConfigBuilder.Describe(yaml, run.Spec, null);
     }
 }
@@ -86,7 +86,7 @@ public static class ResolvedConfigBuilder
             Metadata = new V1ObjectMeta { Name = run.Metadata?.Name, NamespaceProperty = run.Metadata?.NamespaceProperty },
             Spec = spec,
         };
-        return Describe(Manifests.ToYaml(resolved), spec, curriculumName);
+        return Describe(ManifestYaml.Serialize(resolved), spec, curriculumName);
     }
 
     internal static ResolvedTrainerConfig Describe(string yaml, TrainingRunSpec spec, string? curriculumName)

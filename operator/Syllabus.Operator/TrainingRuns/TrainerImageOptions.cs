@@ -1,15 +1,17 @@
+using System.Diagnostics.CodeAnalysis;
 using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Options;
 
 namespace Syllabus.Operator.TrainingRuns;
 
 /// <summary>How the operator runs trainers: section "Trainer" of the configuration (env: Trainer__Image=...).</summary>
+[UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "The TimeSpan ranges are checked by the source-generated TrainerImageOptionsAnnotationsValidator (bounds parsed at compile time); nothing reflects over these attributes.")]
 public sealed class TrainerImageOptions
 {
     public const string SectionName = "Trainer";
 
     /// <summary>The trainer image for runs that do not name one.</summary>
-    [Required, MinLength(1)]
+    [Required]
     public string Image { get; set; } = "ghcr.io/syllabus-dev/syllabus-trainer:latest";
 
     [AllowedValues("Always", "IfNotPresent", "Never")]
@@ -67,3 +69,7 @@ internal sealed class TrainerImageOptionsValidator : IValidateOptions<TrainerIma
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }
+
+/// <summary>The DataAnnotations on <see cref="TrainerImageOptions"/>, checked by generated code (no reflection, so Native AOT keeps them).</summary>
+[OptionsValidator]
+internal sealed partial class TrainerImageOptionsAnnotationsValidator : IValidateOptions<TrainerImageOptions>;

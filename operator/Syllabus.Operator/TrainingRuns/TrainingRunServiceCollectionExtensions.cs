@@ -18,11 +18,12 @@ public static class TrainingRunServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddTrainingRunControllers(this IServiceCollection services, IConfiguration configuration)
     {
+        OperatorJson.Register();
         ArgumentNullException.ThrowIfNull(configuration);
         services.AddOptions<TrainerImageOptions>()
             .Bind(configuration.GetSection(TrainerImageOptions.SectionName))
-            .ValidateDataAnnotations()
             .ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TrainerImageOptions>, TrainerImageOptionsAnnotationsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TrainerImageOptions>, TrainerImageOptionsValidator>());
         services.AddHttpClient<ITrainerMetricsScraper, HttpTrainerMetricsScraper>();
         services.TryAddSingleton<TrainingRunCaches>();

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.ComponentModel.DataAnnotations;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Options;
@@ -5,6 +6,7 @@ using Microsoft.Extensions.Options;
 namespace Syllabus.Runtime.Hosting;
 
 /// <summary>The operator's settings: section "Operator" of appsettings.json, overridable by env vars (Operator__ClientQps=20).</summary>
+[UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "The TimeSpan ranges are checked by the source-generated OperatorOptionsAnnotationsValidator (bounds parsed at compile time); nothing reflects over these attributes.")]
 public sealed class OperatorOptions
 {
     public const string SectionName = "Operator";
@@ -65,13 +67,14 @@ public sealed class OperatorOptions
     public string ManagedBy { get; set; } = "syllabus";
 
     /// <summary>The field manager of the operator's server-side applies and writes.</summary>
-    [Required, MinLength(1)]
+    [Required]
     public string FieldManager { get; set; } = "syllabus-operator";
 
     [ValidateObjectMembers]
     public LeaderElectionOptions LeaderElection { get; set; } = new();
 }
 
+[UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "The TimeSpan ranges are checked by the source-generated OperatorOptionsAnnotationsValidator (bounds parsed at compile time); nothing reflects over these attributes.")]
 public sealed class LeaderElectionOptions
 {
     public bool Enabled { get; set; } = true;
@@ -167,3 +170,7 @@ internal sealed partial class OperatorOptionsValidator : IValidateOptions<Operat
     [GeneratedRegex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
     private static partial Regex Dns1123Label();
 }
+
+/// <summary>The DataAnnotations on <see cref="OperatorOptions"/>, checked by generated code (no reflection, so Native AOT keeps them).</summary>
+[OptionsValidator]
+internal sealed partial class OperatorOptionsAnnotationsValidator : IValidateOptions<OperatorOptions>;

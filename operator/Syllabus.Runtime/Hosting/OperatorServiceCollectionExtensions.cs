@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using k8s;
 using k8s.Models;
 using Microsoft.Extensions.Configuration;
@@ -7,6 +8,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
 using Syllabus.Runtime;
+using Syllabus.Runtime.Json;
 
 namespace Syllabus.Runtime.Hosting;
 
@@ -20,10 +22,11 @@ public static class OperatorServiceCollectionExtensions
     public static IServiceCollection AddSyllabusOperator(this IServiceCollection services, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
+        KubernetesJsonMetadata.Add(RuntimeJsonContext.Default);
         services.AddOptions<OperatorOptions>()
             .Bind(configuration.GetSection(OperatorOptions.SectionName))
-            .ValidateDataAnnotations()
             .ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<OperatorOptions>, OperatorOptionsAnnotationsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<OperatorOptions>, OperatorOptionsValidator>());
 
         services.TryAddSingleton(TimeProvider.System);
@@ -86,7 +89,7 @@ public static class OperatorServiceCollectionExtensions
     /// Registers a controller for <typeparamref name="TResource"/> with <typeparamref name="TReconciler"/> (a singleton),
     /// e.g. <c>services.AddController&lt;TrainingRun, TrainingRunReconciler&gt;(c =&gt; c.Owns&lt;V1Job&gt;().Owns&lt;V1ConfigMap&gt;())</c>.
     /// </summary>
-    public static IServiceCollection AddController<TResource, TReconciler>(this IServiceCollection services, Action<ControllerBuilder<TResource>>? configure = null)
+    public static IServiceCollection AddController<TResource, [DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TReconciler>(this IServiceCollection services, Action<ControllerBuilder<TResource>>? configure = null)
         where TResource : class, IKubernetesObject<V1ObjectMeta>
         where TReconciler : class, IReconciler<TResource>
     {
@@ -129,9 +132,7 @@ public static class OperatorServiceCollectionExtensions
             return KubernetesClientConfiguration.InClusterConfig();
         }
 
-        return options.Kubeconfig is { } path
-            ? KubernetesClientConfiguration.BuildConfigFromConfigFile(path, options.KubeconfigContext)
-            : KubernetesClientConfiguration.BuildDefaultConfig();
+        return Kubeconfig.BuildConfiguration(options.Kubeconfig, options.KubeconfigContext);
     }
 }
 

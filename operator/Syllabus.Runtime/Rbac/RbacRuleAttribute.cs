@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Reflection;
 
 namespace Syllabus.Runtime.Rbac;
@@ -51,6 +52,7 @@ public static class RbacRules
     };
 
     /// <summary>The attributes on <paramref name="assembly"/> and on its types.</summary>
+    [RequiresUnreferencedCode("Reads the attributes of every type in the assembly: for tests and tools that render the RBAC, not for the operator.")]
     public static IReadOnlyList<RbacRuleAttribute> Declared(Assembly assembly)
     {
         ArgumentNullException.ThrowIfNull(assembly);
@@ -86,6 +88,7 @@ public static class RbacRules
     }
 
     /// <summary>Shorthand for <c>Expand(Declared(assembly))</c>.</summary>
+    [RequiresUnreferencedCode("Reads the attributes of every type in the assembly: for tests and tools that render the RBAC, not for the operator.")]
     public static IReadOnlyList<RbacPermission> Permissions(Assembly assembly) => Expand(Declared(assembly));
 
     private static void Validate(RbacRuleAttribute rule)

@@ -100,6 +100,27 @@ public sealed partial class DockerfileTests
         Assert.True(instructions.FindLastIndex(i => i.Op == "USER") > instructions.FindLastIndex(i => i.Op == "FROM"), $"{dockerfile}: the final stage sets no USER");
     }
 
+    [Fact]
+    public void TheOperatorImageShipsTheNativeAotExecutableOnRuntimeDeps()
+    {
+        // The project publishes Native AOT; the build stage needs clang and zlib to link it and a runtime identifier to
+        // publish it; the final stage is runtime-deps (no .NET runtime: the executable carries its own) and runs the
+        // executable itself, not "dotnet X.dll" (which would fail there: no dotnet, no dll).
+        var project = XDocument.Load(Path.Combine(InstallPaths.Root, "operator/Syllabus.Operator/Syllabus.Operator.csproj"));
+        Assert.Equal("true", project.Descendants("PublishAot").Single().Value);
+
+        var instructions = Instructions("Dockerfile");
+        var finalFrom = instructions.FindLastIndex(i => i.Op == "FROM");
+        var build = instructions.Take(finalFrom).ToList();
+        Assert.Contains(build, i => i.Op == "RUN" && i.Args.Contains("apt-get install", StringComparison.Ordinal)
+            && i.Args.Contains(" clang", StringComparison.Ordinal) && i.Args.Contains("zlib1g-dev", StringComparison.Ordinal));
+        Assert.Contains(build, i => i.Op == "RUN" && i.Args.Contains("dotnet publish", StringComparison.Ordinal) && i.Args.Contains(" -r ", StringComparison.Ordinal));
+
+        var runtimeImage = instructions.Single(i => i.Op == "ARG" && i.Args.StartsWith("RUNTIME_IMAGE=", StringComparison.Ordinal)).Args;
+        Assert.Contains("/dotnet/runtime-deps:", runtimeImage, StringComparison.Ordinal);
+        Assert.Equal("""["/app/Syllabus.Operator"]""", instructions.Last(i => i.Op == "ENTRYPOINT").Args);
+    }
+
     private sealed record Instruction(string Op, string Args);
 
     private static List<Instruction> Instructions(string dockerfile)
