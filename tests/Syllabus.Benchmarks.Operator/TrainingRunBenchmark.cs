@@ -250,27 +250,12 @@ internal static class TrainingRunBenchmark
         double BurstCpuSeconds,
         IReadOnlyList<string> Missing);
 
-    /// <summary>
-    /// Publishes the operator as the Dockerfile does (Release, Native AOT, linux-x64) into operator-aot/ beside this
-    /// benchmark, so the executable measured is the one the image ships; ILC skips the work when nothing changed.
-    /// </summary>
+    /// <summary>The operator as the image ships it (Native AOT), published into operator-aot/ beside this benchmark.</summary>
     private static async Task<string> PublishNativeOperatorAsync()
     {
         var output = Path.Combine(AppContext.BaseDirectory, "operator-aot");
-        var project = Path.Combine(RepositoryPaths.Root, "operator", "Syllabus.Operator", "Syllabus.Operator.csproj");
         Console.WriteLine($"Publishing the Native AOT operator to {output} (minutes the first time) ...");
-        var publish = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true }
-            .With(["publish", project, "-c", "Release", "-r", "linux-x64", "-o", output, "--nologo", "-v", "quiet"]);
-        using var process = Process.Start(publish) ?? throw new InvalidOperationException("dotnet publish did not start.");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"dotnet publish of the operator failed ({process.ExitCode}):\n{await stdout}{await stderr}");
-        }
-
-        return Path.Combine(output, "Syllabus.Operator");
+        return await NativeOperator.PublishAsync(output);
     }
 
     private sealed class Bench(ControlPlane plane, IKubernetes admin, int runs, int workers, int steadySeconds, OperatorLaunch launch, int qps, int burst, string gc)

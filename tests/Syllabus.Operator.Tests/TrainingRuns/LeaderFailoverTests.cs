@@ -11,7 +11,8 @@ using Syllabus.Testing;
 namespace Syllabus.Operator.Tests.TrainingRuns;
 
 /// <summary>
-/// Failover with the operator as it ships: two processes of the built Syllabus.Operator.dll, each with a kubeconfig of
+/// Failover with the operator as it ships: two processes of the Native AOT executable the image runs (published here as
+/// the Dockerfile does), and of the JIT build next to these tests; each with a kubeconfig of
 /// the operator's ServiceAccount and its own <see cref="FaultProxy"/> (which records every request it forwards). The
 /// leader is frozen with SIGSTOP past its lease; the standby takes over; the old leader, resumed with SIGCONT, must make
 /// no write and exit with <see cref="OperatorHost.LeaseLostExitCode"/>.
@@ -25,6 +26,7 @@ public sealed class LeaderFailoverTests : IAsyncLifetime
     private readonly List<IAsyncDisposable> disposables = [];
     private ControlPlane? plane;
     private OperatorIdentity? identity;
+    private string? nativeOperator;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -57,8 +59,10 @@ public sealed class LeaderFailoverTests : IAsyncLifetime
     private static string? OperatorDll =>
         Path.Combine(AppContext.BaseDirectory, "Syllabus.Operator.dll") is var path && File.Exists(path) ? path : null;
 
-    [Fact]
-    public async Task A_leader_frozen_past_its_lease_makes_no_write_when_resumed_and_exits_while_the_standby_leads()
+    [Theory]
+    [InlineData("aot")]
+    [InlineData("jit")]
+    public async Task A_leader_frozen_past_its_lease_makes_no_write_when_resumed_and_exits_while_the_standby_leads(string build)
     {
         if (ControlPlane.SkipReason is { } reason)
         {
@@ -66,6 +70,16 @@ public sealed class LeaderFailoverTests : IAsyncLifetime
         }
 
         Assert.True(OperatorDll is not null, $"Syllabus.Operator.dll is not in {AppContext.BaseDirectory}");
+        if (build == "aot")
+        {
+            if (NativeOperator.SkipReason is { } noAot)
+            {
+                Assert.Skip(noAot);
+            }
+
+            nativeOperator = await NativeOperator.PublishAsync(Path.Combine(AppContext.BaseDirectory, "operator-aot"), Ct);
+        }
+
         var plane = this.plane!;
         using var admin = plane.CreateClient();
         var ns = $"failover-{Guid.NewGuid().ToString("N")[..6]}";
@@ -127,7 +141,6 @@ public sealed class LeaderFailoverTests : IAsyncLifetime
         var id = $"{name}-{Guid.NewGuid():N}";
         string[] arguments =
         [
-            OperatorDll!,
             $"--Operator:Kubeconfig={kubeconfig}",
             "--Operator:ProbePort=0",
             $"--Operator:Namespaces:0={ns}",
@@ -138,7 +151,9 @@ public sealed class LeaderFailoverTests : IAsyncLifetime
             $"--Operator:LeaderElection:RetryPeriod={RetryPeriod.ToString("c", CultureInfo.InvariantCulture)}",
             "--Trainer:Image=syllabus-trainer-test:dev",
         ];
-        var process = ManagedProcess.Start($"operator-{name}", Dotnet(), arguments, Path.Combine(plane.WorkDirectory, $"operator-{name}.log"), plane.WorkDirectory);
+        var process = nativeOperator is not null
+            ? ManagedProcess.Start($"operator-{name}", nativeOperator, arguments, Path.Combine(plane.WorkDirectory, $"operator-{name}.log"), plane.WorkDirectory)
+            : ManagedProcess.Start($"operator-{name}", Dotnet(), [OperatorDll!, .. arguments], Path.Combine(plane.WorkDirectory, $"operator-{name}.log"), plane.WorkDirectory);
         disposables.Add(process);
         return (process, proxy, id);
     }
@@ -170,7 +185,7 @@ public sealed class LeaderFailoverTests : IAsyncLifetime
     private static async Task<bool> HasFinalizerAsync(Syllabus.Runtime.ResourceClient<TrainingRun> runs, string ns, string name) =>
         (await runs.GetAsync(ns, name, Ct))?.Metadata.Finalizers?.Contains(TrainingRunNames.Finalizer) == true;
 
-    /// <summary>The PID of the dotnet process whose command line names this operator identity (not its bash guard).</summary>
+    /// <summary>The PID of the operator process (dotnet, or the native executable) whose command line names this identity (not its bash guard).</summary>
     private static int FindProcess(string operatorIdentity)
     {
         var marker = $"--Operator:LeaderElection:Identity={operatorIdentity}";
@@ -184,7 +199,7 @@ public sealed class LeaderFailoverTests : IAsyncLifetime
             try
             {
                 var argv = File.ReadAllText(Path.Combine(directory, "cmdline")).Split('\0');
-                if (argv.Length > 1 && Path.GetFileName(argv[0]) == "dotnet" && argv.Contains(marker))
+                if (argv.Length > 1 && Path.GetFileName(argv[0]) is "dotnet" or "Syllabus.Operator" && argv.Contains(marker))
                 {
                     return pid;
                 }
@@ -197,7 +212,7 @@ public sealed class LeaderFailoverTests : IAsyncLifetime
             }
         }
 
-        throw new InvalidOperationException($"no dotnet process runs with {marker}");
+        throw new InvalidOperationException($"no operator process runs with {marker}");
     }
 
     private static void Signal(int pid, string signal, bool mustSucceed = true)
