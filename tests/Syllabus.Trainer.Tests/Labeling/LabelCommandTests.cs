@@ -111,12 +111,7 @@ public sealed class LabelCommandTests : IDisposable
         await Task.Delay(TimeSpan.FromSeconds(2.5), cancellationToken);
         Assert.Equal(3, await Total());
         LabelProcess.WriteManifest(second);
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        while (await Total() != 5)
-        {
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), service.Output);
-            await Task.Delay(200, cancellationToken);
-        }
+        await service.WaitForStatsAsync(client, stats => (int)stats["total"]! == 5, cancellationToken);
 
         Assert.Contains("batch-2.csv: 2 new items", service.Output);
         Assert.Equal(["cat", "dog"], (await client.GetFromJsonAsync<JsonObject>("/api/config", cancellationToken))!["labels"]!.AsArray().Select(l => (string)l!));
@@ -130,7 +125,6 @@ public sealed class LabelCommandTests : IDisposable
         LabelProcess.WriteManifest(LabelProcess.WriteBatch(batches, 3, name: "batch-1.csv"));
         using var service = await LabelProcess.StartAsync("--store", _folder.Full("labels.db"), "--pool-dir", batches, "--pool-poll-seconds", "1");
         using var client = new HttpClient { BaseAddress = service.Address };
-        async Task<int> Total() => (int)(await client.GetFromJsonAsync<JsonObject>("/api/stats", cancellationToken))!["total"]!;
 
         // The folder is gone for a few polls (said once in the log), then back with a new batch: it is imported.
         Directory.Delete(batches, recursive: true);
@@ -138,12 +132,7 @@ public sealed class LabelCommandTests : IDisposable
         Assert.Single(System.Text.RegularExpressions.Regex.Matches(service.Output, "error: --pool-dir "));
         Directory.CreateDirectory(batches);
         LabelProcess.WriteManifest(LabelProcess.WriteBatch(batches, 2, first: 4, name: "batch-2.csv"));
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        while (await Total() != 5)
-        {
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), service.Output);
-            await Task.Delay(200, cancellationToken);
-        }
+        await service.WaitForStatsAsync(client, stats => (int)stats["total"]! == 5, cancellationToken);
     }
 
     [Fact]
@@ -182,23 +171,13 @@ public sealed class LabelCommandTests : IDisposable
 
         // Rewritten, the batch is imported and no longer reported.
         LabelProcess.WriteManifest(LabelProcess.WriteBatch(batches, 2, first: 4, name: "batch-2.csv"));
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        while ((int)(stats = await Stats())["total"]! != 7)
-        {
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), service.Output);
-            await Task.Delay(200, cancellationToken);
-        }
+        stats = await service.WaitForStatsAsync(client, s => (int)s["total"]! == 7, cancellationToken);
 
         Assert.Equal(["batch-0.csv"], stats["batchesNotImported"]!.AsArray().Select(f => (string)f!["file"]!));
 
         // Removed by hand, a bad batch is no longer reported: nothing is left to import.
         File.Delete(unreadable);
-        clock.Restart();
-        while ((int)(stats = await Stats())["batchesNotImportedCount"]! != 0)
-        {
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), service.Output);
-            await Task.Delay(200, cancellationToken);
-        }
+        stats = await service.WaitForStatsAsync(client, s => (int)s["batchesNotImportedCount"]! == 0, cancellationToken);
 
         Assert.Empty(stats["batchesNotImported"]!.AsArray());
     }

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 
 namespace Syllabus.Trainer.Tests.Labeling;
@@ -28,6 +30,23 @@ internal sealed partial class LabelProcess : IDisposable
             {
                 return _output.ToString();
             }
+        }
+    }
+
+    /// <summary>Polls GET /api/stats until <paramref name="done"/> holds (failing after 30 s with the service's output) and returns those stats.</summary>
+    public async Task<JsonObject> WaitForStatsAsync(HttpClient client, Func<JsonObject, bool> done, CancellationToken ct)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            var stats = (await client.GetFromJsonAsync<JsonObject>("/api/stats", ct))!;
+            if (done(stats))
+            {
+                return stats;
+            }
+
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), Output);
+            await Task.Delay(200, ct);
         }
     }
 
