@@ -122,7 +122,7 @@ internal sealed partial class DriftPolicyReconciler(
             .ToList();
         if (pods.Count == 0)
         {
-            return new DriftLook { NotEvaluated = ("NoReadyReplica", $"ModelDeployment {model} has no ready stable replica of revision {revision} to read a window from{WhyNotReady(deployment)}") };
+            return new DriftLook { NotEvaluated = ("NoReadyReplica", $"ModelDeployment {model} has no ready stable replica of revision {revision} to read a window from{WhyNotReady(stablePods)}") };
         }
 
         var stattests = spec.Detectors.Where(DriftDetectors.ReadsReports).Select(DriftDetectors.StattestOf).Distinct(StringComparer.Ordinal).ToList();
@@ -172,11 +172,9 @@ internal sealed partial class DriftPolicyReconciler(
             .OrderBy(p => p.Metadata.Name, StringComparer.Ordinal)];
 
     /// <summary>What the stable pods that are not ready say (a serve that refused to start writes why as its termination message).</summary>
-    private string WhyNotReady(ModelDeployment deployment)
+    private static string WhyNotReady(IEnumerable<V1Pod> stablePods)
     {
-        var reasons = caches.Pods.List(deployment.Metadata.NamespaceProperty, $"{ModelDeploymentNames.DeploymentLabel}={TrainingRunNames.LabelValue(deployment.Metadata.Name)},{ModelDeploymentNames.ArmLabel}={AnalysisArms.Stable}")
-            .Where(p => p.Metadata.DeletionTimestamp is null)
-            .OrderBy(p => p.Metadata.Name, StringComparer.Ordinal)
+        var reasons = stablePods
             .Select(p => (p.Metadata.Name, Status: p.Status?.ContainerStatuses?.FirstOrDefault()))
             .Select(p => (p.Name, Why: p.Status?.State?.Terminated?.Message ?? p.Status?.LastState?.Terminated?.Message ?? p.Status?.State?.Waiting?.Reason))
             .Where(p => !string.IsNullOrWhiteSpace(p.Why))

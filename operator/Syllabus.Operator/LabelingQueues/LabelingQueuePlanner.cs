@@ -413,6 +413,15 @@ public static class LabelingQueuePlanner
         return plan;
     }
 
+    /// <summary>The scheduler's "Reason: message" of a pod it has not placed (PodScheduled=False), or null.</summary>
+    public static string? Unscheduled(V1Pod pod)
+    {
+        ArgumentNullException.ThrowIfNull(pod);
+        return pod.Status?.Conditions?.FirstOrDefault(c => c.Type == "PodScheduled" && c.Status == "False") is { } waiting
+            ? $"{waiting.Reason}: {waiting.Message}".Trim(' ', ':')
+            : null;
+    }
+
     /// <summary>
     /// Why the labelling service has no ready pod, from its pods: not scheduled (the scheduler's message), its container
     /// waiting (CrashLoopBackOff, an image pull, a claim being attached) or exited (its code and termination message: the
@@ -432,9 +441,9 @@ public static class LabelingQueuePlanner
             return none;
         }
 
-        if (pod.Status?.Conditions?.FirstOrDefault(c => c.Type == "PodScheduled" && c.Status == "False") is { } unscheduled)
+        if (Unscheduled(pod) is { } unscheduled)
         {
-            return $"{none}: pod {pod.Metadata.Name} is not scheduled: {$"{unscheduled.Reason}: {unscheduled.Message}".Trim(' ', ':')}";
+            return $"{none}: pod {pod.Metadata.Name} is not scheduled: {unscheduled}";
         }
 
         var container = pod.Status?.ContainerStatuses?.FirstOrDefault();

@@ -334,9 +334,9 @@ internal sealed partial class LabelingQueueReconciler(
         foreach (var pod in pods.Where(p => p.Metadata.DeletionTimestamp is null && string.IsNullOrEmpty(p.Spec?.NodeName)))
         {
             var job = LabelingQueueNames.ValueOf(pod.Metadata.Labels, "batch.kubernetes.io/job-name") ?? LabelingQueueNames.ValueOf(pod.Metadata.Labels, "job-name");
-            if (job is not null && pod.Status?.Conditions?.FirstOrDefault(c => c.Type == "PodScheduled" && c.Status == "False") is { } waiting)
+            if (job is not null && LabelingQueuePlanner.Unscheduled(pod) is { } waiting)
             {
-                waits[job] = $"{waiting.Reason}: {waiting.Message}".Trim(' ', ':');
+                waits[job] = waiting;
             }
         }
 
