@@ -86,7 +86,8 @@ internal static class TrainingRunBenchmark
         var bench = new Bench(plane, admin, runs, workers, steadySeconds, launch, qps, burst, gc);
         await bench.CreateNamespaceAsync(LeaseNamespace);
 
-        var floorBefore = await bench.FloorAsync("bench-floor-1");
+        var floorBefore = await bench.FloorAsync("bench-floor-1", FloorWrites.Issue);
+        var ownBefore = await bench.FloorAsync("bench-own-1", FloorWrites.Operator);
         var clean = await bench.OperatorPassAsync("bench-operator-1");
         OperatorPass? crowded = null;
         if (unrelated > 0)
@@ -100,8 +101,10 @@ internal static class TrainingRunBenchmark
             crowded = await bench.OperatorPassAsync("bench-operator-2", namespaceExists: true);
         }
 
-        var floorAfter = await bench.FloorAsync("bench-floor-2");
-        var floor = floorBefore < floorAfter ? floorBefore : floorAfter;
+        var floorAfter = await bench.FloorAsync("bench-floor-2", FloorWrites.Issue);
+        var ownAfter = await bench.FloorAsync("bench-own-2", FloorWrites.Operator);
+        var floor = floorBefore.Elapsed < floorAfter.Elapsed ? floorBefore : floorAfter;
+        var own = ownBefore.Elapsed < ownAfter.Elapsed ? ownBefore : ownAfter;
 
         var table = new StringBuilder();
         var unrelatedHeader = crowded is null ? "" : $" | with {unrelated:N0} unrelated ConfigMaps + {unrelated:N0} Jobs";
@@ -111,8 +114,12 @@ internal static class TrainingRunBenchmark
             table.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {cell(clean)}{(crowded is null ? "" : $" | {cell(crowded)}")} |");
         Row("operator: lease released → every run has Job + ConfigMap, phase Pending", p => $"{p.Elapsed.TotalSeconds:F2} s ({runs / p.Elapsed.TotalSeconds:F0} runs/s)");
         Row("operator CPU time (user + system) from the lease's release until all Pending: less sensitive to other load than the time", p => $"{p.BurstCpuSeconds:F2} s");
-        Row("floor: plain client, ConfigMap create + Job create + status patch per run", _ => $"{floor.TotalSeconds:F2} s (before {floorBefore.TotalSeconds:F2}, after {floorAfter.TotalSeconds:F2})");
-        Row("**operator / floor** (target ≤ 1.5)", p => $"**{p.Elapsed / floor:F2}**");
+        Row("floor: plain client, ConfigMap create + Job create + status patch per run", _ => $"{floor.Elapsed.TotalSeconds:F2} s (before {floorBefore.Elapsed.TotalSeconds:F2}, after {floorAfter.Elapsed.TotalSeconds:F2})");
+        Row("**operator / floor** (target ≤ 1.5)", p => $"**{p.Elapsed / floor.Elapsed:F2}**");
+        Row("plain client writing what the operator writes: finalizer patch + ConfigMap + Job + guarded status patch + the run's Event", _ => $"{own.Elapsed.TotalSeconds:F2} s (before {ownBefore.Elapsed.TotalSeconds:F2}, after {ownAfter.Elapsed.TotalSeconds:F2})");
+        Row("those writes alone / floor: what the finalizer patch and the Event cost this API server", _ => $"{own.Elapsed / floor.Elapsed:F2}");
+        Row("operator / those writes by a plain client: what the runtime itself adds", p => $"{p.Elapsed / own.Elapsed:F2}");
+        Row("kube-apiserver + etcd CPU per run: floor, operator's writes by a plain client, operator (all in this run)", p => $"{ServerMs(floor.ServerCpuSeconds, runs)} ms, {ServerMs(own.ServerCpuSeconds, runs)} ms, {ServerMs(p.BurstServerCpuSeconds, runs)} ms");
         Row("operator: API requests per run until all Pending (and in all, by verb and resource)", p => PerRun(p.Burst, runs));
         Row("operator: API requests per run until quiet (the second reconcile's status patch, the last events)", p => PerRun(p.UntilQuiet, runs));
         Row("operator: reconciles per run until all Pending (by result)", p => $"{p.BurstReconciles.Values.Sum() / (double)runs:F2} ({Describe(p.BurstReconciles)})");
@@ -206,6 +213,8 @@ internal static class TrainingRunBenchmark
         }
     }
 
+    private static string ServerMs(double seconds, int runs) => string.Create(CultureInfo.InvariantCulture, $"{seconds * 1000 / runs:F2}");
+
     private static string ClientLimitsCell(int qps, int burst) =>
         qps == 0 ? "shipped client settings (no client-side rate limit)" : $"ClientQps {qps}, burst {burst}";
 
@@ -248,7 +257,18 @@ internal static class TrainingRunBenchmark
         double IdleWorkingSetMiB,
         TimeSpan StartUp,
         double BurstCpuSeconds,
+        double BurstServerCpuSeconds,
         IReadOnlyList<string> Missing);
+
+    /// <summary>One floor pass: its time and the API server's and etcd's CPU during it.</summary>
+    private sealed record FloorPass(TimeSpan Elapsed, double ServerCpuSeconds);
+
+    /// <summary>What a floor pass writes per run (see Bench.FloorAsync).</summary>
+    private enum FloorWrites
+    {
+        Issue,
+        Operator,
+    }
 
     /// <summary>The operator as the image ships it (Native AOT), published into operator-aot/ beside this benchmark.</summary>
     private static async Task<string> PublishNativeOperatorAsync()
@@ -261,6 +281,7 @@ internal static class TrainingRunBenchmark
     private sealed class Bench(ControlPlane plane, IKubernetes admin, int runs, int workers, int steadySeconds, OperatorLaunch launch, int qps, int burst, string gc)
     {
         private readonly TrainerImageOptions image = new();
+        private int[]? serverPids;
 
         public async Task CreateNamespaceAsync(string ns) =>
             await admin.CoreV1.CreateNamespaceAsync(new V1Namespace { Metadata = new V1ObjectMeta { Name = ns } });
@@ -290,18 +311,31 @@ internal static class TrainingRunBenchmark
         }
 
         /// <summary>
-        /// The floor: one list, then per run the operator's own objects and first status (built by its builders and
-        /// status calculator) written by a plain client, with none of the runtime (no cache, queue, rate limiter).
+        /// A floor: one list, then per run the operator's own objects and first status (built by its builders and status
+        /// calculator) written by a plain client, with none of the runtime (no cache, queue, rate limiter).
+        /// <see cref="FloorWrites.Issue"/> is the issue's floor (ConfigMap create, Job create, status patch);
+        /// <see cref="FloorWrites.Operator"/> adds what the operator also writes before a run is Pending, in its order and
+        /// through the same runtime calls: the finalizer patch first (guarded merge patch of metadata.finalizers), the
+        /// status patch guarded by the resourceVersion, and the run's Events, so "operator / this" is what the runtime
+        /// itself costs and "this / issue floor" what those writes cost on this API server.
         /// </summary>
-        public async Task<TimeSpan> FloorAsync(string ns)
+        public async Task<FloorPass> FloorAsync(string ns, FloorWrites writes)
         {
             await CreateNamespaceAsync(ns);
             await ApplyRunsAsync(ns);
             using var plain = plane.CreateClient();
+            var runClient = new ResourceClient<TrainingRun>(plain);
+            var recorder = new EventRecorder(plain, new EventRecorderOptions(), TimeProvider.System, NullLogger<EventRecorder>.Instance);
+            var serverBefore = await ServerCpuSecondsAsync();
             var watch = Stopwatch.StartNew();
             var list = await plain.CustomObjects.ListNamespacedCustomObjectAsync<ResourceList<TrainingRun>>(SyllabusGroup.Name, SyllabusGroup.Version, ns, TrainingRun.Plural);
             await Parallel.ForEachAsync(list.Items, new ParallelOptions { MaxDegreeOfParallelism = workers }, async (run, ct) =>
             {
+                if (writes == FloorWrites.Operator)
+                {
+                    run = await runClient.AddFinalizerAsync(run, TrainingRunNames.Finalizer, ct);
+                }
+
                 var config = ResolvedConfigBuilder.Build(run, null, null);
                 var decision = TrainingRunStatusCalculator.Compute(new TrainingRunObservation { Run = run, Now = DateTimeOffset.UtcNow, Options = image });
                 var attempt = decision.Actions.OfType<TrainingRunAction.CreateAttempt>().Single();
@@ -309,19 +343,47 @@ internal static class TrainingRunBenchmark
                 await plain.BatchV1.CreateNamespacedJobAsync(TrainerJobBuilder.Build(run, config, image, attempt.Attempt, attempt.ActiveDeadlineSeconds), ns, cancellationToken: ct);
                 var status = decision.Status;
                 status.ObservedGeneration = run.Metadata.Generation;
+                if (writes == FloorWrites.Operator)
+                {
+                    await runClient.UpdateStatusAsync(run, status, ct);
+                    foreach (var e in decision.Events)
+                    {
+                        await recorder.RecordAsync(run, e.Type, e.Reason, e.Message, ct);
+                    }
+
+                    return;
+                }
+
                 var patch = new JsonObject { ["status"] = JsonNode.Parse(KubernetesJson.Serialize(status)) };
                 await plain.CustomObjects.PatchNamespacedCustomObjectStatusAsync(
                     new V1Patch(patch.ToJsonString(), V1Patch.PatchType.MergePatch), SyllabusGroup.Name, SyllabusGroup.Version, ns, TrainingRun.Plural, run.Metadata.Name, cancellationToken: ct);
             });
             var elapsed = watch.Elapsed;
+            var serverCpu = await ServerCpuSecondsAsync() - serverBefore;
             var missing = await MissingAsync(ns);
             if (missing.Count > 0)
             {
                 throw new InvalidOperationException($"the floor left {missing.Count} runs incomplete, e.g. {missing[0]}");
             }
 
-            Console.WriteLine($"Floor in {ns}: {elapsed.TotalSeconds:F2} s ({runs * 3 / elapsed.TotalSeconds:F0} writes/s)");
-            return elapsed;
+            Console.WriteLine($"Floor ({writes}) in {ns}: {elapsed.TotalSeconds:F2} s, API server + etcd CPU {serverCpu:F2} s");
+            return new FloorPass(elapsed, serverCpu);
+        }
+
+        /// <summary>User + system CPU seconds of kube-apiserver and etcd so far: where the time of a write goes on this machine.</summary>
+        public async Task<double> ServerCpuSecondsAsync()
+        {
+            serverPids ??= [
+                await ChildPidAsync(plane.Components["kube-apiserver"], "kube-apiserver"),
+                await ChildPidAsync(plane.Components["etcd"], "etcd"),
+            ];
+            var total = 0.0;
+            foreach (var pid in serverPids)
+            {
+                total += await CpuSecondsAsync(pid);
+            }
+
+            return total;
         }
 
         /// <summary>ConfigMaps (1 KiB of data each) and Jobs that are not the operator's: its caches must not hold them.</summary>
@@ -435,11 +497,13 @@ internal static class TrainingRunBenchmark
             var before = await CountRequestsAsync();
             var reconcilesBefore = await ReconcilesAsync(probe);
             var cpuBefore = await CpuSecondsAsync(pid);
+            var serverBefore = await ServerCpuSecondsAsync();
             var clock = Stopwatch.StartNew();
             await admin.CoordinationV1.DeleteNamespacedLeaseAsync(leaseName, LeaseNamespace);
             await WaitUntilAsync(() => Task.FromResult(allPending.Task.IsCompleted), $"all {runs} runs in {ns} to be Pending (log: {logPath})", TimeSpan.FromMinutes(30), process);
             var elapsed = clock.Elapsed;
             var burstCpu = await CpuSecondsAsync(pid) - cpuBefore;
+            var burstServerCpu = await ServerCpuSecondsAsync() - serverBefore;
             var afterBurst = await CountRequestsAsync();
             var reconcilesAfterBurst = await ReconcilesAsync(probe);
             Console.WriteLine($"Operator in {ns}: all {runs} Pending {elapsed.TotalSeconds:F2} s after the lease was released");
@@ -498,6 +562,7 @@ internal static class TrainingRunBenchmark
                 idle,
                 startUp,
                 burstCpu,
+                burstServerCpu,
                 missing);
         }
 
@@ -646,7 +711,7 @@ internal static class TrainingRunBenchmark
             return (Field("VmHWM"), Field("VmRSS"));
         }
 
-        /// <summary>The operator process (its /proc comm: "dotnet", or the executable's first 15 characters) under the ManagedProcess guard (bash is the guard's own PID).</summary>
+        /// <summary>The process (its /proc comm: "dotnet", "etcd", or an executable's first 15 characters) under a ManagedProcess guard (bash is the guard's own PID).</summary>
         private static async Task<int> ChildPidAsync(ManagedProcess guard, string processName)
         {
             for (var tries = 0; tries < 100; tries++)
@@ -676,7 +741,7 @@ internal static class TrainingRunBenchmark
                 await Task.Delay(100);
             }
 
-            throw new InvalidOperationException($"no dotnet child of the operator's guard process {guard.ProcessId}");
+            throw new InvalidOperationException($"no {processName} child of the guard process {guard.ProcessId} ({guard.Name})");
         }
 
         private static async Task<bool> OkAsync(HttpClient probe, string path)

@@ -131,6 +131,9 @@ public sealed class ControlPlane : IAsyncDisposable
     /// <summary>The directory holding data, certificates, kubeconfig and each component's log.</summary>
     public string WorkDirectory => workDirectory;
 
+    /// <summary>The guards of the running components (etcd, kube-apiserver, ...), by component name; each guard's child is the component.</summary>
+    internal IReadOnlyDictionary<string, ManagedProcess> Components => processes.ToDictionary(p => p.Name, StringComparer.Ordinal);
+
     public static async Task<ControlPlane> StartAsync(ControlPlaneOptions options, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(options);
