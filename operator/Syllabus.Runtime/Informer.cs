@@ -89,9 +89,6 @@ public interface IInformer
 public sealed class Informer<T> : IInformer
     where T : class, IKubernetesObject<V1ObjectMeta>
 {
-    // The list semantics "any version": served from the API server's watch cache where it has one.
-    private const string AnyResourceVersion = "0";
-
     private readonly IKindApi<T> api;
     private readonly InformerOptions options;
     private readonly TimeProvider time;
@@ -175,11 +172,7 @@ public sealed class Informer<T> : IInformer
                         Interlocked.Increment(ref relists);
                     }
 
-                    // As client-go's reflector: the first list takes any resourceVersion ("0"), which the API server
-                    // answers from its watch cache instead of reading (and decoding) every object of the kind from etcd,
-                    // so a leader's cold start costs the API server little; a relist (after 410 Gone) asks for the most
-                    // recent state, so the cache never goes back to an older copy than the one it had.
-                    resourceVersion = await ListAndReplaceAsync(scope, firstList ? AnyResourceVersion : null, ct).ConfigureAwait(false);
+                    resourceVersion = await ListAndReplaceAsync(scope, ct).ConfigureAwait(false);
                     if (firstList)
                     {
                         firstList = false;
@@ -260,16 +253,14 @@ public sealed class Informer<T> : IInformer
         return TimeSpan.FromSeconds(seconds);
     }
 
-    private async Task<string> ListAndReplaceAsync(string? scope, string? listResourceVersion, CancellationToken ct)
+    private async Task<string> ListAndReplaceAsync(string? scope, CancellationToken ct)
     {
         var fresh = new Dictionary<ObjectKey, T>();
         string? continueToken = null;
         string resourceVersion;
         do
         {
-            // A continued page carries its version in the token (the API server rejects both together); a list served
-            // from the watch cache comes in one page whatever the limit.
-            var page = await api.ListAsync(scope, options.LabelSelector, continueToken is null ? listResourceVersion : null, continueToken, options.PageSize, ct).ConfigureAwait(false);
+            var page = await api.ListAsync(scope, options.LabelSelector, continueToken, options.PageSize, ct).ConfigureAwait(false);
             foreach (var item in page.Items)
             {
                 options.Transform?.Invoke(item);

@@ -14,11 +14,7 @@ internal sealed record ListPage<T>(IList<T> Items, string ResourceVersion, strin
 internal interface IKindApi<T>
     where T : class, IKubernetesObject<V1ObjectMeta>
 {
-    /// <param name="resourceVersion">
-    /// The list's resourceVersion semantics: null for the most recent (a quorum read from etcd), "0" for any (served from
-    /// the API server's watch cache when it has one, which then returns everything in one page). Null with a continue token.
-    /// </param>
-    Task<ListPage<T>> ListAsync(string? ns, string? labelSelector, string? resourceVersion, string? continueToken, int? limit, CancellationToken ct);
+    Task<ListPage<T>> ListAsync(string? ns, string? labelSelector, string? continueToken, int? limit, CancellationToken ct);
 
     IAsyncEnumerable<(WatchEventType Type, T Object)> WatchAsync(string? ns, string? labelSelector, string resourceVersion, int timeoutSeconds, Action<Exception> onError, CancellationToken ct);
 
@@ -78,13 +74,13 @@ internal sealed class CustomObjectKindApi<T>(IKubernetes client) : IKindApi<T>
 
     private static string Plural => ResourceType<T>.Plural;
 
-    public async Task<ListPage<T>> ListAsync(string? ns, string? labelSelector, string? resourceVersion, string? continueToken, int? limit, CancellationToken ct)
+    public async Task<ListPage<T>> ListAsync(string? ns, string? labelSelector, string? continueToken, int? limit, CancellationToken ct)
     {
         using var response = ns is null
             ? await client.CustomObjects.ListCustomObjectForAllNamespacesWithHttpMessagesAsync<ResourceList<T>>(
-                Group, Version, Plural, labelSelector: labelSelector, resourceVersion: resourceVersion, continueParameter: continueToken, limit: limit, cancellationToken: ct).ConfigureAwait(false)
+                Group, Version, Plural, labelSelector: labelSelector, continueParameter: continueToken, limit: limit, cancellationToken: ct).ConfigureAwait(false)
             : await client.CustomObjects.ListNamespacedCustomObjectWithHttpMessagesAsync<ResourceList<T>>(
-                Group, Version, ns, Plural, labelSelector: labelSelector, resourceVersion: resourceVersion, continueParameter: continueToken, limit: limit, cancellationToken: ct).ConfigureAwait(false);
+                Group, Version, ns, Plural, labelSelector: labelSelector, continueParameter: continueToken, limit: limit, cancellationToken: ct).ConfigureAwait(false);
         var list = response.Body;
         return new ListPage<T>(list.Items, list.Metadata.ResourceVersion, list.Metadata.ContinueProperty);
     }
@@ -136,9 +132,9 @@ internal sealed class TypedKindApi<T, TList>(IKubernetes client, TypedBinding<T,
 {
     private readonly CustomObjectKindApi<T> writes = new(client);
 
-    public async Task<ListPage<T>> ListAsync(string? ns, string? labelSelector, string? resourceVersion, string? continueToken, int? limit, CancellationToken ct)
+    public async Task<ListPage<T>> ListAsync(string? ns, string? labelSelector, string? continueToken, int? limit, CancellationToken ct)
     {
-        using var response = await binding.List(client, ns, labelSelector, resourceVersion, limit, continueToken, null, false, ct).ConfigureAwait(false);
+        using var response = await binding.List(client, ns, labelSelector, null, limit, continueToken, null, false, ct).ConfigureAwait(false);
         var list = response.Body;
         return new ListPage<T>(list.Items, list.Metadata.ResourceVersion, list.Metadata.ContinueProperty);
     }

@@ -89,7 +89,7 @@ public sealed class ResourceClient<T> : IResourceClient<T>
         string? continueToken = null;
         do
         {
-            var page = await api.ListAsync(ns, labelSelector, null, continueToken, 500, ct).ConfigureAwait(false);
+            var page = await api.ListAsync(ns, labelSelector, continueToken, 500, ct).ConfigureAwait(false);
             items.AddRange(page.Items);
             continueToken = string.IsNullOrEmpty(page.Continue) ? null : page.Continue;
         }

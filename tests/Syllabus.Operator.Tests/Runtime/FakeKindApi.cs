@@ -15,18 +15,12 @@ internal sealed class FakeKindApi<T> : IKindApi<T>
 
     public ConcurrentQueue<string> WatchedFrom { get; } = new();
 
-    /// <summary>The resourceVersion each list asked for ("(most recent)" for none), and its continue token if any.</summary>
-    public ConcurrentQueue<string> ListedAt { get; } = new();
-
     public int ListCalls;
 
     /// <summary>When set, a watch with nothing scripted ends at once instead of hanging (a server that drops watches).</summary>
     public bool EndUnscriptedWatchesAtOnce { get; set; }
 
     public void EnqueueList(string resourceVersion, params T[] items) => lists.Enqueue(new ListPage<T>(items, resourceVersion, null));
-
-    /// <summary>A page with more to come under <paramref name="continueToken"/>.</summary>
-    public void EnqueuePage(string resourceVersion, string continueToken, params T[] items) => lists.Enqueue(new ListPage<T>(items, resourceVersion, continueToken));
 
     public void EnqueueWatch(params (WatchEventType, T)[] events) => watches.Enqueue((_, ct) => Play(events, null, null, ct));
 
@@ -42,10 +36,9 @@ internal sealed class FakeKindApi<T> : IKindApi<T>
 
     public void EnqueueWatchThrowing(Exception error, params (WatchEventType, T)[] events) => watches.Enqueue((_, ct) => Play(events, null, error, ct));
 
-    public Task<ListPage<T>> ListAsync(string? ns, string? labelSelector, string? resourceVersion, string? continueToken, int? limit, CancellationToken ct)
+    public Task<ListPage<T>> ListAsync(string? ns, string? labelSelector, string? continueToken, int? limit, CancellationToken ct)
     {
         Interlocked.Increment(ref ListCalls);
-        ListedAt.Enqueue($"{resourceVersion ?? "(most recent)"}{(continueToken is null ? "" : $" continue {continueToken}")}");
         return lists.TryDequeue(out var page)
             ? Task.FromResult(page)
             : Task.FromException<ListPage<T>>(new InvalidOperationException("no scripted list left"));

@@ -26,24 +26,8 @@ public sealed class InformerTests
 
         Assert.Equal(["add a", "add b", "update a 1->6", "delete b", "add c"], events);
         Assert.Equal(["5", "8"], api.WatchedFrom);
-        Assert.Equal(["0", "(most recent)"], api.ListedAt); // the first from the watch cache, the relist never older
         Assert.Equal(1, informer.Relists);
         Assert.Equal(["a", "c"], informer.Cache.List().Select(c => c.Metadata.Name).Order());
-    }
-
-    [Fact]
-    public async Task A_paged_list_asks_for_its_version_once_and_continues_with_the_token_alone()
-    {
-        // Without a watch cache the API server pages even a "0" list; a continued page must not repeat the version.
-        api.EnqueuePage("5", "next", Cm("a", "1"));
-        api.EnqueueList("5", Cm("b", "2"));
-
-        using var run = Start(NewInformer(TimeProvider.System), out var informer);
-        await Eventually.TrueAsync(() => api.WatchedFrom.Count == 1, "the watch after the list");
-
-        Assert.Equal(["0", "(most recent) continue next"], api.ListedAt);
-        Assert.Equal(["5"], api.WatchedFrom);
-        Assert.Equal(["a", "b"], informer.Cache.List().Select(c => c.Metadata.Name).Order());
     }
 
     [Fact]
@@ -57,7 +41,6 @@ public sealed class InformerTests
         await Eventually.TrueAsync(() => api.WatchedFrom.Count == 2, "the watch after the re-list");
 
         Assert.Equal(["5", "9"], api.WatchedFrom);
-        Assert.Equal(["0", "(most recent)"], api.ListedAt);
         Assert.Equal(["add a", "update a 1->9"], events);
         Assert.Equal(1, informer.Relists);
     }
@@ -325,10 +308,10 @@ public sealed class InformerTests
     {
         public int Calls;
 
-        public Task<ListPage<T>> ListAsync(string? ns, string? labelSelector, string? resourceVersion, string? continueToken, int? limit, CancellationToken ct) =>
+        public Task<ListPage<T>> ListAsync(string? ns, string? labelSelector, string? continueToken, int? limit, CancellationToken ct) =>
             Interlocked.Increment(ref Calls) == 1
                 ? Task.FromException<ListPage<T>>(new HttpRequestException("connection refused"))
-                : inner.ListAsync(ns, labelSelector, resourceVersion, continueToken, limit, ct);
+                : inner.ListAsync(ns, labelSelector, continueToken, limit, ct);
 
         public IAsyncEnumerable<(WatchEventType Type, T Object)> WatchAsync(string? ns, string? labelSelector, string resourceVersion, int timeoutSeconds, Action<Exception> onError, CancellationToken ct) =>
             inner.WatchAsync(ns, labelSelector, resourceVersion, timeoutSeconds, onError, ct);
