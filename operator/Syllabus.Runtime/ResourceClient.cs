@@ -22,8 +22,18 @@ public interface IResourceClient<T>
     /// <summary>A patch of the object (metadata and spec), attributed to this client's field manager.</summary>
     Task<T> PatchAsync(string ns, string name, V1Patch patch, CancellationToken ct = default);
 
-    /// <summary>Deletes with background propagation; false when it was already gone.</summary>
+    /// <summary>
+    /// Deletes whatever object holds the name now, with background propagation; false when it was already gone. A
+    /// reconciler deletes what it observed with <see cref="DeleteAsync(T, CancellationToken)"/> instead.
+    /// </summary>
     Task<bool> DeleteAsync(string ns, string name, CancellationToken ct = default);
+
+    /// <summary>
+    /// Deletes exactly <paramref name="observed"/> (background propagation), guarded by its UID: if the name now belongs
+    /// to another object (the one read was deleted and a new one created under its name since), the API answers 409
+    /// and nothing is deleted. True when deleted; false when it is already gone or was replaced.
+    /// </summary>
+    Task<bool> DeleteAsync(T observed, CancellationToken ct = default);
 
     /// <summary>
     /// Writes <paramref name="status"/> through the status subresource as a merge patch of what changed against
@@ -122,6 +132,31 @@ public sealed class ResourceClient<T> : IResourceClient<T>
         }
         catch (Exception e) when (KubernetesErrors.IsNotFound(e))
         {
+            return false;
+        }
+    }
+
+    public async Task<bool> DeleteAsync(T observed, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(observed);
+        var uid = observed.Metadata?.Uid;
+        if (string.IsNullOrEmpty(uid))
+        {
+            throw new ArgumentException($"{observed.Kind ?? typeof(T).Name} {observed.Metadata?.Name} has no metadata.uid: only an object read from the API can be deleted by identity.", nameof(observed));
+        }
+
+        try
+        {
+            await api.DeleteAsync(
+                KindApi.RequireNamespace(observed),
+                KindApi.RequireName(observed),
+                new V1DeleteOptions { PropagationPolicy = "Background", Preconditions = new V1Preconditions { Uid = uid } },
+                ct).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception e) when (KubernetesErrors.IsNotFound(e) || KubernetesErrors.IsConflict(e))
+        {
+            // 409: the precondition failed, the name is another object's now; it is not ours to delete.
             return false;
         }
     }

@@ -132,9 +132,13 @@ internal sealed partial class LabelingQueueReconciler(
             LogRetrained(retrain.Round, ObjectKey.From(queue), retrain.Labels);
         }
 
+        // The cached Jobs the plan judged finished, by identity: a same-named Job created since is left alone.
         foreach (var finished in plan.DeleteJobs)
         {
-            await jobClient.DeleteAsync(ns, finished, ct).ConfigureAwait(false);
+            if (jobs.TryGetValue(finished, out var job))
+            {
+                await jobClient.DeleteAsync(job, ct).ConfigureAwait(false);
+            }
         }
 
         if (!SameStatus(queue.Status, plan.Status))

@@ -191,7 +191,9 @@ internal sealed partial class TrainingRunReconciler(
 
                     break;
                 case TrainingRunAction.DeleteJob delete:
-                    if (await jobs.DeleteAsync(ns, delete.Name, ct).ConfigureAwait(false))
+                    // The cached Job the decision was made on, deleted by identity: never a same-named successor.
+                    if (runJobs.FirstOrDefault(j => j.Metadata.Name == delete.Name) is { } doomed
+                        && await jobs.DeleteAsync(doomed, ct).ConfigureAwait(false))
                     {
                         LogDeletedJob(delete.Name, key);
                     }
@@ -199,7 +201,8 @@ internal sealed partial class TrainingRunReconciler(
                     break;
                 case TrainingRunAction.DeleteRun:
                     LogExpired(key);
-                    await runs.DeleteAsync(ns, name, ct).ConfigureAwait(false);
+                    // This run, by its UID: a run re-created under the same name since it was cached is not expired.
+                    await runs.DeleteAsync(run, ct).ConfigureAwait(false);
                     // The delete set deletionTimestamp, so a status patch guarded by the old resourceVersion would only
                     // meet a 409; the deletion event brings the run back to ReconcileDeleteAsync.
                     return ReconcileResult.Done;
@@ -247,12 +250,12 @@ internal sealed partial class TrainingRunReconciler(
         {
             foreach (var job in runJobs.Where(j => j.Metadata.DeletionTimestamp is null))
             {
-                await jobs.DeleteAsync(ns, job.Metadata.Name, ct).ConfigureAwait(false);
+                await jobs.DeleteAsync(job, ct).ConfigureAwait(false);
             }
 
             if (configMap is { Metadata.DeletionTimestamp: null } && OwnerReferences.IsControlledBy(configMap, run))
             {
-                await configMaps.DeleteAsync(ns, configMap.Metadata.Name, ct).ConfigureAwait(false);
+                await configMaps.DeleteAsync(configMap, ct).ConfigureAwait(false);
             }
 
             LogWaitingForChildren(ObjectKey.From(run), string.Join(", ", remaining));

@@ -79,6 +79,8 @@ public sealed class TrainingRunDeletionTests
 
         public Task<bool> DeleteAsync(string ns, string name, CancellationToken ct = default) => throw new NotSupportedException();
 
+        public Task<bool> DeleteAsync(TrainingRun observed, CancellationToken ct = default) => throw new NotSupportedException();
+
         public Task<TrainingRun> UpdateStatusAsync(TrainingRun observed, object? status, CancellationToken ct = default) => throw new NotSupportedException();
 
         public Task<TrainingRun> AddFinalizerAsync(TrainingRun resource, string finalizer, CancellationToken ct = default) => throw new NotSupportedException();

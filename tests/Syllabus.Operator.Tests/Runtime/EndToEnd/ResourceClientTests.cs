@@ -118,6 +118,39 @@ public sealed class ResourceClientTests(ControlPlaneFixture fixture)
     }
 
     [Fact]
+    public async Task Deleting_an_observed_object_never_deletes_a_same_named_successor()
+    {
+        fixture.SkipIfUnavailable();
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await fixture.CreateNamespaceAsync("identity");
+        using var client = fixture.Plane.CreateClient();
+        var widgets = new ResourceClient<Widget>(client);
+        var configMaps = new ResourceClient<V1ConfigMap>(client);
+        V1ConfigMap ConfigMap() => new() { Metadata = new V1ObjectMeta { Name = "child", NamespaceProperty = ns }, Data = new Dictionary<string, string> { ["k"] = "v" } };
+
+        // What a cache still holds after the object was deleted and another created under its name.
+        var observedWidget = await widgets.CreateAsync(Widget.New(ns, "w"), ct);
+        var observedMap = await configMaps.CreateAsync(ConfigMap(), ct);
+        Assert.True(await widgets.DeleteAsync(ns, "w", ct));
+        Assert.True(await configMaps.DeleteAsync(ns, "child", ct));
+        var successorWidget = await widgets.CreateAsync(Widget.New(ns, "w"), ct);
+        var successorMap = await configMaps.CreateAsync(ConfigMap(), ct);
+
+        // The stale copies delete nothing (the UID precondition is refused); the successors stay.
+        Assert.False(await widgets.DeleteAsync(observedWidget, ct));
+        Assert.False(await configMaps.DeleteAsync(observedMap, ct));
+        Assert.Equal(successorWidget.Metadata.Uid, (await widgets.GetAsync(ns, "w", ct))!.Metadata.Uid);
+        Assert.Equal(successorMap.Metadata.Uid, (await configMaps.GetAsync(ns, "child", ct))!.Metadata.Uid);
+
+        // The copies of the successors delete them; once gone, deleting again is false, not an error.
+        Assert.True(await widgets.DeleteAsync(successorWidget, ct));
+        Assert.True(await configMaps.DeleteAsync(successorMap, ct));
+        Assert.Null(await configMaps.GetAsync(ns, "child", ct));
+        await Eventually.TrueAsync(() => widgets.GetAsync(ns, "w", ct).GetAwaiter().GetResult() is null, "the successor widget to go");
+        Assert.False(await widgets.DeleteAsync(successorWidget, ct));
+    }
+
+    [Fact]
     public async Task Crud_finalizers_and_typed_kinds_work_against_the_api()
     {
         fixture.SkipIfUnavailable();
