@@ -21,6 +21,13 @@ public static class KubernetesErrors
     /// <summary>410 Gone: the resourceVersion we asked for has been compacted away; only a fresh list helps.</summary>
     public static bool IsGone(Exception? exception) => StatusOf(exception) == HttpStatusCode.Gone;
 
+    /// <summary>
+    /// 409 from a failed precondition (a delete's UID): the API server's message names it ("Precondition failed: UID
+    /// in precondition ..." from storage, "the UID in the precondition ... does not match ..." before it).
+    /// </summary>
+    public static bool IsPreconditionFailed(Exception? exception) => IsConflict(exception) && exception is HttpOperationException http
+        && (http.Response?.Content?.Contains("precondition", StringComparison.OrdinalIgnoreCase) ?? false);
+
     public static bool IsAlreadyExists(Exception? exception) => IsConflict(exception) && exception is HttpOperationException http
         && (http.Response?.Content?.Contains("AlreadyExists", StringComparison.Ordinal) ?? false);
 }

@@ -154,9 +154,9 @@ public sealed class ResourceClient<T> : IResourceClient<T>
                 ct).ConfigureAwait(false);
             return true;
         }
-        catch (Exception e) when (KubernetesErrors.IsNotFound(e) || KubernetesErrors.IsConflict(e))
+        catch (Exception e) when (KubernetesErrors.IsNotFound(e) || KubernetesErrors.IsPreconditionFailed(e))
         {
-            // 409: the precondition failed, the name is another object's now; it is not ours to delete.
+            // The precondition failed: the name is another object's now; it is not ours to delete. Any other 409 is thrown.
             return false;
         }
     }

@@ -200,9 +200,12 @@ internal sealed partial class TrainingRunReconciler(
 
                     break;
                 case TrainingRunAction.DeleteRun:
-                    LogExpired(key);
                     // This run, by its UID: a run re-created under the same name since it was cached is not expired.
-                    await runs.DeleteAsync(run, ct).ConfigureAwait(false);
+                    if (await runs.DeleteAsync(run, ct).ConfigureAwait(false))
+                    {
+                        LogExpired(key);
+                    }
+
                     // The delete set deletionTimestamp, so a status patch guarded by the old resourceVersion would only
                     // meet a 409; the deletion event brings the run back to ReconcileDeleteAsync.
                     return ReconcileResult.Done;

@@ -103,7 +103,9 @@ public sealed class SourceGeneratedJsonTests
         // The patches the runtime sends: a JSON text, and the Event count as a partial Event.
         Assert.Equal("""{"count":2}""", JsonSerializer.Serialize(new Corev1Event { Count = 2 }, Strict));
         Assert.NotEmpty(JsonSerializer.Serialize(new V1Patch("""{"metadata":{"finalizers":["a"]}}""", V1Patch.PatchType.MergePatch), Strict));
-        Assert.NotEmpty(JsonSerializer.Serialize(new V1DeleteOptions { PropagationPolicy = "Background" }, Strict));
+        Assert.Equal(
+            """{"preconditions":{"uid":"u1"},"propagationPolicy":"Background"}""",
+            JsonSerializer.Serialize(new V1DeleteOptions { PropagationPolicy = "Background", Preconditions = new V1Preconditions { Uid = "u1" } }, Strict));
     }
 
     [Fact]

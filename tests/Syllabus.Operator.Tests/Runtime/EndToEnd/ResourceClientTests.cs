@@ -146,7 +146,7 @@ public sealed class ResourceClientTests(ControlPlaneFixture fixture)
         Assert.True(await widgets.DeleteAsync(successorWidget, ct));
         Assert.True(await configMaps.DeleteAsync(successorMap, ct));
         Assert.Null(await configMaps.GetAsync(ns, "child", ct));
-        await Eventually.TrueAsync(() => widgets.GetAsync(ns, "w", ct).GetAwaiter().GetResult() is null, "the successor widget to go");
+        Assert.Null(await widgets.GetAsync(ns, "w", ct)); // no finalizer: gone at once
         Assert.False(await widgets.DeleteAsync(successorWidget, ct));
     }
 
