@@ -25,9 +25,11 @@ public static class KubernetesErrors
     /// 409 from a failed precondition (a delete's UID): the API server's message names it ("Precondition failed: UID
     /// in precondition ..." from storage, "the UID in the precondition ... does not match ..." before it).
     /// </summary>
-    public static bool IsPreconditionFailed(Exception? exception) => IsConflict(exception) && exception is HttpOperationException http
-        && (http.Response?.Content?.Contains("precondition", StringComparison.OrdinalIgnoreCase) ?? false);
+    public static bool IsPreconditionFailed(Exception? exception) => ConflictSays(exception, "precondition", StringComparison.OrdinalIgnoreCase);
 
-    public static bool IsAlreadyExists(Exception? exception) => IsConflict(exception) && exception is HttpOperationException http
-        && (http.Response?.Content?.Contains("AlreadyExists", StringComparison.Ordinal) ?? false);
+    public static bool IsAlreadyExists(Exception? exception) => ConflictSays(exception, "AlreadyExists", StringComparison.Ordinal);
+
+    /// <summary>A 409 whose response body holds <paramref name="text"/> (the Status reason or message that tells 409s apart).</summary>
+    private static bool ConflictSays(Exception? exception, string text, StringComparison comparison) =>
+        IsConflict(exception) && exception is HttpOperationException http && (http.Response?.Content?.Contains(text, comparison) ?? false);
 }

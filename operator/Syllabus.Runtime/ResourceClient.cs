@@ -123,18 +123,7 @@ public sealed class ResourceClient<T> : IResourceClient<T>
 
     public Task<T> PatchAsync(string ns, string name, V1Patch patch, CancellationToken ct = default) => api.PatchAsync(ns, name, patch, fieldManager, ct);
 
-    public async Task<bool> DeleteAsync(string ns, string name, CancellationToken ct = default)
-    {
-        try
-        {
-            await api.DeleteAsync(ns, name, new V1DeleteOptions { PropagationPolicy = "Background" }, ct).ConfigureAwait(false);
-            return true;
-        }
-        catch (Exception e) when (KubernetesErrors.IsNotFound(e))
-        {
-            return false;
-        }
-    }
+    public Task<bool> DeleteAsync(string ns, string name, CancellationToken ct = default) => DeleteAsync(ns, name, null, ct);
 
     public async Task<bool> DeleteAsync(T observed, CancellationToken ct = default)
     {
@@ -145,18 +134,20 @@ public sealed class ResourceClient<T> : IResourceClient<T>
             throw new ArgumentException($"{observed.Kind ?? typeof(T).Name} {observed.Metadata?.Name} has no metadata.uid: only an object read from the API can be deleted by identity.", nameof(observed));
         }
 
+        return await DeleteAsync(KindApi.RequireNamespace(observed), KindApi.RequireName(observed), new V1Preconditions { Uid = uid }, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Background propagation; false when gone or, with <paramref name="preconditions"/>, when they failed.</summary>
+    private async Task<bool> DeleteAsync(string ns, string name, V1Preconditions? preconditions, CancellationToken ct)
+    {
         try
         {
-            await api.DeleteAsync(
-                KindApi.RequireNamespace(observed),
-                KindApi.RequireName(observed),
-                new V1DeleteOptions { PropagationPolicy = "Background", Preconditions = new V1Preconditions { Uid = uid } },
-                ct).ConfigureAwait(false);
+            await api.DeleteAsync(ns, name, new V1DeleteOptions { PropagationPolicy = "Background", Preconditions = preconditions }, ct).ConfigureAwait(false);
             return true;
         }
         catch (Exception e) when (KubernetesErrors.IsNotFound(e) || KubernetesErrors.IsPreconditionFailed(e))
         {
-            // The precondition failed: the name is another object's now; it is not ours to delete. Any other 409 is thrown.
+            // A failed precondition: the name is another object's now; it is not ours to delete. Any other 409 is thrown.
             return false;
         }
     }

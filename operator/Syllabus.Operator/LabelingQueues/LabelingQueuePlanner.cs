@@ -77,7 +77,7 @@ public sealed record LabelingQueuePlan
     public RetrainRound? CreateRetrainRun { get; init; }
 
     /// <summary>Finished scoring and export Jobs beyond the newest <see cref="LabelingQueuePlanner.KeepFinishedJobs"/> of each kind, to delete.</summary>
-    public IReadOnlyList<string> DeleteJobs { get; init; } = [];
+    public IReadOnlyList<V1Job> DeleteJobs { get; init; } = [];
 
     public required LabelingQueueStatus Status { get; init; }
 
@@ -548,7 +548,7 @@ public static class LabelingQueuePlanner
     /// the scoring round in progress nor the next retraining round's export (the planner still reads them); Jobs already
     /// being deleted are not asked again.
     /// </summary>
-    internal static IReadOnlyList<string> FinishedJobsToDelete(LabelingQueueObservation o, LabelingQueueStatus status)
+    internal static IReadOnlyList<V1Job> FinishedJobsToDelete(LabelingQueueObservation o, LabelingQueueStatus status)
     {
         var name = o.Queue.Metadata.Name;
         var inUse = new HashSet<string>(StringComparer.Ordinal) { LabelingQueueNames.ExportJob(name, (status.RetrainRounds ?? 0) + 1) };
@@ -565,8 +565,7 @@ public static class LabelingQueuePlanner
                 .OrderByDescending(j => j.Metadata.CreationTimestamp ?? DateTime.MinValue)
                 .ThenByDescending(j => j.Metadata.Name, StringComparer.Ordinal)
                 .Skip(KeepFinishedJobs))
-            .Select(j => j.Metadata.Name)
-            .Order(StringComparer.Ordinal)];
+            .OrderBy(j => j.Metadata.Name, StringComparer.Ordinal)];
     }
 
     /// <summary>At the end of a scoring round: the serve pods' rows it queued (counted once) and rejected (reported).</summary>

@@ -135,10 +135,7 @@ internal sealed partial class LabelingQueueReconciler(
         // The cached Jobs the plan judged finished, by identity: a same-named Job created since is left alone.
         foreach (var finished in plan.DeleteJobs)
         {
-            if (jobs.TryGetValue(finished, out var job))
-            {
-                await jobClient.DeleteAsync(job, ct).ConfigureAwait(false);
-            }
+            await jobClient.DeleteAsync(finished, ct).ConfigureAwait(false);
         }
 
         if (!SameStatus(queue.Status, plan.Status))

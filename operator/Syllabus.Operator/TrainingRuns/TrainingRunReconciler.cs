@@ -192,8 +192,7 @@ internal sealed partial class TrainingRunReconciler(
                     break;
                 case TrainingRunAction.DeleteJob delete:
                     // The cached Job the decision was made on, deleted by identity: never a same-named successor.
-                    if (runJobs.FirstOrDefault(j => j.Metadata.Name == delete.Name) is { } doomed
-                        && await jobs.DeleteAsync(doomed, ct).ConfigureAwait(false))
+                    if (await jobs.DeleteAsync(delete.Job, ct).ConfigureAwait(false))
                     {
                         LogDeletedJob(delete.Name, key);
                     }

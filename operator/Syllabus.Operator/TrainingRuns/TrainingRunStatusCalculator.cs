@@ -53,7 +53,10 @@ public abstract record TrainingRunAction
     public sealed record CreateAttempt(int Attempt, long? ActiveDeadlineSeconds) : TrainingRunAction;
 
     /// <summary>Delete a Job (suspend, deadline): its pod stops, checkpoints stay on the artifact volume.</summary>
-    public sealed record DeleteJob(string Name) : TrainingRunAction;
+    public sealed record DeleteJob(V1Job Job) : TrainingRunAction
+    {
+        public string Name => Job.Metadata.Name;
+    }
 
     /// <summary>Delete the run itself (ttlSecondsAfterFinished passed).</summary>
     public sealed record DeleteRun : TrainingRunAction;
@@ -195,7 +198,7 @@ public static class TrainingRunStatusCalculator
         // A deadline or suspend may have left a Job running; finished runs run nothing.
         foreach (var attempt in ctx.Attempts.Where(a => a.Job is not null && a.State is AttemptState.Pending or AttemptState.Running))
         {
-            outcome.Actions.Add(new TrainingRunAction.DeleteJob(attempt.JobName));
+            outcome.Actions.Add(new TrainingRunAction.DeleteJob(attempt.Job!));
         }
 
         return outcome;
@@ -253,7 +256,7 @@ public static class TrainingRunStatusCalculator
         var outcome = new Outcome(TrainingRunPhases.Suspended);
         foreach (var attempt in ctx.Attempts.Where(a => a.Job is not null && a.State is AttemptState.Pending or AttemptState.Running))
         {
-            outcome.Actions.Add(new TrainingRunAction.DeleteJob(attempt.JobName));
+            outcome.Actions.Add(new TrainingRunAction.DeleteJob(attempt.Job!));
         }
 
         ctx.Set(ConditionTypes.Suspended, Conditions.True, TrainingRunReasons.Suspended, "spec.suspend is true; the trainer is stopped and resumes from its last checkpoint when it is set back to false");
@@ -678,7 +681,7 @@ public static class TrainingRunStatusCalculator
             var outcome = new Outcome(TrainingRunPhases.Failed);
             foreach (var attempt in Attempts.Where(a => a.Job is not null && a.State is AttemptState.Pending or AttemptState.Running))
             {
-                outcome.Actions.Add(new TrainingRunAction.DeleteJob(attempt.JobName));
+                outcome.Actions.Add(new TrainingRunAction.DeleteJob(attempt.Job!));
             }
 
             Set(ConditionTypes.Failed, Conditions.True, reason, message);

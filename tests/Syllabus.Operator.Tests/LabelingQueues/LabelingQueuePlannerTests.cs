@@ -298,7 +298,7 @@ public sealed class LabelingQueuePlannerTests
         var plan = LabelingQueuePlanner.Plan(Observe(queue, Stats(total: 30, pending: 2, labelled: 20, budget: 100), jobs));
 
         // Scoring: 6-1, 5-1, 4-1 kept (7-1 runs; 2-1 is already going); export: 4, 3, 2 kept (5 in use).
-        Assert.Equal(["digits-export-1", "digits-score-1-1", "digits-score-1-2", "digits-score-3-1"], plan.DeleteJobs);
+        Assert.Equal(["digits-export-1", "digits-score-1-1", "digits-score-1-2", "digits-score-3-1"], plan.DeleteJobs.Select(j => j.Metadata.Name));
         var job = LabelingWorkloadBuilder.BuildScoringJob(queue, new ScoringRound(7, 1, 5, Model), new TrainerImageOptions { Image = "trainer:dev" });
         Assert.Equal(LabelingWorkloadBuilder.FinishedJobTtlSeconds, job.Spec.TtlSecondsAfterFinished);
         Assert.Equal(3600, LabelingWorkloadBuilder.BuildExportJob(queue, 5, new TrainerImageOptions { Image = "trainer:dev" }).Spec.TtlSecondsAfterFinished);
