@@ -106,9 +106,10 @@ internal static class TrainingRunBenchmark
         var ownAfter = await bench.FloorAsync("bench-own-2", FloorWrites.OwnWrites);
         var finalizerAfter = await bench.FloorAsync("bench-finalizer-2", FloorWrites.Finalizer);
         var floorAfter = await bench.FloorAsync("bench-floor-2", FloorWrites.Issue);
-        var floor = floorBefore.Elapsed < floorAfter.Elapsed ? floorBefore : floorAfter;
-        var finalizer = finalizerBefore.Elapsed < finalizerAfter.Elapsed ? finalizerBefore : finalizerAfter;
-        var own = ownBefore.Elapsed < ownAfter.Elapsed ? ownBefore : ownAfter;
+        static FloorPass Faster(FloorPass before, FloorPass after) => before.Elapsed < after.Elapsed ? before : after;
+        var floor = Faster(floorBefore, floorAfter);
+        var finalizer = Faster(finalizerBefore, finalizerAfter);
+        var own = Faster(ownBefore, ownAfter);
 
         var table = new StringBuilder();
         var unrelatedHeader = crowded is null ? "" : $" | with {unrelated:N0} unrelated ConfigMaps + {unrelated:N0} Jobs";
