@@ -55,6 +55,20 @@ public sealed class LeaseFence(TimeProvider time, TimeSpan renewDeadline)
         }
     }
 
+    /// <summary>
+    /// True once leadership was held and is no longer: lost, or (checked now, on the monotonic clock) past the renew
+    /// deadline. Such an instance must not write the Lease either: like client-go's leader after its renew deadline, it
+    /// never renews again, even if it resumes between the read and the update of a renewal.
+    /// </summary>
+    internal bool HasClosed
+    {
+        get
+        {
+            _ = IsHeld; // closes the fence if the deadline has passed
+            return IsLost;
+        }
+    }
+
     /// <summary>A create or update of the lease that started at <paramref name="startedAt"/> succeeded with this instance as holder.</summary>
     internal void Renewed(long startedAt)
     {
@@ -114,6 +128,11 @@ internal sealed class FencedLock(ILock inner, LeaseFence fence) : ILock
 
     public async Task<bool> CreateAsync(LeaderElectionRecord record, CancellationToken cancellationToken = default)
     {
+        if (fence.HasClosed)
+        {
+            return false;
+        }
+
         var started = fence.Timestamp();
         var created = await inner.CreateAsync(record, cancellationToken).ConfigureAwait(false);
         if (created && record.HolderIdentity == Identity)
@@ -126,6 +145,11 @@ internal sealed class FencedLock(ILock inner, LeaseFence fence) : ILock
 
     public async Task<bool> UpdateAsync(LeaderElectionRecord record, CancellationToken cancellationToken = default)
     {
+        if (fence.HasClosed)
+        {
+            return false;
+        }
+
         var started = fence.Timestamp();
         var updated = await inner.UpdateAsync(record, cancellationToken).ConfigureAwait(false);
         if (updated && record.HolderIdentity == Identity)
@@ -158,6 +182,25 @@ internal sealed class LeaderWriteFenceHandler(LeaseFence? fence) : DelegatingHan
 
     private static bool IsWrite(HttpMethod method) =>
         method == HttpMethod.Post || method == HttpMethod.Put || method == HttpMethod.Patch || method == HttpMethod.Delete;
+}
+
+/// <summary>
+/// The last handler before the wire on the client that renews the Lease: once the fence has closed (lost, or past the
+/// renew deadline on this instance's clock) no Lease write leaves, even one a renewal had prepared before the process
+/// was frozen. Before leadership is first held it passes everything: acquiring is a Lease write.
+/// </summary>
+internal sealed class LeaseWriteFenceHandler(LeaseFence? fence) : DelegatingHandler
+{
+    protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        if (fence is not null && request.Method != HttpMethod.Get && fence.HasClosed)
+        {
+            return Task.FromException<HttpResponseMessage>(new LeaseLostException(
+                $"{request.Method} {request.RequestUri?.AbsolutePath} refused: this instance's hold on the leader lease has ended."));
+        }
+
+        return base.SendAsync(request, cancellationToken);
+    }
 }
 
 /// <summary>A write was refused because this instance is not (or no longer) the leader.</summary>

@@ -55,7 +55,8 @@ public static class OperatorServiceCollectionExtensions
         {
             var options = sp.GetRequiredService<IOptions<OperatorOptions>>().Value;
             var config = sp.GetService<KubernetesClientConfiguration>() ?? BuildClientConfiguration(options);
-            return new LeaderElectionClient(CreateClient(config, [.. sp.GetServices<KubernetesClientHandler>().Select(h => h.Create(sp))]));
+            var fence = options.LeaderElection.Enabled ? sp.GetRequiredService<LeaseFence>() : null;
+            return new LeaderElectionClient(CreateClient(config, [new LeaseWriteFenceHandler(fence), .. sp.GetServices<KubernetesClientHandler>().Select(h => h.Create(sp))]));
         });
         services.TryAdd(ServiceDescriptor.Singleton(typeof(IResourceClient<>), typeof(ResourceClient<>)));
         services.TryAddSingleton<CacheProvider>();

@@ -94,6 +94,55 @@ public sealed class LeaderElectionTests
     }
 
     [Fact]
+    public async Task The_lease_client_acquires_and_renews_freely_but_sends_no_lease_write_once_past_the_renew_deadline()
+    {
+        var time = new FakeTimeProvider();
+        var fence = new LeaseFence(time, RenewDeadline);
+        var terminal = new CountingHandler();
+        using var invoker = new HttpMessageInvoker(new LeaseWriteFenceHandler(fence) { InnerHandler = terminal });
+        var ct = TestContext.Current.CancellationToken;
+
+        using (await invoker.SendAsync(new HttpRequestMessage(HttpMethod.Post, "http://api/leases"), ct)) // acquiring: not held yet
+        {
+        }
+
+        fence.Renewed(time.GetTimestamp());
+        time.Advance(RenewDeadline - TimeSpan.FromMilliseconds(1));
+        using (await invoker.SendAsync(new HttpRequestMessage(HttpMethod.Put, "http://api/leases/l"), ct)) // renewing in time
+        {
+        }
+
+        // Frozen (SIGSTOP) between the read and the update of a renewal: on waking, the update must not leave.
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        await Assert.ThrowsAsync<LeaseLostException>(() => invoker.SendAsync(new HttpRequestMessage(HttpMethod.Put, "http://api/leases/l"), ct));
+        Assert.True(fence.IsLost);
+        using (await invoker.SendAsync(new HttpRequestMessage(HttpMethod.Get, "http://api/leases/l"), ct))
+        {
+        }
+
+        Assert.Equal(3, terminal.Count); // the POST, the timely PUT and the GET; not the late PUT
+    }
+
+    [Fact]
+    public async Task A_renewal_past_the_renew_deadline_reports_failure_without_writing_the_lease()
+    {
+        var time = new FakeTimeProvider();
+        var fence = new LeaseFence(time, RenewDeadline);
+        var inner = new RecordingLock();
+        var fenced = new FencedLock(inner, fence);
+        var ct = TestContext.Current.CancellationToken;
+        var record = new k8s.LeaderElection.LeaderElectionRecord { HolderIdentity = inner.Identity };
+
+        Assert.True(await fenced.CreateAsync(record, ct));
+        Assert.True(fence.IsHeld);
+        time.Advance(RenewDeadline);
+        Assert.False(await fenced.UpdateAsync(record, ct));
+        Assert.False(await fenced.CreateAsync(record, ct));
+        Assert.Equal(1, inner.Writes); // only the first create reached the lock
+        Assert.True(fence.IsLost);
+    }
+
+    [Fact]
     public async Task Lease_renewals_use_their_own_client_which_the_client_side_rate_limiter_does_not_hold_back()
     {
         var services = new ServiceCollection();
@@ -137,6 +186,30 @@ public sealed class LeaderElectionTests
                 RequestMessage = request,
                 Content = new StringContent("""{"metadata":{"name":"stub"}}""", System.Text.Encoding.UTF8, "application/json"),
             });
+    }
+
+    private sealed class RecordingLock : k8s.LeaderElection.ILock
+    {
+        public int Writes { get; private set; }
+
+        public string Identity => "me";
+
+        public string Describe() => "recording lock";
+
+        public Task<k8s.LeaderElection.LeaderElectionRecord> GetAsync(CancellationToken cancellationToken = default) =>
+            Task.FromResult(new k8s.LeaderElection.LeaderElectionRecord { HolderIdentity = Identity });
+
+        public Task<bool> CreateAsync(k8s.LeaderElection.LeaderElectionRecord record, CancellationToken cancellationToken = default)
+        {
+            Writes++;
+            return Task.FromResult(true);
+        }
+
+        public Task<bool> UpdateAsync(k8s.LeaderElection.LeaderElectionRecord record, CancellationToken cancellationToken = default)
+        {
+            Writes++;
+            return Task.FromResult(true);
+        }
     }
 
     private sealed class CountingHandler : HttpMessageHandler
