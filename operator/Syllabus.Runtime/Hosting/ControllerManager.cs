@@ -222,7 +222,7 @@ internal sealed partial class ControllerManager(
             }
 
             var now = time.GetUtcNow().UtcDateTime;
-            await leaseLock.UpdateAsync(
+            var released = await leaseLock.UpdateAsync(
                 new LeaderElectionRecord
                 {
                     HolderIdentity = string.Empty,
@@ -232,7 +232,14 @@ internal sealed partial class ControllerManager(
                     LeaderTransitions = current.LeaderTransitions,
                 },
                 timeout.Token).ConfigureAwait(false);
-            LogReleased(identity);
+            if (released)
+            {
+                LogReleased(identity);
+            }
+            else
+            {
+                LogNotReleased(identity);
+            }
         }
         catch (Exception e)
         {
@@ -320,6 +327,9 @@ internal sealed partial class ControllerManager(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Identity} released the lease")]
     private partial void LogReleased(string identity);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Identity} did not release the lease (it changed meanwhile, or this instance's renew deadline had passed); a standby takes over when it expires")]
+    private partial void LogNotReleased(string identity);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not release the lease; a standby takes over when it expires")]
     private partial void LogReleaseFailed(Exception exception);

@@ -162,7 +162,8 @@ internal sealed class FencedLock(ILock inner, LeaseFence fence) : ILock
 }
 
 /// <summary>
-/// The last handler before the wire on the operator's (reconcile) client: with leader election on, a write
+/// The innermost of the operator's own handlers on its (reconcile) client (only handlers added with
+/// AddKubernetesClientHandler and the socket handler come after it): with leader election on, a write
 /// (POST, PUT, PATCH, DELETE) leaves only while the <see cref="LeaseFence"/> is held, so an instance that lost its
 /// lease (or was frozen past it) cannot write even from a reconcile that has not yet seen its cancellation.
 /// Reads pass: they change nothing.
@@ -185,7 +186,8 @@ internal sealed class LeaderWriteFenceHandler(LeaseFence? fence) : DelegatingHan
 }
 
 /// <summary>
-/// The last handler before the wire on the client that renews the Lease: once the fence has closed (lost, or past the
+/// The first handler on the client that renews the Lease (only handlers added with AddKubernetesClientHandler and the
+/// socket handler come after it): once the fence has closed (lost, or past the
 /// renew deadline on this instance's clock) no Lease write leaves, even one a renewal had prepared before the process
 /// was frozen. Before leadership is first held it passes everything: acquiring is a Lease write.
 /// </summary>

@@ -124,6 +124,32 @@ public sealed class LeaderElectionTests
     }
 
     [Fact]
+    public async Task The_operators_lease_client_is_fenced_once_past_the_renew_deadline()
+    {
+        var time = new FakeTimeProvider();
+        var methods = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddSingleton<TimeProvider>(time);
+        services.AddSingleton(new KubernetesClientConfiguration { Host = "http://127.0.0.1:1" });
+        services.AddKubernetesClientHandler(_ => new StubApiServer(methods));
+        services.AddSyllabusOperator(new ConfigurationBuilder().Build());
+        await using var provider = services.BuildServiceProvider();
+        var ct = TestContext.Current.CancellationToken;
+        var fence = provider.GetRequiredService<LeaseFence>();
+        var leaseClient = provider.GetRequiredService<LeaderElectionClient>().Client;
+        var lease = new k8s.Models.V1Lease { Metadata = new k8s.Models.V1ObjectMeta { Name = "syllabus-operator", NamespaceProperty = "ns" } };
+
+        fence.Renewed(time.GetTimestamp());
+        await leaseClient.CoordinationV1.ReplaceNamespacedLeaseAsync(lease, "syllabus-operator", "ns", cancellationToken: ct);
+        time.Advance(TimeSpan.FromSeconds(10)); // the default renew deadline
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => leaseClient.CoordinationV1.ReplaceNamespacedLeaseAsync(lease, "syllabus-operator", "ns", cancellationToken: ct));
+        await leaseClient.CoordinationV1.ReadNamespacedLeaseAsync("syllabus-operator", "ns", cancellationToken: ct);
+
+        Assert.Equal(["PUT", "GET"], methods); // the late PUT never reached the wire
+    }
+
+    [Fact]
     public async Task A_renewal_past_the_renew_deadline_reports_failure_without_writing_the_lease()
     {
         var time = new FakeTimeProvider();
@@ -178,14 +204,17 @@ public sealed class LeaderElectionTests
     }
 
     /// <summary>Answers every request with an empty object, in place of the network (the innermost handler).</summary>
-    private sealed class StubApiServer : DelegatingHandler
+    private sealed class StubApiServer(System.Collections.Concurrent.ConcurrentQueue<string>? methods = null) : DelegatingHandler
     {
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
-            Task.FromResult(new HttpResponseMessage(System.Net.HttpStatusCode.OK)
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            methods?.Enqueue(request.Method.Method);
+            return Task.FromResult(new HttpResponseMessage(System.Net.HttpStatusCode.OK)
             {
                 RequestMessage = request,
                 Content = new StringContent("""{"metadata":{"name":"stub"}}""", System.Text.Encoding.UTF8, "application/json"),
             });
+        }
     }
 
     private sealed class RecordingLock : k8s.LeaderElection.ILock
