@@ -235,8 +235,7 @@ public sealed class DriftPolicyEndToEndTests(TrainingRunCluster cluster) : IClas
             Assert.Equal($"pvc://artifacts/retrain/{retrainName}", run.Spec.Artifacts.Uri);
             Assert.Equal(("digits", "vision", "digits-drift"), (run.Metadata.Labels["syllabus.dev/model"], run.Metadata.Labels["team"], run.Metadata.Labels[DriftPolicyNames.PolicyLabel]));
             Assert.Equal("1", run.Metadata.Annotations[DriftPolicyNames.DriftedRevisionAnnotation]);
-            var events = await cluster.Client.CoreV1.ListNamespacedEventAsync(ns, fieldSelector: "involvedObject.name=digits-drift", cancellationToken: Ct);
-            Assert.Contains(events.Items, e => e.Reason == "DriftDetected" && e.Type == "Warning" && e.Message.Contains("features drifted (p", StringComparison.Ordinal));
+            await cluster.WaitForEventsAsync(ns, "digits-drift", events => events.Any(e => e.Reason == "DriftDetected" && e.Type == "Warning" && e.Message.Contains("features drifted (p", StringComparison.Ordinal)), "the DriftDetected Warning");
 
             // The cooldown holds across an operator restart: the drift goes on, breaches are counted, nothing is created.
             await op.DisposeAsync();

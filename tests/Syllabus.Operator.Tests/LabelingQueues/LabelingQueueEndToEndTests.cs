@@ -292,8 +292,7 @@ public sealed class LabelingQueueEndToEndTests(TrainingRunCluster cluster) : ICl
         var args = job.Spec.Template.Spec.Containers.Single().Args;
         Assert.Equal("3", args[args.IndexOf("--batch") + 1]);
         Assert.Contains($"http://{servePod.Status.PodIP}:{ModelDeploymentNames.ContainerPort}/v2/models/live/uncertain", args);
-        var events = await cluster.Client.CoreV1.ListNamespacedEventAsync(ns, fieldSelector: "involvedObject.name=digits", cancellationToken: Ct);
-        Assert.Contains(events.Items, e => e.Reason == "Scoring" && e.Message.Contains("for DriftPolicy live-drift", StringComparison.Ordinal));
+        await cluster.WaitForEventsAsync(ns, "digits", events => events.Any(e => e.Reason == "Scoring" && e.Message.Contains("for DriftPolicy live-drift", StringComparison.Ordinal)), "the Scoring Event for the DriftPolicy's round");
 
         // Inside the policy's cooldown no new request comes, and the handled one starts no second round: no Job for a
         // third batch appears while the queue is reconciled again (every 5 s, the labelling service's counts).
@@ -345,8 +344,7 @@ public sealed class LabelingQueueEndToEndTests(TrainingRunCluster cluster) : ICl
         Assert.Equal(HttpStatusCode.Unauthorized, await SubmitAsync(oldToken, "old"));
         Assert.Equal(HttpStatusCode.OK, await SubmitAsync(newToken, "new"));
         await WaitForAsync(ns, q => q.Status?.Labelled == 1 && q.Status.Pending == 5, "the new token's label in status");
-        var events = await cluster.Client.CoreV1.ListNamespacedEventAsync(ns, fieldSelector: "involvedObject.name=digits", cancellationToken: Ct);
-        Assert.Contains(events.Items, e => e.Reason == "TokenSecretRecreated" && e.Type == "Warning");
+        await cluster.WaitForEventsAsync(ns, "digits", events => events.Any(e => e.Reason == "TokenSecretRecreated" && e.Type == "Warning"), "the TokenSecretRecreated Warning");
     }
 
     [Fact]

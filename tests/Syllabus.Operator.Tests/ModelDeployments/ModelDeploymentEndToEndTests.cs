@@ -101,8 +101,7 @@ public sealed class ModelDeploymentEndToEndTests(TrainingRunCluster cluster) : I
         Assert.Matches(@"live-accuracy [0-9.]+ < 0\.7 in 1 of \d+ measurements", rolledBack.Message);
         Assert.Equal(ModelDeploymentPhases.Degraded, md.Status.Phase);
         Assert.Equal(1, md.Status.StableRevision);
-        var events = await cluster.Client.CoreV1.ListNamespacedEventAsync(ns, fieldSelector: "involvedObject.name=digits", cancellationToken: Ct);
-        Assert.Contains(events.Items, e => e.Reason == "RolledBack" && e.Type == "Warning");
+        await cluster.WaitForEventsAsync(ns, "digits", events => events.Any(e => e.Reason == "RolledBack" && e.Type == "Warning"), "the RolledBack Warning");
 
         // A good candidate: canaried and promoted; the Deployment rolls to it and the canary scales to zero.
         await runs.CreateAsync(Run(ns, "good-2", seed: 2), Ct);

@@ -188,6 +188,24 @@ public sealed class TrainingRunCluster : IAsyncLifetime
         where T : class, IKubernetesObject<V1ObjectMeta> =>
         new(Client, fieldManager: "e2e-test"); // a user's writes, not the operator's
 
+    /// <summary>
+    /// The Events about <paramref name="involvedName"/> once <paramref name="ready"/> holds for them. The operator
+    /// records Events from a background queue after the status write of their reconcile (as client-go's broadcaster
+    /// does), so a test that has seen the status waits for the Event instead of reading once.
+    /// </summary>
+    public async Task<IList<Corev1Event>> WaitForEventsAsync(string ns, string involvedName, Func<IList<Corev1Event>, bool> ready, string what)
+    {
+        IList<Corev1Event> seen = [];
+        return await Eventually.GetAsync(
+            async () =>
+            {
+                seen = (await Client.CoreV1.ListNamespacedEventAsync(ns, fieldSelector: $"involvedObject.name={involvedName}", cancellationToken: TestContext.Current.CancellationToken)).Items;
+                return ready(seen) ? seen : null;
+            },
+            TimeSpan.FromSeconds(30),
+            () => $"{what}; Events about {involvedName}: {string.Join("; ", seen.Select(e => $"{e.Type} {e.Reason} x{e.Count ?? 1}: {e.Message}"))}");
+    }
+
     /// <summary>Requests the API server answered whose labels include all of <paramref name="labels"/> ("verb=PUT", "group=syllabus.dev").</summary>
     public Task<long> CountApiRequestsAsync(params string[] labels) =>
         Plane.CountApiRequestsAsync(labels.Select(l => l.Split('=', 2)).ToDictionary(p => p[0], p => p[1], StringComparer.Ordinal), TestContext.Current.CancellationToken);

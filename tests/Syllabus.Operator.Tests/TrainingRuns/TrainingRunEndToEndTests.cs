@@ -236,8 +236,9 @@ public sealed class TrainingRunEndToEndTests(TrainingRunCluster cluster) : IClas
         DateTime Finished(int attempt) => pods.Single(p => p.Metadata.Labels[TrainingRunNames.AttemptLabel] == attempt.ToString()).Status.ContainerStatuses[0].State.Terminated.FinishedAt!.Value;
         Assert.True(jobs[1].Metadata.CreationTimestamp >= Finished(1).AddSeconds(1) - TimeSpan.FromMilliseconds(1000), "attempt 2 waited for the backoff");
         Assert.True(jobs[2].Metadata.CreationTimestamp >= Finished(2).AddSeconds(2) - TimeSpan.FromMilliseconds(1000), "attempt 3 waited for the doubled backoff");
-        var events = (await cluster.Client.CoreV1.ListNamespacedEventAsync(ns, fieldSelector: "involvedObject.name=flaky", cancellationToken: Ct)).Items;
-        Assert.Equal(3, events.Where(e => e.Reason == "AttemptCreated").Sum(e => e.Count ?? 1));
+        static int Created(IList<Corev1Event> events) => events.Where(e => e.Reason == "AttemptCreated").Sum(e => e.Count ?? 1);
+        var events = await cluster.WaitForEventsAsync(ns, "flaky", events => Created(events) >= 3, "three AttemptCreated Events");
+        Assert.Equal(3, Created(events));
     }
 
     [Fact]
@@ -268,9 +269,7 @@ public sealed class TrainingRunEndToEndTests(TrainingRunCluster cluster) : IClas
         Assert.Equal(Conditions.False, Condition(done, ConditionTypes.Suspended)?.Status);
         var pod = (await cluster.Client.CoreV1.ListNamespacedPodAsync(ns, labelSelector: $"{TrainingRunNames.AttemptLabel}=2", cancellationToken: Ct)).Items.Single();
         Assert.Contains("resuming from", cluster.Kubelet.ReadContainerLog(ns, pod.Metadata.Name, TrainingRunNames.ContainerName), StringComparison.Ordinal);
-        var events = (await cluster.Client.CoreV1.ListNamespacedEventAsync(ns, fieldSelector: "involvedObject.name=pausable", cancellationToken: Ct)).Items.Select(e => e.Reason).ToList();
-        Assert.Contains("Suspended", events);
-        Assert.Contains("Resumed", events);
+        await cluster.WaitForEventsAsync(ns, "pausable", events => events.Any(e => e.Reason == "Suspended") && events.Any(e => e.Reason == "Resumed"), "the Suspended and Resumed Events");
     }
 
     [Fact]
