@@ -203,7 +203,7 @@ public sealed class TrainingRunCluster : IAsyncLifetime
                 return ready(seen) ? seen : null;
             },
             TimeSpan.FromSeconds(30),
-            () => $"{what}; Events about {involvedName}: {string.Join("; ", seen.Select(e => $"{e.Type} {e.Reason} x{e.Count ?? 1}: {e.Message}"))}");
+            () => $"{what}; Events about {involvedName}: {(seen.Count == 0 ? "(none)" : string.Join("; ", seen.Select(e => $"{e.Type} {e.Reason} x{e.Count ?? 1}: {e.Message}")))}");
     }
 
     /// <summary>Requests the API server answered whose labels include all of <paramref name="labels"/> ("verb=PUT", "group=syllabus.dev").</summary>
