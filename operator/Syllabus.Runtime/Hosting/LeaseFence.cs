@@ -162,17 +162,29 @@ internal sealed class FencedLock(ILock inner, LeaseFence fence) : ILock
 }
 
 /// <summary>
-/// The innermost of the operator's own handlers on its (reconcile) client (only handlers added with
-/// AddKubernetesClientHandler and the socket handler come after it): with leader election on, a write
-/// (POST, PUT, PATCH, DELETE) leaves only while the <see cref="LeaseFence"/> is held, so an instance that lost its
-/// lease (or was frozen past it) cannot write even from a reconcile that has not yet seen its cancellation.
-/// Reads pass: they change nothing.
+/// The innermost of the operator's own handlers on a client (only handlers added with AddKubernetesClientHandler and
+/// the socket handler come after it): with leader election on, a write (POST, PUT, PATCH, DELETE) leaves only while
+/// the <see cref="LeaseFence"/> allows it, so an instance that lost its lease (or was frozen past it) cannot write
+/// even from a reconcile that has not yet seen its cancellation, nor send a Lease renewal it prepared before it was
+/// frozen. Reads pass: they change nothing.
 /// </summary>
-internal sealed class LeaderWriteFenceHandler(LeaseFence? fence) : DelegatingHandler
+internal sealed class LeaderWriteFenceHandler : DelegatingHandler
 {
+    private readonly Func<bool> mayWrite;
+
+    private LeaderWriteFenceHandler(Func<bool> mayWrite) => this.mayWrite = mayWrite;
+
+    /// <summary>For the reconcile client: writes only while the lease is held.</summary>
+    public static LeaderWriteFenceHandler ForReconciles(LeaseFence? fence) =>
+        new(fence is null ? static () => true : () => fence.IsHeld);
+
+    /// <summary>For the client that renews the Lease: every write until the fence has closed (acquiring is a Lease write).</summary>
+    public static LeaderWriteFenceHandler ForLease(LeaseFence? fence) =>
+        new(fence is null ? static () => true : () => !fence.HasClosed);
+
     protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        if (fence is not null && IsWrite(request.Method) && !fence.IsHeld)
+        if (IsWrite(request.Method) && !mayWrite())
         {
             return Task.FromException<HttpResponseMessage>(new LeaseLostException(
                 $"{request.Method} {request.RequestUri?.AbsolutePath} refused: this instance does not hold the leader lease."));
@@ -183,26 +195,6 @@ internal sealed class LeaderWriteFenceHandler(LeaseFence? fence) : DelegatingHan
 
     private static bool IsWrite(HttpMethod method) =>
         method == HttpMethod.Post || method == HttpMethod.Put || method == HttpMethod.Patch || method == HttpMethod.Delete;
-}
-
-/// <summary>
-/// The first handler on the client that renews the Lease (only handlers added with AddKubernetesClientHandler and the
-/// socket handler come after it): once the fence has closed (lost, or past the
-/// renew deadline on this instance's clock) no Lease write leaves, even one a renewal had prepared before the process
-/// was frozen. Before leadership is first held it passes everything: acquiring is a Lease write.
-/// </summary>
-internal sealed class LeaseWriteFenceHandler(LeaseFence? fence) : DelegatingHandler
-{
-    protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-    {
-        if (fence is not null && request.Method != HttpMethod.Get && fence.HasClosed)
-        {
-            return Task.FromException<HttpResponseMessage>(new LeaseLostException(
-                $"{request.Method} {request.RequestUri?.AbsolutePath} refused: this instance's hold on the leader lease has ended."));
-        }
-
-        return base.SendAsync(request, cancellationToken);
-    }
 }
 
 /// <summary>A write was refused because this instance is not (or no longer) the leader.</summary>

@@ -46,7 +46,7 @@ public static class OperatorServiceCollectionExtensions
             DelegatingHandler[] handlers =
             [
                 .. options.ClientQps > 0 ? [new ClientRateLimitingHandler(options.ClientQps, options.ClientBurst)] : Array.Empty<DelegatingHandler>(),
-                new LeaderWriteFenceHandler(fence),
+                LeaderWriteFenceHandler.ForReconciles(fence),
                 .. sp.GetServices<KubernetesClientHandler>().Select(h => h.Create(sp)),
             ];
             return CreateClient(config, handlers);
@@ -56,7 +56,7 @@ public static class OperatorServiceCollectionExtensions
             var options = sp.GetRequiredService<IOptions<OperatorOptions>>().Value;
             var config = sp.GetService<KubernetesClientConfiguration>() ?? BuildClientConfiguration(options);
             var fence = options.LeaderElection.Enabled ? sp.GetRequiredService<LeaseFence>() : null;
-            return new LeaderElectionClient(CreateClient(config, [new LeaseWriteFenceHandler(fence), .. sp.GetServices<KubernetesClientHandler>().Select(h => h.Create(sp))]));
+            return new LeaderElectionClient(CreateClient(config, [LeaderWriteFenceHandler.ForLease(fence), .. sp.GetServices<KubernetesClientHandler>().Select(h => h.Create(sp))]));
         });
         services.TryAdd(ServiceDescriptor.Singleton(typeof(IResourceClient<>), typeof(ResourceClient<>)));
         services.TryAddSingleton<CacheProvider>();

@@ -73,7 +73,9 @@ public sealed class LeaderElectionTests
         var fence = new LeaseFence(time, RenewDeadline);
         fence.Renewed(time.GetTimestamp());
         var terminal = new CountingHandler();
-        using var invoker = new HttpMessageInvoker(new LeaderWriteFenceHandler(fence) { InnerHandler = terminal });
+        var handler = LeaderWriteFenceHandler.ForReconciles(fence);
+        handler.InnerHandler = terminal;
+        using var invoker = new HttpMessageInvoker(handler);
         var ct = TestContext.Current.CancellationToken;
 
         using (await invoker.SendAsync(new HttpRequestMessage(HttpMethod.Put, "http://api/x"), ct))
@@ -99,7 +101,9 @@ public sealed class LeaderElectionTests
         var time = new FakeTimeProvider();
         var fence = new LeaseFence(time, RenewDeadline);
         var terminal = new CountingHandler();
-        using var invoker = new HttpMessageInvoker(new LeaseWriteFenceHandler(fence) { InnerHandler = terminal });
+        var handler = LeaderWriteFenceHandler.ForLease(fence);
+        handler.InnerHandler = terminal;
+        using var invoker = new HttpMessageInvoker(handler);
         var ct = TestContext.Current.CancellationToken;
 
         using (await invoker.SendAsync(new HttpRequestMessage(HttpMethod.Post, "http://api/leases"), ct)) // acquiring: not held yet
