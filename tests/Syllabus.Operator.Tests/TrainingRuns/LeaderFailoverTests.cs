@@ -104,9 +104,9 @@ public sealed class LeaderFailoverTests : IAsyncLifetime
         try
         {
             // The frozen leader's last renewal, as stored: the standby may take the lease only a LeaseDuration after it.
-            var frozenLease = await admin.CoordinationV1.ReadNamespacedLeaseAsync(new LeaderElectionOptions().LeaseName, identity!.Namespace, cancellationToken: Ct);
+            var frozenLease = await ReadLeaseAsync(admin);
             await WaitUntilAsync(async () => await HolderAsync(admin) == secondIdentity, "the standby to take the lease", LeaseDuration * 4);
-            var takenLease = await admin.CoordinationV1.ReadNamespacedLeaseAsync(new LeaderElectionOptions().LeaseName, identity!.Namespace, cancellationToken: Ct);
+            var takenLease = await ReadLeaseAsync(admin);
             var unrenewed = takenLease.Spec.AcquireTime!.Value - frozenLease.Spec.RenewTime!.Value;
             Assert.True(unrenewed >= LeaseDuration, $"the standby took the lease {unrenewed} after the frozen leader's last renewal, before the lease ({LeaseDuration}) could have expired");
 
@@ -174,12 +174,14 @@ public sealed class LeaderFailoverTests : IAsyncLifetime
         },
     };
 
+    private Task<V1Lease> ReadLeaseAsync(IKubernetes admin) =>
+        admin.CoordinationV1.ReadNamespacedLeaseAsync(new LeaderElectionOptions().LeaseName, identity!.Namespace, cancellationToken: Ct);
+
     private async Task<string?> HolderAsync(IKubernetes admin)
     {
         try
         {
-            var lease = await admin.CoordinationV1.ReadNamespacedLeaseAsync(new LeaderElectionOptions().LeaseName, identity!.Namespace, cancellationToken: Ct);
-            return lease.Spec.HolderIdentity;
+            return (await ReadLeaseAsync(admin)).Spec.HolderIdentity;
         }
         catch (k8s.Autorest.HttpOperationException e) when (e.Response.StatusCode == System.Net.HttpStatusCode.NotFound)
         {
